@@ -1,0 +1,15 @@
+# SPDX-License-Identifier: Apache-2.0
+# Finds the third-party libraries polyinfer links (all from Debian packages; see scripts/setup.sh).
+find_package(Threads REQUIRED)
+find_package(fmt REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
+if(POLYINFER_WITH_ONEDNN)
+  find_package(dnnl QUIET)
+  if(NOT dnnl_FOUND)
+    message(STATUS "oneDNN not found: POLYINFER_WITH_ONEDNN turned off")
+    set(POLYINFER_WITH_ONEDNN OFF)
+  endif()
+endif()

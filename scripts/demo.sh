@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Sets up, builds (preset cpu) and runs the main demo on the default models.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cmake --preset cpu
+cmake --build --preset cpu -j "$(nproc)"
+exec scripts/run_demo.sh
