@@ -1,10 +1,69 @@
 // SPDX-License-Identifier: Apache-2.0
-// polyinfer command-line tool: entry point and command dispatch.
+// polyinfer command-line tool: dispatch, and the exit-status contract (0 ok, 2 usage, 1 error).
 #include <polyinfer/polyinfer.hpp>
 
+#include <cstdio>
+#include <exception>
 #include <iostream>
+#include <string>
+#include <string_view>
+#include <vector>
 
-int main() {
-  std::cout << "polyinfer " << polyinfer::version() << "\n";
-  return 0;
+#include "args.hpp"
+#include "commands.hpp"
+
+namespace {
+
+constexpr std::string_view kUsage = R"(usage: polyinfer COMMAND [ARGS]
+
+MODEL is a .gguf file, a vocabulary-only .gguf, or a Hugging Face folder.
+
+  inspect    MODEL [--json]                          architecture, tensors, tokenizer, template
+  tokenize   MODEL (--text T | --file F) [--special]  token ids, space separated, one line
+  detokenize MODEL IDS...                            text of the ids
+
+  --version, --help
+)";
+
+struct Command {
+  std::string_view name;
+  int (*run)(const std::vector<std::string>&);
+};
+
+constexpr Command kCommands[] = {
+    {"inspect", polyinfer::cli::run_inspect},
+    {"tokenize", polyinfer::cli::run_tokenize},
+    {"detokenize", polyinfer::cli::run_detokenize},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::cout << "polyinfer " << polyinfer::version() << "\n";
+    return 0;
+  }
+  for (const Command& command : kCommands) {
+    if (command.name != args[0]) continue;
+    try {
+      return command.run({args.begin() + 1, args.end()});
+    } catch (const polyinfer::cli::UsageError& e) {
+      std::cerr << "polyinfer " << command.name << ": " << e.what() << "\n"
+                << "run 'polyinfer --help' for usage\n";
+      return 2;
+    } catch (const polyinfer::Error& e) {
+      std::cerr << "polyinfer " << command.name << ": error: " << e.what() << "\n";
+      return 1;
+    } catch (const std::exception& e) {
+      std::cerr << "polyinfer " << command.name << ": error: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  std::cerr << "polyinfer: unknown command '" << args[0] << "'\nrun 'polyinfer --help' for usage\n";
+  return 2;
 }

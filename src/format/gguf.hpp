@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,6 +58,10 @@ struct GgufValue {
   [[nodiscard]] std::optional<int64_t> as_int() const noexcept;
   /// Printable form, long arrays summarised ("[32000 × string]").
   [[nodiscard]] std::string to_display(size_t max_items = 8) const;
+  /// The string value: `owned` when set (values built by hand, safe after copies), else `str`.
+  [[nodiscard]] std::string_view text() const noexcept {
+    return owned.empty() ? str : std::string_view(owned);
+  }
 
   static GgufValue make_string(std::string s);
   static GgufValue make_u32(uint32_t v);
@@ -122,12 +127,16 @@ class GgufFile {
 
  private:
   GgufFile() = default;
+  friend class GgufParser;
+  [[nodiscard]] const GgufValue* find_typed(std::string_view key, size_t* index) const noexcept;
+  [[noreturn]] void fail_type(size_t index, std::string_view expected) const;
   std::shared_ptr<MappedFile> map_;  // null for parse()
   std::string name_;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
   uint64_t data_offset_ = 0;
   std::vector<GgufKeyValue> kv_;
+  std::vector<uint64_t> kv_offsets_;  // byte offset of each key, for errors in typed getters
   std::vector<GgufTensor> tensors_;
   std::unordered_map<std::string_view, size_t> kv_index_;
   std::unordered_map<std::string_view, size_t> tensor_index_;

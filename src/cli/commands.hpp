@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: Apache-2.0
+// The polyinfer subcommands: each takes the arguments after its name and returns the exit status.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace polyinfer::cli {
+
+int run_inspect(const std::vector<std::string>& argv);
+int run_tokenize(const std::vector<std::string>& argv);
+int run_detokenize(const std::vector<std::string>& argv);
+
+}  // namespace polyinfer::cli
