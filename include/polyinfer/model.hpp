@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -102,6 +103,134 @@ class ModelFile {
 
  private:
   std::shared_ptr<const detail::ModelFileImpl> impl_;
+};
+
+
+// ---------------------------------------------------------------------------------------------
+// Language models (decoders of the Llama family: Llama 2/3, Mistral, Qwen2) on the CPU.
+
+namespace detail {
+class LanguageModelImpl;
+}
+
+/// The weight precision a model runs at: as stored, or derived from float weights at load time.
+enum class Tier { kNative, kF32, kF16, kQ8_0, kQ4_0, kQ4_K };
+
+/// "native", "f32", "f16", "q8_0", "q4_0", "q4_k".
+[[nodiscard]] std::string_view tier_name(Tier tier) noexcept;
+/// Parses a tier name (case-insensitive); nullopt for unknown names.
+[[nodiscard]] std::optional<Tier> tier_from_name(std::string_view name) noexcept;
+
+/// Element type of the KV cache. kAuto: f32 when the weights are f32 (results then match an
+/// fp32 reference), f16 otherwise.
+enum class KvCacheType { kAuto, kF32, kF16, kQ8_0 };
+
+/// How LanguageModel::load prepares a model.
+struct LoadOptions {
+  Tier tier = Tier::kNative;
+  int threads = 0;             ///< CPU threads for the kernels; 0: all hardware threads
+  int64_t context_length = 0;  ///< positions per sequence; 0: the model's, at most 4096
+  KvCacheType kv_type = KvCacheType::kAuto;
+  uint64_t kv_cache_bytes = 0;  ///< KV cache budget; 0: two sequences of full context
+};
+
+/// How the next token is chosen. Applied in this order: repetition penalty, temperature,
+/// top-k, top-p, min-p; then a draw from the remaining distribution.
+struct SamplingParams {
+  float temperature = 0.0f;         ///< 0: greedy (argmax, ties to the lowest id)
+  int32_t top_k = 0;                ///< keep the k most likely tokens; 0: off
+  float top_p = 1.0f;               ///< keep the smallest set with this much probability; 1: off
+  float min_p = 0.0f;               ///< drop tokens below min_p × the top probability; 0: off
+  float repetition_penalty = 1.0f;  ///< HF rule over prompt and output tokens; 1: off
+  uint64_t seed = 0;                ///< same seed, same model, same prompt: same tokens
+};
+
+/// Options of LanguageModel::generate.
+struct GenerationOptions {
+  int32_t max_tokens = 128;  ///< generated tokens at most (stop token included)
+  SamplingParams sampling;
+  bool stop_at_eos = true;                ///< stop on the model's end ids (EOS, generation_config)
+  std::vector<int32_t> stop_ids;          ///< further ids that end generation (kept in `ids`)
+  std::vector<std::string> stop_strings;  ///< text that ends generation (cut from `text`)
+};
+
+/// Why generation ended.
+enum class StopReason { kStopToken, kStopString, kMaxTokens, kContextFull, kCancelled };
+
+/// "stop_token", "stop_string", "max_tokens", "context_full", "cancelled".
+[[nodiscard]] std::string_view stop_reason_name(StopReason reason) noexcept;
+
+/// One generated token, as the streaming callback sees it.
+struct GeneratedToken {
+  int32_t id = 0;
+  std::string_view text;     ///< text that became final with this token (may be empty)
+  float logprob = 0.0f;      ///< log p(id) under the model's unmodified distribution
+  float top_logprob = 0.0f;  ///< log p of the most likely token (confidence)
+};
+
+/// The result of LanguageModel::generate.
+struct Generation {
+  std::vector<int32_t> ids;         ///< generated ids, a stop id included
+  std::string text;                 ///< decoded ids without special tokens, stop string cut
+  std::vector<float> logprobs;      ///< per id: log p under the unmodified distribution
+  std::vector<float> top_logprobs;  ///< per id: log p of the most likely token
+  StopReason stop_reason = StopReason::kMaxTokens;
+  int64_t prompt_tokens = 0;
+  int64_t cached_prompt_tokens = 0;  ///< prompt positions reused from the prefix cache
+};
+
+/// Called for every generated token; return false to stop (StopReason::kCancelled).
+using TokenCallback = std::function<bool(const GeneratedToken&)>;
+
+/// A decoder model loaded for inference on the CPU, with its KV cache (prefix caching between
+/// calls) and tokenizer. Calls are serialized by an internal mutex: any thread may call, one
+/// call runs at a time.
+///
+///   auto lm = polyinfer::LanguageModel::load("tiny-llama-q8_0.gguf");
+///   polyinfer::Generation g = lm.generate("Once upon a time", {.max_tokens = 32});
+class LanguageModel {
+ public:
+  /// Loads a GGUF file or Hugging Face folder. Throws polyinfer::Error for unsupported
+  /// architectures, missing tensors, or a tier the stored weights cannot make.
+  [[nodiscard]] static LanguageModel load(const std::filesystem::path& path,
+                                          const LoadOptions& options = {});
+
+  [[nodiscard]] const ModelConfig& config() const noexcept;
+  [[nodiscard]] Tier tier() const noexcept;
+  /// Positions per sequence (prompt and generated tokens together).
+  [[nodiscard]] int64_t context_length() const noexcept;
+  /// Whether the model has a tokenizer (text prompts need one).
+  [[nodiscard]] bool has_tokenizer() const noexcept;
+  /// The tokenizer; throws polyinfer::Error when the model has none.
+  [[nodiscard]] const Tokenizer& tokenizer() const;
+  /// Ids that end generation by default (EOS, generation_config.json's eos_token_id).
+  [[nodiscard]] std::span<const int32_t> eos_ids() const noexcept;
+  /// Bytes of the weights the kernels read (in place or derived).
+  [[nodiscard]] uint64_t weight_bytes() const noexcept;
+  /// Bytes of weights held in memory besides the mapped file (derived tiers, conversions).
+  [[nodiscard]] uint64_t owned_weight_bytes() const noexcept;
+  /// Bytes the KV cache holds now (allocated blocks), and its budget.
+  [[nodiscard]] uint64_t kv_cache_bytes() const;
+  [[nodiscard]] uint64_t kv_cache_budget_bytes() const noexcept;
+
+  /// Logits at every position of `ids` (a fresh sequence): tokens × vocab_size floats.
+  [[nodiscard]] std::vector<float> logits(std::span<const int32_t> ids);
+  /// Generates from prompt ids; a prompt prefix seen before is reused from the KV cache.
+  [[nodiscard]] Generation generate(std::span<const int32_t> prompt,
+                                    const GenerationOptions& options = {});
+  /// Generates from text, encoded with the model's special tokens (BOS).
+  [[nodiscard]] Generation generate(std::string_view prompt, const GenerationOptions& options = {});
+  /// Generates, calling `on_token` as each token is chosen.
+  Generation generate(std::span<const int32_t> prompt, const GenerationOptions& options,
+                      const TokenCallback& on_token);
+
+  LanguageModel(LanguageModel&&) noexcept;
+  LanguageModel& operator=(LanguageModel&&) noexcept;
+  ~LanguageModel();
+  explicit LanguageModel(std::unique_ptr<detail::LanguageModelImpl> impl);
+
+ private:
+  std::unique_ptr<detail::LanguageModelImpl> impl_;
 };
 
 }  // namespace v0

@@ -95,7 +95,10 @@ struct GgufTensor {
 /// A GGUF file opened by mmap. Parsing validates everything it touches: magic, version,
 /// counts against the file size, string lengths, value types, tensor dims, types, offsets
 /// (aligned, in bounds, not overlapping). Any violation throws Error(kFormat) naming the file
-/// and the byte offset. Immutable after open.
+/// and the byte offset ("model.gguf@1234: …"). Counts and lengths are checked against the bytes
+/// left before anything is allocated; arrays nest at most 16 deep and hold at most 2^22
+/// elements in all, so a hostile file cannot make the parser recurse or allocate without bound.
+/// Immutable after open; copies share the map.
 class GgufFile {
  public:
   [[nodiscard]] static GgufFile open(const std::filesystem::path& path);
@@ -146,13 +149,17 @@ class GgufFile {
 /// (32 unless set).
 class GgufWriter {
  public:
+  /// Sets a metadata value, replacing an earlier one of the same key (its position is kept).
+  /// Unsigned types are written from `u`, signed from `i`, floats from `f`, strings from text().
   void set(std::string key, GgufValue value);
   /// Adds a tensor; `ne` in ggml order; `data` must hold dtype_bytes(dtype, elements) bytes.
+  /// Throws Error(kInvalidArgument) for bad shapes, sizes or a duplicate name.
   void add_tensor(std::string name, DType dtype, std::vector<int64_t> ne,
                   std::vector<std::byte> data);
   /// Writes the file; throws Error(kIo) naming the file.
   void write(const std::filesystem::path& path) const;
-  /// The file image in memory.
+  /// The file image in memory; throws Error(kInvalidArgument) for a malformed value (array
+  /// elements of another type than declared, general.alignment not a u32 power of two).
   [[nodiscard]] std::vector<std::byte> serialize() const;
 
  private:

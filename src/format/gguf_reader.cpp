@@ -19,7 +19,7 @@ constexpr uint32_t kMaxDims = 4;  // GGML_MAX_DIMS
 constexpr int kMaxArrayDepth = 16;
 // Every array element becomes a GgufValue (~112 bytes); this caps what a file can make us hold
 // (real vocabularies have a few 10^5 elements per array).
-constexpr uint64_t kMaxArrayElements = uint64_t{1} << 24;
+constexpr uint64_t kMaxArrayElements = uint64_t{1} << 22;
 
 // Smallest encoding of one value of each type: scalars their size, strings their length field,
 // arrays their element type and count.
@@ -27,22 +27,29 @@ uint64_t min_encoded_bytes(GgufType type) {
   switch (type) {
     case GgufType::kU8:
     case GgufType::kI8:
-    case GgufType::kBool: return 1;
+    case GgufType::kBool:
+      return 1;
     case GgufType::kU16:
-    case GgufType::kI16: return 2;
+    case GgufType::kI16:
+      return 2;
     case GgufType::kU32:
     case GgufType::kI32:
-    case GgufType::kF32: return 4;
+    case GgufType::kF32:
+      return 4;
     case GgufType::kU64:
     case GgufType::kI64:
     case GgufType::kF64:
-    case GgufType::kString: return 8;
-    case GgufType::kArray: return 12;
+    case GgufType::kString:
+      return 8;
+    case GgufType::kArray:
+      return 12;
   }
   return 1;
 }
 
-bool known_type(uint32_t raw) { return raw <= static_cast<uint32_t>(GgufType::kF64); }
+bool known_type(uint32_t raw) {
+  return raw <= static_cast<uint32_t>(GgufType::kF64);
+}
 
 bool is_unsigned(GgufType t) {
   return t == GgufType::kU8 || t == GgufType::kU16 || t == GgufType::kU32 || t == GgufType::kU64;
@@ -50,25 +57,51 @@ bool is_unsigned(GgufType t) {
 bool is_signed(GgufType t) {
   return t == GgufType::kI8 || t == GgufType::kI16 || t == GgufType::kI32 || t == GgufType::kI64;
 }
-bool is_float(GgufType t) { return t == GgufType::kF32 || t == GgufType::kF64; }
+bool is_float(GgufType t) {
+  return t == GgufType::kF32 || t == GgufType::kF64;
+}
+
+// A key or tensor name as it appears in messages: at most 80 bytes, control bytes escaped
+// (names come from the file and may be long or binary).
+std::string shown(std::string_view name) {
+  std::string out;
+  for (const char c : name.substr(0, 80)) {
+    const auto byte = static_cast<unsigned char>(c);
+    out += byte < 0x20 || byte == 0x7F ? fmt::format("\\x{:02x}", byte) : std::string(1, c);
+  }
+  return name.size() > 80 ? out + "…" : out;
+}
 
 }  // namespace
 
 std::string_view gguf_type_name(GgufType type) noexcept {
   switch (type) {
-    case GgufType::kU8: return "u8";
-    case GgufType::kI8: return "i8";
-    case GgufType::kU16: return "u16";
-    case GgufType::kI16: return "i16";
-    case GgufType::kU32: return "u32";
-    case GgufType::kI32: return "i32";
-    case GgufType::kF32: return "f32";
-    case GgufType::kBool: return "bool";
-    case GgufType::kString: return "string";
-    case GgufType::kArray: return "array";
-    case GgufType::kU64: return "u64";
-    case GgufType::kI64: return "i64";
-    case GgufType::kF64: return "f64";
+    case GgufType::kU8:
+      return "u8";
+    case GgufType::kI8:
+      return "i8";
+    case GgufType::kU16:
+      return "u16";
+    case GgufType::kI16:
+      return "i16";
+    case GgufType::kU32:
+      return "u32";
+    case GgufType::kI32:
+      return "i32";
+    case GgufType::kF32:
+      return "f32";
+    case GgufType::kBool:
+      return "bool";
+    case GgufType::kString:
+      return "string";
+    case GgufType::kArray:
+      return "array";
+    case GgufType::kU64:
+      return "u64";
+    case GgufType::kI64:
+      return "i64";
+    case GgufType::kF64:
+      return "f64";
   }
   return "unknown";
 }
@@ -93,10 +126,14 @@ std::optional<int64_t> GgufValue::as_int() const noexcept {
 
 std::string GgufValue::to_display(size_t max_items) const {
   switch (type) {
-    case GgufType::kBool: return b ? "true" : "false";
-    case GgufType::kString: return std::string(text());
-    case GgufType::kF32: return fmt::format("{}", static_cast<float>(f));
-    case GgufType::kF64: return fmt::format("{}", f);
+    case GgufType::kBool:
+      return b ? "true" : "false";
+    case GgufType::kString:
+      return std::string(text());
+    case GgufType::kF32:
+      return fmt::format("{}", static_cast<float>(f));
+    case GgufType::kF64:
+      return fmt::format("{}", f);
     case GgufType::kArray: {
       if (array.size() > max_items) {
         return fmt::format("[{} × {}]", array.size(), gguf_type_name(array_type));
@@ -112,7 +149,8 @@ std::string GgufValue::to_display(size_t max_items) const {
       }
       return out + "]";
     }
-    default: break;
+    default:
+      break;
   }
   if (is_unsigned(type)) return fmt::format("{}", u);
   return fmt::format("{}", i);
@@ -172,7 +210,9 @@ std::vector<int64_t> GgufTensor::shape() const {
   return out;
 }
 
-TensorView GgufTensor::view() const { return TensorView{dtype, shape(), data, bytes}; }
+TensorView GgufTensor::view() const {
+  return TensorView{dtype, shape(), data, bytes};
+}
 
 // ---- parser ------------------------------------------------------------------------------------
 
@@ -210,8 +250,7 @@ class GgufParser {
     const uint64_t at = pos_;
     const auto length = read<uint64_t>(what);
     if (length > left()) {
-      error(at, "{}: string length {} exceeds the {} bytes left in the file", what, length,
-            left());
+      error(at, "{}: string length {} exceeds the {} bytes left in the file", what, length, left());
     }
     std::string_view s(reinterpret_cast<const char*>(data_ + pos_), length);
     pos_ += length;
@@ -242,18 +281,42 @@ GgufValue GgufParser::read_value(GgufType type, int depth) {
   GgufValue v;
   v.type = type;
   switch (type) {
-    case GgufType::kU8: v.u = read<uint8_t>("u8 value"); break;
-    case GgufType::kI8: v.i = read<int8_t>("i8 value"); break;
-    case GgufType::kU16: v.u = read<uint16_t>("u16 value"); break;
-    case GgufType::kI16: v.i = read<int16_t>("i16 value"); break;
-    case GgufType::kU32: v.u = read<uint32_t>("u32 value"); break;
-    case GgufType::kI32: v.i = read<int32_t>("i32 value"); break;
-    case GgufType::kU64: v.u = read<uint64_t>("u64 value"); break;
-    case GgufType::kI64: v.i = read<int64_t>("i64 value"); break;
-    case GgufType::kF32: v.f = read<float>("f32 value"); break;
-    case GgufType::kF64: v.f = read<double>("f64 value"); break;
-    case GgufType::kBool: v.b = read<uint8_t>("bool value") != 0; break;
-    case GgufType::kString: v.str = read_string("string value"); break;
+    case GgufType::kU8:
+      v.u = read<uint8_t>("u8 value");
+      break;
+    case GgufType::kI8:
+      v.i = read<int8_t>("i8 value");
+      break;
+    case GgufType::kU16:
+      v.u = read<uint16_t>("u16 value");
+      break;
+    case GgufType::kI16:
+      v.i = read<int16_t>("i16 value");
+      break;
+    case GgufType::kU32:
+      v.u = read<uint32_t>("u32 value");
+      break;
+    case GgufType::kI32:
+      v.i = read<int32_t>("i32 value");
+      break;
+    case GgufType::kU64:
+      v.u = read<uint64_t>("u64 value");
+      break;
+    case GgufType::kI64:
+      v.i = read<int64_t>("i64 value");
+      break;
+    case GgufType::kF32:
+      v.f = read<float>("f32 value");
+      break;
+    case GgufType::kF64:
+      v.f = read<double>("f64 value");
+      break;
+    case GgufType::kBool:
+      v.b = read<uint8_t>("bool value") != 0;
+      break;
+    case GgufType::kString:
+      v.str = read_string("string value");
+      break;
     case GgufType::kArray: {
       const uint64_t at = pos_;
       if (depth >= kMaxArrayDepth) error(at, "arrays nested deeper than {}", kMaxArrayDepth);
@@ -300,10 +363,10 @@ void GgufParser::read_metadata(uint64_t count) {
   for (uint64_t k = 0; k < count; ++k) {
     const uint64_t at = pos_;
     const std::string_view key = read_string("metadata key");
-    const GgufType type = read_type(fmt::format("type of key '{}'", key));
+    const GgufType type = read_type(fmt::format("type of key '{}'", shown(key)));
     GgufValue value = read_value(type, 0);
     if (!file_.kv_index_.emplace(key, file_.kv_.size()).second) {
-      error(at, "duplicate metadata key '{}'", key);
+      error(at, "duplicate metadata key '{}'", shown(key));
     }
     file_.kv_.push_back(GgufKeyValue{key, std::move(value)});
     file_.kv_offsets_.push_back(at);
@@ -331,18 +394,19 @@ void GgufParser::read_tensor_infos(uint64_t count) {
     const uint64_t dims_at = pos_;
     t.n_dims = read<uint32_t>("tensor dimension count");
     if (t.n_dims > kMaxDims) {
-      error(dims_at, "tensor '{}' has {} dimensions (at most {})", t.name, t.n_dims, kMaxDims);
+      error(dims_at, "tensor '{}' has {} dimensions (at most {})", shown(t.name), t.n_dims,
+            kMaxDims);
     }
     int64_t elements = 1;
     for (uint32_t d = 0; d < t.n_dims; ++d) {
       const uint64_t dim_at = pos_;
       const auto dim = read<uint64_t>("tensor dimension");
       if (dim == 0 || dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        error(dim_at, "tensor '{}' has invalid dimension {} = {}", t.name, d, dim);
+        error(dim_at, "tensor '{}' has invalid dimension {} = {}", shown(t.name), d, dim);
       }
       t.ne[d] = static_cast<int64_t>(dim);
       if (elements > std::numeric_limits<int64_t>::max() / t.ne[d]) {
-        error(dim_at, "tensor '{}': element count overflows", t.name);
+        error(dim_at, "tensor '{}': element count overflows", shown(t.name));
       }
       elements *= t.ne[d];
     }
@@ -350,25 +414,25 @@ void GgufParser::read_tensor_infos(uint64_t count) {
     const auto type_id = read<uint32_t>("tensor type");
     const auto dtype = dtype_from_id(type_id);
     const auto info = dtype ? dtype_info(*dtype) : std::nullopt;
-    if (!info) error(type_at, "tensor '{}' has unknown type id {}", t.name, type_id);
+    if (!info) error(type_at, "tensor '{}' has unknown type id {}", shown(t.name), type_id);
     t.dtype = *dtype;
     if (t.ne[0] % info->block_elements != 0) {
       error(type_at, "tensor '{}': row of {} elements is not a multiple of the {} block size {}",
-            t.name, t.ne[0], info->name, info->block_elements);
+            shown(t.name), t.ne[0], info->name, info->block_elements);
     }
     const uint64_t blocks = static_cast<uint64_t>(elements / info->block_elements);
     if (blocks > std::numeric_limits<uint64_t>::max() / static_cast<uint64_t>(info->block_bytes)) {
-      error(type_at, "tensor '{}': byte size overflows", t.name);
+      error(type_at, "tensor '{}': byte size overflows", shown(t.name));
     }
     t.bytes = blocks * static_cast<uint64_t>(info->block_bytes);
     const uint64_t offset_at = pos_;
     t.offset = read<uint64_t>("tensor offset");
     if (t.offset % file_.alignment_ != 0) {
-      error(offset_at, "tensor '{}': offset {} is not a multiple of the alignment {}", t.name,
-            t.offset, file_.alignment_);
+      error(offset_at, "tensor '{}': offset {} is not a multiple of the alignment {}",
+            shown(t.name), t.offset, file_.alignment_);
     }
     if (!file_.tensor_index_.emplace(t.name, file_.tensors_.size()).second) {
-      error(at, "duplicate tensor name '{}'", t.name);
+      error(at, "duplicate tensor name '{}'", shown(t.name));
     }
     file_.tensors_.push_back(t);
     tensor_offsets_.push_back(at);
@@ -391,7 +455,7 @@ void GgufParser::check_data_layout() {
     if (t.offset > data_bytes || t.bytes > data_bytes - t.offset) {
       error(tensor_offsets_[k],
             "tensor '{}': data [{}, +{}) lies past the end of the data section ({} bytes at {})",
-            t.name, t.offset, t.bytes, data_bytes, file_.data_offset_);
+            shown(t.name), t.offset, t.bytes, data_bytes, file_.data_offset_);
     }
     t.data = data_ + file_.data_offset_ + t.offset;
   }
@@ -403,7 +467,7 @@ void GgufParser::check_data_layout() {
     const GgufTensor& next = file_.tensors_[order[k]];
     if (prev.offset + prev.bytes > next.offset) {
       error(tensor_offsets_[order[k]], "tensor '{}' (offset {}) overlaps tensor '{}' ([{}, +{}))",
-            next.name, next.offset, prev.name, prev.offset, prev.bytes);
+            shown(next.name), next.offset, shown(prev.name), prev.offset, prev.bytes);
     }
   }
 }
@@ -465,11 +529,11 @@ const GgufValue* GgufFile::find_typed(std::string_view key, size_t* index) const
 
 void GgufFile::fail_type(size_t index, std::string_view expected) const {
   const GgufValue& v = kv_[index].value;
-  const std::string actual =
-      v.type == GgufType::kArray ? fmt::format("array of {}", gguf_type_name(v.array_type))
+  const std::string actual = v.type == GgufType::kArray
+                                 ? fmt::format("array of {}", gguf_type_name(v.array_type))
                                  : std::string(gguf_type_name(v.type));
   fail(ErrorCode::kFormat, fmt::format("{}@{}", name_, kv_offsets_[index]),
-       "key '{}' has type {}, expected {}", kv_[index].key, actual, expected);
+       "key '{}' has type {}, expected {}", shown(kv_[index].key), actual, expected);
 }
 
 std::optional<std::string_view> GgufFile::get_string(std::string_view key) const {

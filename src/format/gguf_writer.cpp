@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 // GGUF v3 writer: metadata in insertion order, tensor data padded to general.alignment.
-#include <cstring>
 #include <fstream>
 #include <unordered_set>
 #include <utility>
@@ -35,30 +34,54 @@ class ByteSink {
   std::vector<std::byte>& out_;
 };
 
-bool is_unsigned(GgufType t) {
-  return t == GgufType::kU8 || t == GgufType::kU16 || t == GgufType::kU32 || t == GgufType::kU64;
-}
-
 // Unsigned values come from `u`, signed from `i`; a value built with the other field set (and
 // the one it should use left 0) is taken from there, so make_* helpers and hand-built values
 // both work.
-uint64_t unsigned_of(const GgufValue& v) { return v.u != 0 ? v.u : static_cast<uint64_t>(v.i); }
-int64_t signed_of(const GgufValue& v) { return v.i != 0 ? v.i : static_cast<int64_t>(v.u); }
+uint64_t unsigned_of(const GgufValue& v) {
+  return v.u != 0 ? v.u : static_cast<uint64_t>(v.i);
+}
+int64_t signed_of(const GgufValue& v) {
+  return v.i != 0 ? v.i : static_cast<int64_t>(v.u);
+}
 
 void put_value(ByteSink& sink, const GgufValue& v, std::string_view key) {
   switch (v.type) {
-    case GgufType::kU8: sink.put(static_cast<uint8_t>(unsigned_of(v))); break;
-    case GgufType::kI8: sink.put(static_cast<int8_t>(signed_of(v))); break;
-    case GgufType::kU16: sink.put(static_cast<uint16_t>(unsigned_of(v))); break;
-    case GgufType::kI16: sink.put(static_cast<int16_t>(signed_of(v))); break;
-    case GgufType::kU32: sink.put(static_cast<uint32_t>(unsigned_of(v))); break;
-    case GgufType::kI32: sink.put(static_cast<int32_t>(signed_of(v))); break;
-    case GgufType::kU64: sink.put(unsigned_of(v)); break;
-    case GgufType::kI64: sink.put(signed_of(v)); break;
-    case GgufType::kF32: sink.put(static_cast<float>(v.f)); break;
-    case GgufType::kF64: sink.put(v.f); break;
-    case GgufType::kBool: sink.put(static_cast<uint8_t>(v.b ? 1 : 0)); break;
-    case GgufType::kString: sink.put_string(v.text()); break;
+    case GgufType::kU8:
+      sink.put(static_cast<uint8_t>(unsigned_of(v)));
+      break;
+    case GgufType::kI8:
+      sink.put(static_cast<int8_t>(signed_of(v)));
+      break;
+    case GgufType::kU16:
+      sink.put(static_cast<uint16_t>(unsigned_of(v)));
+      break;
+    case GgufType::kI16:
+      sink.put(static_cast<int16_t>(signed_of(v)));
+      break;
+    case GgufType::kU32:
+      sink.put(static_cast<uint32_t>(unsigned_of(v)));
+      break;
+    case GgufType::kI32:
+      sink.put(static_cast<int32_t>(signed_of(v)));
+      break;
+    case GgufType::kU64:
+      sink.put(unsigned_of(v));
+      break;
+    case GgufType::kI64:
+      sink.put(signed_of(v));
+      break;
+    case GgufType::kF32:
+      sink.put(static_cast<float>(v.f));
+      break;
+    case GgufType::kF64:
+      sink.put(v.f);
+      break;
+    case GgufType::kBool:
+      sink.put(static_cast<uint8_t>(v.b ? 1 : 0));
+      break;
+    case GgufType::kString:
+      sink.put_string(v.text());
+      break;
     case GgufType::kArray:
       sink.put(static_cast<uint32_t>(v.array_type));
       sink.put<uint64_t>(v.array.size());
@@ -129,10 +152,7 @@ std::vector<std::byte> GgufWriter::serialize() const {
   }
   std::vector<std::byte> out;
   ByteSink sink(out);
-  std::memcpy(&out.emplace_back(), "G", 1);
-  out.push_back(std::byte{'G'});
-  out.push_back(std::byte{'U'});
-  out.push_back(std::byte{'F'});
+  for (const char c : {'G', 'G', 'U', 'F'}) out.push_back(static_cast<std::byte>(c));
   sink.put<uint32_t>(3);
   sink.put<uint64_t>(tensors_.size());
   sink.put<uint64_t>(kv_.size());
@@ -162,7 +182,8 @@ void GgufWriter::write(const std::filesystem::path& path) const {
   const std::vector<std::byte> image = serialize();
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) fail(ErrorCode::kIo, path.string(), "cannot open for writing");
-  out.write(reinterpret_cast<const char*>(image.data()), static_cast<std::streamsize>(image.size()));
+  out.write(reinterpret_cast<const char*>(image.data()),
+            static_cast<std::streamsize>(image.size()));
   out.close();
   if (!out) fail(ErrorCode::kIo, path.string(), "write failed");
 }

@@ -44,8 +44,8 @@ std::vector<std::string_view> bpe_merge(std::string_view text,
     if (left < 0 || right < 0) return;
     const Symbol& a = list[static_cast<size_t>(left)];
     const Symbol& b = list[static_cast<size_t>(right)];
-    const auto p = priority(text.substr(a.begin, a.end - a.begin),
-                            text.substr(b.begin, b.end - b.begin));
+    const auto p =
+        priority(text.substr(a.begin, a.end - a.begin), text.substr(b.begin, b.end - b.begin));
     if (p) queue.push({*p, left, right, (a.end - a.begin) + (b.end - b.begin)});
   };
   for (size_t i = 1; i < list.size(); ++i) try_add(static_cast<int>(i) - 1, static_cast<int>(i));

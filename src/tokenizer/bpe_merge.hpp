@@ -14,8 +14,8 @@ namespace polyinfer::inline v0::detail {
 /// Priority of merging two adjacent symbols into their concatenation: lower merges first;
 /// nullopt when the pair may not merge. Ranked BPE returns the merge rank; SentencePiece BPE
 /// returns minus the score of the merged piece.
-using MergePriority = std::function<std::optional<double>(std::string_view left,
-                                                          std::string_view right)>;
+using MergePriority =
+    std::function<std::optional<double>(std::string_view left, std::string_view right)>;
 
 /// Starting from `symbols` (contiguous byte ranges [begin, end) covering `text` in order),
 /// repeatedly merges the adjacent pair of lowest priority (leftmost on ties) until no pair can

@@ -16,7 +16,8 @@ struct Regex::Compiled {
   }
 };
 
-Regex::Regex(std::string_view pattern) : pattern_(pattern), compiled_(std::make_unique<Compiled>()) {
+Regex::Regex(std::string_view pattern)
+    : pattern_(pattern), compiled_(std::make_unique<Compiled>()) {
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   compiled_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),

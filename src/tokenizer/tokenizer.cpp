@@ -84,17 +84,33 @@ std::string Tokenizer::token(int32_t id) const {
   return impl_->token(id);
 }
 
-int32_t Tokenizer::vocab_size() const noexcept { return impl_->vocab_size(); }
-int32_t Tokenizer::bos_id() const noexcept { return impl_->info().bos_id; }
-int32_t Tokenizer::eos_id() const noexcept { return impl_->info().eos_id; }
-int32_t Tokenizer::pad_id() const noexcept { return impl_->info().pad_id; }
-int32_t Tokenizer::unk_id() const noexcept { return impl_->info().unk_id; }
+int32_t Tokenizer::vocab_size() const noexcept {
+  return impl_->vocab_size();
+}
+int32_t Tokenizer::bos_id() const noexcept {
+  return impl_->info().bos_id;
+}
+int32_t Tokenizer::eos_id() const noexcept {
+  return impl_->info().eos_id;
+}
+int32_t Tokenizer::pad_id() const noexcept {
+  return impl_->info().pad_id;
+}
+int32_t Tokenizer::unk_id() const noexcept {
+  return impl_->info().unk_id;
+}
 bool Tokenizer::is_special(int32_t id) const {
   return id >= 0 && id < impl_->vocab_size() && impl_->is_special(id);
 }
-std::string_view Tokenizer::kind() const noexcept { return impl_->info().kind; }
-std::string_view Tokenizer::pre_tokenizer() const noexcept { return impl_->info().pre_tokenizer; }
-TokenizerFlavor Tokenizer::flavor() const noexcept { return impl_->info().flavor; }
+std::string_view Tokenizer::kind() const noexcept {
+  return impl_->info().kind;
+}
+std::string_view Tokenizer::pre_tokenizer() const noexcept {
+  return impl_->info().pre_tokenizer;
+}
+TokenizerFlavor Tokenizer::flavor() const noexcept {
+  return impl_->info().flavor;
+}
 const std::string& Tokenizer::chat_template() const noexcept {
   return impl_->info().chat_template;
 }

@@ -59,7 +59,6 @@ class TokenizerImpl {
 
 /// The sentencepiece library's behaviour from a tokenizer.model (protobuf) image.
 [[nodiscard]] std::shared_ptr<const TokenizerImpl> make_sentencepiece_tokenizer(
-    std::string_view model_proto, std::string_view tokenizer_config_json,
-    const std::string& where);
+    std::string_view model_proto, std::string_view tokenizer_config_json, const std::string& where);
 
 }  // namespace polyinfer::inline v0::detail

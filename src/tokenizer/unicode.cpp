@@ -107,10 +107,9 @@ const ByteTables& byte_tables() {
 
 std::string utf8proc_transform(std::string_view text, int options) {
   utf8proc_uint8_t* result = nullptr;
-  const utf8proc_ssize_t len =
-      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
-                   static_cast<utf8proc_ssize_t>(text.size()), &result,
-                   static_cast<utf8proc_option_t>(options));
+  const utf8proc_ssize_t len = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                                            static_cast<utf8proc_ssize_t>(text.size()), &result,
+                                            static_cast<utf8proc_option_t>(options));
   if (len < 0) return std::string(text);  // invalid UTF-8: leave it to the caller's rules
   std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owner(result, &std::free);
   return std::string(reinterpret_cast<const char*>(result), static_cast<size_t>(len));
@@ -122,7 +121,9 @@ utf8proc_category_t category(char32_t cp) noexcept {
 
 }  // namespace
 
-const std::array<std::string, 256>& byte_to_unicode() { return byte_tables().to_unicode; }
+const std::array<std::string, 256>& byte_to_unicode() {
+  return byte_tables().to_unicode;
+}
 
 std::optional<uint8_t> unicode_to_byte(char32_t cp) noexcept {
   const auto& t = byte_tables().to_byte;

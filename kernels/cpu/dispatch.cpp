@@ -1,0 +1,421 @@
+// SPDX-License-Identifier: Apache-2.0
+// CPU feature detection, the ISA level in use, the matmul kernel registry, PackedMatrix, matmul().
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string_view>
+#include <vector>
+
+#include "kernels/cpu/matmul_kernel.hpp"
+#include "kernels/cpu/thread_pool.hpp"
+#include "kernels/ops.hpp"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+namespace polyinfer::inline v0::detail {
+
+// Levels this compiler did not build (see kernels/CMakeLists.txt) have empty tables.
+#if !defined(POLYINFER_KERNELS_AVX2)
+MatmulKernelTable matmul_kernels_avx2() noexcept { return {nullptr, 0}; }
+#endif
+#if !defined(POLYINFER_KERNELS_AVX512)
+MatmulKernelTable matmul_kernels_avx512() noexcept { return {nullptr, 0}; }
+#endif
+#if !defined(POLYINFER_KERNELS_AVX512VNNI)
+MatmulKernelTable matmul_kernels_avx512vnni() noexcept { return {nullptr, 0}; }
+#endif
+#if !defined(POLYINFER_KERNELS_AMX)
+MatmulKernelTable matmul_kernels_amx() noexcept { return {nullptr, 0}; }
+#endif
+#if !defined(POLYINFER_KERNELS_ONEDNN)
+MatmulKernelTable matmul_kernels_onednn() noexcept { return {nullptr, 0}; }
+#endif
+
+namespace {
+
+// ---- CPU features --------------------------------------------------------------------------
+
+struct CpuFeatures {
+  Isa level = Isa::kScalar;
+  bool avx512_bf16 = false;
+};
+
+#if defined(__x86_64__)
+uint64_t read_xcr0() {
+  uint32_t eax = 0;
+  uint32_t edx = 0;
+  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+  return (uint64_t{edx} << 32) | eax;
+}
+
+// Linux keeps AMX tile data off until a process asks (arch_prctl ARCH_REQ_XCOMP_PERM).
+bool request_amx_permission() {
+#if defined(__linux__)
+  constexpr long kArchGetXcompPerm = 0x1022;
+  constexpr long kArchReqXcompPerm = 0x1023;
+  constexpr long kXfeatureXtiledata = 18;
+  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0) return false;
+  unsigned long bitmask = 0;
+  if (syscall(SYS_arch_prctl, kArchGetXcompPerm, &bitmask) != 0) return false;
+  return (bitmask & (1ul << kXfeatureXtiledata)) != 0;
+#else
+  return false;
+#endif
+}
+
+CpuFeatures query_cpu() {
+  CpuFeatures out;
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_max(0, nullptr) < 7) return out;
+  __cpuid_count(1, 0, eax, ebx, ecx, edx);
+  const bool fma = (ecx >> 12) & 1;
+  const bool osxsave = (ecx >> 27) & 1;
+  const bool avx = (ecx >> 28) & 1;
+  const bool f16c = (ecx >> 29) & 1;
+  if (!osxsave || !avx) return out;
+  const uint64_t xcr0 = read_xcr0();
+  const bool os_avx = (xcr0 & 0x6) == 0x6;             // SSE and AVX state
+  const bool os_avx512 = (xcr0 & 0xE6) == 0xE6;        // + opmask, ZMM_Hi256, Hi16_ZMM
+  const bool os_amx = (xcr0 & 0x60000) == 0x60000;     // XTILECFG, XTILEDATA
+  __cpuid_count(7, 0, eax, ebx, ecx, edx);
+  const bool avx2 = (ebx >> 5) & 1;
+  const bool avx512f = (ebx >> 16) & 1;
+  const bool avx512dq = (ebx >> 17) & 1;
+  const bool avx512bw = (ebx >> 30) & 1;
+  const bool avx512vl = (ebx >> 31) & 1;
+  const bool avx512vnni = (ecx >> 11) & 1;
+  const bool amx_bf16 = (edx >> 22) & 1;
+  const bool amx_tile = (edx >> 24) & 1;
+  const bool amx_int8 = (edx >> 25) & 1;
+  __cpuid_count(7, 1, eax, ebx, ecx, edx);
+  const bool avx512bf16 = (eax >> 5) & 1;
+
+  if (!(os_avx && avx2 && fma && f16c)) return out;
+  out.level = Isa::kAvx2;
+  if (!(os_avx512 && avx512f && avx512dq && avx512bw && avx512vl)) return out;
+  out.level = Isa::kAvx512;
+  out.avx512_bf16 = avx512bf16;
+  if (!avx512vnni) return out;
+  out.level = Isa::kAvx512Vnni;
+  if (os_amx && amx_tile && amx_int8 && amx_bf16 && avx512bf16 && request_amx_permission()) {
+    out.level = Isa::kAmx;
+  }
+  return out;
+}
+#else
+CpuFeatures query_cpu() { return {}; }
+#endif
+
+const CpuFeatures& cpu() {
+  static const CpuFeatures features = query_cpu();
+  return features;
+}
+
+// Parses $POLYINFER_ISA; an unknown name leaves the level alone.
+Isa env_isa(Isa detected) {
+  const char* value = std::getenv("POLYINFER_ISA");
+  if (value == nullptr) return detected;
+  for (int level = 0; level <= static_cast<int>(Isa::kAmx); ++level) {
+    if (isa_name(static_cast<Isa>(level)) == value) {
+      return std::min(detected, static_cast<Isa>(level));
+    }
+  }
+  return detected;
+}
+
+// The level in use; −1 until first asked (then detection and the environment fill it in).
+std::atomic<int> g_active_isa{-1};
+
+// ---- kernel registry -------------------------------------------------------------------------
+
+// Every kernel of every unit, in registration order.
+const std::vector<const MatmulKernel*>& all_kernels() {
+  static const std::vector<const MatmulKernel*> kernels = [] {
+    std::vector<const MatmulKernel*> out;
+    for (MatmulKernelTable table :
+         {matmul_kernels_scalar(), matmul_kernels_avx2(), matmul_kernels_avx512(),
+          matmul_kernels_avx512vnni(), matmul_kernels_amx(), matmul_kernels_onednn()}) {
+      for (int i = 0; i < table.count; ++i) out.push_back(&table.kernels[i]);
+    }
+    return out;
+  }();
+  return kernels;
+}
+
+constexpr int kLevels = static_cast<int>(Isa::kAmx) + 1;
+constexpr int kDTypes = 32;  // ggml type ids we index by (all < 32)
+
+// Candidates per (level, dtype), computed once: the kernels of that format at or below the
+// level, best score first (for a GEMV shape; whole-call kernels are re-scored per shape).
+struct Candidates {
+  std::vector<const MatmulKernel*> kernels;
+  PackLayout layout = PackLayout::kNone;  // the layout PackedMatrix prepares at this level
+};
+
+double score_of(const MatmulKernel& kernel, int64_t rows, int64_t cols, int64_t tokens) {
+  if (kernel.score != nullptr) return kernel.score(rows, cols, tokens);
+  return 10.0 * static_cast<int>(kernel.isa);
+}
+
+const Candidates& candidates(Isa level, DType dtype) {
+  static const auto table = [] {
+    auto out = std::make_unique<Candidates[]>(kLevels * kDTypes);
+    for (int l = 0; l < kLevels; ++l) {
+      for (const MatmulKernel* kernel : all_kernels()) {
+        const auto type = static_cast<uint32_t>(kernel->dtype);
+        if (static_cast<int>(kernel->isa) > l || type >= kDTypes) continue;
+        if (kernel->isa != Isa::kScalar && l > static_cast<int>(cpu().level)) continue;
+        out[l * kDTypes + type].kernels.push_back(kernel);
+      }
+      for (int t = 0; t < kDTypes; ++t) {
+        Candidates& entry = out[l * kDTypes + t];
+        std::stable_sort(entry.kernels.begin(), entry.kernels.end(),
+                         [](const MatmulKernel* a, const MatmulKernel* b) {
+                           return score_of(*a, 4096, 4096, 1) > score_of(*b, 4096, 4096, 1);
+                         });
+        for (const MatmulKernel* kernel : entry.kernels) {
+          if (kernel->layout != PackLayout::kNone && kernel->run == nullptr) {
+            entry.layout = kernel->layout;
+            break;
+          }
+        }
+      }
+    }
+    return out;
+  }();
+  const auto type = static_cast<uint32_t>(dtype);
+  static const Candidates kNoCandidates;
+  if (type >= kDTypes) return kNoCandidates;
+  return table[static_cast<int>(level) * kDTypes + static_cast<int>(type)];
+}
+
+// Block geometry of the weight formats (kept here: kernels do not link the format layer).
+struct Geometry {
+  int64_t elements;
+  int64_t bytes;
+};
+
+Geometry geometry(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return {1, 4};
+    case DType::kF16:
+    case DType::kBF16:
+      return {1, 2};
+    case DType::kQ4_0:
+      return {32, 18};
+    case DType::kQ4_1:
+      return {32, 20};
+    case DType::kQ5_0:
+      return {32, 22};
+    case DType::kQ5_1:
+      return {32, 24};
+    case DType::kQ8_0:
+      return {32, 34};
+    case DType::kQ8_1:
+      return {32, 36};
+    case DType::kQ2_K:
+      return {256, 84};
+    case DType::kQ3_K:
+      return {256, 110};
+    case DType::kQ4_K:
+      return {256, 144};
+    case DType::kQ5_K:
+      return {256, 176};
+    case DType::kQ6_K:
+      return {256, 210};
+    case DType::kQ8_K:
+      return {256, 292};
+    default:
+      return {0, 0};
+  }
+}
+
+// Per calling thread: activation scratch, grown as needed, 64-byte aligned.
+std::byte* scratch(uint64_t bytes) {
+  struct Buffer {
+    std::byte* data = nullptr;
+    uint64_t size = 0;
+    ~Buffer() { ::operator delete(data, std::align_val_t{64}); }
+  };
+  thread_local Buffer buffer;
+  if (bytes > buffer.size) {
+    ::operator delete(buffer.data, std::align_val_t{64});
+    buffer.size = std::max<uint64_t>(bytes, buffer.size * 3 / 2);
+    buffer.data = static_cast<std::byte*>(::operator new(buffer.size, std::align_val_t{64}));
+  }
+  return buffer.data;
+}
+
+}  // namespace
+
+// ---- ISA level -------------------------------------------------------------------------------
+
+std::string_view isa_name(Isa isa) noexcept {
+  switch (isa) {
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
+    case Isa::kAvx512Vnni:
+      return "avx512vnni";
+    case Isa::kAmx:
+      return "amx";
+  }
+  return "unknown";
+}
+
+Isa detect_isa() noexcept { return cpu().level; }
+
+Isa active_isa() noexcept {
+  int level = g_active_isa.load(std::memory_order_relaxed);
+  if (level < 0) {
+    int expected = -1;
+    const int from_env = static_cast<int>(env_isa(detect_isa()));
+    g_active_isa.compare_exchange_strong(expected, from_env, std::memory_order_relaxed);
+    level = g_active_isa.load(std::memory_order_relaxed);
+  }
+  return static_cast<Isa>(level);
+}
+
+void force_isa(Isa isa) noexcept {
+  g_active_isa.store(static_cast<int>(std::min(isa, detect_isa())), std::memory_order_relaxed);
+}
+
+bool cpu_has_avx512_bf16() noexcept { return cpu().avx512_bf16; }
+
+// ---- PackedMatrix ----------------------------------------------------------------------------
+
+PackedMatrix::PackedMatrix(DType dtype, int64_t rows, int64_t cols, const std::byte* data)
+    : dtype_(dtype), rows_(rows), cols_(cols), data_(data) {
+  const Geometry geo = geometry(dtype);
+  if (rows <= 0 || cols <= 0 || geo.elements == 0 || cols % geo.elements != 0) return;
+  const PackLayout layout = candidates(active_isa(), dtype).layout;
+  if (layout == PackLayout::kNone) return;
+  const uint64_t bytes = pack_bytes(layout, rows, cols);
+  auto* buffer = static_cast<std::byte*>(::operator new(bytes, std::align_val_t{64}));
+  pack_weights(layout, data, rows, cols, buffer);
+  auto* weights = new PackedWeights{layout, buffer, bytes};
+  packed_ = std::shared_ptr<void>(weights, [](void* p) {
+    auto* packed = static_cast<PackedWeights*>(p);
+    ::operator delete(const_cast<std::byte*>(packed->data), std::align_val_t{64});
+    delete packed;
+  });
+}
+
+PackedMatrix::~PackedMatrix() = default;
+PackedMatrix::PackedMatrix(PackedMatrix&&) noexcept = default;
+PackedMatrix& PackedMatrix::operator=(PackedMatrix&&) noexcept = default;
+
+uint64_t PackedMatrix::bytes() const noexcept {
+  const Geometry geo = geometry(dtype_);
+  if (geo.elements == 0) return 0;
+  return static_cast<uint64_t>(rows_ * (cols_ / geo.elements) * geo.bytes);
+}
+
+uint64_t PackedMatrix::packed_bytes() const noexcept {
+  return packed_ ? static_cast<const PackedWeights*>(packed_.get())->bytes : 0;
+}
+
+// ---- matmul ----------------------------------------------------------------------------------
+
+bool matmul_supports(DType dtype) noexcept {
+  return !candidates(Isa::kScalar, dtype).kernels.empty();
+}
+
+/// The kernel matmul() runs for this matrix and number of tokens (null when none); exposed to
+/// tests and benchmarks through matmul_kernel_name().
+const MatmulKernel* select_matmul_kernel(const PackedMatrix& w, int64_t tokens) noexcept {
+  const auto* packed = static_cast<const PackedWeights*>(w.packed());
+  const PackLayout layout = packed != nullptr ? packed->layout : PackLayout::kNone;
+  const MatmulKernel* best = nullptr;
+  double best_score = 0;
+  for (const MatmulKernel* kernel : candidates(active_isa(), w.dtype()).kernels) {
+    if (kernel->layout != PackLayout::kNone && kernel->layout != layout) continue;
+    if (kernel->supports != nullptr && !kernel->supports(w.rows(), w.cols(), tokens)) continue;
+    const double score = score_of(*kernel, w.rows(), w.cols(), tokens);
+    if (best == nullptr || score > best_score) {
+      best = kernel;
+      best_score = score;
+    }
+  }
+  return best;
+}
+
+std::string_view matmul_kernel_name(const PackedMatrix& w, int64_t tokens) noexcept {
+  const MatmulKernel* kernel = select_matmul_kernel(w, tokens);
+  return kernel != nullptr ? kernel->name : "none";
+}
+
+void matmul(const PackedMatrix& w, const float* x, int64_t tokens, int64_t x_stride, float* y,
+            int64_t y_stride, ThreadPool* pool) {
+  if (tokens <= 0 || w.rows() <= 0) return;
+  const MatmulKernel* kernel = select_matmul_kernel(w, tokens);
+  if (kernel == nullptr) return;
+  const auto* packed = static_cast<const PackedWeights*>(w.packed());
+  const Geometry geo = geometry(w.dtype());
+  MatmulCall call{};
+  call.weights = w.data();
+  call.packed = (packed != nullptr && kernel->layout == packed->layout) ? packed->data : nullptr;
+  call.rows = w.rows();
+  call.cols = w.cols();
+  call.row_bytes = w.cols() / geo.elements * geo.bytes;
+  call.x = x;
+  call.x_stride = x_stride;
+  call.tokens = tokens;
+  call.y = y;
+  call.y_stride = y_stride;
+  call.threads = pool != nullptr ? pool->threads() : 1;
+  if (kernel->run != nullptr) {
+    kernel->run(call);
+    return;
+  }
+  call.act = kernel->act_bytes != nullptr ? scratch(kernel->act_bytes(tokens, w.cols())) : nullptr;
+  if (kernel->prepare != nullptr) {
+    auto prepare = [&](int64_t begin, int64_t end) { kernel->prepare(call, begin, end); };
+    // Quantizing a token row costs about as much as a short GEMV row: split only long batches.
+    if (pool != nullptr) {
+      pool->parallel_for(tokens, prepare, std::max<int64_t>(1, 65536 / w.cols()));
+    } else {
+      prepare(0, tokens);
+    }
+  }
+  const int64_t row_units = (w.rows() + kernel->row_block - 1) / kernel->row_block;
+  const int64_t token_units = (tokens + kernel->token_block - 1) / kernel->token_block;
+  auto compute = [&](int64_t begin, int64_t end) {
+    // Units run token-block-major: a thread's range covers consecutive row blocks of one
+    // token block, so the weights it streams are contiguous.
+    for (int64_t unit = begin; unit < end;) {
+      const int64_t token_unit = unit / row_units;
+      const int64_t row_unit = unit % row_units;
+      const int64_t row_end = std::min(row_units, row_unit + (end - unit));
+      kernel->compute(call, row_unit * kernel->row_block,
+                      std::min(w.rows(), row_end * kernel->row_block),
+                      token_unit * kernel->token_block,
+                      std::min(tokens, (token_unit + 1) * kernel->token_block));
+      unit += row_end - row_unit;
+    }
+  };
+  const int64_t units = row_units * token_units;
+  if (pool == nullptr) {
+    compute(0, units);
+    return;
+  }
+  // Below ~64K multiply-adds per chunk, threads cost more than they save.
+  const int64_t unit_work = int64_t{kernel->row_block} *
+                            std::min<int64_t>(tokens, kernel->token_block) * w.cols();
+  pool->parallel_for(units, compute, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, unit_work)));
+}
+
+}  // namespace polyinfer::inline v0::detail

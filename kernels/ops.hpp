@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+// The CPU operations models are built from: weight-format matmul and the transformer ops. Each
+// entry point dispatches once (at first use) to the best kernel the CPU supports; every kernel
+// has a scalar reference in kernels/ref with the same signature (ops_ref.hpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "polyinfer/tensor.hpp"
+
+namespace polyinfer::inline v0::detail {
+
+class ThreadPool;
+
+/// Instruction-set levels of the x86 CPU kernels, in increasing order.
+enum class Isa : int { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kAvx512Vnni = 3, kAmx = 4 };
+
+/// "scalar", "avx2", "avx512", "avx512vnni", "amx".
+[[nodiscard]] std::string_view isa_name(Isa isa) noexcept;
+/// The best level this CPU and OS support (CPUID + XCR0; AMX after the Linux permission request).
+[[nodiscard]] Isa detect_isa() noexcept;
+/// The level kernels use: detect_isa(), lowered by $POLYINFER_ISA (e.g. "avx2") or force_isa().
+[[nodiscard]] Isa active_isa() noexcept;
+/// Caps the level for this process (tests and benchmarks); clamped to detect_isa().
+void force_isa(Isa isa) noexcept;
+
+/// A weight matrix of `rows` × `cols` (y = W·x has `rows` outputs) ready for the CPU kernels.
+/// Stored formats are used in place (zero copy) unless a kernel wants them repacked, which
+/// happens once here. Immutable after construction.
+class PackedMatrix {
+ public:
+  /// `data` holds rows × cols values of `dtype`, row-major (GGUF layout); it must outlive the
+  /// PackedMatrix when it is used in place.
+  PackedMatrix(DType dtype, int64_t rows, int64_t cols, const std::byte* data);
+  ~PackedMatrix();
+  PackedMatrix(PackedMatrix&&) noexcept;
+  PackedMatrix& operator=(PackedMatrix&&) noexcept;
+
+  [[nodiscard]] DType dtype() const noexcept { return dtype_; }
+  [[nodiscard]] int64_t rows() const noexcept { return rows_; }
+  [[nodiscard]] int64_t cols() const noexcept { return cols_; }
+  /// The stored (GGUF-layout) bytes.
+  [[nodiscard]] const std::byte* data() const noexcept { return data_; }
+  /// Bytes of the stored matrix (what a GEMV streams).
+  [[nodiscard]] uint64_t bytes() const noexcept;
+  /// Extra bytes held by repacked copies (0 when used in place).
+  [[nodiscard]] uint64_t packed_bytes() const noexcept;
+  /// Kernel-private state (repacked layouts); null when none.
+  [[nodiscard]] const void* packed() const noexcept { return packed_.get(); }
+
+ private:
+  DType dtype_;
+  int64_t rows_;
+  int64_t cols_;
+  const std::byte* data_;
+  std::shared_ptr<void> packed_;
+};
+
+/// Whether matmul() handles this weight format (cols must be a multiple of its block size).
+[[nodiscard]] bool matmul_supports(DType dtype) noexcept;
+
+/// y[t][r] = Σ_c W[r][c] · x[t][c] for t < tokens, r < rows: x is tokens × cols (row stride
+/// `x_stride` floats), y is tokens × rows (row stride `y_stride`). Activations are quantized on
+/// the fly to 8-bit blocks for integer kernels. Splits work over `pool` (null: calling thread).
+void matmul(const PackedMatrix& w, const float* x, int64_t tokens, int64_t x_stride, float* y,
+            int64_t y_stride, ThreadPool* pool);
+
+/// Name of the kernel matmul() runs for `w` and `tokens` at the active level, e.g.
+/// "q4_0_avx512vnni_x16" (tests and benchmarks); "none" when no kernel applies.
+[[nodiscard]] std::string_view matmul_kernel_name(const PackedMatrix& w, int64_t tokens) noexcept;
+
+/// y = x / sqrt(mean(x²) + eps) · weight, per row of `cols`.
+void rms_norm(const float* x, const float* weight, float eps, int64_t rows, int64_t cols, float* y);
+/// y = (x − mean) / sqrt(var + eps) · weight + bias, per row (bias may be null).
+void layer_norm(const float* x, const float* weight, const float* bias, float eps, int64_t rows,
+                int64_t cols, float* y);
+
+/// RoPE layout: kInterleaved rotates adjacent pairs (2i, 2i+1) (llama GGUF, ggml "normal");
+/// kHalf rotates (i, i + d/2) (HF rotate_half, ggml "NeoX", qwen2).
+enum class RopeLayout { kInterleaved, kHalf };
+
+/// Per-dimension inverse frequencies θ_i (head_dim / 2 values), Llama-3 scaling included.
+struct RopeTable {
+  int64_t head_dim = 0;
+  std::unique_ptr<float[]> inv_freq;
+};
+
+/// Builds inverse frequencies base^(−2i/d), then applies scaling ("", "linear", "llama3").
+[[nodiscard]] RopeTable make_rope_table(int64_t head_dim, double theta, std::string_view scaling,
+                                        double factor, double low_freq_factor,
+                                        double high_freq_factor, int64_t original_max_positions);
+
+/// Rotates `heads` heads of `head_dim` in place for each of `tokens` rows (row stride
+/// `row_stride` floats) at positions `positions[t]`.
+void rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t row_stride,
+          const int32_t* positions, const RopeTable& table, RopeLayout layout);
+
+/// out[i] = silu(gate[i]) · up[i].
+void silu_mul(const float* gate, const float* up, float* out, int64_t count);
+/// out[i] = gelu(x[i]) with erf (exact, as BERT uses).
+void gelu(const float* x, float* out, int64_t count);
+/// In-place softmax of each row.
+void softmax(float* x, int64_t rows, int64_t cols);
+
+/// KV cache element types for attention.
+enum class KvType { kF32, kF16, kQ8_0 };
+
+/// A read-only view of one sequence's keys or values: `positions` rows of kv_heads × head_dim,
+/// stored in fixed-size blocks (paged): block b holds rows [b·block_rows, (b+1)·block_rows).
+struct KvView {
+  KvType type = KvType::kF16;
+  int64_t kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t block_rows = 0;
+  const std::byte* const* blocks = nullptr;  ///< one pointer per block
+  int64_t positions = 0;                     ///< rows valid
+};
+
+/// Bytes of one KV row (kv_heads × head_dim) in `type`.
+[[nodiscard]] uint64_t kv_row_bytes(KvType type, int64_t kv_heads, int64_t head_dim) noexcept;
+/// Stores `rows` rows of f32 (kv_heads × head_dim each, contiguous) into `dst` rows.
+void kv_store(KvType type, const float* src, int64_t rows, int64_t kv_heads, int64_t head_dim,
+              std::byte* dst);
+
+/// Causal grouped-query attention for `tokens` query rows at positions `positions[t]` (each
+/// attends to cache rows 0..positions[t] inclusive): q is tokens × heads × head_dim, out the
+/// same; heads share kv head h / (heads / kv_heads). scale = 1/sqrt(head_dim) when 0.
+/// `causal` false attends to all cache rows (encoders; positions ignored).
+void attention(const float* q, int64_t tokens, int64_t heads, const KvView& keys,
+               const KvView& values, const int32_t* positions, bool causal, float scale,
+               float* out, ThreadPool* pool);
+
+}  // namespace polyinfer::inline v0::detail

@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: Apache-2.0
+// LanguageModel: a LlamaModel with its KV cache, thread pool, sampler and tokenizer.
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <mutex>
+#include <system_error>
+
+#include "common/fail.hpp"
+#include "common/mapped_file.hpp"
+#include "kernels/cpu/thread_pool.hpp"
+#include "model/llama.hpp"
+#include "runtime/sampler.hpp"
+#include "runtime/text_stream.hpp"
+
+namespace polyinfer {
+inline namespace v0 {
+
+namespace detail {
+
+namespace {
+
+constexpr int64_t kDefaultMaxContext = 4096;
+constexpr int64_t kChunkTokens = 256;  // prompt positions per forward pass
+
+/// generation_config.json's eos_token_id (a number or a list), for Hugging Face folders.
+std::vector<int32_t> generation_config_eos(const std::filesystem::path& folder) {
+  const std::filesystem::path path = folder / "generation_config.json";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return {};
+  const auto json = nlohmann::json::parse(read_text_file(path), nullptr, /*allow_exceptions=*/false);
+  std::vector<int32_t> ids;
+  if (!json.is_object()) return ids;
+  const auto it = json.find("eos_token_id");
+  if (it == json.end()) return ids;
+  const auto add = [&](const nlohmann::json& value) {
+    if (value.is_number_integer()) ids.push_back(value.get<int32_t>());
+  };
+  if (it->is_array()) {
+    for (const auto& value : *it) add(value);
+  } else {
+    add(*it);
+  }
+  return ids;
+}
+
+KvType kv_type_for(KvCacheType type, bool f32_weights) {
+  switch (type) {
+    case KvCacheType::kF32:
+      return KvType::kF32;
+    case KvCacheType::kF16:
+      return KvType::kF16;
+    case KvCacheType::kQ8_0:
+      return KvType::kQ8_0;
+    case KvCacheType::kAuto:
+      break;
+  }
+  return f32_weights ? KvType::kF32 : KvType::kF16;
+}
+
+}  // namespace
+
+class LanguageModelImpl {
+ public:
+  std::unique_ptr<LlamaModel> model;
+  std::unique_ptr<KvCache> cache;
+  std::unique_ptr<ThreadPool> pool;
+  int64_t context_length = 0;
+  std::vector<int32_t> eos_ids;
+  std::mutex mutex;
+  LlamaWorkspace workspace;
+  std::vector<float> logits;
+
+  /// A sequence of the cache, released when the scope ends (errors included).
+  class Sequence {
+   public:
+    explicit Sequence(KvCache& cache) : cache_(cache), id_(cache.create()) {}
+    ~Sequence() { cache_.release(id_); }
+    Sequence(const Sequence&) = delete;
+    Sequence& operator=(const Sequence&) = delete;
+    [[nodiscard]] KvCache::SequenceId id() const noexcept { return id_; }
+
+   private:
+    KvCache& cache_;
+    KvCache::SequenceId id_;
+  };
+
+  void check_prompt(std::span<const int32_t> ids, const char* what) const {
+    if (ids.empty()) fail(ErrorCode::kInvalidArgument, what, "empty prompt (no token ids)");
+    if (static_cast<int64_t>(ids.size()) > context_length) {
+      fail(ErrorCode::kInvalidArgument, what, "{} tokens do not fit the context of {} tokens",
+           ids.size(), context_length);
+    }
+    const int64_t vocab = model->shape().vocab;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] < 0 || ids[i] >= vocab) {
+        fail(ErrorCode::kInvalidArgument, fmt::format("{}: token {}", what, i),
+             "id {} is out of range (vocabulary of {})", ids[i], vocab);
+      }
+    }
+  }
+
+  /// One forward pass for one sequence; logits of the rows asked for land in `logits`.
+  void run(KvCache::SequenceId sequence, std::span<const int32_t> tokens, LogitsRows rows) {
+    const BatchEntry entry{sequence, tokens, rows};
+    if (!model->forward(std::span(&entry, 1), *cache, context_length, workspace, pool.get(),
+                        logits)) {
+      fail(ErrorCode::kInvalidArgument, "kv cache",
+           "out of memory for {} more positions: {} blocks of {} bytes left of a {}-byte budget",
+           tokens.size(), cache->available_blocks(), cache->block_bytes(), cache->budget_bytes());
+    }
+  }
+
+  Generation generate(std::span<const int32_t> prompt, const GenerationOptions& options,
+                      const TokenCallback* on_token);
+};
+
+Generation LanguageModelImpl::generate(std::span<const int32_t> prompt,
+                                       const GenerationOptions& options,
+                                       const TokenCallback* on_token) {
+  check_prompt(prompt, "generate");
+  if (options.max_tokens < 0) {
+    fail(ErrorCode::kInvalidArgument, "generate", "max_tokens {} is negative", options.max_tokens);
+  }
+  const ModelFile& file = model->file();
+  if (!options.stop_strings.empty() && !file.has_tokenizer()) {
+    fail(ErrorCode::kInvalidArgument, "generate", "stop strings need a tokenizer; {} has none",
+         file.path().string());
+  }
+  Sampler sampler(options.sampling);
+  std::vector<int32_t> stop_ids = options.stop_ids;
+  if (options.stop_at_eos) stop_ids.insert(stop_ids.end(), eos_ids.begin(), eos_ids.end());
+  std::optional<TextStream> stream;
+  if (file.has_tokenizer()) stream.emplace(file.tokenizer(), prompt, options.stop_strings);
+
+  Generation result;
+  result.prompt_tokens = static_cast<int64_t>(prompt.size());
+  if (options.max_tokens == 0) return result;
+
+  Sequence sequence(*cache);
+  // Reuse cached blocks of the prompt; the last prompt position is always computed (its logits
+  // choose the first token).
+  const int64_t cached =
+      cache->reuse_prefix(sequence.id(), prompt, static_cast<int64_t>(prompt.size()) - 1);
+  result.cached_prompt_tokens = cached;
+  for (auto begin = static_cast<size_t>(cached); begin < prompt.size();) {
+    const size_t count = std::min(prompt.size() - begin, static_cast<size_t>(kChunkTokens));
+    const bool last = begin + count == prompt.size();
+    run(sequence.id(), prompt.subspan(begin, count), last ? LogitsRows::kLast : LogitsRows::kNone);
+    begin += count;
+  }
+
+  std::vector<int32_t> history(prompt.begin(), prompt.end());
+  std::string piece;
+  for (;;) {
+    const SampledToken token = sampler.sample(logits, history);
+    history.push_back(token.id);
+    result.ids.push_back(token.id);
+    result.logprobs.push_back(token.logprob);
+    result.top_logprobs.push_back(token.top_logprob);
+    piece.assign(stream ? stream->push(token.id) : std::string_view());
+
+    std::optional<StopReason> stop;
+    if (std::find(stop_ids.begin(), stop_ids.end(), token.id) != stop_ids.end()) {
+      stop = StopReason::kStopToken;
+    } else if (stream && stream->stopped()) {
+      stop = StopReason::kStopString;
+    } else if (static_cast<int64_t>(result.ids.size()) >= options.max_tokens) {
+      stop = StopReason::kMaxTokens;
+    } else if (cache->length(sequence.id()) >= context_length) {
+      stop = StopReason::kContextFull;
+    }
+    if (stop && stream) piece += stream->finish();
+    if (on_token != nullptr && *on_token) {
+      const GeneratedToken generated{token.id, piece, token.logprob, token.top_logprob};
+      if (!(*on_token)(generated) && !stop) stop = StopReason::kCancelled;
+    }
+    if (stop) {
+      if (stream) {
+        (void)stream->finish();
+        result.text = stream->text();
+      }
+      result.stop_reason = *stop;
+      return result;
+    }
+    run(sequence.id(), std::span(&result.ids.back(), 1), LogitsRows::kLast);
+  }
+}
+
+}  // namespace detail
+
+std::string_view stop_reason_name(StopReason reason) noexcept {
+  switch (reason) {
+    case StopReason::kStopToken:
+      return "stop_token";
+    case StopReason::kStopString:
+      return "stop_string";
+    case StopReason::kMaxTokens:
+      return "max_tokens";
+    case StopReason::kContextFull:
+      return "context_full";
+    case StopReason::kCancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+LanguageModel LanguageModel::load(const std::filesystem::path& path, const LoadOptions& options) {
+  using detail::fail;
+  const std::string where = path.string();
+  if (options.threads < 0) {
+    fail(ErrorCode::kInvalidArgument, where, "threads {} is negative", options.threads);
+  }
+  if (options.context_length < 0) {
+    fail(ErrorCode::kInvalidArgument, where, "context_length {} is negative",
+         options.context_length);
+  }
+  const ModelFile file = ModelFile::open(path);
+  auto impl = std::make_unique<detail::LanguageModelImpl>();
+  impl->model = detail::LlamaModel::load(file, options.tier);
+  const ModelConfig& config = file.config();
+
+  const int64_t model_max = config.max_positions > 0 ? config.max_positions : detail::kDefaultMaxContext;
+  impl->context_length = options.context_length > 0 ? options.context_length
+                                                     : std::min(model_max, detail::kDefaultMaxContext);
+  if (impl->context_length > model_max) {
+    fail(ErrorCode::kInvalidArgument, where,
+         "context_length {} exceeds the {} positions the model was trained for",
+         impl->context_length, model_max);
+  }
+
+  const detail::KvCacheShape shape =
+      impl->model->kv_shape(detail::kv_type_for(options.kv_type, impl->model->all_f32()));
+  uint64_t budget = options.kv_cache_bytes;
+  if (budget == 0) {
+    const uint64_t row = detail::kv_row_bytes(shape.type, shape.kv_heads, shape.head_dim);
+    const uint64_t block = row * static_cast<uint64_t>(2 * shape.layers * shape.block_rows) + 64;
+    const auto blocks = static_cast<uint64_t>(
+        (impl->context_length + shape.block_rows - 1) / shape.block_rows + 1);
+    budget = 2 * blocks * block;
+  }
+  impl->cache = std::make_unique<detail::KvCache>(shape, budget);
+  impl->pool = std::make_unique<detail::ThreadPool>(options.threads);
+
+  if (file.format() == ModelFormat::kHuggingFace) {
+    impl->eos_ids = detail::generation_config_eos(file.path());
+  }
+  if (file.has_tokenizer() && file.tokenizer().eos_id() >= 0) {
+    impl->eos_ids.push_back(file.tokenizer().eos_id());
+  }
+  std::sort(impl->eos_ids.begin(), impl->eos_ids.end());
+  impl->eos_ids.erase(std::unique(impl->eos_ids.begin(), impl->eos_ids.end()),
+                      impl->eos_ids.end());
+  return LanguageModel(std::move(impl));
+}
+
+LanguageModel::LanguageModel(std::unique_ptr<detail::LanguageModelImpl> impl)
+    : impl_(std::move(impl)) {}
+LanguageModel::LanguageModel(LanguageModel&&) noexcept = default;
+LanguageModel& LanguageModel::operator=(LanguageModel&&) noexcept = default;
+LanguageModel::~LanguageModel() = default;
+
+const ModelConfig& LanguageModel::config() const noexcept { return impl_->model->config(); }
+Tier LanguageModel::tier() const noexcept { return impl_->model->tier(); }
+int64_t LanguageModel::context_length() const noexcept { return impl_->context_length; }
+bool LanguageModel::has_tokenizer() const noexcept {
+  return impl_->model->file().has_tokenizer();
+}
+const Tokenizer& LanguageModel::tokenizer() const { return impl_->model->file().tokenizer(); }
+std::span<const int32_t> LanguageModel::eos_ids() const noexcept { return impl_->eos_ids; }
+uint64_t LanguageModel::weight_bytes() const noexcept { return impl_->model->weight_bytes(); }
+uint64_t LanguageModel::owned_weight_bytes() const noexcept {
+  return impl_->model->owned_bytes();
+}
+uint64_t LanguageModel::kv_cache_bytes() const {
+  const std::lock_guard lock(impl_->mutex);
+  return impl_->cache->allocated_bytes();
+}
+uint64_t LanguageModel::kv_cache_budget_bytes() const noexcept {
+  return impl_->cache->budget_bytes();
+}
+
+std::vector<float> LanguageModel::logits(std::span<const int32_t> ids) {
+  const std::lock_guard lock(impl_->mutex);
+  impl_->check_prompt(ids, "logits");
+  const int64_t vocab = impl_->model->shape().vocab;
+  std::vector<float> result;
+  result.reserve(ids.size() * static_cast<size_t>(vocab));
+  const detail::LanguageModelImpl::Sequence sequence(*impl_->cache);
+  for (size_t begin = 0; begin < ids.size(); begin += detail::kChunkTokens) {
+    const size_t count = std::min(ids.size() - begin, static_cast<size_t>(detail::kChunkTokens));
+    impl_->run(sequence.id(), ids.subspan(begin, count), detail::LogitsRows::kAll);
+    result.insert(result.end(), impl_->logits.begin(), impl_->logits.end());
+  }
+  return result;
+}
+
+Generation LanguageModel::generate(std::span<const int32_t> prompt,
+                                   const GenerationOptions& options) {
+  const std::lock_guard lock(impl_->mutex);
+  return impl_->generate(prompt, options, nullptr);
+}
+
+Generation LanguageModel::generate(std::string_view prompt, const GenerationOptions& options) {
+  const std::vector<int32_t> ids = tokenizer().encode(prompt, {.add_special = true});
+  const std::lock_guard lock(impl_->mutex);
+  return impl_->generate(ids, options, nullptr);
+}
+
+Generation LanguageModel::generate(std::span<const int32_t> prompt,
+                                   const GenerationOptions& options,
+                                   const TokenCallback& on_token) {
+  const std::lock_guard lock(impl_->mutex);
+  return impl_->generate(prompt, options, &on_token);
+}
+
+}  // namespace v0
+}  // namespace polyinfer
