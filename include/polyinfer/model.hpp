@@ -121,8 +121,8 @@ enum class Tier { kNative, kF32, kF16, kQ8_0, kQ4_0, kQ4_K };
 /// Parses a tier name (case-insensitive); nullopt for unknown names.
 [[nodiscard]] std::optional<Tier> tier_from_name(std::string_view name) noexcept;
 
-/// Element type of the KV cache. kAuto: f32 when the weights are f32 (results then match an
-/// fp32 reference), f16 otherwise.
+/// Element type of the KV cache. kAuto: f32 when the weights run in f32 or bf16 (results then
+/// match an fp32 reference), f16 otherwise.
 enum class KvCacheType { kAuto, kF32, kF16, kQ8_0 };
 
 /// How LanguageModel::load prepares a model.

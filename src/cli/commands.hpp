@@ -10,5 +10,7 @@ namespace polyinfer::cli {
 int run_inspect(const std::vector<std::string>& argv);
 int run_tokenize(const std::vector<std::string>& argv);
 int run_detokenize(const std::vector<std::string>& argv);
+int run_logits(const std::vector<std::string>& argv);
+int run_generate(const std::vector<std::string>& argv);
 
 }  // namespace polyinfer::cli

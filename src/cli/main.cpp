@@ -21,6 +21,14 @@ MODEL is a .gguf file, a vocabulary-only .gguf, or a Hugging Face folder.
   inspect    MODEL [--json]                          architecture, tensors, tokenizer, template
   tokenize   MODEL (--text T | --file F) [--special]  token ids, space separated, one line
   detokenize MODEL IDS...                            text of the ids
+  logits     MODEL --ids "1 2 3" --out F.safetensors [--tier TIER] [--device D]
+                                                     f32 tensor "logits" [tokens, vocab]
+  generate   MODEL --prompt P [--max-tokens N] [--greedy | --temperature T --top-p P --seed S]
+             [--top-k K] [--min-p P] [--repeat-penalty R] [--stop S] [--ignore-eos] [--json]
+             [--tier TIER] [--device D]              text, streamed as it is generated
+
+  TIER: native, f32, f16, q8_0, q4_0, q4_k.  D: cpu (cuda[:N], hip[:N] not built yet).
+  Models also take --threads N (0: all cores) and --ctx N (context length).
 
   --version, --help
 )";
@@ -34,6 +42,8 @@ constexpr Command kCommands[] = {
     {"inspect", polyinfer::cli::run_inspect},
     {"tokenize", polyinfer::cli::run_tokenize},
     {"detokenize", polyinfer::cli::run_detokenize},
+    {"logits", polyinfer::cli::run_logits},
+    {"generate", polyinfer::cli::run_generate},
 };
 
 }  // namespace

@@ -231,7 +231,7 @@ LanguageModel LanguageModel::load(const std::filesystem::path& path, const LoadO
   }
 
   const detail::KvCacheShape shape =
-      impl->model->kv_shape(detail::kv_type_for(options.kv_type, impl->model->all_f32()));
+      impl->model->kv_shape(detail::kv_type_for(options.kv_type, impl->model->full_precision()));
   uint64_t budget = options.kv_cache_bytes;
   if (budget == 0) {
     const uint64_t row = detail::kv_row_bytes(shape.type, shape.kv_heads, shape.head_dim);

@@ -69,8 +69,8 @@ class LlamaModel {
   [[nodiscard]] const ModelFile& file() const noexcept { return file_; }
   [[nodiscard]] const LlamaShape& shape() const noexcept { return shape_; }
   [[nodiscard]] Tier tier() const noexcept { return tier_; }
-  /// Whether every matrix is f32 (the KV cache then defaults to f32).
-  [[nodiscard]] bool all_f32() const noexcept { return all_f32_; }
+  /// Whether every matrix is f32 or bf16 (exact in f32): the KV cache then defaults to f32.
+  [[nodiscard]] bool full_precision() const noexcept { return full_precision_; }
   /// Bytes of the matrices the kernels read, and of those held outside the mapped file.
   [[nodiscard]] uint64_t weight_bytes() const noexcept { return weight_bytes_; }
   [[nodiscard]] uint64_t owned_bytes() const noexcept { return owned_bytes_; }
@@ -104,7 +104,7 @@ class LlamaModel {
   ModelFile file_;
   LlamaShape shape_;
   Tier tier_ = Tier::kNative;
-  bool all_f32_ = true;
+  bool full_precision_ = true;
   uint64_t weight_bytes_ = 0;
   uint64_t owned_bytes_ = 0;
   // The token embedding as looked up (any type the reference dequantizer knows).

@@ -100,7 +100,8 @@ class LlamaLoader {
     const MatrixSlot slot{file_.path().string() + ": " + name, role, layer,
                           model_.shape_.layers, cols};
     const DType target = tier_matrix_dtype(tier_, view.dtype, slot);
-    model_.all_f32_ = model_.all_f32_ && target == DType::kF32;
+    model_.full_precision_ =
+        model_.full_precision_ && (target == DType::kF32 || target == DType::kBF16);
     if (role != MatrixRole::kTokenEmbedding) model_.weight_bytes_ += dtype_bytes(target, rows * cols);
     if (target == view.dtype) return {target, view.data};  // in place, from the mapping
     const std::vector<float> values = to_f32(view);

@@ -107,9 +107,7 @@ Value binary_op(BinaryOp op, const Value& left, const Value& right) {
     case BinaryOp::kSub:
       if (!numbers) unsupported("-", left, right);
       if (floats) return Value::floating(left.as_double() - right.as_double());
-      return Value::integer(
-          checked(__builtin_sub_overflow(left.as_integer_like(), right.as_integer_like(), &result),
-                  result));
+      return Value::integer(checked(sub_overflow, left.as_integer_like(), right.as_integer_like()));
     case BinaryOp::kMul:
       if (numbers) {
         if (floats) return Value::floating(left.as_double() * right.as_double());

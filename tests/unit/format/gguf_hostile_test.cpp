@@ -190,7 +190,7 @@ TEST_CASE("gguf hostile: tensor infos", "[format][gguf][hostile]") {
 }
 
 TEST_CASE("gguf hostile: names in messages are escaped and shortened", "[format][gguf][hostile]") {
-  const std::string name = std::string("\x01" "bad") + std::string(1000, 'n');
+  const std::string name = std::string(1, '\x01') + "bad" + std::string(1000, 'n');
   const auto image = Raw().header(1, 0).tensor(name, {4}, 99, 0).pad().zeros(32).image();
   try {
     (void)GgufFile::parse(image.data(), image.size(), kName);

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: Apache-2.0
+// Matmul kernels for AVX2 + FMA + F16C (16-lane vectors as pairs of 256-bit halves).
+#include "kernels/cpu/simd16_avx2.hpp"
+// The bodies below use the operations above.
+#include "kernels/cpu/matmul_float.hpp"
+#include "kernels/cpu/matmul_quant_x16.hpp"
+
+namespace polyinfer::inline v0::detail {
+namespace {
+
+constexpr Isa kIsa = Isa::kAvx2;
+constexpr int kTokenBlock = 64;
+
+constexpr MatmulKernel kKernels[] = {
+    make_kernel("f32_avx2", DType::kF32, kIsa, PackLayout::kNone, kTokenBlock, nullptr, nullptr,
+                &compute_float<WeightsF32, 2, 2>),
+    make_kernel("f16_avx2", DType::kF16, kIsa, PackLayout::kNone, kTokenBlock, nullptr, nullptr,
+                &compute_float<WeightsF16, 2, 2>),
+    make_kernel("bf16_avx2", DType::kBF16, kIsa, PackLayout::kNone, kTokenBlock, nullptr,
+                nullptr, &compute_float<WeightsBF16, 2, 2>),
+    make_kernel("q4_0_avx2_x16", DType::kQ4_0, kIsa, PackLayout::kQ4_0x16, kTokenBlock,
+                &act_q8_0_bytes, &prepare_q8_0, &compute_q8_blocks<false, 2>),
+    make_kernel("q8_0_avx2_x16", DType::kQ8_0, kIsa, PackLayout::kQ8_0x16, kTokenBlock,
+                &act_q8_0_bytes, &prepare_q8_0, &compute_q8_blocks<true, 2>),
+    make_kernel("q4_k_avx2_x16", DType::kQ4_K, kIsa, PackLayout::kQ4_Kx16, kTokenBlock,
+                &act_q8_k_bytes, &prepare_q8_k, &compute_k_quant<false, 2>),
+    make_kernel("q6_k_avx2_x16", DType::kQ6_K, kIsa, PackLayout::kQ6_Kx16, kTokenBlock,
+                &act_q8_k_bytes, &prepare_q8_k, &compute_k_quant<true, 2>),
+};
+
+}  // namespace
+
+MatmulKernelTable matmul_kernels_avx2() noexcept {
+  return {kKernels, static_cast<int>(sizeof(kKernels) / sizeof(kKernels[0]))};
+}
+
+}  // namespace polyinfer::inline v0::detail

@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: Apache-2.0
+// Integer matmul bodies over the 16-row packed layouts (Q4_0, Q8_0, Q4_K, Q6_K) and the 8-bit
+// activation quantizers, written once over the 16-lane operations of simd16_<isa>.hpp.
+//
+// Include only from an ISA translation unit, after its simd16 header; internal linkage (see
+// matmul_kernel.hpp). Lane r of every vector is row r of the group: one vpdpbusd multiplies
+// 4 columns of 16 rows by the same 4 activation bytes (broadcast), so a 16 × 32 block takes 8
+// instructions and each weight byte is loaded exactly once per token tile.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "kernels/cpu/matmul_kernel.hpp"
+
+namespace polyinfer::inline v0::detail {
+namespace {
+
+constexpr int64_t round_up64(int64_t bytes) { return (bytes + 63) / 64 * 64; }
+
+// ---- activations ------------------------------------------------------------------------------
+//
+// Q8_0 blocks (for Q4_0 / Q8_0 weights), per token: int8 qs[cols]; float d[blocks] (the fp16
+// value ggml stores); int32 sum[blocks] (Σ qs, for the offsets of unsigned weights).
+// Q8_K blocks (for Q4_K / Q6_K), per token: int8 qs[cols]; float d[blocks]; int16
+// bsums[blocks][16] (Σ of 16); int16 sums32[blocks][8] (Σ of 32). Each array starts on 64 bytes.
+
+struct ActQ8_0 {
+  const int8_t* qs;
+  const float* d;
+  const int32_t* sum;
+};
+
+int64_t act_q8_0_stride(int64_t cols) {
+  return round_up64(cols) + 2 * round_up64(cols / kBlock32 * 4);
+}
+
+ActQ8_0 act_q8_0(const std::byte* act, int64_t cols, int64_t token) {
+  const std::byte* base = act + token * act_q8_0_stride(cols);
+  const int64_t d_offset = round_up64(cols);
+  return {reinterpret_cast<const int8_t*>(base), reinterpret_cast<const float*>(base + d_offset),
+          reinterpret_cast<const int32_t*>(base + d_offset + round_up64(cols / kBlock32 * 4))};
+}
+
+uint64_t act_q8_0_bytes(int64_t tokens, int64_t cols) {
+  return static_cast<uint64_t>(tokens * act_q8_0_stride(cols));
+}
+
+// quantize_row_q8_0 (ggml's reference) operation for operation: d = amax / 127, q = roundf(x / d).
+void quantize_q8_0_row(const float* x, int64_t cols, std::byte* out) {
+  const int64_t blocks = cols / kBlock32;
+  auto* qs = reinterpret_cast<int8_t*>(out);
+  auto* d = reinterpret_cast<float*>(out + round_up64(cols));
+  auto* sum = reinterpret_cast<int32_t*>(out + round_up64(cols) + round_up64(blocks * 4));
+  for (int64_t b = 0; b < blocks; ++b) {
+    const VF v0 = vf_load(x + b * kBlock32);
+    const VF v1 = vf_load(x + b * kBlock32 + 16);
+    const float amax = vf_reduce_max(vf_max(vf_abs(v0), vf_abs(v1)));
+    const float scale = amax / 127;
+    const float inverse = scale != 0.0f ? 1.0f / scale : 0.0f;
+    const VI q0 = vi_round_away(vf_mul(v0, vf_set1(inverse)));
+    const VI q1 = vi_round_away(vf_mul(v1, vf_set1(inverse)));
+    vi_store_i8(qs + b * kBlock32, q0);
+    vi_store_i8(qs + b * kBlock32 + 16, q1);
+    d[b] = round_to_half(scale);
+    sum[b] = vi_reduce(vi_add(q0, q1));
+  }
+}
+
+void prepare_q8_0(const MatmulCall& call, int64_t token_begin, int64_t token_end) {
+  for (int64_t t = token_begin; t < token_end; ++t) {
+    quantize_q8_0_row(call.x + t * call.x_stride, call.cols,
+                      call.act + t * act_q8_0_stride(call.cols));
+  }
+}
+
+struct ActQ8K {
+  const int8_t* qs;
+  const float* d;
+  const int16_t* bsums;
+  const int16_t* sums32;
+};
+
+int64_t act_q8_k_stride(int64_t cols) {
+  const int64_t blocks = cols / kBlockK;
+  return round_up64(cols) + round_up64(blocks * 4) + round_up64(blocks * 32) +
+         round_up64(blocks * 16);
+}
+
+ActQ8K act_q8_k(const std::byte* act, int64_t cols, int64_t token) {
+  const int64_t blocks = cols / kBlockK;
+  const std::byte* base = act + token * act_q8_k_stride(cols);
+  const std::byte* d = base + round_up64(cols);
+  const std::byte* bsums = d + round_up64(blocks * 4);
+  const std::byte* sums32 = bsums + round_up64(blocks * 32);
+  return {reinterpret_cast<const int8_t*>(base), reinterpret_cast<const float*>(d),
+          reinterpret_cast<const int16_t*>(bsums), reinterpret_cast<const int16_t*>(sums32)};
+}
+
+uint64_t act_q8_k_bytes(int64_t tokens, int64_t cols) {
+  return static_cast<uint64_t>(tokens * act_q8_k_stride(cols));
+}
+
+// quantize_row_q8_k: iscale = −127 / (the value of largest magnitude, first if tied),
+// q = min(127, nearest_int(iscale·x)) (ties to even), d = 1 / iscale.
+void quantize_q8_k_row(const float* x, int64_t cols, std::byte* out) {
+  const int64_t blocks = cols / kBlockK;
+  auto* qs = reinterpret_cast<int8_t*>(out);
+  auto* d = reinterpret_cast<float*>(out + round_up64(cols));
+  auto* bsums = reinterpret_cast<int16_t*>(out + round_up64(cols) + round_up64(blocks * 4));
+  auto* sums32 = reinterpret_cast<int16_t*>(reinterpret_cast<std::byte*>(bsums) +
+                                            round_up64(blocks * 32));
+  for (int64_t b = 0; b < blocks; ++b) {
+    const float* xb = x + b * kBlockK;
+    VF amax_v = vf_zero();
+    for (int c = 0; c < kBlockK; c += 16) amax_v = vf_max(amax_v, vf_abs(vf_load(xb + c)));
+    const float amax = vf_reduce_max(amax_v);
+    int8_t* q = qs + b * kBlockK;
+    if (amax == 0.0f) {
+      d[b] = 0;
+      std::memset(q, 0, kBlockK);
+      std::memset(bsums + b * 16, 0, 32);
+      std::memset(sums32 + b * 8, 0, 16);
+      continue;
+    }
+    float max = 0;
+    for (int c = 0; c < kBlockK; c += 16) {
+      const unsigned mask = vf_eq_mask(vf_abs(vf_load(xb + c)), vf_set1(amax));
+      if (mask != 0) {
+        max = xb[c + __builtin_ctz(mask)];
+        break;
+      }
+    }
+    const float iscale = -127.f / max;
+    for (int c = 0; c < kBlockK; c += 16) {
+      const VI v = vi_min(vi_round_even(vf_mul(vf_set1(iscale), vf_load(xb + c))), vi_set1(127));
+      vi_store_i8(q + c, v);
+      bsums[b * 16 + c / 16] = static_cast<int16_t>(vi_reduce(v));
+    }
+    for (int i = 0; i < 8; ++i) {
+      sums32[b * 8 + i] = static_cast<int16_t>(bsums[b * 16 + 2 * i] + bsums[b * 16 + 2 * i + 1]);
+    }
+    d[b] = 1 / iscale;
+  }
+}
+
+void prepare_q8_k(const MatmulCall& call, int64_t token_begin, int64_t token_end) {
+  for (int64_t t = token_begin; t < token_end; ++t) {
+    quantize_q8_k_row(call.x + t * call.x_stride, call.cols,
+                      call.act + t * act_q8_k_stride(call.cols));
+  }
+}
+
+// ---- token tiles ------------------------------------------------------------------------------
+
+template <int N, typename F>
+inline void token_tail(int rest, int64_t t, F& f) {
+  if constexpr (N >= 1) {
+    if (rest == N) {
+      f(t, std::integral_constant<int, N>{});
+    } else {
+      token_tail<N - 1>(rest, t, f);
+    }
+  }
+}
+
+// Calls f(t, integral_constant<T>) over [t0, t1) in tiles of kMax tokens, then one smaller tile.
+template <int kMax, typename F>
+inline void for_token_tiles(int64_t t0, int64_t t1, F&& f) {
+  int64_t t = t0;
+  for (; t + kMax <= t1; t += kMax) f(t, std::integral_constant<int, kMax>{});
+  if (t < t1) token_tail<kMax - 1>(static_cast<int>(t1 - t), t, f);
+}
+
+// Stores 16 rows (the first `rows` of them) of each token's accumulator.
+template <int T>
+inline void store_rows(const VF (&acc)[T], float* y, int64_t y_stride, int rows) {
+  for (int t = 0; t < T; ++t) {
+    if (rows == kPackRows) {
+      vf_store(y + t * y_stride, acc[t]);
+    } else {
+      vf_store_n(y + t * y_stride, acc[t], rows);
+    }
+  }
+}
+
+// ---- Q4_0 and Q8_0 ----------------------------------------------------------------------------
+
+// One group of 16 rows × T tokens: Σ_b d_w·d_x·(Σ q·x − offset·Σx) with q unsigned.
+template <int T, bool kQ8>
+inline void q8_block_tile(const uint8_t* w, int64_t blocks, const ActQ8_0 (&x)[T], float* y,
+                          int64_t y_stride, int rows) {
+  constexpr int64_t kStep = kQ8 ? kQ8_0x16Bytes : kQ4_0x16Bytes;
+  constexpr int kOffset = kQ8 ? 128 : 8;
+  // Single-token tiles keep two accumulator chains so vpdpbusd latency is hidden.
+  constexpr int kChains = T <= 2 ? 2 : 1;
+  const VI nibble = vi_set1_i8(0x0F);
+  VF facc[T];
+  for (int t = 0; t < T; ++t) facc[t] = vf_zero();
+  for (int64_t b = 0; b < blocks; ++b, w += kStep) {
+    prefetch(w + 8 * kStep);
+    VI acc[kChains][T];
+    for (int c = 0; c < kChains; ++c) {
+      for (int t = 0; t < T; ++t) acc[c][t] = vi_zero();
+    }
+    const int64_t col = b * kBlock32;
+    if constexpr (kQ8) {
+      for (int k = 0; k < 8; ++k) {
+        const VI v = vi_load(w + 32 + 64 * k);
+        for (int t = 0; t < T; ++t) {
+          acc[k % kChains][t] = vi_dpbusd(acc[k % kChains][t], v, vi_bcast32(x[t].qs + col + 4 * k));
+        }
+      }
+    } else {
+      for (int k = 0; k < 4; ++k) {
+        const VI v = vi_load(w + 32 + 64 * k);
+        const VI lo = vi_and(v, nibble);
+        const VI hi = vi_and(vi_srl16(v, 4), nibble);
+        for (int t = 0; t < T; ++t) {
+          acc[0][t] = vi_dpbusd_small(acc[0][t], lo, vi_bcast32(x[t].qs + col + 4 * k));
+          acc[kChains - 1][t] =
+              vi_dpbusd_small(acc[kChains - 1][t], hi, vi_bcast32(x[t].qs + col + 16 + 4 * k));
+        }
+      }
+    }
+    const VF dw = vf_from_half(reinterpret_cast<const uint16_t*>(w));
+    for (int t = 0; t < T; ++t) {
+      VI sum = acc[0][t];
+      if constexpr (kChains == 2) sum = vi_add(sum, acc[1][t]);
+      sum = vi_sub(sum, vi_set1(kOffset * x[t].sum[b]));
+      facc[t] = vf_fmadd(vf_cvt(sum), vf_mul(dw, vf_set1(x[t].d[b])), facc[t]);
+    }
+  }
+  store_rows<T>(facc, y, y_stride, rows);
+}
+
+template <bool kQ8, int kMaxTokens>
+void compute_q8_blocks(const MatmulCall& call, int64_t row_begin, int64_t row_end,
+                       int64_t token_begin, int64_t token_end) {
+  const int64_t blocks = call.cols / kBlock32;
+  const int64_t group_bytes = blocks * (kQ8 ? kQ8_0x16Bytes : kQ4_0x16Bytes);
+  for (int64_t row = row_begin; row < row_end; row += kPackRows) {
+    const auto* w = reinterpret_cast<const uint8_t*>(call.packed) + row / kPackRows * group_bytes;
+    const int rows = static_cast<int>(row_end - row < kPackRows ? row_end - row : kPackRows);
+    for_token_tiles<kMaxTokens>(token_begin, token_end, [&](int64_t t0, auto tile) {
+      constexpr int T = decltype(tile)::value;
+      ActQ8_0 x[T];
+      for (int t = 0; t < T; ++t) x[t] = act_q8_0(call.act, call.cols, t0 + t);
+      q8_block_tile<T, kQ8>(w, blocks, x, call.y + t0 * call.y_stride + row, call.y_stride, rows);
+    });
+  }
+}
+
+// ---- Q4_K -------------------------------------------------------------------------------------
+
+template <int T>
+inline void q4_k_tile(const uint8_t* w, int64_t blocks, const ActQ8K (&x)[T], float* y,
+                      int64_t y_stride, int rows) {
+  const VI nibble = vi_set1_i8(0x0F);
+  VF facc[T];
+  for (int t = 0; t < T; ++t) facc[t] = vf_zero();
+  for (int64_t b = 0; b < blocks; ++b, w += kQ4_Kx16Bytes) {
+    prefetch(w + 2 * kQ4_Kx16Bytes);
+    prefetch(w + 2 * kQ4_Kx16Bytes + 1024);
+    const uint8_t* scales = w + 64;
+    const uint8_t* mins = w + 192;
+    const uint8_t* qs = w + 320;
+    const int64_t col0 = b * kBlockK;
+    VI scaled[T];
+    for (int t = 0; t < T; ++t) scaled[t] = vi_zero();
+    for (int p = 0; p < 4; ++p) {
+      VI lo_acc[T], hi_acc[T];
+      for (int t = 0; t < T; ++t) lo_acc[t] = hi_acc[t] = vi_zero();
+      for (int k = 0; k < 8; ++k) {
+        const VI v = vi_load(qs + (p * 8 + k) * 64);
+        const VI lo = vi_and(v, nibble);
+        const VI hi = vi_and(vi_srl16(v, 4), nibble);
+        const int64_t col = col0 + 64 * p + 4 * k;
+        for (int t = 0; t < T; ++t) {
+          lo_acc[t] = vi_dpbusd_small(lo_acc[t], lo, vi_bcast32(x[t].qs + col));
+          hi_acc[t] = vi_dpbusd_small(hi_acc[t], hi, vi_bcast32(x[t].qs + col + 32));
+        }
+      }
+      const VI scale_lo = vi_u8_to_i32(scales + (2 * p) * kPackRows);
+      const VI scale_hi = vi_u8_to_i32(scales + (2 * p + 1) * kPackRows);
+      for (int t = 0; t < T; ++t) {
+        scaled[t] = vi_add(scaled[t], vi_add(vi_mullo(lo_acc[t], scale_lo),
+                                             vi_mullo(hi_acc[t], scale_hi)));
+      }
+    }
+    VI min_acc[T];
+    for (int t = 0; t < T; ++t) min_acc[t] = vi_zero();
+    for (int i = 0; i < 4; ++i) {
+      const VI m = vi_u8_to_i16(mins + i * 32);
+      for (int t = 0; t < T; ++t) {
+        min_acc[t] = vi_dpwssd(min_acc[t], m, vi_bcast32(x[t].sums32 + b * 8 + 2 * i));
+      }
+    }
+    const VF d = vf_from_half(reinterpret_cast<const uint16_t*>(w));
+    const VF dmin = vf_from_half(reinterpret_cast<const uint16_t*>(w + 32));
+    for (int t = 0; t < T; ++t) {
+      const VF block = vf_fnmadd(dmin, vf_cvt(min_acc[t]), vf_mul(d, vf_cvt(scaled[t])));
+      facc[t] = vf_fmadd(block, vf_set1(x[t].d[b]), facc[t]);
+    }
+  }
+  store_rows<T>(facc, y, y_stride, rows);
+}
+
+// ---- Q6_K -------------------------------------------------------------------------------------
+
+template <int T>
+inline void q6_k_tile(const uint8_t* w, int64_t blocks, const ActQ8K (&x)[T], float* y,
+                      int64_t y_stride, int rows) {
+  const VI nibble = vi_set1_i8(0x0F);
+  const VI top = vi_set1_i8(0x30);
+  VF facc[T];
+  for (int t = 0; t < T; ++t) facc[t] = vf_zero();
+  for (int64_t b = 0; b < blocks; ++b, w += kQ6_Kx16Bytes) {
+    prefetch(w + 2 * kQ6_Kx16Bytes);
+    prefetch(w + 2 * kQ6_Kx16Bytes + 1024);
+    prefetch(w + 2 * kQ6_Kx16Bytes + 2048);
+    const auto* scales = reinterpret_cast<const int8_t*>(w + 32);
+    const uint8_t* ql = w + 288;
+    const uint8_t* qh = w + 288 + 2048;
+    const int64_t col0 = b * kBlockK;
+    VI sum[T];
+    for (int t = 0; t < T; ++t) sum[t] = vi_zero();
+    for (int p = 0; p < 4; ++p) {
+      // Registers k = 4h..4h+3 hold sub-blocks 4p+h (low nibbles) and 4p+2+h (high).
+      for (int h = 0; h < 2; ++h) {
+        VI lo_acc[T], hi_acc[T];
+        for (int t = 0; t < T; ++t) lo_acc[t] = hi_acc[t] = vi_zero();
+        for (int m = 2 * h; m < 2 * h + 2; ++m) {
+          const VI plane = vi_load(qh + (p * 4 + m) * 64);
+          for (int kk = 0; kk < 2; ++kk) {
+            const int k = 2 * m + kk;
+            const VI v = vi_load(ql + (p * 8 + k) * 64);
+            const VI top_lo = vi_and(kk == 0 ? vi_sll16(plane, 4) : plane, top);
+            const VI top_hi = vi_and(kk == 0 ? vi_sll16(plane, 2) : vi_srl16(plane, 2), top);
+            const VI lo = vi_and_or(v, top_lo, nibble);
+            const VI hi = vi_and_or(vi_srl16(v, 4), top_hi, nibble);
+            const int64_t col = col0 + 64 * p + 4 * k;
+            for (int t = 0; t < T; ++t) {
+              lo_acc[t] = vi_dpbusd_small(lo_acc[t], lo, vi_bcast32(x[t].qs + col));
+              hi_acc[t] = vi_dpbusd_small(hi_acc[t], hi, vi_bcast32(x[t].qs + col + 32));
+            }
+          }
+        }
+        const int sub_lo = 4 * p + h;
+        const int sub_hi = 4 * p + 2 + h;
+        const VI scale_lo = vi_i8_to_i32(scales + sub_lo * kPackRows);
+        const VI scale_hi = vi_i8_to_i32(scales + sub_hi * kPackRows);
+        for (int t = 0; t < T; ++t) {
+          const VI lo = vi_sub(lo_acc[t], vi_set1(32 * x[t].bsums[b * 16 + sub_lo]));
+          const VI hi = vi_sub(hi_acc[t], vi_set1(32 * x[t].bsums[b * 16 + sub_hi]));
+          sum[t] = vi_add(sum[t], vi_add(vi_mullo(lo, scale_lo), vi_mullo(hi, scale_hi)));
+        }
+      }
+    }
+    const VF d = vf_from_half(reinterpret_cast<const uint16_t*>(w));
+    for (int t = 0; t < T; ++t) {
+      facc[t] = vf_fmadd(vf_cvt(sum[t]), vf_mul(d, vf_set1(x[t].d[b])), facc[t]);
+    }
+  }
+  store_rows<T>(facc, y, y_stride, rows);
+}
+
+template <bool kQ6, int kMaxTokens>
+void compute_k_quant(const MatmulCall& call, int64_t row_begin, int64_t row_end,
+                     int64_t token_begin, int64_t token_end) {
+  const int64_t blocks = call.cols / kBlockK;
+  const int64_t group_bytes = blocks * (kQ6 ? kQ6_Kx16Bytes : kQ4_Kx16Bytes);
+  for (int64_t row = row_begin; row < row_end; row += kPackRows) {
+    const auto* w = reinterpret_cast<const uint8_t*>(call.packed) + row / kPackRows * group_bytes;
+    const int rows = static_cast<int>(row_end - row < kPackRows ? row_end - row : kPackRows);
+    for_token_tiles<kMaxTokens>(token_begin, token_end, [&](int64_t t0, auto tile) {
+      constexpr int T = decltype(tile)::value;
+      ActQ8K x[T];
+      for (int t = 0; t < T; ++t) x[t] = act_q8_k(call.act, call.cols, t0 + t);
+      float* y = call.y + t0 * call.y_stride + row;
+      if constexpr (kQ6) {
+        q6_k_tile<T>(w, blocks, x, y, call.y_stride, rows);
+      } else {
+        q4_k_tile<T>(w, blocks, x, y, call.y_stride, rows);
+      }
+    });
+  }
+}
+
+// ---- table rows -------------------------------------------------------------------------------
+
+/// A registry row for a kernel of this unit (evaluated at compile time only).
+constexpr MatmulKernel make_kernel(const char* name, DType dtype, Isa isa, PackLayout layout,
+                                   int token_block, uint64_t (*act_bytes)(int64_t, int64_t),
+                                   void (*prepare)(const MatmulCall&, int64_t, int64_t),
+                                   void (*compute)(const MatmulCall&, int64_t, int64_t, int64_t,
+                                                   int64_t)) {
+  return MatmulKernel{name,    dtype,   isa,     layout,  kPackRows, token_block, act_bytes,
+                      prepare, compute, nullptr, nullptr, nullptr};
+}
+
+}  // namespace
+}  // namespace polyinfer::inline v0::detail

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0
+// Helpers of the Llama conformance tests: reference tensors, logits comparison, summary lines.
+#pragma once
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "format/safetensors.hpp"
+
+namespace polyinfer::test {
+
+/// The f32 / i32 tensors of a reference safetensors file (reference.safetensors, llamacpp.*).
+class ReferenceFile {
+ public:
+  explicit ReferenceFile(const std::filesystem::path& path)
+      : file_(detail::SafetensorsFile::open(path)) {}
+
+  [[nodiscard]] bool has(std::string_view name) const { return file_.find(name) != nullptr; }
+
+  [[nodiscard]] std::vector<int64_t> shape(std::string_view name) const {
+    return get(name).shape;
+  }
+
+  [[nodiscard]] std::vector<float> f32(std::string_view name) const {
+    const detail::SafetensorsTensor& tensor = get(name);
+    REQUIRE(tensor.dtype == detail::SafetensorsDType::kF32);
+    std::vector<float> values(static_cast<size_t>(tensor.elements()));
+    std::memcpy(values.data(), tensor.data, values.size() * sizeof(float));
+    return values;
+  }
+
+  [[nodiscard]] std::vector<int32_t> i32(std::string_view name) const {
+    const detail::SafetensorsTensor& tensor = get(name);
+    REQUIRE(tensor.dtype == detail::SafetensorsDType::kI32);
+    std::vector<int32_t> values(static_cast<size_t>(tensor.elements()));
+    std::memcpy(values.data(), tensor.data, values.size() * sizeof(int32_t));
+    return values;
+  }
+
+  /// Number of prompts: case0.ids, case1.ids, … present.
+  [[nodiscard]] int cases() const {
+    int count = 0;
+    while (has(fmt::format("case{}.ids", count))) ++count;
+    return count;
+  }
+
+ private:
+  [[nodiscard]] const detail::SafetensorsTensor& get(std::string_view name) const {
+    const detail::SafetensorsTensor* tensor = file_.find(name);
+    INFO("tensor " << name << " of " << file_.name());
+    REQUIRE(tensor != nullptr);
+    return *tensor;
+  }
+
+  detail::SafetensorsFile file_;
+};
+
+/// Index of the largest value (the first of equal ones, as torch.argmax).
+[[nodiscard]] inline int64_t argmax(const float* values, int64_t count) {
+  return std::max_element(values, values + count) - values;
+}
+
+/// Max |ours − reference|, the reference's scale max(1, max|ref|), and top-1 agreement, over
+/// rows of `cols` values.
+struct Difference {
+  double max_abs = 0.0;
+  double scale = 1.0;
+  int64_t rows = 0;
+  int64_t top1_same = 0;
+
+  void add(const float* ours, const float* reference, int64_t row_count, int64_t cols) {
+    for (int64_t r = 0; r < row_count; ++r) {
+      const float* a = ours + r * cols;
+      const float* b = reference + r * cols;
+      for (int64_t c = 0; c < cols; ++c) {
+        max_abs = std::max(max_abs, static_cast<double>(std::fabs(a[c] - b[c])));
+        scale = std::max(scale, static_cast<double>(std::fabs(b[c])));
+      }
+      top1_same += argmax(a, cols) == argmax(b, cols) ? 1 : 0;
+      ++rows;
+    }
+  }
+  void add(const std::vector<float>& ours, const std::vector<float>& reference, int64_t cols) {
+    REQUIRE(ours.size() == reference.size());
+    add(ours.data(), reference.data(), static_cast<int64_t>(ours.size()) / cols, cols);
+  }
+  [[nodiscard]] double relative() const { return max_abs / scale; }
+  [[nodiscard]] std::string summary() const {
+    return fmt::format("max|diff| {:.3g} (scale {:.3g}), top-1 {}/{}", max_abs, scale, top1_same,
+                       rows);
+  }
+};
+
+/// Greedy ids checked the README way: compare gen_ids[k] only while every earlier id matched
+/// and the reference margin exceeds `margin_floor`. Returns the number of ids compared.
+[[nodiscard]] inline int checked_greedy_prefix(const std::vector<int32_t>& ours,
+                                               const std::vector<int32_t>& reference,
+                                               const std::vector<float>& margins,
+                                               double margin_floor, int* mismatch_at) {
+  *mismatch_at = -1;
+  int compared = 0;
+  for (size_t k = 0; k < reference.size() && k < ours.size(); ++k) {
+    if (margins[k] <= margin_floor) break;  // a legitimate divergence may start here
+    ++compared;
+    if (ours[k] != reference[k]) {
+      *mismatch_at = static_cast<int>(k);
+      break;
+    }
+  }
+  return compared;
+}
+
+/// One line of the conformance table, printed as it is measured.
+inline void report_line(std::string_view model, std::string_view form, std::string_view against,
+                        const Difference& diff, double bound) {
+  std::cout << fmt::format("conformance | {:<11} | {:<16} | vs {:<15} | {} | bound {:.3g}\n",
+                           model, form, against, diff.summary(), bound);
+}
+
+}  // namespace polyinfer::test
