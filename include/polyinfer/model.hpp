@@ -105,7 +105,6 @@ class ModelFile {
   std::shared_ptr<const detail::ModelFileImpl> impl_;
 };
 
-
 // ---------------------------------------------------------------------------------------------
 // Language models (decoders of the Llama family: Llama 2/3, Mistral, Qwen2) on the CPU.
 
@@ -231,6 +230,102 @@ class LanguageModel {
 
  private:
   std::unique_ptr<detail::LanguageModelImpl> impl_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Encoders (BERT) on the CPU: hidden states, pooled embeddings, sequence classification.
+
+namespace detail {
+class EncoderImpl;
+}
+
+/// Which vector Encoder::embed returns.
+enum class Pooling {
+  kMean,    ///< mean of the last hidden states over all tokens ([CLS] and [SEP] included)
+  kCls,     ///< last hidden state of the first token ([CLS])
+  kPooler,  ///< BERT's pooler output tanh(dense(CLS)); needs a model with a pooler
+};
+
+/// "mean", "cls", "pooler".
+[[nodiscard]] std::string_view pooling_name(Pooling pooling) noexcept;
+/// Parses a pooling name (case-insensitive); nullopt for unknown names.
+[[nodiscard]] std::optional<Pooling> pooling_from_name(std::string_view name) noexcept;
+
+/// Everything one encoder pass yields for one text.
+struct Encoding {
+  std::vector<int32_t> ids;  ///< token ids, [CLS] … [SEP] included
+  int64_t hidden_size = 0;
+  std::vector<float> hidden;  ///< last hidden states: ids.size() × hidden_size, row-major
+  std::vector<float> cls;     ///< hidden state of the first token
+  std::vector<float> mean;    ///< mean of the hidden states over all tokens
+  std::vector<float> pooled;  ///< pooler output tanh(dense(cls)); empty without a pooler
+  std::vector<float> logits;  ///< classifier logits by label id; empty without a classifier
+  std::vector<float> probs;   ///< softmax of logits
+  int32_t label = -1;         ///< argmax of logits (the first of equal ones); -1 without one
+};
+
+/// The result of Encoder::classify.
+struct Classification {
+  int32_t label = -1;
+  std::string label_name;     ///< config.json id2label (or GGUF labels); "LABEL_<id>" if none
+  std::vector<float> scores;  ///< softmax probabilities by label id
+  std::vector<float> logits;  ///< raw classifier outputs by label id
+};
+
+/// A BERT encoder (BertModel, BertForSequenceClassification) loaded for inference on the CPU,
+/// with its tokenizer. Every method is const and safe to call from many threads at once;
+/// concurrent calls share one thread pool, whose parallel loops run one at a time.
+///
+///   auto encoder = polyinfer::Encoder::load("intent");
+///   polyinfer::Classification c = encoder.classify("Is my pension at risk?");
+///   std::vector<float> e = encoder.embed("Is my pension at risk?", polyinfer::Pooling::kMean);
+class Encoder {
+ public:
+  /// Loads a Hugging Face folder or GGUF file; reads `tier` and `threads` of the options.
+  /// Throws polyinfer::Error for non-BERT architectures (decoders load as LanguageModel),
+  /// missing tensors (named), or a tier the stored weights cannot make.
+  [[nodiscard]] static Encoder load(const std::filesystem::path& path,
+                                    const LoadOptions& options = {});
+
+  [[nodiscard]] const ModelConfig& config() const noexcept;
+  [[nodiscard]] Tier tier() const noexcept;
+  /// Tokens per text at most ([CLS] and [SEP] included): the model's position embeddings.
+  [[nodiscard]] int64_t max_tokens() const noexcept;
+  [[nodiscard]] bool has_pooler() const noexcept;
+  [[nodiscard]] bool has_classifier() const noexcept;
+  /// Classifier labels by id; empty without a classifier.
+  [[nodiscard]] std::span<const std::string> labels() const noexcept;
+  [[nodiscard]] bool has_tokenizer() const noexcept;
+  /// The tokenizer; throws polyinfer::Error when the model has none.
+  [[nodiscard]] const Tokenizer& tokenizer() const;
+  /// Bytes of the weights the kernels read, and of those held besides the mapped file.
+  [[nodiscard]] uint64_t weight_bytes() const noexcept;
+  [[nodiscard]] uint64_t owned_weight_bytes() const noexcept;
+
+  /// Encodes a text ([CLS] text [SEP], token type 0). Throws Error(kInvalidArgument) for text
+  /// with no tokens and for text longer than max_tokens() (no silent truncation).
+  [[nodiscard]] Encoding encode(std::string_view text) const;
+  /// Encodes several texts in one batch (no padding: each attends to its own tokens).
+  [[nodiscard]] std::vector<Encoding> encode_batch(std::span<const std::string> texts) const;
+  /// Encodes token ids as given (special tokens included); `token_types` empty means all 0.
+  [[nodiscard]] Encoding encode_ids(std::span<const int32_t> ids,
+                                    std::span<const int32_t> token_types = {}) const;
+  /// Encodes several id sequences in one batch.
+  [[nodiscard]] std::vector<Encoding> encode_ids_batch(
+      std::span<const std::vector<int32_t>> ids) const;
+  /// One embedding vector of a text (hidden_size floats).
+  [[nodiscard]] std::vector<float> embed(std::string_view text,
+                                         Pooling pooling = Pooling::kMean) const;
+  /// The label of a text and the probability of every label; needs a classifier.
+  [[nodiscard]] Classification classify(std::string_view text) const;
+
+  Encoder(Encoder&&) noexcept;
+  Encoder& operator=(Encoder&&) noexcept;
+  ~Encoder();
+  explicit Encoder(std::unique_ptr<detail::EncoderImpl> impl);
+
+ private:
+  std::unique_ptr<detail::EncoderImpl> impl_;
 };
 
 }  // namespace v0

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <type_traits>
 
+// Block sizes only: the inline conversions there must not be called from an ISA unit.
+#include "kernels/common/block_formats.hpp"
 #include "kernels/cpu/matmul_kernel.hpp"
 
 namespace polyinfer::inline v0::detail {

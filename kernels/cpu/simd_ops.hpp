@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "kernels/common/block_formats.hpp"
@@ -123,36 +124,50 @@ float sum_squares(const float* x, int64_t cols) {
   return V::reduce_add(V::add(V::add(acc0, acc1), V::add(acc2, acc3)));
 }
 
-/// Σ (x[c] − center)² over a row.
+/// Σ d and Σ d² with d = x[c] − pivot over a row.
 template <class V>
-float centered_sum_squares(const float* x, int64_t cols, float center) {
+std::pair<float, float> centered_sums(const float* x, int64_t cols, float pivot) {
+  const auto p = V::set1(pivot);
+  auto sum0 = V::zero(), sum1 = V::zero(), squares0 = V::zero(), squares1 = V::zero();
+  int64_t c = 0;
+  for (; c + 2 * V::kLanes <= cols; c += 2 * V::kLanes) {
+    const auto a = V::sub(V::load(x + c), p), b = V::sub(V::load(x + c + V::kLanes), p);
+    sum0 = V::add(sum0, a);
+    sum1 = V::add(sum1, b);
+    squares0 = V::fmadd(a, a, squares0);
+    squares1 = V::fmadd(b, b, squares1);
+  }
+  for (; c + V::kLanes <= cols; c += V::kLanes) {
+    const auto a = V::sub(V::load(x + c), p);
+    sum0 = V::add(sum0, a);
+    squares0 = V::fmadd(a, a, squares0);
+  }
+  if (c < cols) {
+    const int rest = static_cast<int>(cols - c);
+    const auto a = V::select(V::first_n(rest), V::sub(V::load_n(x + c, rest), p), V::zero());
+    sum1 = V::add(sum1, a);
+    squares1 = V::fmadd(a, a, squares1);
+  }
+  return {V::reduce_add(V::add(sum0, sum1)), V::reduce_add(V::add(squares0, squares1))};
+}
+
+/// Σ (x[c] − center) over a row: with center near the mean (the first element will do) the
+/// terms stay small, so a row of large common offset (100 + noise) keeps its precision.
+template <class V>
+float centered_sum(const float* x, int64_t cols, float center) {
   const auto mid = V::set1(center);
   auto acc0 = V::zero(), acc1 = V::zero();
   int64_t c = 0;
   for (; c + 2 * V::kLanes <= cols; c += 2 * V::kLanes) {
-    const auto a = V::sub(V::load(x + c), mid), b = V::sub(V::load(x + c + V::kLanes), mid);
-    acc0 = V::fmadd(a, a, acc0);
-    acc1 = V::fmadd(b, b, acc1);
+    acc0 = V::add(acc0, V::sub(V::load(x + c), mid));
+    acc1 = V::add(acc1, V::sub(V::load(x + c + V::kLanes), mid));
   }
-  for (; c + V::kLanes <= cols; c += V::kLanes) {
-    const auto a = V::sub(V::load(x + c), mid);
-    acc0 = V::fmadd(a, a, acc0);
+  for (; c + V::kLanes <= cols; c += V::kLanes) acc0 = V::add(acc0, V::sub(V::load(x + c), mid));
+  if (c < cols) {
+    const int rest = static_cast<int>(cols - c);
+    acc1 =
+        V::add(acc1, V::select(V::first_n(rest), V::sub(V::load_n(x + c, rest), mid), V::zero()));
   }
-  float total = V::reduce_add(V::add(acc0, acc1));
-  for (; c < cols; ++c) total += (x[c] - center) * (x[c] - center);
-  return total;
-}
-
-template <class V>
-float row_sum(const float* x, int64_t cols) {
-  auto acc0 = V::zero(), acc1 = V::zero();
-  int64_t c = 0;
-  for (; c + 2 * V::kLanes <= cols; c += 2 * V::kLanes) {
-    acc0 = V::add(acc0, V::load(x + c));
-    acc1 = V::add(acc1, V::load(x + c + V::kLanes));
-  }
-  for (; c + V::kLanes <= cols; c += V::kLanes) acc0 = V::add(acc0, V::load(x + c));
-  if (c < cols) acc1 = V::add(acc1, V::load_n(x + c, static_cast<int>(cols - c)));
   return V::reduce_add(V::add(acc0, acc1));
 }
 
@@ -173,20 +188,21 @@ float row_max(const float* x, int64_t cols) {
   return V::reduce_max(V::max(acc0, acc1));
 }
 
-/// y[c] = x[c] · factor · weight[c] (+ bias[c]) − shift · factor · weight[c].
+/// y[c] = (x[c] − pivot − offset) · factor · weight[c] (+ bias[c]).
 template <class V>
-void scale_row(const float* x, const float* weight, const float* bias, float shift, float factor,
-               int64_t cols, float* y) {
-  const auto f = V::set1(factor), s = V::set1(shift);
+void scale_row(const float* x, const float* weight, const float* bias, float pivot, float offset,
+               float factor, int64_t cols, float* y) {
+  const auto f = V::set1(factor), p = V::set1(pivot), o = V::set1(offset);
   int64_t c = 0;
   for (; c + V::kLanes <= cols; c += V::kLanes) {
-    auto v = V::mul(V::mul(V::sub(V::load(x + c), s), f), V::load(weight + c));
+    auto v = V::mul(V::mul(V::sub(V::sub(V::load(x + c), p), o), f), V::load(weight + c));
     if (bias != nullptr) v = V::add(v, V::load(bias + c));
     V::store(y + c, v);
   }
   if (c < cols) {
     const int rest = static_cast<int>(cols - c);
-    auto v = V::mul(V::mul(V::sub(V::load_n(x + c, rest), s), f), V::load_n(weight + c, rest));
+    auto v = V::mul(V::mul(V::sub(V::sub(V::load_n(x + c, rest), p), o), f),
+                    V::load_n(weight + c, rest));
     if (bias != nullptr) v = V::add(v, V::load_n(bias + c, rest));
     V::store_n(y + c, v, rest);
   }
@@ -198,20 +214,26 @@ void rms_norm_kernel(const float* x, const float* weight, float eps, int64_t row
                      float* y) {
   for (int64_t r = 0; r < rows; ++r) {
     const float mean_square = sum_squares<V>(x + r * cols, cols) / static_cast<float>(cols);
-    scale_row<V>(x + r * cols, weight, nullptr, 0.0f, 1.0f / std::sqrt(mean_square + eps), cols,
-                 y + r * cols);
+    scale_row<V>(x + r * cols, weight, nullptr, 0.0f, 0.0f, 1.0f / std::sqrt(mean_square + eps),
+                 cols, y + r * cols);
   }
 }
 
-// Mean, then the variance around it (two-pass: no cancellation), then the write.
+// Mean and variance as pivot + offset (see there), then the write of (x − pivot − offset) · …:
+// x − pivot is exact, so rows with a large common offset keep their precision.
 template <class V>
 void layer_norm_kernel(const float* x, const float* weight, const float* bias, float eps,
                        int64_t rows, int64_t cols, float* y) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = x + r * cols;
-    const float mean = row_sum<V>(row, cols) / static_cast<float>(cols);
-    const float variance = centered_sum_squares<V>(row, cols, mean) / static_cast<float>(cols);
-    scale_row<V>(row, weight, bias, mean, 1.0f / std::sqrt(variance + eps), cols, y + r * cols);
+    // A first mean (around the first element), then Σ d and Σ d² around it: the corrected
+    // two-pass algorithm, exact enough when every element sits at 100 ± 1.
+    const float pivot = row[0] + centered_sum<V>(row, cols, row[0]) / static_cast<float>(cols);
+    const auto [sum, squares] = centered_sums<V>(row, cols, pivot);
+    const float offset = sum / static_cast<float>(cols);
+    const float variance = std::max(0.0f, squares / static_cast<float>(cols) - offset * offset);
+    scale_row<V>(row, weight, bias, pivot, offset, 1.0f / std::sqrt(variance + eps), cols,
+                 y + r * cols);
   }
 }
 

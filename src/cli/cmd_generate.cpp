@@ -60,8 +60,8 @@ GenerationOptions generation_options(const Args& args) {
 }  // namespace
 
 int run_generate(const std::vector<std::string>& argv) {
-  std::vector<std::string> options{"prompt", "max-tokens", "temperature", "top-p", "top-k",
-                                   "min-p",  "repeat-penalty", "seed",     "stop"};
+  std::vector<std::string> options{"prompt", "max-tokens",     "temperature", "top-p", "top-k",
+                                   "min-p",  "repeat-penalty", "seed",        "stop"};
   options.insert(options.end(), kLoadOptionNames.begin(), kLoadOptionNames.end());
   const Args args(argv, {"greedy", "json", "ignore-eos"}, options);
   if (args.positionals().size() != 1) throw UsageError("expected exactly one MODEL");

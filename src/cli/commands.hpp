@@ -12,5 +12,7 @@ int run_tokenize(const std::vector<std::string>& argv);
 int run_detokenize(const std::vector<std::string>& argv);
 int run_logits(const std::vector<std::string>& argv);
 int run_generate(const std::vector<std::string>& argv);
+int run_embed(const std::vector<std::string>& argv);
+int run_classify(const std::vector<std::string>& argv);
 
 }  // namespace polyinfer::cli

@@ -22,8 +22,7 @@ void check_device(std::string_view device) {
     throw Error(ErrorCode::kUnsupported, "--device " + std::string(device),
                 "models run on the CPU only in this build (use --device cpu)");
   }
-  throw UsageError("--device must be cpu, cuda[:N] or hip[:N], not '" + std::string(device) +
-                   "'");
+  throw UsageError("--device must be cpu, cuda[:N] or hip[:N], not '" + std::string(device) + "'");
 }
 
 }  // namespace
@@ -34,8 +33,7 @@ LoadOptions load_options(const Args& args) {
   if (const auto tier = args.option("tier")) {
     const auto parsed = tier_from_name(*tier);
     if (!parsed) {
-      throw UsageError("--tier must be native, f32, f16, q8_0, q4_0 or q4_k, not '" + *tier +
-                       "'");
+      throw UsageError("--tier must be native, f32, f16, q8_0, q4_0 or q4_k, not '" + *tier + "'");
     }
     options.tier = *parsed;
   }
@@ -44,8 +42,7 @@ LoadOptions load_options(const Args& args) {
   return options;
 }
 
-std::optional<double> real_option(const Args& args, std::string_view name, double min,
-                                  double max) {
+std::optional<double> real_option(const Args& args, std::string_view name, double min, double max) {
   const auto text = args.option(name);
   if (!text) return std::nullopt;
   double value = 0;

@@ -20,7 +20,7 @@ inline const std::vector<std::string> kLoadOptionNames{"tier", "device", "thread
 [[nodiscard]] LoadOptions load_options(const Args& args);
 
 /// Parses a floating-point option in [min, max]; UsageError when malformed or out of range.
-[[nodiscard]] std::optional<double> real_option(const Args& args, std::string_view name,
-                                                double min, double max);
+[[nodiscard]] std::optional<double> real_option(const Args& args, std::string_view name, double min,
+                                                double max);
 
 }  // namespace polyinfer::cli

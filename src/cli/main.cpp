@@ -26,9 +26,13 @@ MODEL is a .gguf file, a vocabulary-only .gguf, or a Hugging Face folder.
   generate   MODEL --prompt P [--max-tokens N] [--greedy | --temperature T --top-p P --seed S]
              [--top-k K] [--min-p P] [--repeat-penalty R] [--stop S] [--ignore-eos] [--json]
              [--tier TIER] [--device D]              text, streamed as it is generated
+  embed      MODEL --text T [--pooling mean|cls|pooler] [--json] [--tier TIER]
+                                                     BERT: pooled embedding, floats on one line
+  classify   MODEL --text T [--json] [--tier TIER]   BERT classifier: label, then each
+                                                     label's probability
 
   TIER: native, f32, f16, q8_0, q4_0, q4_k.  D: cpu (cuda[:N], hip[:N] not built yet).
-  Models also take --threads N (0: all cores) and --ctx N (context length).
+  Models also take --threads N (0: all cores); decoders --ctx N (context length).
 
   --version, --help
 )";
@@ -44,6 +48,8 @@ constexpr Command kCommands[] = {
     {"detokenize", polyinfer::cli::run_detokenize},
     {"logits", polyinfer::cli::run_logits},
     {"generate", polyinfer::cli::run_generate},
+    {"embed", polyinfer::cli::run_embed},
+    {"classify", polyinfer::cli::run_classify},
 };
 
 }  // namespace

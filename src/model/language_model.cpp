@@ -29,7 +29,8 @@ std::vector<int32_t> generation_config_eos(const std::filesystem::path& folder) 
   const std::filesystem::path path = folder / "generation_config.json";
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return {};
-  const auto json = nlohmann::json::parse(read_text_file(path), nullptr, /*allow_exceptions=*/false);
+  const auto json =
+      nlohmann::json::parse(read_text_file(path), nullptr, /*allow_exceptions=*/false);
   std::vector<int32_t> ids;
   if (!json.is_object()) return ids;
   const auto it = json.find("eos_token_id");
@@ -221,9 +222,11 @@ LanguageModel LanguageModel::load(const std::filesystem::path& path, const LoadO
   impl->model = detail::LlamaModel::load(file, options.tier);
   const ModelConfig& config = file.config();
 
-  const int64_t model_max = config.max_positions > 0 ? config.max_positions : detail::kDefaultMaxContext;
-  impl->context_length = options.context_length > 0 ? options.context_length
-                                                     : std::min(model_max, detail::kDefaultMaxContext);
+  const int64_t model_max =
+      config.max_positions > 0 ? config.max_positions : detail::kDefaultMaxContext;
+  impl->context_length = options.context_length > 0
+                             ? options.context_length
+                             : std::min(model_max, detail::kDefaultMaxContext);
   if (impl->context_length > model_max) {
     fail(ErrorCode::kInvalidArgument, where,
          "context_length {} exceeds the {} positions the model was trained for",
@@ -236,8 +239,8 @@ LanguageModel LanguageModel::load(const std::filesystem::path& path, const LoadO
   if (budget == 0) {
     const uint64_t row = detail::kv_row_bytes(shape.type, shape.kv_heads, shape.head_dim);
     const uint64_t block = row * static_cast<uint64_t>(2 * shape.layers * shape.block_rows) + 64;
-    const auto blocks = static_cast<uint64_t>(
-        (impl->context_length + shape.block_rows - 1) / shape.block_rows + 1);
+    const auto blocks =
+        static_cast<uint64_t>((impl->context_length + shape.block_rows - 1) / shape.block_rows + 1);
     budget = 2 * blocks * block;
   }
   impl->cache = std::make_unique<detail::KvCache>(shape, budget);
@@ -250,8 +253,7 @@ LanguageModel LanguageModel::load(const std::filesystem::path& path, const LoadO
     impl->eos_ids.push_back(file.tokenizer().eos_id());
   }
   std::sort(impl->eos_ids.begin(), impl->eos_ids.end());
-  impl->eos_ids.erase(std::unique(impl->eos_ids.begin(), impl->eos_ids.end()),
-                      impl->eos_ids.end());
+  impl->eos_ids.erase(std::unique(impl->eos_ids.begin(), impl->eos_ids.end()), impl->eos_ids.end());
   return LanguageModel(std::move(impl));
 }
 
@@ -261,15 +263,27 @@ LanguageModel::LanguageModel(LanguageModel&&) noexcept = default;
 LanguageModel& LanguageModel::operator=(LanguageModel&&) noexcept = default;
 LanguageModel::~LanguageModel() = default;
 
-const ModelConfig& LanguageModel::config() const noexcept { return impl_->model->config(); }
-Tier LanguageModel::tier() const noexcept { return impl_->model->tier(); }
-int64_t LanguageModel::context_length() const noexcept { return impl_->context_length; }
+const ModelConfig& LanguageModel::config() const noexcept {
+  return impl_->model->config();
+}
+Tier LanguageModel::tier() const noexcept {
+  return impl_->model->tier();
+}
+int64_t LanguageModel::context_length() const noexcept {
+  return impl_->context_length;
+}
 bool LanguageModel::has_tokenizer() const noexcept {
   return impl_->model->file().has_tokenizer();
 }
-const Tokenizer& LanguageModel::tokenizer() const { return impl_->model->file().tokenizer(); }
-std::span<const int32_t> LanguageModel::eos_ids() const noexcept { return impl_->eos_ids; }
-uint64_t LanguageModel::weight_bytes() const noexcept { return impl_->model->weight_bytes(); }
+const Tokenizer& LanguageModel::tokenizer() const {
+  return impl_->model->file().tokenizer();
+}
+std::span<const int32_t> LanguageModel::eos_ids() const noexcept {
+  return impl_->eos_ids;
+}
+uint64_t LanguageModel::weight_bytes() const noexcept {
+  return impl_->model->weight_bytes();
+}
 uint64_t LanguageModel::owned_weight_bytes() const noexcept {
   return impl_->model->owned_bytes();
 }

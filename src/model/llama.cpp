@@ -54,8 +54,7 @@ void LlamaModel::check(std::span<const BatchEntry> batch, const KvCache& cache,
 
 void LlamaModel::embed(std::span<const int32_t> ids, float* out) const {
   for (size_t t = 0; t < ids.size(); ++t) {
-    const std::byte* row =
-        embedding_data_ + static_cast<uint64_t>(ids[t]) * embedding_row_bytes_;
+    const std::byte* row = embedding_data_ + static_cast<uint64_t>(ids[t]) * embedding_row_bytes_;
     ref::dequantize(embedding_dtype_, row, out + static_cast<int64_t>(t) * shape_.hidden,
                     shape_.hidden);
   }
@@ -69,9 +68,9 @@ void LlamaModel::linear(const Linear& linear, const float* x, int64_t tokens, fl
   for (int64_t t = 0; t < tokens; ++t) add_rows(y + t * rows, linear.bias.data(), rows);
 }
 
-bool LlamaModel::forward(std::span<const BatchEntry> batch, KvCache& cache,
-                         int64_t context_length, LlamaWorkspace& ws, ThreadPool* pool,
-                         std::vector<float>& logits, const ActivationObserver* observer) const {
+bool LlamaModel::forward(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length,
+                         LlamaWorkspace& ws, ThreadPool* pool, std::vector<float>& logits,
+                         const ActivationObserver* observer) const {
   check(batch, cache, context_length);
   for (const BatchEntry& entry : batch) {
     if (!cache.reserve(entry.sequence, static_cast<int64_t>(entry.tokens.size()))) return false;
@@ -103,7 +102,8 @@ bool LlamaModel::forward(std::span<const BatchEntry> batch, KvCache& cache,
       const int64_t start = cache.length(entry.sequence);
       embed(entry.tokens, ws.x.data() + t * s.hidden);
       for (size_t i = 0; i < entry.tokens.size(); ++i) {
-        ws.positions[static_cast<size_t>(t)] = static_cast<int32_t>(start + static_cast<int64_t>(i));
+        ws.positions[static_cast<size_t>(t)] =
+            static_cast<int32_t>(start + static_cast<int64_t>(i));
         ++t;
       }
     }
@@ -178,8 +178,7 @@ bool LlamaModel::forward(std::span<const BatchEntry> batch, KvCache& cache,
       const int64_t take = entry.logits == LogitsRows::kAll    ? count
                            : entry.logits == LogitsRows::kLast ? 1
                                                                : 0;
-      std::copy_n(ws.x.data() + from * s.hidden, take * s.hidden,
-                  ws.last.data() + row * s.hidden);
+      std::copy_n(ws.x.data() + from * s.hidden, take * s.hidden, ws.last.data() + row * s.hidden);
       row += take;
       first += count;
     }

@@ -89,8 +89,7 @@ class LlamaModel {
                              const ActivationObserver* observer = nullptr) const;
 
   /// Rejects a batch forward() would reject (same checks, same errors), without computing.
-  void check(std::span<const BatchEntry> batch, const KvCache& cache,
-             int64_t context_length) const;
+  void check(std::span<const BatchEntry> batch, const KvCache& cache, int64_t context_length) const;
 
   explicit LlamaModel(ModelFile file);
 

@@ -35,7 +35,8 @@ class LlamaLoader {
     if (tied) {
       model_.output_ = matrix(embedding, shape.vocab, hidden);
     } else {
-      const Prepared output = prepare("output.weight", MatrixRole::kOutput, -1, shape.vocab, hidden);
+      const Prepared output =
+          prepare("output.weight", MatrixRole::kOutput, -1, shape.vocab, hidden);
       model_.output_ = matrix(output, shape.vocab, hidden);
     }
     model_.output_norm_ = vector("output_norm.weight", hidden);
@@ -97,12 +98,13 @@ class LlamaLoader {
   Prepared prepare(const std::string& name, MatrixRole role, int64_t layer, int64_t rows,
                    int64_t cols) {
     const TensorView view = tensor(name, {rows, cols});
-    const MatrixSlot slot{file_.path().string() + ": " + name, role, layer,
-                          model_.shape_.layers, cols};
+    const MatrixSlot slot{file_.path().string() + ": " + name, role, layer, model_.shape_.layers,
+                          cols};
     const DType target = tier_matrix_dtype(tier_, view.dtype, slot);
     model_.full_precision_ =
         model_.full_precision_ && (target == DType::kF32 || target == DType::kBF16);
-    if (role != MatrixRole::kTokenEmbedding) model_.weight_bytes_ += dtype_bytes(target, rows * cols);
+    if (role != MatrixRole::kTokenEmbedding)
+      model_.weight_bytes_ += dtype_bytes(target, rows * cols);
     if (target == view.dtype) return {target, view.data};  // in place, from the mapping
     const std::vector<float> values = to_f32(view);
     std::vector<std::byte> bytes;

@@ -69,8 +69,9 @@ DType recipe(Tier tier, const MatrixSlot& slot) {
     case Tier::kQ4_0:
       return slot.role == MatrixRole::kOutput ? DType::kQ6_K : DType::kQ4_0;
     case Tier::kQ4_K: {
-      const bool more_bits = (slot.role == MatrixRole::kAttnV || slot.role == MatrixRole::kFfnDown) &&
-                             use_more_bits(slot.layer, slot.layers);
+      const bool more_bits =
+          (slot.role == MatrixRole::kAttnV || slot.role == MatrixRole::kFfnDown) &&
+          use_more_bits(slot.layer, slot.layers);
       return slot.role == MatrixRole::kOutput || more_bits ? DType::kQ6_K : DType::kQ4_K;
     }
     case Tier::kNative:

@@ -49,11 +49,15 @@ KvCache::KvCache(const KvCacheShape& shape, uint64_t budget_bytes)
 
 KvCache::~KvCache() = default;
 
-uint64_t KvCache::allocated_bytes() const noexcept { return blocks_.size() * block_bytes_; }
+uint64_t KvCache::allocated_bytes() const noexcept {
+  return blocks_.size() * block_bytes_;
+}
 uint64_t KvCache::used_bytes() const noexcept {
   return static_cast<uint64_t>(used_blocks_) * block_bytes_;
 }
-uint64_t KvCache::cached_bytes() const noexcept { return reclaimable_.size() * block_bytes_; }
+uint64_t KvCache::cached_bytes() const noexcept {
+  return reclaimable_.size() * block_bytes_;
+}
 
 int64_t KvCache::available_blocks() const noexcept {
   return static_cast<int64_t>(free_.size() + reclaimable_.size()) + max_blocks_ -
@@ -189,8 +193,8 @@ std::byte* KvCache::row(SequenceId sequence, int64_t layer, Kind kind, int64_t p
   if (position < 0 || index >= s.blocks.size() || layer < 0 || layer >= shape_.layers) {
     fail(ErrorCode::kInternal, "kv cache", "row {} of layer {} is not reserved", position, layer);
   }
-  const int64_t slot = (2 * layer + static_cast<int64_t>(kind)) * shape_.block_rows +
-                       position % shape_.block_rows;
+  const int64_t slot =
+      (2 * layer + static_cast<int64_t>(kind)) * shape_.block_rows + position % shape_.block_rows;
   return blocks_[static_cast<size_t>(s.blocks[index])].data +
          static_cast<uint64_t>(slot) * row_bytes_;
 }
@@ -202,8 +206,8 @@ KvView KvCache::view(SequenceId sequence, int64_t layer, Kind kind, int64_t posi
     fail(ErrorCode::kInternal, "kv cache", "view of {} positions exceeds the reserved blocks",
          positions);
   }
-  return KvView{shape_.type,        shape_.kv_heads, shape_.head_dim, shape_.block_rows,
-                pointers.data(),    positions};
+  return KvView{shape_.type,       shape_.kv_heads, shape_.head_dim,
+                shape_.block_rows, pointers.data(), positions};
 }
 
 void KvCache::commit(SequenceId sequence, std::span<const int32_t> tokens) {
@@ -235,8 +239,8 @@ int32_t KvCache::take_block() {
   if (free_.empty() && static_cast<int64_t>(blocks_.size()) < max_blocks_) {
     const int64_t count =
         std::min<int64_t>(blocks_per_slab_, max_blocks_ - static_cast<int64_t>(blocks_.size()));
-    auto slab = std::make_unique<std::byte[]>(static_cast<size_t>(count) * block_bytes_ +
-                                              kAlignment);
+    auto slab =
+        std::make_unique<std::byte[]>(static_cast<size_t>(count) * block_bytes_ + kAlignment);
     auto address = reinterpret_cast<uintptr_t>(slab.get());
     address = (address + kAlignment - 1) / kAlignment * kAlignment;
     auto* base = reinterpret_cast<std::byte*>(address);
@@ -299,8 +303,7 @@ void KvCache::push_block(Sequence& sequence, int32_t block) {
   sequence.blocks.push_back(block);
   for (size_t slot = 0; slot < sequence.pointers.size(); ++slot) {
     sequence.pointers[slot].push_back(blocks_[static_cast<size_t>(block)].data +
-                                      slot * static_cast<uint64_t>(shape_.block_rows) *
-                                          row_bytes_);
+                                      slot * static_cast<uint64_t>(shape_.block_rows) * row_bytes_);
   }
 }
 

@@ -86,8 +86,7 @@ class KvCache {
   /// Row `position` (reserved) of layer `layer` keys or values.
   [[nodiscard]] std::byte* row(SequenceId sequence, int64_t layer, Kind kind, int64_t position);
   /// Rows [0, positions) of layer `layer` keys or values, for attention().
-  [[nodiscard]] KvView view(SequenceId sequence, int64_t layer, Kind kind,
-                            int64_t positions) const;
+  [[nodiscard]] KvView view(SequenceId sequence, int64_t layer, Kind kind, int64_t positions) const;
   /// Marks the next tokens.size() reserved positions as written with these tokens; blocks that
   /// become full are registered for prefix sharing.
   void commit(SequenceId sequence, std::span<const int32_t> tokens);

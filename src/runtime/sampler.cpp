@@ -38,7 +38,9 @@ Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.se
   }
 }
 
-double Sampler::uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
+double Sampler::uniform() {
+  return static_cast<double>(rng_() >> 11) * 0x1.0p-53;
+}
 
 SampledToken Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
   if (logits.empty()) fail(ErrorCode::kInvalidArgument, "sampler", "no logits");
@@ -56,7 +58,8 @@ SampledToken Sampler::sample(std::span<const float> logits, std::span<const int3
 
   // Candidates: every id, its logit after the repetition penalty and the temperature.
   candidates_.resize(logits.size());
-  for (int32_t id = 0; id < vocab; ++id) candidates_[static_cast<size_t>(id)] = {id, logits[static_cast<size_t>(id)]};
+  for (int32_t id = 0; id < vocab; ++id)
+    candidates_[static_cast<size_t>(id)] = {id, logits[static_cast<size_t>(id)]};
   if (params_.repetition_penalty != 1.0f) {
     if (seen_.size() != logits.size()) {
       seen_.assign(logits.size(), 0);

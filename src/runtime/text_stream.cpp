@@ -49,7 +49,9 @@ std::string_view TextStream::push(int32_t id) {
   // Hold back an unfinished character: a trailing replacement character from byte fallback, or
   // a raw partial UTF-8 sequence.
   size_t end = decoded_.size();
-  if (std::string_view(decoded_).ends_with(kReplacement)) end -= kReplacement.size();
+  while (std::string_view(decoded_).substr(0, end).ends_with(kReplacement)) {
+    end -= kReplacement.size();  // one per byte of the unfinished character
+  }
   end -= incomplete_utf8_tail(std::string_view(decoded_).substr(0, end));
 
   // A stop string anywhere after the released text (it may straddle the boundary).

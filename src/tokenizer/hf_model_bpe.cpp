@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // tokenizer.json BPE model: ranked merges, byte fallback, unk fusing, subword prefix/suffix.
+#include <algorithm>
 #include <array>
 #include <utility>
 
 #include "common/fail.hpp"
+#include "tokenizer/bpe_chunks.hpp"
 #include "tokenizer/bpe_merge.hpp"
 #include "tokenizer/hf_pipeline.hpp"
 
@@ -67,9 +69,17 @@ class BpeModel final : public HfModel {
       if (const auto id = vocab_.find(name)) byte_ids_[static_cast<size_t>(b)] = *id;
     }
     if (unk_token_) unk_id_ = vocab_.find(*unk_token_);
+    decorated_ = !prefix_.empty() || !suffix_.empty();
+    if (!decorated_) {
+      for (size_t id = 0; id < vocab_.tokens.size(); ++id) {
+        if (vocab_.present[id]) chunker_.add_token(vocab_.tokens[id]);
+      }
+      chunker_.finish();
+    }
   }
 
-  void tokenize(std::string_view piece, std::vector<int32_t>& ids) const override {
+  void tokenize(std::string_view piece, std::vector<int32_t>& ids,
+                HfWordCache* cache) const override {
     if (piece.empty()) return;
     if (ignore_merges_) {
       if (const auto id = vocab_.find(piece)) {
@@ -77,51 +87,13 @@ class BpeModel final : public HfModel {
         return;
       }
     }
-    const bool decorated = !prefix_.empty() || !suffix_.empty();
-    std::string left_buffer;
-    std::string right_buffer;
-    // Token strings of symbols, with the continuing-subword prefix on all but the first
-    // symbol and the end-of-word suffix on the last, as tokenizers' Word is built.
-    auto decorate = [&](std::string_view symbol, std::string& buffer) -> std::string_view {
-      const auto begin = static_cast<size_t>(symbol.data() - piece.data());
-      const bool first = begin == 0;
-      const bool last = begin + symbol.size() == piece.size();
-      if ((first || prefix_.empty()) && (!last || suffix_.empty())) return symbol;
-      buffer.clear();
-      if (!first) buffer += prefix_;
-      buffer.append(symbol);
-      if (last) buffer += suffix_;
-      return buffer;
-    };
-    const MergePriority priority = [&](std::string_view left,
-                                       std::string_view right) -> std::optional<double> {
-      if (decorated) {
-        left = decorate(left, left_buffer);
-        right = decorate(right, right_buffer);
-      }
-      const auto it = merges_.find(PairView{left, right});
-      if (it == merges_.end()) return std::nullopt;
-      return static_cast<double>(it->second);
-    };
-    const std::vector<std::string_view> symbols = bpe_merge_chars(piece, priority);
-
     int32_t pending_unk = -1;
-    for (const std::string_view symbol : symbols) {
-      const std::string_view token = decorated ? decorate(symbol, left_buffer) : symbol;
-      if (const auto id = vocab_.find(token)) {
-        if (pending_unk >= 0) ids.push_back(pending_unk);
-        pending_unk = -1;
-        ids.push_back(*id);
-        continue;
-      }
-      if (byte_fallback_ && add_bytes(token, ids)) continue;
-      if (!unk_token_) continue;
-      if (!unk_id_) {
-        fail(ErrorCode::kTokenizer, unk_where_, "unk_token \"{}\" is not in the vocabulary",
-             *unk_token_);
-      }
-      if (pending_unk >= 0 && !fuse_unk_) ids.push_back(pending_unk);
-      pending_unk = *unk_id_;
+    if (decorated_ || piece.size() < kChunkBytes) {
+      merge_word(piece, ids, pending_unk, cache);
+    } else {
+      // A long word (Metaspace without split, no pre-tokenizer): merge it chunk by chunk.
+      chunker_.split(piece,
+                     [&](std::string_view chunk) { merge_word(chunk, ids, pending_unk, cache); });
     }
     if (pending_unk >= 0) ids.push_back(pending_unk);
   }
@@ -139,6 +111,101 @@ class BpeModel final : public HfModel {
   [[nodiscard]] bool byte_fallback() const noexcept override { return byte_fallback_; }
 
  private:
+  /// Words at least this long are cut by the chunker before merging.
+  static constexpr size_t kChunkBytes = 64;
+
+  /// What the merge priority callback needs (one pointer keeps std::function allocation-free).
+  struct MergeContext {
+    const BpeModel* model;
+    std::string_view word;
+    std::string left;
+    std::string right;
+  };
+
+  /// A symbol's token string: tokenizers' Word puts the continuing-subword prefix on all but
+  /// the first symbol and the end-of-word suffix on the last.
+  std::string_view decorate(std::string_view word, std::string_view symbol,
+                            std::string& buffer) const {
+    const auto begin = static_cast<size_t>(symbol.data() - word.data());
+    const bool first = begin == 0;
+    const bool last = begin + symbol.size() == word.size();
+    if ((first || prefix_.empty()) && (!last || suffix_.empty())) return symbol;
+    buffer.clear();
+    if (!first) buffer += prefix_;
+    buffer.append(symbol);
+    if (last) buffer += suffix_;
+    return buffer;
+  }
+
+  /// Merges one word (or chunk of a word) and appends its ids. `pending_unk` carries an
+  /// unknown-token run across chunks (fuse_unk), exactly as within one word.
+  void merge_word(std::string_view word, std::vector<int32_t>& ids, int32_t& pending_unk,
+                  HfWordCache* cache) const {
+    if (cache != nullptr && !decorated_) {
+      if (const auto memo = cache->find(word)) {
+        if (pending_unk >= 0) ids.push_back(pending_unk);
+        pending_unk = -1;
+        ids.insert(ids.end(), memo->begin(), memo->end());
+        return;
+      }
+    }
+    std::vector<std::pair<size_t, size_t>> starts;
+    starts.reserve(word.size());
+    for (size_t pos = 0; pos < word.size();) {
+      const auto lead = static_cast<unsigned char>(word[pos]);
+      const size_t length = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+      const size_t end = std::min(word.size(), pos + length);
+      starts.emplace_back(pos, end);
+      pos = end;
+    }
+    MergeContext context{this, word, {}, {}};
+    std::vector<std::string_view> symbols;
+    if (starts.size() == 1) {
+      symbols.push_back(word);
+    } else {
+      const MergePriority priority =
+          [ctx = &context](std::string_view left, std::string_view right) -> std::optional<double> {
+        const BpeModel& self = *ctx->model;
+        if (self.decorated_) {
+          left = self.decorate(ctx->word, left, ctx->left);
+          right = self.decorate(ctx->word, right, ctx->right);
+        }
+        const auto it = self.merges_.find(PairView{left, right});
+        if (it == self.merges_.end()) return std::nullopt;
+        return static_cast<double>(it->second);
+      };
+      symbols = bpe_merge(word, starts, priority);
+    }
+
+    const size_t first = ids.size();
+    bool all_known = true;
+    for (const std::string_view symbol : symbols) {
+      const std::string_view token = decorated_ ? decorate(word, symbol, context.left) : symbol;
+      if (const auto id = vocab_.find(token)) {
+        if (pending_unk >= 0) {
+          ids.push_back(pending_unk);
+          all_known = false;
+        }
+        pending_unk = -1;
+        ids.push_back(*id);
+        continue;
+      }
+      all_known = false;
+      // Byte tokens go out before a pending unknown, as tokenizers' merge_word does.
+      if (byte_fallback_ && add_bytes(token, ids)) continue;
+      if (!unk_token_) continue;
+      if (!unk_id_) {
+        fail(ErrorCode::kTokenizer, unk_where_, "unk_token \"{}\" is not in the vocabulary",
+             *unk_token_);
+      }
+      if (pending_unk >= 0 && !fuse_unk_) ids.push_back(pending_unk);
+      pending_unk = *unk_id_;
+    }
+    if (cache != nullptr && all_known && !decorated_) {
+      cache->insert(word, ids.data() + first, ids.size() - first);
+    }
+  }
+
   /// Appends the <0xXX> tokens of every byte of `token`; false (nothing added) when one is
   /// missing from the vocabulary.
   bool add_bytes(std::string_view token, std::vector<int32_t>& ids) const {
@@ -159,7 +226,9 @@ class BpeModel final : public HfModel {
   bool fuse_unk_;
   bool byte_fallback_;
   bool ignore_merges_;
+  bool decorated_ = false;
   std::array<int32_t, 256> byte_ids_{};
+  BpeChunker chunker_;
 };
 
 /// One merge rule: "a b" (split on the single space) or ["a", "b"].

@@ -24,8 +24,21 @@ class WordPieceModel final : public HfModel {
         max_chars_(max_chars),
         unk_id_(vocab_.find(unk_token_)) {}
 
-  void tokenize(std::string_view word, std::vector<int32_t>& ids) const override {
+  void tokenize(std::string_view word, std::vector<int32_t>& ids,
+                HfWordCache* cache) const override {
     if (word.empty()) return;
+    if (cache != nullptr) {
+      if (const auto memo = cache->find(word)) {
+        ids.insert(ids.end(), memo->begin(), memo->end());
+        return;
+      }
+    }
+    const size_t first = ids.size();
+    greedy_longest_match(word, ids);
+    if (cache != nullptr) cache->insert(word, ids.data() + first, ids.size() - first);
+  }
+
+  void greedy_longest_match(std::string_view word, std::vector<int32_t>& ids) const {
     if (count_code_points(word) > max_chars_) {
       ids.push_back(unk());
       return;
@@ -95,7 +108,7 @@ class WordLevelModel final : public HfModel {
         unk_where_(std::move(unk_where)),
         unk_id_(vocab_.find(unk_token_)) {}
 
-  void tokenize(std::string_view word, std::vector<int32_t>& ids) const override {
+  void tokenize(std::string_view word, std::vector<int32_t>& ids, HfWordCache*) const override {
     if (word.empty()) return;
     if (const auto id = vocab_.find(word)) {
       ids.push_back(*id);

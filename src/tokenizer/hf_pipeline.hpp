@@ -8,6 +8,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -150,11 +151,39 @@ struct HfVocab {
 /// Reads a {"token": id, …} vocabulary object.
 [[nodiscard]] HfVocab read_hf_vocab(const Json& node, const std::string& path, const HfJson& json);
 
+/// Memo of word → ids for one encode call (models are deterministic per word), so that long
+/// texts tokenize each distinct word once. Owned by the call: no shared mutable state.
+class HfWordCache {
+ public:
+  /// Words longer than this are not memoised.
+  static constexpr size_t kMaxWordBytes = 48;
+  /// The memoised ids of `word`, or nullopt.
+  [[nodiscard]] std::optional<std::span<const int32_t>> find(std::string_view word) const {
+    const auto it = map_.find(word);
+    if (it == map_.end()) return std::nullopt;
+    return std::span<const int32_t>(ids_).subspan(it->second.first, it->second.second);
+  }
+  void insert(std::string_view word, const int32_t* first, size_t count) {
+    if (word.size() > kMaxWordBytes || map_.size() >= kMaxWords) return;
+    map_.emplace(std::string(word),
+                 std::make_pair(static_cast<uint32_t>(ids_.size()), static_cast<uint32_t>(count)));
+    ids_.insert(ids_.end(), first, first + count);
+  }
+
+ private:
+  static constexpr size_t kMaxWords = size_t{1} << 16;
+  std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, HfStringHash, std::equal_to<>>
+      map_;
+  std::vector<int32_t> ids_;
+};
+
 /// A model: one pre-tokenized piece to ids.
 class HfModel {
  public:
   virtual ~HfModel() = default;
-  virtual void tokenize(std::string_view piece, std::vector<int32_t>& ids) const = 0;
+  /// Appends the ids of `piece`; `cache` (may be null) memoises words across the call.
+  virtual void tokenize(std::string_view piece, std::vector<int32_t>& ids,
+                        HfWordCache* cache) const = 0;
   [[nodiscard]] virtual std::optional<int32_t> token_to_id(std::string_view token) const = 0;
   /// nullptr when the model has no token with this id.
   [[nodiscard]] virtual const std::string* id_to_token(int32_t id) const = 0;

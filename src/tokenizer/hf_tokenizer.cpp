@@ -72,6 +72,7 @@ class HfTokenizer final : public TokenizerImpl {
     std::vector<int32_t> ids;
     ids.reserve(text.size() / 3 + 4);
     Scratch scratch;
+    scratch.memoise = text.size() >= kMemoiseBytes;
     pipeline_.added.split(text, false, parse_special, scratch.raw_segments);
     for (const auto& segment : scratch.raw_segments) {
       if (segment.id >= 0) {
@@ -148,7 +149,12 @@ class HfTokenizer final : public TokenizerImpl {
     std::string normalized;
     HfPieces pieces;
     HfPieces next;
+    HfWordCache cache;
+    bool memoise = false;  // only long inputs repeat enough words to gain from the memo
   };
+
+  /// Inputs at least this long memoise word → ids during the call.
+  static constexpr size_t kMemoiseBytes = 4096;
 
   void tokenize_piece(std::string_view text, bool at_origin, Scratch& scratch,
                       std::vector<int32_t>& ids) const {
@@ -162,7 +168,8 @@ class HfTokenizer final : public TokenizerImpl {
       std::swap(scratch.pieces, scratch.next);
     }
     for (const auto& piece : scratch.pieces.pieces()) {
-      pipeline_.model->tokenize(scratch.pieces.text(piece), ids);
+      pipeline_.model->tokenize(scratch.pieces.text(piece), ids,
+                                scratch.memoise ? &scratch.cache : nullptr);
     }
   }
 

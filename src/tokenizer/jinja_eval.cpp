@@ -89,7 +89,8 @@ Value binary_op(BinaryOp op, const Value& left, const Value& right) {
     case BinaryOp::kAdd:
       if (numbers) {
         if (floats) return Value::floating(left.as_double() + right.as_double());
-        return Value::integer(checked(add_overflow, left.as_integer_like(), right.as_integer_like()));
+        return Value::integer(
+            checked(add_overflow, left.as_integer_like(), right.as_integer_like()));
       }
       if (left.is_string() && right.is_string()) {
         if (left.as_string().size() + right.as_string().size() > kMaxStringBytes) {
@@ -111,7 +112,8 @@ Value binary_op(BinaryOp op, const Value& left, const Value& right) {
     case BinaryOp::kMul:
       if (numbers) {
         if (floats) return Value::floating(left.as_double() * right.as_double());
-        return Value::integer(checked(mul_overflow, left.as_integer_like(), right.as_integer_like()));
+        return Value::integer(
+            checked(mul_overflow, left.as_integer_like(), right.as_integer_like()));
       }
       if ((left.is_string() || left.is_list()) && is_int_like(right)) {
         return repeat(left, right.as_integer_like());
@@ -146,6 +148,7 @@ Value binary_op(BinaryOp op, const Value& left, const Value& right) {
         if (b == 0.0) throw JinjaError("float modulo");
         double remainder = std::fmod(left.as_double(), b);
         if (remainder != 0.0 && ((remainder < 0) != (b < 0))) remainder += b;
+        if (remainder == 0.0) remainder = std::copysign(0.0, b);
         return Value::floating(remainder);
       } else {
         const std::int64_t a = left.as_integer_like();
@@ -185,6 +188,9 @@ bool contains(const Value& haystack, const Value& needle) {
       }
       return false;
     case Value::Kind::kDict:
+      if (needle.is_list() && !needle.as_list().is_tuple)
+        throw JinjaError("unhashable type: 'list'");
+      if (needle.is_dict()) throw JinjaError("unhashable type: 'dict'");
       return needle.is_string() && haystack.as_dict().find(needle.as_string()) != nullptr;
     case Value::Kind::kUndefined:
       return false;

@@ -173,6 +173,7 @@ std::optional<double> parse_float(const std::string& text) {
 
 Value filter_float(Renderer&, const Value& input, const CallArgs& args) {
   const auto bound = bind_args(args, {"default"}, "float");
+  if (input.is_undefined()) throw JinjaError(input.undefined_message());
   if (input.is_number()) return Value::floating(input.as_double());
   if (input.is_string()) {
     if (const auto value = parse_float(input.as_string())) return Value::floating(*value);
@@ -182,6 +183,7 @@ Value filter_float(Renderer&, const Value& input, const CallArgs& args) {
 
 Value filter_int(Renderer&, const Value& input, const CallArgs& args) {
   const auto bound = bind_args(args, {"default", "base"}, "int");
+  if (input.is_undefined()) throw JinjaError(input.undefined_message());
   const Value fallback = bound[0].is_undefined() ? Value::integer(0) : bound[0];
   const auto from_double = [&](double value) {
     if (std::isnan(value)) return fallback;
@@ -218,7 +220,10 @@ Value filter_indent(Renderer& renderer, const Value& input, const CallArgs& args
     const std::int64_t width = bound[0].is_undefined() ? 4 : bound[0].as_integer_like();
     indentation.assign(static_cast<std::size_t>(std::clamp<std::int64_t>(width, 0, 1 << 16)), ' ');
   }
-  const std::vector<std::string> lines = py_splitlines(text_of(input) + "\n", false);
+  if (!input.is_string()) {
+    throw JinjaError(fmt::format("indent needs a string, not '{}'", type_name(input)));
+  }
+  const std::vector<std::string> lines = py_splitlines(input.as_string() + "\n", false);
   std::string out;
   for (std::size_t i = 0; i < lines.size(); ++i) {
     if (i > 0) {
@@ -285,6 +290,7 @@ Value filter_title(Renderer& renderer, const Value& input, const CallArgs& args)
 
 Value filter_map(Renderer& renderer, const Value& input, const CallArgs& args) {
   std::vector<Value> out;
+  if (!truthy(input)) return Value::list({});  // jinja2 checks `if value:` first
   const Value* attribute = nullptr;
   const Value* fallback = nullptr;
   for (const auto& [key, value] : args.keyword) {
@@ -339,6 +345,7 @@ Value filter_min(Renderer& renderer, const Value& input, const CallArgs& args) {
 // select/reject/selectattr/rejectattr share jinja2's select_or_reject.
 Value select_or_reject(Renderer& renderer, const Value& input, const CallArgs& args, bool select,
                        bool by_attribute) {
+  if (!truthy(input)) return Value::list({});  // jinja2 checks `if value:` first
   std::size_t next = 0;
   Value attribute;
   if (by_attribute) {
@@ -402,6 +409,9 @@ Value filter_round(Renderer&, const Value& input, const CallArgs& args) {
   const std::int64_t precision =
       std::clamp<std::int64_t>(bound[0].is_undefined() ? 0 : bound[0].as_integer_like(), -30, 30);
   const std::string method = bound[1].is_undefined() ? "common" : text_of(bound[1]);
+  if (method == "common" && (input.is_int() || input.is_bool())) {
+    return Value::integer(input.as_integer_like());  // Python's round(int, n) stays an int
+  }
   const double scale = std::pow(10.0, static_cast<double>(precision));
   const double value = input.as_double() * scale;
   double rounded = 0;
@@ -419,7 +429,7 @@ Value filter_round(Renderer&, const Value& input, const CallArgs& args) {
 
 Value filter_safe(Renderer&, const Value& input, const CallArgs& args) {
   (void)bind_args(args, {}, "safe");
-  return input;
+  return Value::string(to_str(input));  // Markup(value)
 }
 
 Value filter_sort(Renderer& renderer, const Value& input, const CallArgs& args) {
@@ -520,70 +530,110 @@ Value filter_wordcount(Renderer&, const Value& input, const CallArgs& args) {
 
 // ---- tests -----------------------------------------------------------------------------------
 
+void no_args(const CallArgs& args, std::string_view test) {
+  if (!args.positional.empty() || !args.keyword.empty()) {
+    throw JinjaError(fmt::format("test '{}' takes no arguments", test));
+  }
+}
+
 Value test_arg(const CallArgs& args, std::string_view test) {
   const auto bound = bind_args(args, {"other"}, test);
   return bound[0];
 }
 
-bool test_defined(Renderer&, const Value& v, const CallArgs&) {
+bool test_defined(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "defined");
+
   return !v.is_undefined();
 }
-bool test_undefined(Renderer&, const Value& v, const CallArgs&) {
+bool test_undefined(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "undefined");
+
   return v.is_undefined();
 }
-bool test_none(Renderer&, const Value& v, const CallArgs&) {
+bool test_none(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "none");
+
   return v.is_none();
 }
-bool test_boolean(Renderer&, const Value& v, const CallArgs&) {
+bool test_boolean(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "boolean");
+
   return v.is_bool();
 }
-bool test_true(Renderer&, const Value& v, const CallArgs&) {
+bool test_true(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "true");
+
   return v.is_bool() && v.as_bool();
 }
-bool test_false(Renderer&, const Value& v, const CallArgs&) {
+bool test_false(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "false");
+
   return v.is_bool() && !v.as_bool();
 }
-bool test_integer(Renderer&, const Value& v, const CallArgs&) {
+bool test_integer(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "integer");
+
   return v.is_int();
 }
-bool test_float(Renderer&, const Value& v, const CallArgs&) {
+bool test_float(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "float");
+
   return v.is_float();
 }
-bool test_number(Renderer&, const Value& v, const CallArgs&) {
+bool test_number(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "number");
+
   return v.is_number();
 }
-bool test_string(Renderer&, const Value& v, const CallArgs&) {
+bool test_string(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "string");
+
   return v.is_string();
 }
-bool test_mapping(Renderer&, const Value& v, const CallArgs&) {
+bool test_mapping(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "mapping");
+
   return v.is_dict();
 }
-bool test_iterable(Renderer&, const Value& v, const CallArgs&) {
+bool test_iterable(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "iterable");
   return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict();
 }
 bool test_sequence(Renderer& r, const Value& v, const CallArgs& a) {
   return test_iterable(r, v, a);
 }
-bool test_callable(Renderer&, const Value& v, const CallArgs&) {
+bool test_callable(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "callable");
   return v.is_function() || v.is_undefined();
 }
-bool test_escaped(Renderer&, const Value&, const CallArgs&) {
+bool test_escaped(Renderer&, const Value&, const CallArgs& a) {
+  no_args(a, "escaped");
+
   return false;
 }
-bool test_lower(Renderer&, const Value& v, const CallArgs&) {
+bool test_lower(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "lower");
+
   return py_is_class(to_str(v), CharClass::kLower);
 }
-bool test_upper(Renderer&, const Value& v, const CallArgs&) {
+bool test_upper(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "upper");
+
   return py_is_class(to_str(v), CharClass::kUpper);
 }
-bool test_odd(Renderer&, const Value& v, const CallArgs&) {
-  return truthy(binary_op(BinaryOp::kMod, v, Value::integer(2)));
+bool test_odd(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "odd");
+
+  return equals(binary_op(BinaryOp::kMod, v, Value::integer(2)), Value::integer(1));
 }
-bool test_even(Renderer&, const Value& v, const CallArgs&) {
-  return !truthy(binary_op(BinaryOp::kMod, v, Value::integer(2)));
+bool test_even(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "even");
+
+  return equals(binary_op(BinaryOp::kMod, v, Value::integer(2)), Value::integer(0));
 }
 bool test_divisibleby(Renderer&, const Value& v, const CallArgs& a) {
-  return !truthy(binary_op(BinaryOp::kMod, v, test_arg(a, "divisibleby")));
+  return equals(binary_op(BinaryOp::kMod, v, test_arg(a, "divisibleby")), Value::integer(0));
 }
 bool test_eq(Renderer&, const Value& v, const CallArgs& a) {
   return equals(v, test_arg(a, "eq"));
@@ -615,10 +665,14 @@ bool test_sameas(Renderer&, const Value& v, const CallArgs& a) {
   if (v.identity() != nullptr) return v.identity() == other.identity();
   return equals(v, other);
 }
-bool test_filter(Renderer&, const Value& v, const CallArgs&) {
+bool test_filter(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "filter");
+
   return v.is_string() && find_filter(v.as_string()) != nullptr;
 }
-bool test_test(Renderer&, const Value& v, const CallArgs&) {
+bool test_test(Renderer&, const Value& v, const CallArgs& a) {
+  no_args(a, "test");
+
   return v.is_string() && find_test(v.as_string()) != nullptr;
 }
 

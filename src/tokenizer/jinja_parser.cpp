@@ -664,8 +664,14 @@ class Parser {
     ExprPtr start;
     if (!is_op(":")) {
       start = parse_expression(true);
+      if (is_op(",")) {  // x[a, b]: the key is the tuple (a, b)
+        ExprPtr key = make(ExprKind::kTuple, start->offset);
+        key->args.push_back(std::move(start));
+        while (skip_op(",") && !is_op("]")) key->args.push_back(parse_expression(true));
+        expect_op("]");
+        return binary(ExprKind::kItem, offset, std::move(object), std::move(key));
+      }
       if (!is_op(":")) {
-        if (is_op(",")) fail_here("tuple subscripts are not supported");
         expect_op("]");
         return binary(ExprKind::kItem, offset, std::move(object), std::move(start));
       }

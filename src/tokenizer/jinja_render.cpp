@@ -236,7 +236,9 @@ Renderer::Flow Renderer::exec_for(const Node& node) {
     }
     items = std::move(kept);
   }
-  if (items.empty()) return exec_body(node.else_body);
+  // jinja2 runs the else block unless some iteration reached the end of the body (an
+  // iteration left by break or continue does not count).
+  bool completed_iteration = false;
   const auto count = static_cast<std::int64_t>(items.size());
   for (std::int64_t i = 0; i < count; ++i) {
     charge(16);
@@ -272,7 +274,9 @@ Renderer::Flow Renderer::exec_for(const Node& node) {
     }
     frames_.pop_back();
     if (flow == Flow::kBreak) break;
+    if (flow == Flow::kNormal) completed_iteration = true;
   }
+  if (!completed_iteration) return exec_body(node.else_body);
   return Flow::kNormal;
 }
 

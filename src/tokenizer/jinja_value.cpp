@@ -629,8 +629,10 @@ Value get_item(const Value& object, const Value& key) {
 
 Value get_slice(const Value& object, const Value& start, const Value& stop, const Value& step) {
   if (object.is_undefined()) throw JinjaError(object.undefined_message());
+  // jinja2 compiles slices to a plain Python subscript, without getitem's fallbacks.
+  if (object.is_dict()) throw JinjaError("unhashable type: 'slice'");
   if (!object.is_list() && !object.is_string()) {
-    return Value::undefined(fmt::format("{} cannot be sliced", object_repr(object)));
+    throw JinjaError(fmt::format("'{}' object is not subscriptable", type_name(object)));
   }
   std::int64_t stride = 1;
   if (!step.is_none() && !step.is_undefined()) {

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "common/fail.hpp"
+#include "tokenizer/bpe_chunks.hpp"
 #include "tokenizer/bpe_merge.hpp"
 #include "tokenizer/hf_pipeline.hpp"
 #include "tokenizer/sentencepiece_model.hpp"
@@ -25,6 +26,8 @@ constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";
 constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";
 constexpr float kUnkPenalty = 10.0F;
 constexpr int kMaxResegmentDepth = 100;
+/// Normalized inputs at least this long are merged chunk by chunk.
+constexpr size_t kChunkBytes = 64;
 
 /// string_util::OneCharLen: the sequence length announced by a lead byte.
 size_t one_char_length(char lead) noexcept {
@@ -116,6 +119,9 @@ class PieceTrie {
   std::vector<Node> nodes_{Node{}};
 };
 
+using ReverseMerges =
+    std::unordered_map<std::string_view, std::pair<std::string_view, std::string_view>>;
+
 class SentencePieceTokenizer final : public TokenizerImpl {
  public:
   SentencePieceTokenizer(SentencePieceModel model, const std::string& where, bool add_bos,
@@ -163,6 +169,8 @@ class SentencePieceTokenizer final : public TokenizerImpl {
           piece.type == PieceType::kUnused) {
         unigram_pieces_.insert(piece.text, id);
       }
+      has_unused_ = has_unused_ || piece.type == PieceType::kUnused;
+      chunker_.add_token(piece.text);
     }
     if (unk_id_ < 0) fail(ErrorCode::kFormat, where, "no unk piece (type UNKNOWN)");
     if (model_.byte_fallback &&
@@ -174,6 +182,7 @@ class SentencePieceTokenizer final : public TokenizerImpl {
            "sentencepiece model type {} (WORD/CHAR) is not supported",
            static_cast<int>(model_.model_type));
     }
+    chunker_.finish();
     min_score_ = min_score;
     info_.flavor = TokenizerFlavor::kSentencePiece;
     info_.kind = model_.model_type == ModelType::kBpe ? "spm-bpe" : "spm-unigram";
@@ -334,10 +343,35 @@ class SentencePieceTokenizer final : public TokenizerImpl {
     return *id;
   }
 
-  /// bpe::Model::SampleEncode without dropout.
+  /// bpe::Model::SampleEncode without dropout. Long inputs are merged chunk by chunk (see
+  /// BpeChunker) unless UNUSED pieces make the resegmentation depend on the whole text.
   void encode_bpe(std::string_view text,
                   std::vector<std::pair<std::string_view, int32_t>>& out) const {
     if (text.empty()) return;
+    if (has_unused_ || text.size() < kChunkBytes) {
+      merge_chunk(text, out);
+      return;
+    }
+    HfWordCache memo;
+    std::vector<int32_t> ids;
+    chunker_.split(text, [&](std::string_view chunk) {
+      if (const auto hit = memo.find(chunk)) {
+        for (const int32_t id : *hit) out.emplace_back(std::string_view(), id);
+        return;
+      }
+      const size_t first = out.size();
+      merge_chunk(chunk, out);
+      ids.clear();
+      for (size_t i = first; i < out.size(); ++i) {
+        if (out[i].second == unk_id_) return;  // unknown pieces need their text later
+        ids.push_back(out[i].second);
+      }
+      memo.insert(chunk, ids.data(), ids.size());
+    });
+  }
+
+  void merge_chunk(std::string_view text,
+                   std::vector<std::pair<std::string_view, int32_t>>& out) const {
     std::vector<std::pair<size_t, size_t>> symbols;
     std::vector<bool> frozen(text.size() + 1, false);
     for (size_t pos = 0; pos < text.size();) {
@@ -350,19 +384,30 @@ class SentencePieceTokenizer final : public TokenizerImpl {
       symbols.emplace_back(pos, pos + length);
       pos += length;
     }
+    if (symbols.size() == 1) {
+      resegment(text, {}, out, 0);
+      return;
+    }
     // Pairs that merge into UNUSED pieces, for resegmentation (last one recorded wins).
-    std::unordered_map<std::string_view, std::pair<std::string_view, std::string_view>> reverse;
-    const MergePriority priority = [&](std::string_view left,
-                                       std::string_view right) -> std::optional<double> {
-      if (frozen[static_cast<size_t>(left.data() - text.data())] ||
-          frozen[static_cast<size_t>(right.data() - text.data())]) {
+    ReverseMerges reverse;
+    struct Context {
+      const SentencePieceTokenizer* self;
+      std::string_view text;
+      const std::vector<bool>* frozen;
+      ReverseMerges* reverse;
+    } context{this, text, &frozen, &reverse};
+    const MergePriority priority =
+        [ctx = &context](std::string_view left, std::string_view right) -> std::optional<double> {
+      const auto& frozen_at = *ctx->frozen;
+      if (frozen_at[static_cast<size_t>(left.data() - ctx->text.data())] ||
+          frozen_at[static_cast<size_t>(right.data() - ctx->text.data())]) {
         return std::nullopt;
       }
       const std::string_view merged(left.data(), left.size() + right.size());
-      const int32_t id = mergeable_id(merged);
+      const int32_t id = ctx->self->mergeable_id(merged);
       if (id < 0) return std::nullopt;
-      const auto& piece = model_.pieces[static_cast<size_t>(id)];
-      if (piece.type == PieceType::kUnused) reverse[merged] = {left, right};
+      const auto& piece = ctx->self->model_.pieces[static_cast<size_t>(id)];
+      if (piece.type == PieceType::kUnused) (*ctx->reverse)[merged] = {left, right};
       return -static_cast<double>(piece.score);
     };
     for (const std::string_view symbol : bpe_merge(text, symbols, priority)) {
@@ -370,9 +415,7 @@ class SentencePieceTokenizer final : public TokenizerImpl {
     }
   }
 
-  void resegment(std::string_view piece,
-                 const std::unordered_map<std::string_view,
-                                          std::pair<std::string_view, std::string_view>>& reverse,
+  void resegment(std::string_view piece, const ReverseMerges& reverse,
                  std::vector<std::pair<std::string_view, int32_t>>& out, int depth) const {
     const auto found = find(piece);
     const int32_t id = found.value_or(unk_id_);
@@ -499,6 +542,8 @@ class SentencePieceTokenizer final : public TokenizerImpl {
   PieceTrie user_defined_;
   PieceTrie unigram_pieces_;
   std::array<int32_t, 256> byte_ids_{};
+  BpeChunker chunker_;
+  bool has_unused_ = false;
   int32_t unk_id_ = -1;
   float min_score_ = 0.0F;
   bool add_bos_;

@@ -98,8 +98,8 @@ TEST_CASE("llama: several sequences in one batch equal one at a time", "[llama][
       const auto sequence = runner.cache.create();
       single_prompt[c] = runner.run(sequence, prompts[c]);
       for (int k = 0; k < kSteps; ++k) {
-        single_steps[c].push_back(
-            runner.run(sequence, std::span(&next[c][static_cast<size_t>(k)], 1), LogitsRows::kLast));
+        single_steps[c].push_back(runner.run(
+            sequence, std::span(&next[c][static_cast<size_t>(k)], 1), LogitsRows::kLast));
       }
     }
 
@@ -113,8 +113,9 @@ TEST_CASE("llama: several sequences in one batch equal one at a time", "[llama][
     double worst = 0.0;
     size_t row = 0;
     for (size_t c = 0; c < count; ++c) {
-      const std::vector<float> part(all.begin() + static_cast<int64_t>(row) * vocab,
-                                    all.begin() + static_cast<int64_t>(row + prompts[c].size()) * vocab);
+      const std::vector<float> part(
+          all.begin() + static_cast<int64_t>(row) * vocab,
+          all.begin() + static_cast<int64_t>(row + prompts[c].size()) * vocab);
       worst = std::max(worst, relative_difference(part, single_prompt[c]));
       row += prompts[c].size();
     }
@@ -146,8 +147,7 @@ TEST_CASE("llama: several sequences in one batch equal one at a time", "[llama][
   }
 }
 
-TEST_CASE("llama: prefix sharing and copy-on-write give the logits of a fresh run",
-          "[llama][kv]") {
+TEST_CASE("llama: prefix sharing and copy-on-write give the logits of a fresh run", "[llama][kv]") {
   POLYINFER_SHARED_OR_RETURN(folder, "fixtures/models/tiny-llama");
   const ReferenceFile reference(folder / "reference.safetensors");
   const ModelFile file = ModelFile::open(folder);
@@ -245,8 +245,7 @@ TEST_CASE("LanguageModel: a repeated prompt reuses the prefix cache with identic
   CHECK(model.kv_cache_bytes() <= model.kv_cache_budget_bytes());
 }
 
-TEST_CASE("llama: a full KV cache is a status, and the LanguageModel an error",
-          "[llama][kv]") {
+TEST_CASE("llama: a full KV cache is a status, and the LanguageModel an error", "[llama][kv]") {
   POLYINFER_SHARED_OR_RETURN(folder, "fixtures/models/tiny-llama");
   const ModelFile file = ModelFile::open(folder);
   const auto model = LlamaModel::load(file, Tier::kNative);
@@ -269,5 +268,6 @@ TEST_CASE("llama: a full KV cache is a status, and the LanguageModel an error",
                                               .kv_type = polyinfer::KvCacheType::kF16,
                                               .kv_cache_bytes = 3 * small.block_bytes()});
   CHECK_THROWS_WITH(lm.logits(ids), Catch::Contains("out of memory"));
-  CHECK(lm.logits(std::span(ids).first(40)).size() == 40 * static_cast<size_t>(model->shape().vocab));
+  CHECK(lm.logits(std::span(ids).first(40)).size() ==
+        40 * static_cast<size_t>(model->shape().vocab));
 }

@@ -39,6 +39,7 @@ Difference prompt_logits(LanguageModel& model, const ReferenceFile& ids_file,
     const std::vector<float> ours = model.logits(ids);
     diff.add(ours, reference.f32(fmt::format("case{}.logits", c)), vocab);
   }
+  REQUIRE(diff.rows > 0);
   return diff;
 }
 
@@ -51,9 +52,9 @@ int greedy_matches(LanguageModel& model, const ReferenceFile& reference, double 
     const std::vector<int32_t> ids = reference.i32(fmt::format("case{}.ids", c));
     const std::vector<int32_t> expected = reference.i32(fmt::format("case{}.gen_ids", c));
     const std::vector<float> margins = reference.f32(fmt::format("case{}.gen_margins", c));
-    const Generation generation = model.generate(
-        ids, GenerationOptions{.max_tokens = static_cast<int32_t>(expected.size()),
-                               .stop_at_eos = false});
+    const Generation generation =
+        model.generate(ids, GenerationOptions{.max_tokens = static_cast<int32_t>(expected.size()),
+                                              .stop_at_eos = false});
     int mismatch = -1;
     const int compared = polyinfer::test::checked_greedy_prefix(generation.ids, expected, margins,
                                                                 margin_floor, &mismatch);
@@ -95,8 +96,8 @@ TEST_CASE("llama f32 (HF folder) matches transformers: logits, hidden states, gr
     Difference hidden;
     const polyinfer::detail::ActivationObserver observer =
         [&](std::string_view what, const float* data, int64_t rows, int64_t cols) {
-          const std::string tensor = what == "embeddings" ? "case0.embeddings"
-                                                          : "case0." + std::string(what);
+          const std::string tensor =
+              what == "embeddings" ? "case0.embeddings" : "case0." + std::string(what);
           if (!reference.has(tensor)) return;
           const std::vector<float> expected = reference.f32(tensor);
           REQUIRE(static_cast<int64_t>(expected.size()) == rows * cols);
@@ -120,8 +121,8 @@ TEST_CASE("llama f32 (HF folder) matches transformers: logits, hidden states, gr
       kv_path.add(out.data(), gen_logits.data(), 1, vocab);
       // Teacher-forced with the reference's tokens, one token per pass through the cache.
       for (size_t k = 0; k + 1 < generated.size(); ++k) {
-        const polyinfer::detail::BatchEntry step{
-            sequence, std::span(&generated[k], 1), polyinfer::detail::LogitsRows::kLast};
+        const polyinfer::detail::BatchEntry step{sequence, std::span(&generated[k], 1),
+                                                 polyinfer::detail::LogitsRows::kLast};
         REQUIRE(llama->forward(std::span(&step, 1), cache, 512, workspace, nullptr, out));
         kv_path.add(out.data(), gen_logits.data() + static_cast<int64_t>(k + 1) * vocab, 1, vocab);
       }
@@ -162,9 +163,10 @@ TEST_CASE("llama quantized GGUFs match llama.cpp's logits for the same files",
     const ReferenceFile reference(folder / "reference.safetensors");
     for (const Form& form : forms) {
       const ReferenceFile llamacpp(folder / fmt::format("llamacpp.{}.safetensors", form.quant));
-      LanguageModel model = LanguageModel::load(
-          folder / "gguf" / fmt::format("{}-{}.gguf", name, form.quant), options_for(Tier::kNative));
-      const Difference vs_llamacpp = prompt_logits(model, llamacpp, llamacpp);
+      LanguageModel model =
+          LanguageModel::load(folder / "gguf" / fmt::format("{}-{}.gguf", name, form.quant),
+                              options_for(Tier::kNative));
+      const Difference vs_llamacpp = prompt_logits(model, reference, llamacpp);
       const Difference vs_reference = prompt_logits(model, reference, reference);
       const std::string label = fmt::format("gguf {}", form.quant);
       report_line(name, label, "llama.cpp", vs_llamacpp, form.bound);
@@ -196,16 +198,17 @@ TEST_CASE("llama tiers derived from f32 weights at load time", "[llama][conforma
       CHECK(model.owned_weight_bytes() > 0);
       const std::string label = fmt::format("hf→{}", polyinfer::tier_name(form.tier));
       const Difference vs_reference = prompt_logits(model, reference, reference);
-      const double bound = form.relative ? form.bound_reference * vs_reference.scale
-                                         : form.bound_reference;
+      const double bound =
+          form.relative ? form.bound_reference * vs_reference.scale : form.bound_reference;
       report_line(name, label, "transformers", vs_reference, bound);
       INFO(name << " " << label);
       CHECK(vs_reference.max_abs <= bound);
       if (form.llamacpp != nullptr) {
         // The recipes mirror llama-quantize (Q6_K output, Q4_K_M's more-bits layers), so the
         // weights equal the GGUF's and llama.cpp's bounds apply.
-        const ReferenceFile llamacpp(folder / fmt::format("llamacpp.{}.safetensors", form.llamacpp));
-        const Difference vs_llamacpp = prompt_logits(model, llamacpp, llamacpp);
+        const ReferenceFile llamacpp(folder /
+                                     fmt::format("llamacpp.{}.safetensors", form.llamacpp));
+        const Difference vs_llamacpp = prompt_logits(model, reference, llamacpp);
         report_line(name, label, fmt::format("llama.cpp {}", form.llamacpp), vs_llamacpp,
                     form.tier == Tier::kQ8_0 ? 0.05 : 0.06);
         CHECK(vs_llamacpp.max_abs <= (form.tier == Tier::kQ8_0 ? 0.05 : 0.06));

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // LanguageModel on bad input: clear errors, never a crash.
+#include <fmt/ranges.h>
 #include <catch2/catch.hpp>
 
 #include <fstream>
@@ -112,11 +113,8 @@ TEST_CASE("LanguageModel: unsupported architectures and missing tensors are name
   std::vector<polyinfer::test::SafetensorsEntry> entries;
   for (const auto& tensor : weights.tensors()) {
     if (tensor.name == "model.layers.1.mlp.up_proj.weight") continue;
-    std::string shape = "[";
-    for (size_t i = 0; i < tensor.shape.size(); ++i) {
-      shape += (i ? "," : "") + std::to_string(tensor.shape[i]);
-    }
-    entries.push_back({tensor.name, "F32", shape + "]",
+    const std::string shape = fmt::format("[{}]", fmt::join(tensor.shape, ","));
+    entries.push_back({tensor.name, "F32", shape,
                        std::string(reinterpret_cast<const char*>(tensor.data), tensor.bytes()),
                        ""});
   }

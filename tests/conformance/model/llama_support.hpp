@@ -2,8 +2,8 @@
 // Helpers of the Llama conformance tests: reference tensors, logits comparison, summary lines.
 #pragma once
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -26,9 +26,7 @@ class ReferenceFile {
 
   [[nodiscard]] bool has(std::string_view name) const { return file_.find(name) != nullptr; }
 
-  [[nodiscard]] std::vector<int64_t> shape(std::string_view name) const {
-    return get(name).shape;
-  }
+  [[nodiscard]] std::vector<int64_t> shape(std::string_view name) const { return get(name).shape; }
 
   [[nodiscard]] std::vector<float> f32(std::string_view name) const {
     const detail::SafetensorsTensor& tensor = get(name);
@@ -122,8 +120,8 @@ struct Difference {
 /// One line of the conformance table, printed as it is measured.
 inline void report_line(std::string_view model, std::string_view form, std::string_view against,
                         const Difference& diff, double bound) {
-  std::cout << fmt::format("conformance | {:<11} | {:<16} | vs {:<15} | {} | bound {:.3g}\n",
-                           model, form, against, diff.summary(), bound);
+  std::cout << fmt::format("conformance | {:<11} | {:<16} | vs {:<15} | {} | bound {:.3g}\n", model,
+                           form, against, diff.summary(), bound);
 }
 
 }  // namespace polyinfer::test

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The task models (small / medium / large) reproduce dev.jsonl's greedy outputs token for token.
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include <cmath>
 #include <fstream>
@@ -32,7 +32,8 @@ std::vector<DevItem> dev_items(const std::filesystem::path& path, const std::str
     const auto& record = json.at("models").at(model);
     items.push_back({json.at("id").get<std::string>(), json.at("prompt").get<std::string>(),
                      record.at("output").get<std::string>(), record.at("n_gen_tokens").get<int>(),
-                     record.at("min_top1_prob").get<double>(), record.at("stop").get<std::string>()});
+                     record.at("min_top1_prob").get<double>(),
+                     record.at("stop").get<std::string>()});
   }
   return items;
 }
@@ -42,8 +43,7 @@ void reproduce(const std::string& model_name, size_t limit) {
   POLYINFER_SHARED_OR_RETURN(folder, "taskmodels/" + model_name);
   POLYINFER_SHARED_OR_RETURN(dev, "taskmodels/dev.jsonl");
   const std::vector<DevItem> items = dev_items(dev, model_name);
-  polyinfer::LanguageModel model =
-      polyinfer::LanguageModel::load(folder, {.threads = 1});
+  polyinfer::LanguageModel model = polyinfer::LanguageModel::load(folder, {.threads = 1});
   // generation_config.json's eos_token_id [10, 257]: newline and </s>.
   CHECK(std::vector<int32_t>(model.eos_ids().begin(), model.eos_ids().end()) ==
         std::vector<int32_t>{10, 257});
@@ -59,8 +59,8 @@ void reproduce(const std::string& model_name, size_t limit) {
     const bool equal = generation.text == item.output &&
                        static_cast<int>(generation.ids.size()) == item.n_gen_tokens;
     INFO(model_name << " " << item.id << " '" << item.prompt << "': got '" << generation.text
-                    << "' (" << generation.ids.size() << " ids), expected '" << item.output
-                    << "' (" << item.n_gen_tokens << ")");
+                    << "' (" << generation.ids.size() << " ids), expected '" << item.output << "' ("
+                    << item.n_gen_tokens << ")");
     CHECK(equal);
     same += equal ? 1 : 0;
     const std::string stop = generation.stop_reason == polyinfer::StopReason::kMaxTokens
@@ -70,7 +70,8 @@ void reproduce(const std::string& model_name, size_t limit) {
     CHECK(stop == item.stop);
     float min_top = 0.0f;
     for (const float top : generation.top_logprobs) min_top = std::min(min_top, top);
-    worst_confidence = std::max(worst_confidence, std::fabs(std::exp(min_top) - item.min_top1_prob));
+    worst_confidence =
+        std::max(worst_confidence, std::fabs(std::exp(min_top) - item.min_top1_prob));
   }
   std::cout << fmt::format(
       "taskmodels  | {:<6} | {}/{} dev outputs identical | max |min_top1_prob diff| {:.2g}\n",

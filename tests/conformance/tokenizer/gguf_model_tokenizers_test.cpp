@@ -3,10 +3,12 @@
 // (tokenizers.llamacpp.json) where llama.cpp and Hugging Face differ.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "polyinfer/tokenizer.hpp"
@@ -156,4 +158,59 @@ TEST_CASE("gguf tokenizer of tiny-llama matches llama.cpp", "[tokenizer][gguf][c
 
 TEST_CASE("gguf tokenizer of tiny-qwen2 matches llama.cpp", "[tokenizer][gguf][conformance]") {
   run_model("tiny-qwen2", same_as_hf, {});
+}
+
+TEST_CASE("gguf tokenizers of the fixture models report llama.cpp's settings",
+          "[tokenizer][gguf][conformance]") {
+  POLYINFER_SHARED_OR_RETURN(models, "fixtures/models");
+  const auto llama = polyinfer::Tokenizer::load(models / "tiny-llama/gguf/tiny-llama-q8_0.gguf");
+  CHECK(llama.kind() == "spm-bpe");
+  CHECK(llama.pre_tokenizer() == "default");
+  CHECK(llama.flavor() == polyinfer::TokenizerFlavor::kLlamaCpp);
+  CHECK(llama.vocab_size() == 512);
+  CHECK(llama.bos_id() == 1);
+  CHECK(llama.eos_id() == 2);
+  CHECK(llama.unk_id() == 0);
+  CHECK(llama.pad_id() == -1);
+  CHECK(llama.is_special(1));
+  CHECK_FALSE(llama.is_special(3));  // <0x00> is a byte token
+  CHECK(llama.token(3) == "<0x00>");
+  CHECK(llama.chat_template().empty());
+
+  const auto qwen = polyinfer::Tokenizer::load(models / "tiny-qwen2/gguf/tiny-qwen2-f16.gguf");
+  CHECK(qwen.kind() == "byte-bpe");
+  CHECK(qwen.pre_tokenizer() == "qwen2");
+  CHECK(qwen.bos_id() == 509);
+  CHECK(qwen.eos_id() == 511);
+  CHECK(qwen.pad_id() == 509);
+  CHECK(qwen.unk_id() == -1);
+  CHECK(qwen.is_special(510));
+  CHECK(qwen.token(511) == "<|im_end|>");
+  CHECK(qwen.chat_template().rfind("{%- for message in messages %}", 0) == 0);
+}
+
+TEST_CASE("gguf tokenizers are safe to share between threads", "[tokenizer][gguf][conformance]") {
+  POLYINFER_SHARED_OR_RETURN(folder, "fixtures/models/tiny-llama");
+  const json cases = json::parse(polyinfer::test::read_file(folder / "tokenizers.json"))["cases"];
+  const auto tokenizer = polyinfer::Tokenizer::load(folder / "gguf/tiny-llama-q4_0.gguf");
+  std::vector<std::string> texts;
+  std::vector<std::vector<int32_t>> expected;
+  for (const json& test_case : cases) {
+    texts.push_back(test_case["text"].get<std::string>());
+    expected.push_back(tokenizer.encode(texts.back()));
+  }
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int round = 0; round < 10; ++round) {
+        for (size_t i = 0; i < texts.size(); ++i) {
+          if (tokenizer.encode(texts[i]) != expected[i]) ++mismatches;
+          if (tokenizer.decode(expected[i]).size() > texts[i].size() + 64) ++mismatches;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(mismatches == 0);
 }

@@ -19,7 +19,10 @@ using nlohmann::json;
 
 std::string show(const std::vector<int32_t>& ids) {
   std::string out;
-  for (const int32_t id : ids) out += ' ' + std::to_string(id);
+  for (const int32_t id : ids) {
+    out += ' ';
+    out += std::to_string(id);
+  }
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -129,7 +130,8 @@ Bounds bounds_of(const Weights& w, const Activations& x) {
     const float* xt = x.values.data() + t * x.stride;
     for (int64_t b = 0; b * block < cols && act != DType::kF32; ++b) {
       double amax = 0;
-      for (int64_t c = b * block; c < (b + 1) * block; ++c) amax = std::max(amax, double{std::fabs(xt[c])});
+      for (int64_t c = b * block; c < (b + 1) * block; ++c)
+        amax = std::max(amax, double{std::fabs(xt[c])});
       for (int64_t c = b * block; c < (b + 1) * block; ++c) error[c] = factor * amax / 127;
     }
     for (int64_t r = 0; r < rows; ++r) {
@@ -170,6 +172,8 @@ void check_format(DType dtype) {
   ThreadPool pool2(2);
   IsaGuard guard;
   uint32_t seed = 1;
+  int64_t compared = 0;
+  std::set<std::string> kernels;
   for (int64_t cols : col_counts) {
     for (int64_t rows : row_counts) {
       // The long rows are checked with fewer shapes: the reference is slow there.
@@ -183,26 +187,27 @@ void check_format(DType dtype) {
         std::vector<float> expected_q(expected.size());
         ref::matmul(dtype, w.bytes.data(), rows, cols, x.values.data(), tokens, x.stride,
                     expected.data(), y_stride);
-        ref::matmul_quantized(dtype, w.bytes.data(), rows, cols, x.values.data(), tokens,
-                              x.stride, expected_q.data(), y_stride);
+        ref::matmul_quantized(dtype, w.bytes.data(), rows, cols, x.values.data(), tokens, x.stride,
+                              expected_q.data(), y_stride);
         const Bounds bounds = bounds_of(w, x);
         for (Isa level : levels_present()) {
           force_isa(level);
           const PackedMatrix packed(dtype, rows, cols, w.bytes.data());
           const std::string kernel(matmul_kernel_name(packed, tokens));
-          const bool integer = kernel.find("_x16") != std::string::npos ||
-                               kernel.find("amx") != std::string::npos;
+          kernels.insert(kernel);
+          const bool integer =
+              kernel.find("_x16") != std::string::npos || kernel.find("amx") != std::string::npos;
           const bool bf16_activations = kernel.find("bf16dot") != std::string::npos;
           for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &pool1, &pool2}) {
             std::vector<float> y(expected.size(), -12345.0f);
             matmul(packed, x.values.data(), tokens, x.stride, y.data(), y_stride, pool);
-            INFO("kernel " << kernel << " rows " << rows << " cols " << cols
-                                   << " tokens " << tokens << " threads "
-                                   << (pool ? pool->threads() : 0));
+            INFO("kernel " << kernel << " rows " << rows << " cols " << cols << " tokens " << tokens
+                           << " threads " << (pool ? pool->threads() : 0));
             int failures = 0;
             for (int64_t t = 0; t < tokens && failures < 3; ++t) {
               for (int64_t r = 0; r < rows && failures < 3; ++r) {
                 const double got = y[t * y_stride + r];
+                ++compared;
                 const double a = bounds.magnitude[t * rows + r];
                 double bound = kSumTolerance * a + 1e-30;
                 double want = expected[t * y_stride + r];
@@ -236,12 +241,22 @@ void check_format(DType dtype) {
       }
     }
   }
+  std::string names;
+  for (const std::string& name : kernels) names += " " + name;
+  INFO("kernels:" << names);
+  CHECK(compared > 100000);
+  CHECK(kernels.size() >=
+        std::min<size_t>(levels_present().size(), block == 1 && dtype != DType::kBF16 ? 3 : 4));
 }
 
 }  // namespace
 
-TEST_CASE("matmul F32 against the reference", "[kernels][matmul]") { check_format(DType::kF32); }
-TEST_CASE("matmul F16 against the reference", "[kernels][matmul]") { check_format(DType::kF16); }
+TEST_CASE("matmul F32 against the reference", "[kernels][matmul]") {
+  check_format(DType::kF32);
+}
+TEST_CASE("matmul F16 against the reference", "[kernels][matmul]") {
+  check_format(DType::kF16);
+}
 TEST_CASE("matmul BF16 against the reference", "[kernels][matmul]") {
   check_format(DType::kBF16);
 }

@@ -206,8 +206,9 @@ TEST_CASE("attention never reads cache rows after the query's position",
 }
 
 TEST_CASE("attention error per KV type against an f32 cache", "[kernels][ops][attention]") {
-  // Stated bounds on max |out − out_f32| for unit-variance K, V and q (scores of spread ~1):
-  // f32 2e−6 (rounding only), f16 2e−3 (11-bit mantissas), q8_0 3e−2 (8-bit blocks).
+  // Stated bounds on max |out − out_f32| for unit-variance K, V and q, 300 cached rows:
+  // f32 2e−6 (rounding only), f16 1e−3 (11-bit mantissas; measured 1.2e−4), q8_0 1e−2
+  // (8-bit blocks with an f16 scale; measured 3.1e−3).
   constexpr int64_t kCached = 300;
   const std::vector<int32_t> positions = {299};
   for (const Shape& shape : kShapes) {
@@ -220,8 +221,8 @@ TEST_CASE("attention error per KV type against an f32 cache", "[kernels][ops][at
     std::vector<float> want(q.size());
     ref::attention(q.data(), 1, shape.heads, k32.view, v32.view, positions.data(), true, 0.0f,
                    want.data(), nullptr);
-    for (const auto& [type, bound] : {std::pair{KvType::kF32, 2e-6}, std::pair{KvType::kF16, 2e-3},
-                                      std::pair{KvType::kQ8_0, 3e-2}}) {
+    for (const auto& [type, bound] : {std::pair{KvType::kF32, 2e-6}, std::pair{KvType::kF16, 1e-3},
+                                      std::pair{KvType::kQ8_0, 1e-2}}) {
       const PagedKv k(type, keys, kCached, shape.kv_heads, shape.head_dim, 32, 11);
       const PagedKv v(type, values, kCached, shape.kv_heads, shape.head_dim, 32, 12);
       for (const Isa isa : isa_levels()) {

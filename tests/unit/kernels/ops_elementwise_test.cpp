@@ -60,8 +60,9 @@ TEST_CASE("layer_norm matches the reference at every ISA level", "[kernels][ops]
         CAPTURE(isa_name(isa), cols, with_bias);
         std::vector<float> got(x.size());
         layer_norm(x.data(), weight.data(), bias_data, 1e-12f, kRows, cols, got.data());
-        // cols == 1: x − mean is exactly 0, so y is the bias (or 0) at every level.
-        CHECK(max_relative_error(got, want, 1e-3) < 1e-5);
+        // Relative 1e−5, absolute 1e−6 near 0 (where + bias cancels). cols == 1: x − mean is
+        // exactly 0, so y is the bias (or 0) at every level.
+        CHECK(max_relative_error(got, want, 0.1) < 1e-5);
       }
     }
   }

@@ -106,6 +106,19 @@ TEST_CASE("llama pre-tokenizers: llama3 and qwen2 split", "[tokenizer][gguf]") {
   CHECK(split("qwen2", "e\xcc\x81") == Pieces{"e", "\xcc\x81"});  // combining mark apart
 }
 
+TEST_CASE("llama pre-tokenizers: deepseek-llm's regex sequence", "[tokenizer][gguf]") {
+  // Letters (its explicit class), then CJK, then digits.
+  CHECK(split("deepseek-llm", "hello \xe4\xb8\x96\xe7\x95\x8c 123") ==
+        Pieces{"hello", " ", "\xe4\xb8\x96\xe7\x95\x8c", " ", "123"});
+  // "µ" is in the letter class, but the next regex's ASCII range ":-~" (letters included)
+  // splits the piece again: later regexes re-split earlier pieces.
+  CHECK(split("deepseek-llm", "\xc2\xb5\xc2\xb5 ab\xc2\xb5") ==
+        Pieces{"\xc2\xb5\xc2\xb5", " ab", "\xc2\xb5"});
+  // U+2126 OHM SIGN is a letter too, but the CJK regex's range U+0800..U+4E00 then takes it apart.
+  CHECK(split("deepseek-llm", "a\xe2\x84\xa6!") == Pieces{"a", "\xe2\x84\xa6", "!"});
+  CHECK(split("deepseek-llm", "x\n\ny") == Pieces{"x", "\n", "\n", "y"});
+}
+
 TEST_CASE("llama pre-tokenizers: invalid UTF-8 bytes are pieces of their own",
           "[tokenizer][gguf]") {
   CHECK(split("gpt-2",
