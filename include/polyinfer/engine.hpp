@@ -2,6 +2,7 @@
 // Engine: many models in one process behind routing, caching, batching and scheduling policies.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "polyinfer/model.hpp"
 #include "polyinfer/policy.hpp"
 
 namespace polyinfer {
@@ -31,45 +33,49 @@ enum class Status {
   kOk,
   kTimeout,           ///< the deadline passed before the answer was complete
   kCancelled,         ///< cancelled by the caller (or the engine shut down first)
-  kOverBudget,        ///< max_cost cannot be met by any route
+  kOverBudget,        ///< max_cost cannot be met by any route (policy set to reject)
   kOverloaded,        ///< admission control refused it (queue full)
-  kModelUnavailable,  ///< no model serves it, or the model failed to load
+  kModelUnavailable,  ///< no model serves it, or the model failed to load / fit in memory
   kInvalidRequest,    ///< bad input (empty prompt, too long for the context, unknown model)
   kInternalError,     ///< a bug: reported, never a crash
 };
 
-/// "ok", "timeout", …
-[[nodiscard]] const char* status_name(Status status) noexcept;
+/// "ok", "timeout", "cancelled", "over_budget", "overloaded", "model_unavailable", …
+[[nodiscard]] std::string_view status_name(Status status) noexcept;
 
-/// Decoding settings. temperature 0 means greedy.
-struct SamplingParams {
-  int32_t max_tokens = 64;
-  float temperature = 0.0f;
-  float top_p = 1.0f;
-  int32_t top_k = 0;
-  float min_p = 0.0f;
-  float repetition_penalty = 1.0f;
-  uint64_t seed = 0;
-  std::vector<std::string> stop;  ///< stop strings (the model's EOS ids always stop)
+/// A flag shared between the caller and the engine: cancel() from any thread ends the request
+/// (Status::kCancelled) at the next decode step. Copies share the flag.
+class CancelToken {
+ public:
+  CancelToken() : flag_(std::make_shared<std::atomic<bool>>(false)) {}
+  void cancel() const noexcept { flag_->store(true, std::memory_order_relaxed); }
+  [[nodiscard]] bool cancelled() const noexcept { return flag_->load(std::memory_order_relaxed); }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> flag_;
 };
 
 /// One request to the Engine.
 struct Request {
   RequestKind kind = RequestKind::kGenerate;
   std::string task;   ///< task type used for routing ("add", "intent"); "" if unknown
-  std::string model;  ///< pin a model by name; "" lets the routing policy choose
+  std::string model;  ///< pin a model by name (routing skipped); "" lets the policy choose
+  std::string tier;   ///< with `model`: its tier ("" = the model's first)
   std::string prompt;
   Quality quality = Quality::kStandard;
   std::optional<double> max_cost;  ///< budget in cost units (see Cost::units)
   Priority priority = Priority::kNormal;
   std::chrono::milliseconds deadline{0};  ///< from submission; 0 = none
-  SamplingParams sampling;
+  int32_t max_tokens = 0;                 ///< generated tokens at most; 0 = the config default
+  SamplingParams sampling;                ///< greedy by default
+  std::vector<std::string> stop;          ///< stop strings (the model's end ids always stop)
+  std::optional<CancelToken> cancel;      ///< keep a copy to cancel from another thread
 };
 
 /// What a request consumed.
 struct Cost {
-  double device_seconds = 0;  ///< measured CPU seconds of inference threads (or GPU time)
-  double units = 0;           ///< Σ over model calls of tokens × relative cost (FLOP-equivalent)
+  double device_seconds = 0;  ///< measured CPU seconds of inference threads, shared by tokens
+  double units = 0;  ///< Σ over model calls of (prompt + generated tokens) × relative cost
   int64_t prompt_tokens = 0;
   int64_t generated_tokens = 0;
   int32_t model_calls = 0;
@@ -77,8 +83,8 @@ struct Cost {
 
 /// Where the time went, in milliseconds.
 struct Timings {
-  double queue_ms = 0;
-  double run_ms = 0;
+  double queue_ms = 0;  ///< submission → first model step
+  double run_ms = 0;    ///< first model step → answer
   double total_ms = 0;
 };
 
@@ -94,57 +100,104 @@ struct Response {
   float confidence = 0;       ///< minimum top-1 probability over generated tokens
   Cost cost;
   bool cache_hit = false;
+  bool over_budget = false;        ///< served although no route fit max_cost
   Timings timings;
   std::vector<std::string> route;  ///< "model/tier" of every model call, in order
 };
 
-/// Called for every generated token: (text piece, token id). Return false to cancel.
+/// Called for every generated token: (text piece, token id). Return false to cancel. In a
+/// cascade, the tokens of a step arrive once the step is accepted (the last step streams live).
 using StreamCallback = std::function<bool(std::string_view piece, int32_t token)>;
 
-/// A model the Engine may serve.
+/// A model the Engine may serve. Loaded on first use; unloaded when memory is needed.
 struct ModelSpec {
   std::string name;
-  std::filesystem::path path;  ///< .gguf or Hugging Face folder
-  std::string kind = "decoder";  ///< "decoder", "classifier", "embedding"
-  std::vector<std::string> tasks;
+  std::filesystem::path path;      ///< .gguf or Hugging Face folder
+  std::string kind = "decoder";    ///< "decoder", "classifier", "embedding"
+  std::vector<std::string> tasks;  ///< task types it serves (empty: any)
   std::vector<std::string> tiers{"native"};  ///< precisions to offer ("native", "q8_0", …)
-  double relative_cost = 1.0;
-  double quality = 1.0;
-  int32_t context_length = 0;  ///< 0: the model's own
+  double relative_cost = 1.0;  ///< cost per token relative to the reference model (units)
+  double quality = 1.0;        ///< expected accuracy in [0, 1] (a hint for rules)
+  int32_t context_length = 0;  ///< 0: the model's own (at most 4096)
+};
+
+/// Continuous batching of decoders, and the batching window of encoders.
+struct BatchingConfig {
+  int32_t max_tokens = 256;    ///< tokens per forward pass (decode tokens + prompt chunks)
+  int32_t max_sequences = 32;  ///< active sequences per decoder
+  double window_ms = 1.0;      ///< encoders wait this long for more requests to batch
+};
+
+/// The exact response cache (key: kind, pinned model/tier, prompt, sampling, stop, max tokens).
+/// An entry made for quality q answers requests of quality ≤ q.
+struct CacheConfig {
+  bool enabled = true;
+  uint64_t max_bytes = 64ull << 20;
+  double ttl_s = 3600;  ///< entries older than this are misses; 0 = no expiry
+};
+
+/// The AutoTuner: every `window_requests` answers it compares cost and latency with the last
+/// window and keeps a knob change only when one improved and estimated accuracy ≥ floor.
+struct TunerConfig {
+  bool enabled = false;
+  int32_t window_requests = 200;
+  double accuracy_floor = 0.99;  ///< of accepted cascade answers, estimated by audits
+  double audit_rate = 0.05;      ///< accepted answers re-run on the last step to estimate it
 };
 
 /// Engine settings; every policy can be swapped at construction.
 struct EngineConfig {
-  int32_t threads = 0;               ///< inference threads (0: all cores)
+  int32_t executors = 1;             ///< threads that run model steps
+  int32_t threads = 1;               ///< kernel threads per model (1: the executor alone)
   uint64_t memory_budget_bytes = 0;  ///< resident weights + KV caches (0: unlimited)
   int32_t max_queue = 4096;          ///< admission control: more waiting requests are refused
+  int32_t max_tokens = 64;           ///< default Request::max_tokens
   std::vector<ModelSpec> models;
-  std::shared_ptr<RoutingPolicy> routing;  ///< null: "rules"
-  /// Policy knobs by name, as in the JSON config ("cache.exact.max_bytes", "batching.max_tokens").
-  std::map<std::string, double> knobs;
-  std::map<std::string, std::string> options;  ///< string settings ("cache.semantic.model")
+  std::shared_ptr<RoutingPolicy> routing;  ///< null: rules with no rules
+  BatchingConfig batching;
+  CacheConfig cache;
+  TunerConfig tuner;
 
   /// Reads an engine config (schema in docs/engine-config.md); model paths resolve relative to
   /// the file. Throws polyinfer::Error naming the file and the key.
   [[nodiscard]] static EngineConfig from_json(const std::filesystem::path& path);
 };
 
-/// Live counters, also exported as Prometheus text.
-struct Metrics {
-  int64_t requests = 0;
-  int64_t completed = 0;
-  int64_t cache_hits = 0;
-  int64_t queued = 0;
+/// Counters of one model/tier.
+struct ModelMetrics {
+  int64_t requests = 0;  ///< answers given (cascade: the accepting step)
+  int64_t calls = 0;     ///< model calls (cascade steps included)
+  int64_t prompt_tokens = 0;
+  int64_t generated_tokens = 0;
   double device_seconds = 0;
-  std::map<std::string, int64_t> by_model_tier;  ///< answered requests by "model/tier"
+  int64_t loads = 0;
+  int64_t evictions = 0;
 };
 
-/// Serves requests over its models. Thread-safe: submit, cancel and metrics may be called from
-/// any thread at any time. Every submitted request gets exactly one Response, also on shutdown.
+/// Live counters, also exported as Prometheus text.
+struct Metrics {
+  int64_t requests = 0;   ///< submitted
+  int64_t completed = 0;  ///< answered (any status)
+  int64_t cache_hits = 0;
+  int64_t over_budget = 0;  ///< served or rejected because no route fit max_cost
+  int64_t escalations = 0;  ///< cascade steps not accepted
+  int64_t queued = 0;       ///< waiting now
+  double device_seconds = 0;
+  double units = 0;
+  std::map<std::string, int64_t> by_status;           ///< answers by status_name
+  std::map<std::string, ModelMetrics> by_model_tier;  ///< by "model/tier"
+  std::map<std::string, double> knobs;                ///< current policy and tuner knobs
+};
+
+/// Serves requests over its models. Thread-safe: submit and metrics may be called from any
+/// thread at any time. Every submitted request gets exactly one Response, also on shutdown.
+///
+///   polyinfer::Engine engine(polyinfer::EngineConfig::from_json("engine.json"));
+///   polyinfer::Response r = engine.submit({.task = "add", .prompt = "add 2 3 ="}).get();
 class Engine {
  public:
   explicit Engine(EngineConfig config);
-  /// Stops accepting work, cancels what has not started, finishes what runs, joins threads.
+  /// Stops accepting work, cancels what waits, finishes nothing more, joins threads.
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -153,9 +206,13 @@ class Engine {
   [[nodiscard]] std::future<Response> submit(Request request);
   /// Queues a request with per-token streaming; `on_token` runs on an engine thread.
   [[nodiscard]] std::future<Response> submit(Request request, StreamCallback on_token);
+  /// Adds a model at run time (loaded on first use). Throws Error for a duplicate name.
+  void add_model(ModelSpec spec);
   [[nodiscard]] Metrics metrics() const;
-  /// Metrics in the Prometheus text exposition format.
+  /// Metrics in the Prometheus text exposition format (counters and latency histograms).
   [[nodiscard]] std::string metrics_prometheus() const;
+
+  explicit Engine(std::unique_ptr<detail::EngineImpl> impl);
 
  private:
   std::unique_ptr<detail::EngineImpl> impl_;

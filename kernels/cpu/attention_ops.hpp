@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Grouped-query attention over a paged KV cache, written once over vector traits V.
 //
-// Include after simd_ops.hpp from an ISA translation unit (internal linkage, see there).
+// Include from an ISA translation unit only (internal linkage: see simd_ops.hpp).
 // One work item is a (token, kv head) pair: the query heads sharing that kv head (up to 8 at a
 // time) are processed together, so each K and V row is read and dequantized once per group.
 // Rows are taken in chunks of kChunkRows: scores for the chunk, then one online-softmax update
@@ -77,11 +77,20 @@ void score_rows(const float* q, int64_t head_dim, const std::byte* const* rows, 
       for (int r = 0; r < R; ++r) acc[g][r] = V::fmadd(qv, k[r], acc[g][r]);
     }
   }
+  // Horizontal sums four at a time (one shuffle tree instead of four).
+  float dots[G * R];
+  int k = 0;
+  for (; k + 4 <= G * R; k += 4) {
+    V::reduce_add4(acc[k / R][k % R], acc[(k + 1) / R][(k + 1) % R], acc[(k + 2) / R][(k + 2) % R],
+                   acc[(k + 3) / R][(k + 3) % R], dots + k);
+  }
+  for (; k < G * R; ++k) dots[k] = V::reduce_add(acc[k / R][k % R]);
   for (int g = 0; g < G; ++g) {
     for (int r = 0; r < R; ++r) {
-      float dot = V::reduce_add(acc[g][r]);
-      for (int64_t c = i; c < head_dim; ++c)
+      float dot = dots[g * R + r];
+      for (int64_t c = i; c < head_dim; ++c) {
         dot += q[g * head_dim + c] * kv_value<T>(rows[first + r], c);
+      }
       scores[g * kChunkRows + first + r] = dot * scale;
     }
   }

@@ -25,19 +25,29 @@ namespace polyinfer::inline v0::detail {
 
 // Levels this compiler did not build (see kernels/CMakeLists.txt) have empty tables.
 #if !defined(POLYINFER_KERNELS_AVX2)
-MatmulKernelTable matmul_kernels_avx2() noexcept { return {nullptr, 0}; }
+MatmulKernelTable matmul_kernels_avx2() noexcept {
+  return {nullptr, 0};
+}
 #endif
 #if !defined(POLYINFER_KERNELS_AVX512)
-MatmulKernelTable matmul_kernels_avx512() noexcept { return {nullptr, 0}; }
+MatmulKernelTable matmul_kernels_avx512() noexcept {
+  return {nullptr, 0};
+}
 #endif
 #if !defined(POLYINFER_KERNELS_AVX512VNNI)
-MatmulKernelTable matmul_kernels_avx512vnni() noexcept { return {nullptr, 0}; }
+MatmulKernelTable matmul_kernels_avx512vnni() noexcept {
+  return {nullptr, 0};
+}
 #endif
 #if !defined(POLYINFER_KERNELS_AMX)
-MatmulKernelTable matmul_kernels_amx() noexcept { return {nullptr, 0}; }
+MatmulKernelTable matmul_kernels_amx() noexcept {
+  return {nullptr, 0};
+}
 #endif
 #if !defined(POLYINFER_KERNELS_ONEDNN)
-MatmulKernelTable matmul_kernels_onednn() noexcept { return {nullptr, 0}; }
+MatmulKernelTable matmul_kernels_onednn() noexcept {
+  return {nullptr, 0};
+}
 #endif
 
 namespace {
@@ -83,9 +93,9 @@ CpuFeatures query_cpu() {
   const bool f16c = (ecx >> 29) & 1;
   if (!osxsave || !avx) return out;
   const uint64_t xcr0 = read_xcr0();
-  const bool os_avx = (xcr0 & 0x6) == 0x6;             // SSE and AVX state
-  const bool os_avx512 = (xcr0 & 0xE6) == 0xE6;        // + opmask, ZMM_Hi256, Hi16_ZMM
-  const bool os_amx = (xcr0 & 0x60000) == 0x60000;     // XTILECFG, XTILEDATA
+  const bool os_avx = (xcr0 & 0x6) == 0x6;          // SSE and AVX state
+  const bool os_avx512 = (xcr0 & 0xE6) == 0xE6;     // + opmask, ZMM_Hi256, Hi16_ZMM
+  const bool os_amx = (xcr0 & 0x60000) == 0x60000;  // XTILECFG, XTILEDATA
   __cpuid_count(7, 0, eax, ebx, ecx, edx);
   const bool avx2 = (ebx >> 5) & 1;
   const bool avx512f = (ebx >> 16) & 1;
@@ -112,7 +122,9 @@ CpuFeatures query_cpu() {
   return out;
 }
 #else
-CpuFeatures query_cpu() { return {}; }
+CpuFeatures query_cpu() {
+  return {};
+}
 #endif
 
 const CpuFeatures& cpu() {
@@ -245,13 +257,13 @@ std::byte* scratch(uint64_t bytes) {
   struct Buffer {
     std::byte* data = nullptr;
     uint64_t size = 0;
-    ~Buffer() { ::operator delete(data, std::align_val_t{64}); }
+    ~Buffer() { ::operator delete (data, std::align_val_t{64}); }
   };
   thread_local Buffer buffer;
   if (bytes > buffer.size) {
-    ::operator delete(buffer.data, std::align_val_t{64});
+    ::operator delete (buffer.data, std::align_val_t{64});
     buffer.size = std::max<uint64_t>(bytes, buffer.size * 3 / 2);
-    buffer.data = static_cast<std::byte*>(::operator new(buffer.size, std::align_val_t{64}));
+    buffer.data = static_cast<std::byte*>(::operator new (buffer.size, std::align_val_t{64}));
   }
   return buffer.data;
 }
@@ -276,7 +288,9 @@ std::string_view isa_name(Isa isa) noexcept {
   return "unknown";
 }
 
-Isa detect_isa() noexcept { return cpu().level; }
+Isa detect_isa() noexcept {
+  return cpu().level;
+}
 
 Isa active_isa() noexcept {
   int level = g_active_isa.load(std::memory_order_relaxed);
@@ -293,7 +307,9 @@ void force_isa(Isa isa) noexcept {
   g_active_isa.store(static_cast<int>(std::min(isa, detect_isa())), std::memory_order_relaxed);
 }
 
-bool cpu_has_avx512_bf16() noexcept { return cpu().avx512_bf16; }
+bool cpu_has_avx512_bf16() noexcept {
+  return cpu().avx512_bf16;
+}
 
 // ---- PackedMatrix ----------------------------------------------------------------------------
 
@@ -304,12 +320,12 @@ PackedMatrix::PackedMatrix(DType dtype, int64_t rows, int64_t cols, const std::b
   const PackLayout layout = candidates(active_isa(), dtype).layout;
   if (layout == PackLayout::kNone) return;
   const uint64_t bytes = pack_bytes(layout, rows, cols);
-  auto* buffer = static_cast<std::byte*>(::operator new(bytes, std::align_val_t{64}));
+  auto* buffer = static_cast<std::byte*>(::operator new (bytes, std::align_val_t{64}));
   pack_weights(layout, data, rows, cols, buffer);
   auto* weights = new PackedWeights{layout, buffer, bytes};
   packed_ = std::shared_ptr<void>(weights, [](void* p) {
     auto* packed = static_cast<PackedWeights*>(p);
-    ::operator delete(const_cast<std::byte*>(packed->data), std::align_val_t{64});
+    ::operator delete (const_cast<std::byte*>(packed->data), std::align_val_t{64});
     delete packed;
   });
 }
@@ -413,8 +429,8 @@ void matmul(const PackedMatrix& w, const float* x, int64_t tokens, int64_t x_str
     return;
   }
   // Below ~64K multiply-adds per chunk, threads cost more than they save.
-  const int64_t unit_work = int64_t{kernel->row_block} *
-                            std::min<int64_t>(tokens, kernel->token_block) * w.cols();
+  const int64_t unit_work =
+      int64_t{kernel->row_block} * std::min<int64_t>(tokens, kernel->token_block) * w.cols();
   pool->parallel_for(units, compute, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, unit_work)));
 }
 

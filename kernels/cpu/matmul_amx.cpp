@@ -1,9 +1,282 @@
 // SPDX-License-Identifier: Apache-2.0
-// Matmul kernels for AMX-INT8 / AMX-BF16 tiles (batches of tokens).
-#include "kernels/cpu/matmul_kernel.hpp"
+// Matmul kernels on AMX-INT8 tiles for batches of tokens (Q8_0, Q4_0, Q4_K weights).
+//
+// C[16 tokens][16 rows] += A[16 tokens][32 int8 activations] · B[32 columns][16 rows] with
+// tdpbsud (A signed, B unsigned). B is a 16-row group of the packed layouts (PackLayout): its
+// 64-byte lines are exactly AMX B-tile rows (4 columns × 16 rows), so Q8_0 tiles load straight
+// from the packed matrix and 4-bit formats are unpacked once per group into a staging buffer.
+// Scales differ per block of 32, so each tile product is stored and scaled with AVX-512
+// (integer for Q4_K's 6-bit sub-block scales, float for the block scales).
+#define POLYINFER_SIMD16_VNNI 1
+#include "kernels/cpu/simd16_avx512.hpp"
+// The bodies below use the operations above.
+#include "kernels/cpu/matmul_quant_x16.hpp"
 
 namespace polyinfer::inline v0::detail {
+namespace {
 
-MatmulKernelTable matmul_kernels_amx() noexcept { return {nullptr, 0}; }
+constexpr int kTile = 16;        // tokens per A tile, rows per B tile
+constexpr int kTokenBlock = 64;  // tokens per compute unit: 4 token tiles
+constexpr int kTokenTiles = kTokenBlock / kTile;
+constexpr int64_t kChunkCols = 2048;  // columns unpacked into staging at a time (32 KiB)
+
+// Tiles: 0, 1 accumulators C; 2, 3 activations A (16 × 32 bytes); 4, 5 weights B (8 × 64).
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+void configure_tiles() {
+  TileConfig config;
+  for (int c : {0, 1}) {
+    config.rows[c] = kTile;
+    config.colsb[c] = 64;
+  }
+  for (int a : {2, 3}) {
+    config.rows[a] = kTile;
+    config.colsb[a] = 32;
+  }
+  for (int b : {4, 5}) {
+    config.rows[b] = 8;
+    config.colsb[b] = 64;
+  }
+  _tile_loadconfig(&config);
+}
+
+// Activations: Q8_0 / Q8_K rows as the AVX-512 kernels lay them out, for a whole number of
+// token tiles (rows past the last token hold stale bytes; their results are dropped).
+uint64_t act_q8_0_tiles(int64_t tokens, int64_t cols) {
+  return act_q8_0_bytes((tokens + kTile - 1) / kTile * kTile, cols);
+}
+uint64_t act_q8_k_tiles(int64_t tokens, int64_t cols) {
+  return act_q8_k_bytes((tokens + kTile - 1) / kTile * kTile, cols);
+}
+
+// Writes token tile accumulators (16 tokens × 16 rows) to y: `tokens` tokens, `rows` rows.
+void store_tile(const float* acc, float* y, int64_t y_stride, int tokens, int rows) {
+  for (int t = 0; t < tokens; ++t) {
+    if (rows == kPackRows) {
+      vf_store(y + t * y_stride, vf_load(acc + t * kTile));
+    } else {
+      vf_store_n(y + t * y_stride, vf_load(acc + t * kTile), rows);
+    }
+  }
+}
+
+// One block of 32 columns for 16 tokens: C = A·B, then acc[t] += d_w·d_x[t]·(C[t] − offset·Σx).
+template <int kOffset>
+inline void block_epilogue(const int32_t* c, const uint16_t* dw_half, const ActQ8_0* x,
+                           int64_t block, VF* acc) {
+  const VF dw = vf_from_half(dw_half);
+  for (int t = 0; t < kTile; ++t) {
+    const VI sum = vi_sub(vi_load(c + t * kTile), vi_set1(kOffset * x[t].sum[block]));
+    acc[t] = vf_fmadd(vf_cvt(sum), vf_mul(dw, vf_set1(x[t].d[block])), acc[t]);
+  }
+}
+
+template <bool kQ8>
+void compute_amx_q8_blocks(const MatmulCall& call, int64_t row_begin, int64_t row_end,
+                           int64_t token_begin, int64_t token_end) {
+  constexpr int64_t kStep = kQ8 ? kQ8_0x16Bytes : kQ4_0x16Bytes;
+  constexpr int kOffset = kQ8 ? 128 : 8;
+  constexpr int64_t kChunkBlocks = kChunkCols / kBlock32;
+  configure_tiles();
+  const int64_t blocks = call.cols / kBlock32;
+  const int64_t act_stride = act_q8_0_stride(call.cols);
+  const int tiles = static_cast<int>((token_end - token_begin + kTile - 1) / kTile);
+  alignas(64) float acc_store[kTokenTiles][kTile * kTile];
+  alignas(64) int32_t c_tiles[2][kTile * kTile];
+  alignas(64) uint8_t staging[kQ8 ? 64 : kChunkBlocks * 512];
+  ActQ8_0 x[kTokenTiles][kTile];
+  for (int tile = 0; tile < tiles; ++tile) {
+    for (int t = 0; t < kTile; ++t) {
+      x[tile][t] = act_q8_0(call.act, call.cols, token_begin + tile * kTile + t);
+    }
+  }
+  for (int64_t row = row_begin; row < row_end; row += kPackRows) {
+    const uint8_t* group =
+        reinterpret_cast<const uint8_t*>(call.packed) + row / kPackRows * blocks * kStep;
+    for (int64_t chunk = 0; chunk < blocks; chunk += kChunkBlocks) {
+      const int64_t chunk_end = blocks - chunk < kChunkBlocks ? blocks : chunk + kChunkBlocks;
+      if constexpr (!kQ8) {
+        // Nibbles → bytes: B rows 0–3 take the low nibbles (columns 4k..4k+3), 4–7 the high.
+        const VI nibble = vi_set1_i8(0x0F);
+        for (int64_t b = chunk; b < chunk_end; ++b) {
+          const uint8_t* q = group + b * kStep + 32;
+          uint8_t* out = staging + (b - chunk) * 512;
+          for (int k = 0; k < 4; ++k) {
+            const VI v = vi_load(q + 64 * k);
+            _mm512_store_si512(out + 64 * k, vi_and(v, nibble));
+            _mm512_store_si512(out + 64 * (4 + k), vi_and(vi_srl16(v, 4), nibble));
+          }
+        }
+      }
+      for (int tile = 0; tile < tiles; ++tile) {
+        VF acc[kTile];
+        for (int t = 0; t < kTile; ++t) {
+          acc[t] = chunk == 0 ? vf_zero() : vf_load(acc_store[tile] + t * kTile);
+        }
+        const int8_t* a = x[tile][0].qs;
+        for (int64_t b = chunk; b < chunk_end; b += 2) {
+          const bool pair = b + 1 < chunk_end;
+          const uint8_t* b0 = kQ8 ? group + b * kStep + 32 : staging + (b - chunk) * 512;
+          _tile_zero(0);
+          _tile_loadd(2, a + b * kBlock32, act_stride);
+          _tile_loadd(4, b0, 64);
+          _tile_dpbsud(0, 2, 4);
+          _tile_stored(0, c_tiles[0], 64);
+          if (pair) {
+            _tile_zero(1);
+            _tile_loadd(3, a + (b + 1) * kBlock32, act_stride);
+            _tile_loadd(5, b0 + (kQ8 ? kStep : 512), 64);
+            _tile_dpbsud(1, 3, 5);
+            _tile_stored(1, c_tiles[1], 64);
+          }
+          block_epilogue<kOffset>(c_tiles[0], reinterpret_cast<const uint16_t*>(group + b * kStep),
+                                  x[tile], b, acc);
+          if (pair) {
+            block_epilogue<kOffset>(c_tiles[1],
+                                    reinterpret_cast<const uint16_t*>(group + (b + 1) * kStep),
+                                    x[tile], b + 1, acc);
+          }
+        }
+        for (int t = 0; t < kTile; ++t) vf_store(acc_store[tile] + t * kTile, acc[t]);
+      }
+    }
+    const int rows = static_cast<int>(row_end - row < kPackRows ? row_end - row : kPackRows);
+    for (int tile = 0; tile < tiles; ++tile) {
+      const int64_t t0 = token_begin + tile * kTile;
+      const int tokens = static_cast<int>(token_end - t0 < kTile ? token_end - t0 : kTile);
+      store_tile(acc_store[tile], call.y + t0 * call.y_stride + row, call.y_stride, tokens, rows);
+    }
+  }
+  _tile_release();
+}
+
+// Q4_K: per sub-block of 32, C = A·B (B = 4-bit q), then isum[t] += sc·C[t] in int32; per
+// super-block, acc[t] += d_x[t]·(d·isum[t] − dmin·Σ m·Σx).
+void compute_amx_q4_k(const MatmulCall& call, int64_t row_begin, int64_t row_end,
+                      int64_t token_begin, int64_t token_end) {
+  constexpr int64_t kChunkBlocks = kChunkCols / kBlockK;
+  configure_tiles();
+  const int64_t blocks = call.cols / kBlockK;
+  const int64_t act_stride = act_q8_k_stride(call.cols);
+  const int tiles = static_cast<int>((token_end - token_begin + kTile - 1) / kTile);
+  alignas(64) float acc_store[kTokenTiles][kTile * kTile];
+  alignas(64) int32_t c_tiles[2][kTile * kTile];
+  alignas(64) uint8_t staging[kChunkBlocks * 8 * 512];
+  ActQ8K x[kTokenTiles][kTile];
+  for (int tile = 0; tile < tiles; ++tile) {
+    for (int t = 0; t < kTile; ++t) {
+      x[tile][t] = act_q8_k(call.act, call.cols, token_begin + tile * kTile + t);
+    }
+  }
+  const VI nibble = vi_set1_i8(0x0F);
+  for (int64_t row = row_begin; row < row_end; row += kPackRows) {
+    const uint8_t* group =
+        reinterpret_cast<const uint8_t*>(call.packed) + row / kPackRows * blocks * kQ4_Kx16Bytes;
+    for (int tile = 0; tile < tiles; ++tile) {
+      for (int i = 0; i < kTile * kTile; ++i) acc_store[tile][i] = 0;
+    }
+    for (int64_t chunk = 0; chunk < blocks; chunk += kChunkBlocks) {
+      const int64_t chunk_end = blocks - chunk < kChunkBlocks ? blocks : chunk + kChunkBlocks;
+      // Sub-block s of a super-block: 8 B rows (columns 4k..4k+3 of the 32).
+      for (int64_t b = chunk; b < chunk_end; ++b) {
+        const uint8_t* qs = group + b * kQ4_Kx16Bytes + 320;
+        uint8_t* out = staging + (b - chunk) * 8 * 512;
+        for (int p = 0; p < 4; ++p) {
+          for (int k = 0; k < 8; ++k) {
+            const VI v = vi_load(qs + (p * 8 + k) * 64);
+            _mm512_store_si512(out + (2 * p) * 512 + 64 * k, vi_and(v, nibble));
+            _mm512_store_si512(out + (2 * p + 1) * 512 + 64 * k, vi_and(vi_srl16(v, 4), nibble));
+          }
+        }
+      }
+      for (int tile = 0; tile < tiles; ++tile) {
+        const int8_t* a = x[tile][0].qs;
+        float* acc = acc_store[tile];
+        for (int64_t b = chunk; b < chunk_end; ++b) {
+          const uint8_t* w = group + b * kQ4_Kx16Bytes;
+          const uint8_t* stage = staging + (b - chunk) * 8 * 512;
+          VI isum[kTile];
+          for (int t = 0; t < kTile; ++t) isum[t] = vi_zero();
+          for (int s = 0; s < 8; s += 2) {
+            _tile_zero(0);
+            _tile_loadd(2, a + b * kBlockK + 32 * s, act_stride);
+            _tile_loadd(4, stage + s * 512, 64);
+            _tile_dpbsud(0, 2, 4);
+            _tile_stored(0, c_tiles[0], 64);
+            _tile_zero(1);
+            _tile_loadd(3, a + b * kBlockK + 32 * (s + 1), act_stride);
+            _tile_loadd(5, stage + (s + 1) * 512, 64);
+            _tile_dpbsud(1, 3, 5);
+            _tile_stored(1, c_tiles[1], 64);
+            const VI scale0 = vi_u8_to_i32(w + 64 + s * kPackRows);
+            const VI scale1 = vi_u8_to_i32(w + 64 + (s + 1) * kPackRows);
+            for (int t = 0; t < kTile; ++t) {
+              isum[t] = vi_add(isum[t], vi_add(vi_mullo(vi_load(c_tiles[0] + t * kTile), scale0),
+                                               vi_mullo(vi_load(c_tiles[1] + t * kTile), scale1)));
+            }
+          }
+          const VF d = vf_from_half(reinterpret_cast<const uint16_t*>(w));
+          const VF dmin = vf_from_half(reinterpret_cast<const uint16_t*>(w + 32));
+          VI mins[4];
+          for (int i = 0; i < 4; ++i) mins[i] = vi_u8_to_i16(w + 192 + i * 32);
+          for (int t = 0; t < kTile; ++t) {
+            VI min_sum = vi_zero();
+            for (int i = 0; i < 4; ++i) {
+              min_sum = vi_dpwssd(min_sum, mins[i], vi_bcast32(x[tile][t].sums32 + b * 8 + 2 * i));
+            }
+            const VF block = vf_fnmadd(dmin, vf_cvt(min_sum), vf_mul(d, vf_cvt(isum[t])));
+            vf_store(acc + t * kTile,
+                     vf_fmadd(block, vf_set1(x[tile][t].d[b]), vf_load(acc + t * kTile)));
+          }
+        }
+      }
+    }
+    const int rows = static_cast<int>(row_end - row < kPackRows ? row_end - row : kPackRows);
+    for (int tile = 0; tile < tiles; ++tile) {
+      const int64_t t0 = token_begin + tile * kTile;
+      const int tokens = static_cast<int>(token_end - t0 < kTile ? token_end - t0 : kTile);
+      store_tile(acc_store[tile], call.y + t0 * call.y_stride + row, call.y_stride, tokens, rows);
+    }
+  }
+  _tile_release();
+}
+
+// Below a tile of tokens the AVX-512 VNNI kernels do as well without the tile round trips.
+bool amx_supports(int64_t, int64_t, int64_t tokens) {
+  return tokens >= kTile;
+}
+double amx_score(int64_t, int64_t, int64_t) {
+  return 50;
+}
+
+constexpr MatmulKernel amx_kernel(const char* name, DType dtype, PackLayout layout,
+                                  uint64_t (*act_bytes)(int64_t, int64_t),
+                                  void (*prepare)(const MatmulCall&, int64_t, int64_t),
+                                  void (*compute)(const MatmulCall&, int64_t, int64_t, int64_t,
+                                                  int64_t)) {
+  return MatmulKernel{name,      dtype,   Isa::kAmx, layout,        kPackRows,  kTokenBlock,
+                      act_bytes, prepare, compute,   &amx_supports, &amx_score, nullptr};
+}
+
+constexpr MatmulKernel kKernels[] = {
+    amx_kernel("q8_0_amx", DType::kQ8_0, PackLayout::kQ8_0x16, &act_q8_0_tiles, &prepare_q8_0,
+               &compute_amx_q8_blocks<true>),
+    amx_kernel("q4_0_amx", DType::kQ4_0, PackLayout::kQ4_0x16, &act_q8_0_tiles, &prepare_q8_0,
+               &compute_amx_q8_blocks<false>),
+    amx_kernel("q4_k_amx", DType::kQ4_K, PackLayout::kQ4_Kx16, &act_q8_k_tiles, &prepare_q8_k,
+               &compute_amx_q4_k),
+};
+
+}  // namespace
+
+MatmulKernelTable matmul_kernels_amx() noexcept {
+  return {kKernels, static_cast<int>(sizeof(kKernels) / sizeof(kKernels[0]))};
+}
 
 }  // namespace polyinfer::inline v0::detail

@@ -15,23 +15,26 @@ constexpr int kTokenBlock = 64;
 
 // ---- BF16 weights × bf16 activations (vdpbf16ps) ----------------------------------------------
 
-int64_t act_bf16_stride(int64_t cols) { return round_up64((cols + 31) / 32 * 32 * 2); }
+int64_t act_bf16_stride(int64_t cols) {
+  return round_up64((cols + 31) / 32 * 32 * 2);
+}
 
 uint64_t act_bf16_bytes(int64_t tokens, int64_t cols) {
   return static_cast<uint64_t>(tokens * act_bf16_stride(cols));
 }
 
 // x rounded to bf16 (ties to even, as f32_to_bf16), zero-padded to 32 columns.
-__attribute__((target("avx512bf16"))) void prepare_bf16(const MatmulCall& call,
-                                                        int64_t token_begin, int64_t token_end) {
+__attribute__((target("avx512bf16"))) void prepare_bf16(const MatmulCall& call, int64_t token_begin,
+                                                        int64_t token_end) {
   for (int64_t t = token_begin; t < token_end; ++t) {
     const float* x = call.x + t * call.x_stride;
     auto* out = reinterpret_cast<__m512i*>(call.act + t * act_bf16_stride(call.cols));
     for (int64_t c = 0; c < call.cols; c += 32, ++out) {
       const int64_t rest = call.cols - c;
       const auto lo_mask = static_cast<__mmask16>(rest >= 16 ? 0xFFFF : (1u << rest) - 1u);
-      const auto hi_mask =
-          static_cast<__mmask16>(rest >= 32 ? 0xFFFF : rest <= 16 ? 0 : (1u << (rest - 16)) - 1u);
+      const auto hi_mask = static_cast<__mmask16>(rest >= 32   ? 0xFFFF
+                                                  : rest <= 16 ? 0
+                                                               : (1u << (rest - 16)) - 1u);
       const __m512 lo = _mm512_maskz_loadu_ps(lo_mask, x + c);
       const __m512 hi = _mm512_maskz_loadu_ps(hi_mask, x + c + 16);
       _mm512_storeu_si512(out, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
@@ -93,7 +96,9 @@ void compute_bf16_dot(const MatmulCall& call, int64_t row_begin, int64_t row_end
 bool bf16_dot_supports(int64_t, int64_t, int64_t tokens) {
   return tokens >= 8 && cpu_has_avx512_bf16();
 }
-double bf16_dot_score(int64_t, int64_t, int64_t) { return 35; }
+double bf16_dot_score(int64_t, int64_t, int64_t) {
+  return 35;
+}
 
 constexpr MatmulKernel kKernels[] = {
     make_kernel("q4_0_avx512vnni_x16", DType::kQ4_0, kIsa, PackLayout::kQ4_0x16, kTokenBlock,
@@ -104,9 +109,9 @@ constexpr MatmulKernel kKernels[] = {
                 &act_q8_k_bytes, &prepare_q8_k, &compute_k_quant<false, 4>),
     make_kernel("q6_k_avx512vnni_x16", DType::kQ6_K, kIsa, PackLayout::kQ6_Kx16, kTokenBlock,
                 &act_q8_k_bytes, &prepare_q8_k, &compute_k_quant<true, 4>),
-    MatmulKernel{"bf16_avx512vnni_bf16dot", DType::kBF16, kIsa, PackLayout::kNone, 16,
-                 kTokenBlock, &act_bf16_bytes, &prepare_bf16, &compute_bf16_dot,
-                 &bf16_dot_supports, &bf16_dot_score, nullptr},
+    MatmulKernel{"bf16_avx512vnni_bf16dot", DType::kBF16, kIsa, PackLayout::kNone, 16, kTokenBlock,
+                 &act_bf16_bytes, &prepare_bf16, &compute_bf16_dot, &bf16_dot_supports,
+                 &bf16_dot_score, nullptr},
 };
 
 }  // namespace

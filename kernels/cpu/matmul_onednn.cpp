@@ -4,6 +4,8 @@
 
 namespace polyinfer::inline v0::detail {
 
-MatmulKernelTable matmul_kernels_onednn() noexcept { return {nullptr, 0}; }
+MatmulKernelTable matmul_kernels_onednn() noexcept {
+  return {nullptr, 0};
+}
 
 }  // namespace polyinfer::inline v0::detail

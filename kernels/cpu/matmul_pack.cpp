@@ -9,7 +9,9 @@ namespace polyinfer::inline v0::detail {
 
 namespace {
 
-int64_t groups_of(int64_t rows) { return (rows + kPackRows - 1) / kPackRows; }
+int64_t groups_of(int64_t rows) {
+  return (rows + kPackRows - 1) / kPackRows;
+}
 
 // Copies block `block` of row `row` out of the stored matrix (unaligned), or a zero block for
 // the padding rows of the last group.
@@ -138,7 +140,8 @@ void pack_q6_k(const std::byte* weights, int64_t rows, int64_t cols, std::byte* 
                   static_cast<uint8_t>((lo & 0xF) | ((hi & 0xF) << 4));
               uint8_t& plane = qh[((p * 4 + k / 2) * kPackRows + r) * 4 + t];
               const int shift = (k % 2) * 4;
-              plane = static_cast<uint8_t>(plane | ((lo >> 4) << shift) | ((hi >> 4) << (shift + 2)));
+              plane =
+                  static_cast<uint8_t>(plane | ((lo >> 4) << shift) | ((hi >> 4) << (shift + 2)));
             }
           }
         }

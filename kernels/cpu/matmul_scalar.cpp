@@ -41,7 +41,7 @@ void compute_as(const MatmulCall& call, int64_t row_begin, int64_t row_end, int6
 
 template <DType kType>
 constexpr MatmulKernel scalar_kernel(const char* name) {
-  return MatmulKernel{name,    kType,   Isa::kScalar,       PackLayout::kNone, 4, kTokenBlock,
+  return MatmulKernel{name,    kType,   Isa::kScalar,       PackLayout::kNone, 4,       kTokenBlock,
                       nullptr, nullptr, &compute_as<kType>, nullptr,           nullptr, nullptr};
 }
 

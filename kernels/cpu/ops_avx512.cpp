@@ -52,6 +52,16 @@ struct Avx512Vec {
     y = _mm_add_ss(y, _mm_movehdup_ps(y));
     return _mm_cvtss_f32(y);
   }
+  /// The four horizontal sums of a, b, c, d into out[0..3].
+  static void reduce_add4(F a, F b, F c, F d, float* out) {
+    const auto halves = [](F v) {
+      return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    };
+    const __m256 ab = _mm256_hadd_ps(halves(a), halves(b));
+    const __m256 cd = _mm256_hadd_ps(halves(c), halves(d));
+    const __m256 abcd = _mm256_hadd_ps(ab, cd);  // [a b c d | a b c d] partial sums
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1)));
+  }
   static float reduce_max(F v) {
     const __m256 x = _mm256_max_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
     __m128 y = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));

@@ -45,6 +45,8 @@ RopeTable make_rope_table(int64_t head_dim, double theta, std::string_view scali
 
 void rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t row_stride,
           const int32_t* positions, const RopeTable& rope_table, RopeLayout layout) {
+  // A table for another head size, or an empty one (make_rope_table rejected its arguments),
+  // leaves x as it is: kernels do not throw, model code checks the table when it loads.
   if (tokens <= 0 || heads <= 0 || head_dim <= 0 || rope_table.head_dim != head_dim) return;
   isa_ops().rope(x, tokens, heads, head_dim, row_stride, positions, rope_table, layout);
 }

@@ -43,6 +43,12 @@ struct ScalarVec {
   static F select(M m, F a, F b) { return m ? a : b; }
   static M first_n(int n) { return n > 0; }
   static float reduce_add(F v) { return v; }
+  static void reduce_add4(F a, F b, F c, F d, float* out) {
+    out[0] = a;
+    out[1] = b;
+    out[2] = c;
+    out[3] = d;
+  }
   static float reduce_max(F v) { return v; }
   static F round_nearest(F v) { return std::nearbyint(v); }
   static F trunc(F v) { return std::trunc(v); }

@@ -9,9 +9,9 @@
 // V provides: F (vector of kLanes floats), M (lane mask), zero, set1, load, store, load_n,
 // store_n (first n lanes, the rest zero / untouched), add, sub, mul, div, fmadd(a, b, c) = a·b + c,
 // fnmadd(a, b, c) = c − a·b, min, max, abs, lt, ge, select(m, a, b) = m ? a : b, first_n(n),
-// reduce_add, reduce_max, round_nearest (ties to even), trunc, pow2i (2^n for integral n),
-// swap_pairs (lanes 2i ↔ 2i+1), load_f16, store_f16, load_i8 (kLanes int8), store_i8 (integral
-// values in [−127, 127]), half_to_float.
+// reduce_add, reduce_add4 (four sums into float[4]), reduce_max, round_nearest (ties to even),
+// trunc, pow2i (2^n for integral n), swap_pairs (lanes 2i ↔ 2i+1), load_f16, store_f16, load_i8
+// (kLanes int8), store_i8 (integral values in [−127, 127]), half_to_float.
 #pragma once
 
 #include <algorithm>
@@ -33,7 +33,8 @@ namespace {
 /// so tiny results bottom out near 1e−38 instead of reaching 0 (harmless for softmax / silu).
 template <class V>
 typename V::F vec_exp(typename V::F x) {
-  x = V::min(V::max(x, V::set1(-87.0f)), V::set1(88.0f));
+  // Constant first: x86 min/max return the second operand when one is NaN, so NaN propagates.
+  x = V::min(V::set1(88.0f), V::max(V::set1(-87.0f), x));
   const auto n = V::round_nearest(V::mul(x, V::set1(1.44269504088896341f)));
   auto r = V::fnmadd(n, V::set1(0.693359375f), x);
   r = V::fnmadd(n, V::set1(-2.12194440e-4f), r);

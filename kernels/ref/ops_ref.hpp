@@ -12,8 +12,8 @@
 namespace polyinfer::inline v0::detail::ref {
 
 // Each function computes what its namesake in kernels/ops.hpp documents, one element at a time,
-// accumulating in double. They are the ground truth of the kernel tests and the kScalar level
-// of the dispatch; `pool` arguments are ignored (they run on the calling thread).
+// accumulating in double. They are the ground truth of the kernel tests (the kScalar level of
+// the dispatch is kernels/cpu/ops_scalar.cpp); `pool` arguments are ignored.
 
 /// y[t][r] = Σ_c W[r][c]·x[t][c] over weights of any dequantizable `dtype` (rows × cols, GGUF
 /// layout, cols a multiple of the block size), dequantized to f32 and multiplied in double.

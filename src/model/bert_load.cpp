@@ -2,6 +2,7 @@
 // BertModel::load: hyper-parameters, weights in place or derived at the tier, optional head.
 #include <fmt/ranges.h>
 
+#include <array>
 #include <cstring>
 
 #include "common/fail.hpp"
@@ -30,6 +31,45 @@ DType encoder_matrix_dtype(Tier tier, DType stored, const MatrixSlot& slot) {
     }
   }
   return tier_matrix_dtype(tier, stored, slot);
+}
+
+/// GGUF stems of BERT tensors and their Hugging Face spelling (hf_tensor_names.cpp, reversed).
+constexpr std::array<std::pair<std::string_view, std::string_view>, 14> kHfStems{{
+    {"token_embd", "embeddings.word_embeddings"},
+    {"position_embd", "embeddings.position_embeddings"},
+    {"token_types", "embeddings.token_type_embeddings"},
+    {"token_embd_norm", "embeddings.LayerNorm"},
+    {"cls.output", "classifier"},
+    {"cls", "pooler.dense"},
+    {"attn_q", "attention.self.query"},
+    {"attn_k", "attention.self.key"},
+    {"attn_v", "attention.self.value"},
+    {"attn_output", "attention.output.dense"},
+    {"attn_output_norm", "attention.output.LayerNorm"},
+    {"ffn_up", "intermediate.dense"},
+    {"ffn_down", "output.dense"},
+    {"layer_output_norm", "output.LayerNorm"},
+}};
+
+/// The Hugging Face name of a BERT tensor, for errors about folders: "blk.1.ffn_down.weight"
+/// → "bert.encoder.layer.1.output.dense.weight" (no "bert." prefix for BertModel).
+std::string hf_name(const ModelConfig& config, std::string_view name) {
+  const std::string_view prefix = config.source_architecture == "BertModel" ? "" : "bert.";
+  const size_t dot = name.rfind('.');
+  std::string_view stem = name.substr(0, dot);
+  const std::string_view suffix = name.substr(dot);
+  std::string layer;
+  if (stem.starts_with("blk.")) {
+    const size_t end = stem.find('.', 4);
+    layer = fmt::format("encoder.layer.{}.", stem.substr(4, end - 4));
+    stem = stem.substr(end + 1);
+  }
+  for (const auto& [gguf, hf] : kHfStems) {
+    if (gguf != stem) continue;
+    if (hf == "classifier") return fmt::format("{}{}", hf, suffix);
+    return fmt::format("{}{}{}{}", prefix, layer, hf, suffix);
+  }
+  return std::string(name);
 }
 
 }  // namespace
@@ -80,8 +120,7 @@ class BertLoader {
     if (file_.has_tensor("cls.output.weight")) {
       if (!model_.pooler_) {
         fail(ErrorCode::kFormat, where("cls.weight"),
-             "missing tensor: the classifier (cls.output) reads the pooler's output (HF: "
-             "bert.pooler.dense.weight)");
+             "missing tensor: the classifier reads the pooler's output");
       }
       shape.labels = rows_of("cls.output.weight", hidden);
       model_.classifier_ = std::make_unique<BertLinear>(
@@ -105,7 +144,11 @@ class BertLoader {
     const std::byte* data;
   };
 
+  /// "PATH: blk.0.attn_q.weight", with the Hugging Face name added for folders.
   [[nodiscard]] std::string where(const std::string& name) const {
+    if (file_.format() == ModelFormat::kHuggingFace) {
+      return fmt::format("{}: {} ({})", file_.path().string(), name, hf_name(file_.config(), name));
+    }
     return file_.path().string() + ": " + name;
   }
 

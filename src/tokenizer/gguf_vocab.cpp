@@ -171,8 +171,13 @@ void read_merges(const GgufFile& file, GgufVocab& vocab) {
   }
 }
 
-void read_special_ids(const GgufFile& file, GgufVocab& vocab) {
-  int32_t fim_id = -1;  // checked, not used: FIM prompts are built by callers
+// FIM ids: read and checked, and they stop the search by text (force_control_tokens); callers
+// build FIM prompts themselves, so they are not kept.
+struct FimIds {
+  int32_t pre = -1, suf = -1, mid = -1, pad = -1, rep = -1, sep = -1;
+};
+
+void read_special_ids(const GgufFile& file, GgufVocab& vocab, FimIds& fim) {
   const std::array<std::pair<std::string_view, int32_t*>, 17> keys = {{
       {"tokenizer.ggml.bos_token_id", &vocab.bos_id},
       {"tokenizer.ggml.eos_token_id", &vocab.eos_id},
@@ -182,15 +187,15 @@ void read_special_ids(const GgufFile& file, GgufVocab& vocab) {
       {"tokenizer.ggml.seperator_token_id", &vocab.sep_id},  // llama.cpp's spelling
       {"tokenizer.ggml.padding_token_id", &vocab.pad_id},
       {"tokenizer.ggml.mask_token_id", &vocab.mask_id},
-      {"tokenizer.ggml.fim_pre_token_id", &fim_id},
-      {"tokenizer.ggml.fim_suf_token_id", &fim_id},
-      {"tokenizer.ggml.fim_mid_token_id", &fim_id},
-      {"tokenizer.ggml.fim_pad_token_id", &fim_id},
-      {"tokenizer.ggml.fim_rep_token_id", &fim_id},
-      {"tokenizer.ggml.fim_sep_token_id", &fim_id},
-      {"tokenizer.ggml.prefix_token_id", &fim_id},
-      {"tokenizer.ggml.suffix_token_id", &fim_id},
-      {"tokenizer.ggml.middle_token_id", &fim_id},
+      {"tokenizer.ggml.fim_pre_token_id", &fim.pre},
+      {"tokenizer.ggml.fim_suf_token_id", &fim.suf},
+      {"tokenizer.ggml.fim_mid_token_id", &fim.mid},
+      {"tokenizer.ggml.fim_pad_token_id", &fim.pad},
+      {"tokenizer.ggml.fim_rep_token_id", &fim.rep},
+      {"tokenizer.ggml.fim_sep_token_id", &fim.sep},
+      {"tokenizer.ggml.prefix_token_id", &fim.pre},  // deprecated names
+      {"tokenizer.ggml.suffix_token_id", &fim.suf},
+      {"tokenizer.ggml.middle_token_id", &fim.mid},
   }};
   const int64_t count = vocab.size();
   for (const auto& [key, target] : keys) {
@@ -221,9 +226,15 @@ void read_special_ids(const GgufFile& file, GgufVocab& vocab) {
   if (const auto flag = file.get_bool("tokenizer.ggml.add_eos_token")) vocab.add_eos = *flag;
 }
 
+// llama.cpp overrides the type of a token that should be a control token but is not.
+void make_control(GgufVocab& vocab, int32_t id) {
+  auto& attr = vocab.attrs[static_cast<size_t>(id)];
+  if ((attr & kAttrControl) == 0) attr = kAttrControl;
+}
+
 // llama.cpp finds end-of-turn, FIM and end-of-generation tokens by their text and makes them
 // control tokens (which changes how they are matched in text and decoded).
-void force_control_tokens(GgufVocab& vocab) {
+void force_control_tokens(GgufVocab& vocab, const FimIds& fim) {
   constexpr std::string_view kEndOfSentence =
       "<\xef\xbd\x9c"
       "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>";  // DeepSeek
@@ -250,23 +261,23 @@ void force_control_tokens(GgufVocab& vocab) {
       {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"},
       {"<|file_sep|>"},
   };
+  const std::array<int32_t, 8> given = {vocab.eot_id, vocab.eom_id, fim.pre, fim.suf,
+                                        fim.mid,      fim.pad,      fim.rep, fim.sep};
   for (size_t category = 0; category < first_of_category.size(); ++category) {
-    // A category whose id the metadata gave is not searched (only EOT/EOM have keys here).
-    if (category == 0 && vocab.eot_id >= 0) continue;
-    if (category == 1 && vocab.eom_id >= 0) continue;
+    if (given[category] >= 0) continue;  // the metadata named it: no search by text
     for (const std::string_view text : first_of_category[category]) {
       const int32_t id = vocab.find(text);
       if (id < 0) continue;
       if (category == 0) vocab.eot_id = id;
       if (category == 1) vocab.eom_id = id;
-      vocab.attrs[static_cast<size_t>(id)] |= kAttrControl;
+      make_control(vocab, id);
       break;
     }
   }
   for (const std::string_view text : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
                                       "<|endoftext|>", "<|eom_id|>", "<EOT>"}) {
     const int32_t id = vocab.find(text);
-    if (id >= 0) vocab.attrs[static_cast<size_t>(id)] |= kAttrControl;
+    if (id >= 0) make_control(vocab, id);
   }
 }
 
@@ -335,8 +346,9 @@ GgufVocab read_gguf_vocab(const GgufFile& file) {
   read_type(file, vocab);
   read_tokens(file, vocab);
   if (vocab.type == LlamaVocabType::kBpe) read_merges(file, vocab);
-  read_special_ids(file, vocab);
-  force_control_tokens(vocab);
+  FimIds fim;
+  read_special_ids(file, vocab, fim);
+  force_control_tokens(vocab, fim);
   build_special_tokens(file, vocab);
   vocab.chat_template = std::string(file.get_string("tokenizer.chat_template").value_or(""));
   return vocab;

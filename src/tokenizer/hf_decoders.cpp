@@ -13,19 +13,13 @@ namespace {
 
 constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";
 
-/// transformers'/tokenizers' WordPiece cleanup of spaces before punctuation and contractions.
+/// tokenizers' WordPiece cleanup of spaces before punctuation and contractions.
 void wordpiece_cleanup(std::string& text) {
-  replace_all(text, " .", ".");
-  replace_all(text, " ?", "?");
-  replace_all(text, " !", "!");
-  replace_all(text, " ,", ",");
-  replace_all(text, " ' ", "'");
-  replace_all(text, " n't", "n't");
-  replace_all(text, " 'm", "'m");
-  replace_all(text, " do not", " don't");
-  replace_all(text, " 's", "'s");
-  replace_all(text, " 've", "'ve");
-  replace_all(text, " 're", "'re");
+  static constexpr std::pair<std::string_view, std::string_view> kRules[] = {
+      {" .", "."},   {" ?", "?"},     {" !", "!"},    {" ,", ","},
+      {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},  {" do not", " don't"},
+      {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+  replace_space_rules(text, kRules);
 }
 
 class ByteLevelDecoder final : public HfDecoder {

@@ -12,8 +12,9 @@ constexpr int64_t kMaxIdGap = int64_t{1} << 20;
 
 }  // namespace
 
-void HfVocab::add(std::string token, int64_t id, const std::string& path, const HfJson& json) {
-  if (id < 0 || id > static_cast<int64_t>(ids.size()) + kMaxIdGap || id > INT32_MAX - 1) {
+void HfVocab::add(std::string token, int64_t id, size_t entries, const std::string& path,
+                  const HfJson& json) {
+  if (id < 0 || id > static_cast<int64_t>(entries) + kMaxIdGap || id > INT32_MAX - 1) {
     json.invalid(path, "token id " + std::to_string(id) + " out of range");
   }
   const auto index = static_cast<size_t>(id);
@@ -33,7 +34,7 @@ HfVocab read_hf_vocab(const Json& node, const std::string& path, const HfJson& j
   for (const auto& [token, value] : node.items()) {
     const std::string entry = HfJson::child(path, token);
     if (!value.is_number_integer()) json.wrong_type(entry, "an integer token id");
-    vocab.add(token, value.get<int64_t>(), entry, json);
+    vocab.add(token, value.get<int64_t>(), node.size(), entry, json);
   }
   return vocab;
 }

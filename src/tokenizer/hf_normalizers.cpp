@@ -152,6 +152,13 @@ class BertNormalizer final : public HfNormalizer {
     size_t pos = 0;
     bool kept_any = false;
     while (pos < text.size()) {
+      const auto byte = static_cast<unsigned char>(text[pos]);
+      if (byte >= 0x20 && byte < 0x7F) {  // printable ASCII: kept as is
+        out += static_cast<char>(byte);
+        ++pos;
+        kept_any = true;
+        continue;
+      }
       const size_t start = pos;
       const char32_t cp = next_code_point(text, pos);
       if (clean_text_) {

@@ -144,8 +144,10 @@ struct HfVocab {
     }
     return &tokens[static_cast<size_t>(id)];
   }
-  /// Records one entry; Error(kFormat) at `path` for negative or absurd ids.
-  void add(std::string token, int64_t id, const std::string& path, const HfJson& json);
+  /// Records one entry of a vocabulary of `entries` tokens; Error(kFormat) at `path` for
+  /// negative ids or ids absurdly far beyond the number of entries.
+  void add(std::string token, int64_t id, size_t entries, const std::string& path,
+           const HfJson& json);
 };
 
 /// Reads a {"token": id, …} vocabulary object.
@@ -332,6 +334,8 @@ struct TokenizerInfo;
 
 /// Rust's String::from_utf8_lossy: each maximal ill-formed subsequence becomes one U+FFFD.
 [[nodiscard]] std::string utf8_lossy(std::string_view bytes);
+/// Whether `bytes` is well-formed UTF-8 (no overlongs, surrogates or truncation).
+[[nodiscard]] bool utf8_is_valid(std::string_view bytes) noexcept;
 /// Rust's char::is_whitespace / regex \s (the Unicode White_Space property).
 [[nodiscard]] bool rust_is_whitespace(char32_t cp) noexcept;
 /// Rust regex \w: Alphabetic, marks, decimal numbers, connector punctuation, join controls.
@@ -344,6 +348,11 @@ struct TokenizerInfo;
 [[nodiscard]] bool is_other_category(char32_t cp) noexcept;
 /// Replaces every occurrence of `from` (non-overlapping, left to right) with `to`.
 void replace_all(std::string& text, std::string_view from, std::string_view to);
+/// Applies replace_all for each rule in order; every rule's pattern must start with ' ' + a
+/// non-space byte and its replacement with that byte or with ' ' + that byte (transformers'
+/// and tokenizers' cleanup rules). Rules that cannot match are skipped after one scan.
+void replace_space_rules(std::string& text,
+                         std::span<const std::pair<std::string_view, std::string_view>> rules);
 /// The code point at `text[pos]` (valid UTF-8 assumed; U+FFFD otherwise), advancing `pos`.
 [[nodiscard]] char32_t next_code_point(std::string_view text, size_t& pos) noexcept;
 /// The last code point of non-empty `text`.

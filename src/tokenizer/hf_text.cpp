@@ -2,6 +2,9 @@
 // Character classes and UTF-8 repair with the semantics of Rust's std (what tokenizers uses).
 #include <utf8proc.h>
 
+#include <array>
+#include <cstring>
+
 #include "tokenizer/hf_pipeline.hpp"
 #include "tokenizer/unicode.hpp"
 
@@ -76,7 +79,32 @@ std::string utf8_lossy(std::string_view bytes) {
 }
 
 bool rust_is_whitespace(char32_t cp) noexcept {
+  if (cp < 0x80) return cp == U' ' || (cp >= 0x09 && cp <= 0x0D);
   return is_whitespace(cp);
+}
+
+bool utf8_is_valid(std::string_view bytes) noexcept {
+  size_t pos = 0;
+  const size_t size = bytes.size();
+  while (pos < size) {
+    // Eight ASCII bytes at a time.
+    while (pos + 8 <= size) {
+      uint64_t word = 0;
+      std::memcpy(&word, bytes.data() + pos, sizeof(word));
+      if ((word & 0x8080808080808080ULL) != 0) break;
+      pos += 8;
+    }
+    if (pos >= size) break;
+    if (static_cast<unsigned char>(bytes[pos]) < 0x80) {
+      ++pos;
+      continue;
+    }
+    bool complete = false;
+    const size_t length = valid_prefix(bytes, pos, complete);
+    if (!complete) return false;
+    pos += length;
+  }
+  return true;
 }
 
 bool rust_is_word(char32_t cp) noexcept {
@@ -127,6 +155,26 @@ void replace_all(std::string& text, std::string_view from, std::string_view to) 
   }
   out.append(text, last, std::string::npos);
   text = std::move(out);
+}
+
+void replace_space_rules(std::string& text,
+                         std::span<const std::pair<std::string_view, std::string_view>> rules) {
+  // Every rule starts with ' ' + c, and no replacement creates a ' ' + c pair that was not
+  // there before (it starts with c itself), so rules whose pair is absent can be skipped.
+  std::array<bool, 256> after_space{};
+  bool any = false;
+  for (size_t i = 0; i + 1 < text.size(); ++i) {
+    if (text[i] == ' ') {
+      after_space[static_cast<unsigned char>(text[i + 1])] = true;
+      any = true;
+    }
+  }
+  if (!any) return;
+  for (const auto& [from, to] : rules) {
+    if (from.size() >= 2 && after_space[static_cast<unsigned char>(from[1])]) {
+      replace_all(text, from, to);
+    }
+  }
 }
 
 char32_t next_code_point(std::string_view text, size_t& pos) noexcept {

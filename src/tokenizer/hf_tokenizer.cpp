@@ -11,18 +11,12 @@ namespace polyinfer::inline v0::detail {
 
 namespace {
 
-/// transformers' clean_up_tokenization (PreTrainedTokenizerBase).
+/// transformers' clean_up_tokenization (PreTrainedTokenizerBase): sequential replacements.
 void clean_up_tokenization(std::string& text) {
-  replace_all(text, " .", ".");
-  replace_all(text, " ?", "?");
-  replace_all(text, " !", "!");
-  replace_all(text, " ,", ",");
-  replace_all(text, " ' ", "'");
-  replace_all(text, " n't", "n't");
-  replace_all(text, " 'm", "'m");
-  replace_all(text, " 's", "'s");
-  replace_all(text, " 've", "'ve");
-  replace_all(text, " 're", "'re");
+  static constexpr std::pair<std::string_view, std::string_view> kRules[] = {
+      {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
+      {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+  replace_space_rules(text, kRules);
 }
 
 class HfTokenizer final : public TokenizerImpl {
@@ -64,7 +58,7 @@ class HfTokenizer final : public TokenizerImpl {
 
   std::vector<int32_t> encode(std::string_view text, const EncodeOptions& options) const override {
     std::string repaired;
-    if (!utf8_valid(text)) {
+    if (!utf8_is_valid(text)) {
       repaired = utf8_lossy(text);
       text = repaired;
     }

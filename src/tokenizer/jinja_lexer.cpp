@@ -211,6 +211,7 @@ class Lexer {
 
   void lex_comment(std::size_t start) {
     const std::string& src = result_.source;
+    if (pos_ >= src.size()) return;  // jinja2 silently ends at a "{#" that ends the template
     const std::size_t close = src.find("#}", pos_);
     if (close == std::string::npos) fail_at(start, "missing end of comment tag '#}'");
     char sign = 0;

@@ -241,7 +241,7 @@ Renderer::Flow Renderer::exec_for(const Node& node) {
   bool completed_iteration = false;
   const auto count = static_cast<std::int64_t>(items.size());
   for (std::int64_t i = 0; i < count; ++i) {
-    charge(16);
+    charge(64);  // the loop variables: a dozen small allocations
     const auto index = static_cast<std::size_t>(i);
     Entries loop;
     loop.reserve(12);

@@ -138,7 +138,8 @@ class SentencePieceTokenizer final : public TokenizerImpl {
       if (!ids_.emplace(piece.text, id).second) {
         fail(ErrorCode::kFormat, where, "piece {} \"{}\" is already defined", i, piece.text);
       }
-      if (std::isnan(piece.score) || std::isinf(piece.score)) {
+      if (model_.model_type == ModelType::kUnigram &&
+          (std::isnan(piece.score) || std::isinf(piece.score))) {
         fail(ErrorCode::kFormat, where, "piece {} has a NaN or infinite score", i);
       }
       switch (piece.type) {

@@ -3,6 +3,7 @@
 // (tokenizers.llamacpp.json) where llama.cpp and Hugging Face differ.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <map>

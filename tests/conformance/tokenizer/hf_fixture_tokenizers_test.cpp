@@ -55,7 +55,12 @@ struct Field {
   }
 
  private:
-  static std::string render(const std::vector<int32_t>& ids) { return "[" + show(ids) + " ]"; }
+  static std::string render(const std::vector<int32_t>& ids) {
+    std::string out = "[";
+    out += show(ids);
+    out += " ]";
+    return out;
+  }
   static std::string render(const std::string& text) { return json(text).dump(); }
 };
 

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: Apache-2.0
+// The real ServedDecoder (LlamaModel + KvCache) and ServedEncoder (Encoder) and their loader.
+#include "engine/served_model.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <system_error>
+
+#include "common/fail.hpp"
+#include "common/mapped_file.hpp"
+#include "kernels/cpu/thread_pool.hpp"
+#include "model/llama.hpp"
+
+namespace polyinfer::inline v0::detail {
+
+namespace {
+
+constexpr int64_t kMaxContext = 4096;
+
+/// generation_config.json's eos_token_id (a number or a list), for Hugging Face folders.
+std::vector<int32_t> generation_config_eos(const std::filesystem::path& folder) {
+  const std::filesystem::path path = folder / "generation_config.json";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return {};
+  const auto json = nlohmann::json::parse(read_text_file(path), nullptr, false);
+  std::vector<int32_t> ids;
+  if (!json.is_object() || !json.contains("eos_token_id")) return ids;
+  const auto& value = json["eos_token_id"];
+  const auto add = [&](const nlohmann::json& v) {
+    if (v.is_number_integer()) ids.push_back(v.get<int32_t>());
+  };
+  if (value.is_array()) {
+    for (const auto& v : value) add(v);
+  } else {
+    add(value);
+  }
+  return ids;
+}
+
+Tier parse_tier(const ModelSpec& spec, const std::string& tier) {
+  const std::optional<Tier> parsed = tier_from_name(tier);
+  if (!parsed) {
+    fail(ErrorCode::kInvalidArgument, fmt::format("model {}: tier", spec.name),
+         "unknown tier '{}' (native, f32, f16, q8_0, q4_0, q4_k)", tier);
+  }
+  return *parsed;
+}
+
+class LlamaDecoder final : public ServedDecoder {
+ public:
+  LlamaDecoder(const ModelSpec& spec, const std::string& tier, const ServeSettings& settings)
+      : file_(ModelFile::open(spec.path)) {
+    model_ = LlamaModel::load(file_, parse_tier(spec, tier));
+    const ModelConfig& config = file_.config();
+    const int64_t model_max = config.max_positions > 0 ? config.max_positions : kMaxContext;
+    context_ = spec.context_length > 0 ? std::min<int64_t>(spec.context_length, model_max)
+                                       : std::min(model_max, kMaxContext);
+    const KvCacheShape shape =
+        model_->kv_shape(model_->full_precision() ? KvType::kF32 : KvType::kF16);
+    const uint64_t row = kv_row_bytes(shape.type, shape.kv_heads, shape.head_dim);
+    const uint64_t block = row * static_cast<uint64_t>(2 * shape.layers * shape.block_rows) + 64;
+    const auto blocks = static_cast<uint64_t>((context_ + shape.block_rows - 1) / shape.block_rows);
+    // Every sequence at full context, plus room for cached prefixes.
+    const uint64_t budget =
+        (static_cast<uint64_t>(std::max(1, settings.max_sequences)) * (blocks + 1) + 8) * block;
+    cache_ = std::make_unique<KvCache>(shape, budget);
+    if (settings.threads > 1) pool_ = std::make_unique<ThreadPool>(settings.threads);
+    if (file_.format() == ModelFormat::kHuggingFace) eos_ = generation_config_eos(file_.path());
+    if (file_.has_tokenizer() && file_.tokenizer().eos_id() >= 0) {
+      eos_.push_back(file_.tokenizer().eos_id());
+    }
+    std::sort(eos_.begin(), eos_.end());
+    eos_.erase(std::unique(eos_.begin(), eos_.end()), eos_.end());
+  }
+
+  std::vector<int32_t> encode(std::string_view prompt) const override {
+    if (!file_.has_tokenizer()) {
+      fail(ErrorCode::kInvalidArgument, file_.path().string(), "the model has no tokenizer");
+    }
+    return file_.tokenizer().encode(prompt, {.add_special = true});
+  }
+  std::string decode(std::span<const int32_t> ids) const override {
+    if (!file_.has_tokenizer()) return {};
+    return file_.tokenizer().decode(ids, {.skip_special = true});
+  }
+  const Tokenizer* tokenizer() const override {
+    return file_.has_tokenizer() ? &file_.tokenizer() : nullptr;
+  }
+  std::span<const int32_t> eos_ids() const override { return eos_; }
+  int64_t vocab() const override { return model_->shape().vocab; }
+  int64_t context_length() const override { return context_; }
+  uint64_t resident_bytes() const override {
+    return model_->weight_bytes() + cache_->budget_bytes();
+  }
+  int32_t create_sequence() override { return cache_->create(); }
+  void release_sequence(int32_t sequence) override { cache_->release(sequence); }
+  int64_t reuse_prefix(int32_t sequence, std::span<const int32_t> tokens,
+                       int64_t max_rows) override {
+    return cache_->reuse_prefix(sequence, tokens, max_rows);
+  }
+  bool forward(std::span<const BatchEntry> batch, std::vector<float>& logits) override {
+    return model_->forward(batch, *cache_, context_, workspace_, pool_.get(), logits);
+  }
+
+ private:
+  ModelFile file_;
+  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<KvCache> cache_;
+  std::unique_ptr<ThreadPool> pool_;
+  LlamaWorkspace workspace_;
+  std::vector<int32_t> eos_;
+  int64_t context_ = 0;
+};
+
+class BertEncoder final : public ServedEncoder {
+ public:
+  BertEncoder(const ModelSpec& spec, const std::string& tier, const ServeSettings& settings)
+      : encoder_(Encoder::load(spec.path, {.tier = parse_tier(spec, tier),
+                                           .threads = std::max(1, settings.threads)})) {}
+
+  std::vector<int32_t> encode(std::string_view text) const override {
+    if (text.empty()) fail(ErrorCode::kInvalidArgument, "prompt", "empty text");
+    std::vector<int32_t> ids = encoder_.tokenizer().encode(text, {.add_special = true});
+    if (static_cast<int64_t>(ids.size()) > encoder_.max_tokens()) {
+      fail(ErrorCode::kInvalidArgument, "prompt", "{} tokens; the encoder takes at most {}",
+           ids.size(), encoder_.max_tokens());
+    }
+    return ids;
+  }
+  std::vector<std::string> labels() const override {
+    const auto labels = encoder_.labels();
+    return {labels.begin(), labels.end()};
+  }
+  uint64_t resident_bytes() const override { return encoder_.weight_bytes(); }
+  std::vector<std::vector<float>> run(std::span<const std::vector<int32_t>> batch,
+                                      bool classify) const override {
+    std::vector<Encoding> encodings = encoder_.encode_ids_batch(batch);
+    std::vector<std::vector<float>> result;
+    result.reserve(encodings.size());
+    for (Encoding& encoding : encodings) {
+      result.push_back(classify ? std::move(encoding.probs) : std::move(encoding.mean));
+    }
+    return result;
+  }
+
+ private:
+  Encoder encoder_;
+};
+
+}  // namespace
+
+LoadedModel load_served_model(const ModelSpec& spec, const std::string& tier,
+                              const ServeSettings& settings) {
+  LoadedModel loaded;
+  if (spec.kind == "decoder") {
+    loaded.decoder = std::make_unique<LlamaDecoder>(spec, tier, settings);
+  } else if (spec.kind == "classifier" || spec.kind == "embedding") {
+    loaded.encoder = std::make_unique<BertEncoder>(spec, tier, settings);
+  } else {
+    fail(ErrorCode::kInvalidArgument, fmt::format("model {}: kind", spec.name),
+         "unknown kind '{}' (decoder, classifier, embedding)", spec.kind);
+  }
+  return loaded;
+}
+
+uint64_t estimate_model_bytes(const ModelSpec& spec) {
+  try {
+    const ModelFile file = ModelFile::open(spec.path);
+    uint64_t bytes = 0;
+    for (const TensorInfo& info : file.tensors()) bytes += info.bytes;
+    return bytes;
+  } catch (const Error&) {
+    return 0;  // the load reports the problem
+  }
+}
+
+}  // namespace polyinfer::inline v0::detail
