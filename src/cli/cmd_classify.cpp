@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // polyinfer classify: the label of a text and the probability of every label (BERT classifier).
-#include <fmt/format.h>
 #include <polyinfer/polyinfer.hpp>
 
+#include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -33,7 +33,9 @@ int run_classify(const std::vector<std::string>& argv) {
     // The label, then "name probability" for every label in id order.
     std::cout << result.label_name << "\n";
     for (size_t i = 0; i < labels.size(); ++i) {
-      std::cout << fmt::format("{} {:.6f}\n", labels[i], result.scores[i]);
+      char score[32];
+      std::snprintf(score, sizeof score, "%.6f", static_cast<double>(result.scores[i]));
+      std::cout << labels[i] << ' ' << score << "\n";
     }
   }
   return 0;

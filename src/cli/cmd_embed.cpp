@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // polyinfer embed: one embedding vector of a text from a BERT encoder (mean, CLS or pooler).
-#include <fmt/format.h>
 #include <polyinfer/polyinfer.hpp>
 
+#include <charconv>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -41,7 +41,15 @@ int run_embed(const std::vector<std::string>& argv) {
                                      {"embedding", vector}};
     std::cout << out.dump() << "\n";
   } else {
-    std::cout << fmt::format("{}\n", fmt::join(vector, " "));
+    // Shortest round-trip spelling of each value, space separated, one line.
+    std::string line;
+    char buffer[32];
+    for (size_t i = 0; i < vector.size(); ++i) {
+      if (i > 0) line += ' ';
+      const auto result = std::to_chars(buffer, buffer + sizeof buffer, vector[i]);
+      line.append(buffer, result.ptr);
+    }
+    std::cout << line << "\n";
   }
   return 0;
 }

@@ -219,7 +219,7 @@ TEST_CASE("mutated tokenizer files fail only with polyinfer::Error",
   size_t loaded = 0;
   for (const char* model : {"tiny-llama", "tiny-qwen2", "tiny-bert"}) {
     const std::string seed = polyinfer::test::read_file(models / model / "tokenizer.json");
-    for (int i = 0; i < 60; ++i) {
+    for (int i = 0; i < 3000; ++i) {
       const std::string input = mutate(seed, state);
       try {
         const polyinfer::Tokenizer tokenizer(detail::make_hf_tokenizer(input, "", "m.json"));
@@ -230,7 +230,7 @@ TEST_CASE("mutated tokenizer files fail only with polyinfer::Error",
     }
   }
   const std::string seed = polyinfer::test::read_file(models / "tiny-llama/tokenizer.model");
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < 20000; ++i) {
     const std::string input = mutate(seed, state);
     try {
       const polyinfer::Tokenizer tokenizer(detail::make_sentencepiece_tokenizer(input, "", "m"));
