@@ -43,7 +43,9 @@ void configure_tiles() {
     config.rows[b] = 8;
     config.colsb[b] = 64;
   }
-  _tile_loadconfig(&config);
+  // Inline asm with the whole struct as input: GCC 12 drops the stores of rows/colsb before
+  // _tile_loadconfig (it does not see the builtin read them), leaving the tiles unconfigured.
+  __asm__ volatile("ldtilecfg %0" : : "m"(config));
 }
 
 // Activations: Q8_0 / Q8_K rows as the AVX-512 kernels lay them out, for a whole number of

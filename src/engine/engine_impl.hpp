@@ -31,7 +31,8 @@ class EngineImpl {
   EngineImpl(const EngineImpl&) = delete;
   EngineImpl& operator=(const EngineImpl&) = delete;
 
-  [[nodiscard]] std::future<Response> submit(Request request, StreamCallback on_token);
+  [[nodiscard]] std::future<Response> submit(Request request, StreamCallback on_token,
+                                             bool audit = false);
   void add_model(ModelSpec spec);
   [[nodiscard]] Metrics metrics() const;
   [[nodiscard]] std::string metrics_prometheus() const;
@@ -57,6 +58,10 @@ class EngineImpl {
   void respond_error(const JobPtr& job, Status status, std::string error);
 
   // ---- For the AutoTuner.
+  /// Submits an audit (answers only the tuner; not counted as a user request's cost).
+  [[nodiscard]] std::future<Response> submit_audit(Request request) {
+    return submit(std::move(request), {}, true);
+  }
   void set_window_ms(double value) noexcept { window_ms_.store(value); }
   void set_batch_max_tokens(int32_t value) noexcept { batch_max_tokens_.store(value); }
   [[nodiscard]] ResponseCache* cache() noexcept { return cache_.get(); }
@@ -69,6 +74,8 @@ class EngineImpl {
   void start(const JobPtr& job);
   void plan_and_dispatch(const JobPtr& job);
   bool dispatch(const JobPtr& job, size_t step);
+  void escalate(const JobPtr& job, size_t step, StepResult&& result);
+  void finish_ensemble(const JobPtr& job);
   void accept(const JobPtr& job, size_t step, StepResult&& result);
   void respond(const JobPtr& job, Response response);
   void release_followers(const JobPtr& job, const Response& response);
@@ -97,7 +104,7 @@ class EngineImpl {
   std::map<std::string, ModelSpec> specs_;
   std::shared_ptr<const std::vector<CatalogEntry>> catalog_;
   uint64_t resident_bytes_ = 0;
-  const Runner* pressure_ = nullptr;  // a runner waiting for memory
+  std::atomic<const Runner*> pressure_{nullptr};  // a runner waiting for memory
   uint64_t step_counter_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> executors_;

@@ -27,6 +27,7 @@ struct StepResult {
   std::vector<int32_t> tokens;
   std::vector<float> values;
   std::vector<std::string> pieces;  ///< streamed requests: text piece per token (replayed later)
+  std::vector<std::string> labels;  ///< classifications: label names of `values`
   float confidence = 1.0f;          ///< min top-1 probability over generated tokens
   int64_t prompt_tokens = 0;
   int64_t generated_tokens = 0;
@@ -51,11 +52,14 @@ struct Job {
   Plan plan;
   std::string cache_key;  ///< empty: not cached
   bool leader = false;    ///< other identical requests wait for this one
+  bool counted = false;   ///< counted in the engine's queue (admission control)
+  bool audit = false;     ///< the AutoTuner's check of an accepted answer (not a user request)
   Response response;      ///< cost and route accumulate here
 
   std::mutex mutex;  ///< ensembles: results from several runners
   int outstanding = 0;
-  std::vector<StepResult> results;
+  std::vector<StepResult> results;  ///< ensembles: by step; cascades: [0] a rejected answer
+  size_t fallback_step = 0;         ///< cascades: the step of results[0]
   std::atomic<bool> answered{false};
 
   /// Records the first model step (the end of queueing).

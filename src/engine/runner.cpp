@@ -161,6 +161,7 @@ void EncoderRunner::step(std::vector<WorkItem>& incoming_items) {
         result.text = label < labels.size() ? labels[label] : std::to_string(label);
         result.confidence = *top;
       }
+      result.labels = labels;
     }
     result.prompt_tokens = static_cast<int64_t>(batch_[i].size());
     result.device_seconds =

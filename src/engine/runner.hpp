@@ -3,6 +3,7 @@
 // window (encoders). The EngineImpl's executors step runners one at a time each.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -39,7 +40,7 @@ class Runner {
   [[nodiscard]] const std::string& key() const noexcept { return key_; }
   [[nodiscard]] const ModelSpec& spec() const noexcept { return spec_; }
   [[nodiscard]] const std::string& tier() const noexcept { return tier_; }
-  [[nodiscard]] bool loaded() const noexcept { return loaded_; }
+  [[nodiscard]] bool loaded() const noexcept { return loaded_.load(std::memory_order_acquire); }
 
   /// Runs one step over `incoming` (new work) and what it holds. Claim held, engine unlocked.
   virtual void step(std::vector<WorkItem>& incoming) = 0;
@@ -77,7 +78,7 @@ class Runner {
   ModelSpec spec_;
   std::string tier_;
   std::string key_;
-  bool loaded_ = false;
+  std::atomic<bool> loaded_{false};  // read by the scheduler for the catalog
   LoadedModel model_;
 };
 

@@ -89,7 +89,7 @@ if(NOT dim EQUAL 128 OR NOT count EQUAL 128 OR NOT pooling STREQUAL "mean")
 endif()
 
 # Bad input and wrong models exit 1 with one line naming the problem.
-run(1 out err classify ${intent} --text "")
+run(1 out err classify ${intent} --text=)
 expect_one_line_error("${err}" "empty text")
 string(REPEAT "word " 130 long)
 run(1 out err embed ${intent} --text "${long}")

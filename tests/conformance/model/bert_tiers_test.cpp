@@ -6,7 +6,9 @@
 
 #include "conformance/model/bert_support.hpp"
 #include "conformance/model/bert_synthetic.hpp"
+#include "format/gguf.hpp"
 #include "model/bert.hpp"
+#include "polyinfer/error.hpp"
 #include "polyinfer/model.hpp"
 #include "support/fixtures.hpp"
 
@@ -168,5 +170,75 @@ TEST_CASE("stored f16 and bf16 weights run in place and match transformers", "[b
     const Encoder q8 = Encoder::load(copy.path(), {.tier = Tier::kQ8_0, .threads = 2});
     CHECK(q8.encode_ids(workload.ids[0]).label == ours.label);
     CHECK(q8.owned_weight_bytes() > 0);
+  }
+}
+
+TEST_CASE("a q8_0 GGUF encoder (llama.cpp names) runs in place; other tiers are refused",
+          "[bert][tiers][gguf]") {
+  using polyinfer::detail::GgufType;
+  using polyinfer::detail::GgufValue;
+  POLYINFER_SHARED_OR_RETURN(folder, "fixtures/models/tiny-bert");
+  const BertReference reference(folder / "reference.safetensors");
+  const polyinfer::ModelFile hf = polyinfer::ModelFile::open(folder);
+  const polyinfer::ModelConfig& config = hf.config();
+
+  // As convert_hf_to_gguf --outtype q8_0 writes it: matrices q8_0, 1-D tensors and the
+  // position / token-type embeddings f32, ggml shapes reversed.
+  polyinfer::detail::GgufWriter writer;
+  writer.set("general.architecture", GgufValue::make_string("bert"));
+  writer.set("bert.context_length",
+             GgufValue::make_u32(static_cast<uint32_t>(config.max_positions)));
+  writer.set("bert.embedding_length",
+             GgufValue::make_u32(static_cast<uint32_t>(config.hidden_size)));
+  writer.set("bert.feed_forward_length",
+             GgufValue::make_u32(static_cast<uint32_t>(config.intermediate_size)));
+  writer.set("bert.block_count", GgufValue::make_u32(static_cast<uint32_t>(config.num_layers)));
+  writer.set("bert.attention.head_count",
+             GgufValue::make_u32(static_cast<uint32_t>(config.num_heads)));
+  writer.set("bert.attention.layer_norm_epsilon",
+             GgufValue::make_f32(static_cast<float>(config.norm_eps)));
+  std::vector<GgufValue> labels;
+  for (const std::string& label : config.labels) labels.push_back(GgufValue::make_string(label));
+  writer.set("bert.classifier.output_labels", GgufValue::make_array(GgufType::kString, labels));
+  for (const polyinfer::TensorInfo& info : hf.tensors()) {
+    const std::vector<float> values = polyinfer::to_f32(hf.tensor(info.name));
+    const bool matrix = info.shape.size() == 2 && info.name != "position_embd.weight" &&
+                        info.name != "token_types.weight";
+    const DType dtype = matrix ? DType::kQ8_0 : DType::kF32;
+    const int64_t row = info.shape.back();
+    std::vector<int64_t> ne(info.shape.rbegin(), info.shape.rend());
+    writer.add_tensor(info.name, dtype, ne, polyinfer::quantize(dtype, values, row));
+  }
+  const polyinfer::test::TempFolder scratch("bert-gguf");
+  const fs::path path = scratch.path() / "tiny-bert-q8_0.gguf";
+  writer.write(path);
+
+  const Encoder encoder = Encoder::load(path, {.threads = 2});
+  CHECK(encoder.config().stored_dtype == DType::kQ8_0);
+  CHECK(encoder.owned_weight_bytes() == 0);  // every matrix from the mapping
+  CHECK(std::vector<std::string>(encoder.labels().begin(), encoder.labels().end()) ==
+        config.labels);
+  const Workload workload = tiny_bert_workload(folder);
+  const Encoder f32 = Encoder::load(folder, {.tier = Tier::kQ8_0, .threads = 2});
+  MaxDiff vs_derived, vs_reference;
+  const std::vector<float> expected = reference.f32("case0.logits");
+  const Encoding ours = encoder.encode_ids(workload.ids[0]);
+  vs_derived.add(ours.logits, f32.encode_ids(workload.ids[0]).logits.data());
+  vs_reference.add(ours.logits, expected.data());
+  std::cout << fmt::format(
+      "tiers | tiny-bert | q8_0 GGUF native | vs q8_0 derived {} | vs "
+      "transformers {}\n",
+      vs_derived.summary(), vs_reference.summary());
+  // The same bytes as the derived q8_0 tier except the word embedding (q8_0 there too) and
+  // the head (q8_0 here, f32 there).
+  CHECK(vs_reference.max_abs <= 0.08);  // fixtures README: q8_0 vs HF sanity bound
+  CHECK(ours.label == polyinfer::test::argmax_of(expected.data(), 4));
+  CHECK(Encoder::load(path, {.tier = Tier::kF32}).encode_ids(workload.ids[0]).label == ours.label);
+  try {
+    (void)Encoder::load(path, {.tier = Tier::kQ4_0});
+    FAIL("q4_0 from q8_0 weights was accepted");
+  } catch (const polyinfer::Error& e) {
+    CHECK(e.code() == polyinfer::ErrorCode::kUnsupported);
+    CHECK(std::string(e.what()).find("q8_0 weights") != std::string::npos);
   }
 }

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -79,6 +81,72 @@ std::string mutate(std::string data, uint64_t& state) {
     }
   }
   return data;
+}
+
+/// Rewrites one random node of a JSON tree: removes it, retypes it or changes its value.
+void mutate_json(nlohmann::json& root, uint64_t& state) {
+  auto next = [&state] {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  };
+  nlohmann::json* node = &root;
+  nlohmann::json* parent = nullptr;
+  std::string key;
+  for (int depth = 0; depth < 8 && !node->empty() && (node->is_object() || node->is_array());
+       ++depth) {
+    if (depth > 0 && next() % 3 == 0) break;
+    const size_t index = next() % node->size();
+    parent = node;
+    if (node->is_object()) {
+      auto it = node->begin();
+      std::advance(it, static_cast<std::ptrdiff_t>(index));
+      key = it.key();
+      node = &*it;
+    } else {
+      key = std::to_string(index);
+      node = &(*node)[index];
+    }
+  }
+  static const nlohmann::json kValues[] = {nullptr,
+                                           true,
+                                           0,
+                                           -1,
+                                           2147483647,
+                                           1e300,
+                                           "",
+                                           "\xE2\x96\x81",
+                                           "<s>",
+                                           "(?:",
+                                           "Isolated",
+                                           nlohmann::json::array(),
+                                           nlohmann::json::object(),
+                                           nlohmann::json::array({1, "a"}),
+                                           nlohmann::json::object({{"type", "Sequence"}})};
+  switch (next() % 3) {
+    case 0:
+      if (parent != nullptr && parent->is_object()) {
+        parent->erase(key);
+        return;
+      }
+      [[fallthrough]];
+    case 1:
+      *node = kValues[next() % std::size(kValues)];
+      return;
+    default:
+      if (node->is_number_integer()) {
+        *node = node->get<int64_t>() + static_cast<int64_t>(next() % 5) - 2;
+      } else if (node->is_string() && !node->get<std::string>().empty()) {
+        std::string text = node->get<std::string>();
+        text.erase(next() % text.size(), 1);
+        *node = text;
+      } else if (node->is_boolean()) {
+        *node = !node->get<bool>();
+      } else {
+        *node = kValues[next() % std::size(kValues)];
+      }
+  }
 }
 
 }  // namespace
@@ -219,7 +287,7 @@ TEST_CASE("mutated tokenizer files fail only with polyinfer::Error",
   size_t loaded = 0;
   for (const char* model : {"tiny-llama", "tiny-qwen2", "tiny-bert"}) {
     const std::string seed = polyinfer::test::read_file(models / model / "tokenizer.json");
-    for (int i = 0; i < 3000; ++i) {
+    for (int i = 0; i < 60; ++i) {
       const std::string input = mutate(seed, state);
       try {
         const polyinfer::Tokenizer tokenizer(detail::make_hf_tokenizer(input, "", "m.json"));
@@ -229,8 +297,30 @@ TEST_CASE("mutated tokenizer files fail only with polyinfer::Error",
       }
     }
   }
+  // Structural mutations: the JSON stays valid, the pipeline description does not.
+  for (const char* model : {"tiny-llama", "tiny-qwen2", "tiny-bert"}) {
+    const auto seed =
+        nlohmann::json::parse(polyinfer::test::read_file(models / model / "tokenizer.json"));
+    for (int i = 0; i < 150; ++i) {
+      nlohmann::json tree = seed;
+      for (uint64_t k = 0, n = 1 + state % 3; k < n; ++k) mutate_json(tree, state);
+      try {
+        const polyinfer::Tokenizer tokenizer(detail::make_hf_tokenizer(
+            tree.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "", "m.json"));
+        const auto ids = tokenizer.encode("  Hello <s> world 123 caf\xC3\xA9 \xE4\xB8\xAD",
+                                          {.add_special = true});
+        std::vector<int32_t> valid;
+        for (const int32_t id : ids) {
+          if (id >= 0 && id < tokenizer.vocab_size()) valid.push_back(id);
+        }
+        (void)tokenizer.decode(valid);
+        ++loaded;
+      } catch (const Error&) {
+      }
+    }
+  }
   const std::string seed = polyinfer::test::read_file(models / "tiny-llama/tokenizer.model");
-  for (int i = 0; i < 20000; ++i) {
+  for (int i = 0; i < 200; ++i) {
     const std::string input = mutate(seed, state);
     try {
       const polyinfer::Tokenizer tokenizer(detail::make_sentencepiece_tokenizer(input, "", "m"));

@@ -1,0 +1,343 @@
+// SPDX-License-Identifier: Apache-2.0
+// EngineImpl, model side: registry, executors, picking runners, the memory budget, shutdown.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "common/fail.hpp"
+#include "engine/autotuner.hpp"
+#include "engine/engine_impl.hpp"
+
+namespace polyinfer::inline v0::detail {
+
+namespace {
+
+constexpr auto kIdleWake = std::chrono::milliseconds(20);
+constexpr auto kMemoryRetry = std::chrono::milliseconds(2);
+/// A model just loaded keeps admitting this long although another waits for memory.
+constexpr auto kMinResidency = std::chrono::milliseconds(50);
+
+}  // namespace
+
+EngineImpl::EngineImpl(EngineConfig config, ModelLoader loader)
+    : config_(std::move(config)),
+      loader_(std::move(loader)),
+      batch_max_tokens_(config_.batching.max_tokens),
+      window_ms_(config_.batching.window_ms) {
+  const auto bad = [](const char* key, const std::string& why) {
+    fail(ErrorCode::kInvalidArgument, fmt::format("engine config: {}", key), "{}", why);
+  };
+  if (config_.executors < 1) bad("executors", "must be at least 1");
+  if (config_.threads < 1) bad("threads", "must be at least 1");
+  if (config_.max_queue < 1) bad("max_queue", "must be at least 1");
+  if (config_.max_tokens < 1) bad("max_tokens", "must be at least 1");
+  if (config_.batching.max_tokens < 1) bad("batching.max_tokens", "must be at least 1");
+  if (config_.batching.max_sequences < 1) bad("batching.max_sequences", "must be at least 1");
+  if (config_.batching.window_ms < 0) bad("batching.window_ms", "must not be negative");
+  routing_ = config_.routing ? config_.routing : make_rules_policy({});
+  if (config_.cache.enabled && config_.cache.max_bytes > 0) {
+    cache_ = std::make_unique<ResponseCache>(config_.cache.max_bytes, config_.cache.ttl_s);
+  }
+  {
+    const std::lock_guard lock(mutex_);
+    for (const ModelSpec& spec : config_.models) add_model_locked(spec);
+    rebuild_catalog_locked();
+  }
+  if (config_.tuner.enabled) tuner_ = std::make_unique<AutoTuner>(*this, config_.tuner);
+  for (int32_t i = 0; i < config_.executors; ++i) {
+    executors_.emplace_back([this] { executor_loop(); });
+  }
+}
+
+EngineImpl::~EngineImpl() {
+  shutdown();
+}
+
+void EngineImpl::shutdown() {
+  {
+    const std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (std::thread& executor : executors_) executor.join();
+  executors_.clear();
+  // Everything still held is answered; answering may queue more (followers): repeat.
+  for (bool more = true; more;) {
+    more = false;
+    for (const std::unique_ptr<Runner>& runner : runners_) {
+      std::vector<WorkItem> items;
+      {
+        const std::lock_guard lock(mutex_);
+        items.swap(runner->incoming);
+      }
+      more = more || !items.empty() || runner->held() > 0;
+      for (const WorkItem& item : items) {
+        respond_error(item.job, Status::kCancelled, "the engine shut down");
+      }
+      runner->fail_all(Status::kCancelled, "the engine shut down");
+    }
+  }
+  if (tuner_ != nullptr) tuner_->stop();
+}
+
+void EngineImpl::add_model(ModelSpec spec) {
+  const std::lock_guard lock(mutex_);
+  add_model_locked(std::move(spec));
+  rebuild_catalog_locked();
+}
+
+void EngineImpl::add_model_locked(ModelSpec spec) {
+  const std::string where = fmt::format("model {}", spec.name);
+  if (spec.name.empty()) fail(ErrorCode::kInvalidArgument, "model", "a model needs a name");
+  if (spec.name.find('/') != std::string::npos) {
+    fail(ErrorCode::kInvalidArgument, where, "a model name may not contain '/'");
+  }
+  if (specs_.contains(spec.name)) fail(ErrorCode::kInvalidArgument, where, "a second model of that name");
+  if (spec.tiers.empty()) fail(ErrorCode::kInvalidArgument, where, "no tiers");
+  if (spec.kind != "decoder" && spec.kind != "classifier" && spec.kind != "embedding") {
+    fail(ErrorCode::kInvalidArgument, where, "unknown kind '{}' (decoder, classifier, embedding)",
+         spec.kind);
+  }
+  if (!(spec.relative_cost >= 0)) fail(ErrorCode::kInvalidArgument, where, "negative relative_cost");
+  for (const std::string& tier : spec.tiers) {
+    if (!tier_from_name(tier)) {
+      fail(ErrorCode::kInvalidArgument, where, "unknown tier '{}' (native, f32, f16, q8_0, q4_0, q4_k)",
+           tier);
+    }
+    std::unique_ptr<Runner> runner;
+    if (spec.kind == "decoder") {
+      runner = std::make_unique<DecoderRunner>(*this, spec, tier);
+    } else {
+      runner = std::make_unique<EncoderRunner>(*this, spec, tier);
+    }
+    if (runner_index_.contains(runner->key())) {
+      fail(ErrorCode::kInvalidArgument, where, "tier '{}' listed twice", tier);
+    }
+    runner_index_[runner->key()] = runner.get();
+    runners_.push_back(std::move(runner));
+  }
+  specs_[spec.name] = std::move(spec);
+}
+
+void EngineImpl::rebuild_catalog_locked() {
+  auto entries = std::make_shared<std::vector<CatalogEntry>>();
+  for (const std::unique_ptr<Runner>& runner : runners_) {
+    const ModelSpec& spec = runner->spec();
+    entries->push_back(CatalogEntry{spec.name, runner->tier(), spec.kind, spec.tasks,
+                                    spec.relative_cost, spec.quality, runner->loaded()});
+  }
+  catalog_ = std::move(entries);
+}
+
+std::shared_ptr<const std::vector<CatalogEntry>> EngineImpl::catalog() const {
+  const std::lock_guard lock(mutex_);
+  return catalog_;
+}
+
+Runner* EngineImpl::find_runner(const std::string& model, const std::string& tier) {
+  const std::lock_guard lock(mutex_);
+  if (tier.empty()) {
+    const auto spec = specs_.find(model);
+    if (spec == specs_.end()) return nullptr;
+    const auto it = runner_index_.find(model + "/" + spec->second.tiers.front());
+    return it != runner_index_.end() ? it->second : nullptr;
+  }
+  const auto it = runner_index_.find(model + "/" + tier);
+  return it != runner_index_.end() ? it->second : nullptr;
+}
+
+double EngineImpl::relative_cost(const std::string& model) const {
+  const std::lock_guard lock(mutex_);
+  const auto it = specs_.find(model);
+  return it != specs_.end() ? it->second.relative_cost : 1.0;
+}
+
+bool EngineImpl::dispatch(const JobPtr& job, size_t step) {
+  const PlanStep& plan_step = job->plan.steps[step];
+  Runner* runner = find_runner(plan_step.model, plan_step.tier);
+  if (runner == nullptr) return false;
+  {
+    const std::lock_guard lock(mutex_);
+    if (stopping_) {
+      runner = nullptr;
+    } else {
+      runner->incoming.push_back(WorkItem{job, step, Clock::now()});
+    }
+  }
+  if (runner == nullptr) {
+    respond_error(job, Status::kCancelled, "the engine is shutting down");
+    return true;
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void EngineImpl::executor_loop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    const Clock::time_point now = Clock::now();
+    Clock::time_point wake = now + kIdleWake;
+    Runner* runner = pick(now, wake);
+    if (runner == nullptr) {
+      cv_.wait_until(lock, wake);
+      continue;
+    }
+    std::vector<WorkItem> items;
+    items.swap(runner->incoming);
+    const bool was_loaded = runner->loaded();
+    lock.unlock();
+    try {
+      runner->step(items);
+    } catch (const std::exception& e) {  // a bug: answer what it held rather than hang
+      for (const WorkItem& item : items) respond_error(item.job, Status::kInternalError, e.what());
+      runner->fail_all(Status::kInternalError, e.what());
+    }
+    lock.lock();
+    runner->claimed = false;
+    runner->last_step = ++step_counter_;
+    runner->last_used = Clock::now();
+    if (runner->loaded() != was_loaded) rebuild_catalog_locked();
+    if (pressure_.load() == runner && !runner->loaded() && runner->held() == 0 &&
+        runner->incoming.empty()) {
+      pressure_.store(nullptr);  // its work went away (timeouts, cancellations)
+    }
+  }
+}
+
+Runner* EngineImpl::pick(Clock::time_point now, Clock::time_point& wake) {
+  Runner* best = nullptr;
+  Priority best_priority = Priority::kLow;
+  for (const std::unique_ptr<Runner>& runner : runners_) {
+    if (runner->claimed || (runner->incoming.empty() && runner->held() == 0)) continue;
+    Clock::time_point ready = runner->ready_at();
+    if (!runner->loaded()) ready = std::max(ready, runner->retry_at);
+    if (ready > now) {
+      wake = std::min(wake, ready);
+      continue;
+    }
+    const Priority priority = runner->top_priority();
+    if (best == nullptr || priority > best_priority ||
+        (priority == best_priority && runner->last_step < best->last_step)) {
+      best = runner.get();
+      best_priority = priority;
+    }
+  }
+  if (best != nullptr) best->claimed = true;
+  return best;
+}
+
+bool EngineImpl::admitting(const Runner& runner) const {
+  const Runner* waiting = pressure_.load();
+  return waiting == nullptr || waiting == &runner ||
+         Clock::now() - runner.loaded_at < kMinResidency;
+}
+
+EngineImpl::LoadOutcome EngineImpl::load(Runner& runner) {
+  LoadOutcome outcome;
+  std::unique_lock lock(mutex_);
+  if (runner.estimated_bytes == 0) {
+    lock.unlock();
+    const uint64_t estimate = std::max<uint64_t>(1, estimate_model_bytes(runner.spec()));
+    lock.lock();
+    runner.estimated_bytes = estimate;
+  }
+  const uint64_t need = runner.estimated_bytes;
+  const uint64_t budget = config_.memory_budget_bytes;
+  if (budget > 0) {
+    if (need > budget) {
+      outcome.error = fmt::format("{} needs {} bytes; the memory budget is {} bytes", runner.key(),
+                                  need, budget);
+      return outcome;
+    }
+    while (resident_bytes_ + need > budget) {
+      // Idle models only: no work first, then the longest idle per second of reload time.
+      Runner* victim = nullptr;
+      double victim_score = 0;
+      const Clock::time_point now = Clock::now();
+      for (const std::unique_ptr<Runner>& other : runners_) {
+        if (other.get() == &runner || !other->resident || other->claimed || other->active() > 0) {
+          continue;
+        }
+        const double idle_s = std::chrono::duration<double>(now - other->last_used).count();
+        const bool has_work = other->held() > 0 || !other->incoming.empty();
+        const double score = (has_work ? 0.0 : 1e9) + idle_s / (1.0 + other->load_seconds);
+        if (victim == nullptr || score > victim_score) {
+          victim = other.get();
+          victim_score = score;
+        }
+      }
+      if (victim == nullptr) {
+        pressure_.store(&runner);
+        runner.retry_at = now + kMemoryRetry;
+        outcome.state = LoadState::kBlocked;
+        return outcome;
+      }
+      victim->claimed = true;
+      lock.unlock();
+      victim->unload();
+      metrics_.eviction(victim->key());
+      lock.lock();
+      victim->claimed = false;
+      victim->resident = false;
+      resident_bytes_ -= victim->estimated_bytes;
+      rebuild_catalog_locked();
+    }
+  }
+  resident_bytes_ += need;
+  runner.resident = true;
+  if (pressure_.load() == &runner) pressure_.store(nullptr);
+  lock.unlock();
+
+  const Clock::time_point start = Clock::now();
+  ServeSettings settings{config_.threads, config_.batching.max_sequences};
+  try {
+    outcome.model = loader_(runner.spec(), runner.tier(), settings);
+  } catch (const std::exception& e) {
+    lock.lock();
+    resident_bytes_ -= need;
+    runner.resident = false;
+    outcome.error = fmt::format("{}: {}", runner.key(), e.what());
+    return outcome;
+  }
+  const uint64_t bytes = outcome.model.decoder   ? outcome.model.decoder->resident_bytes()
+                         : outcome.model.encoder ? outcome.model.encoder->resident_bytes()
+                                                 : need;
+  metrics_.load(runner.key());
+  lock.lock();
+  resident_bytes_ = resident_bytes_ - need + bytes;
+  runner.estimated_bytes = bytes;
+  runner.loaded_at = Clock::now();
+  runner.load_seconds = std::chrono::duration<double>(runner.loaded_at - start).count();
+  outcome.state = LoadState::kReady;
+  return outcome;
+}
+
+Metrics EngineImpl::metrics() const {
+  Metrics m = metrics_.snapshot();
+  m.queued = queued_.load();
+  m.knobs = routing_->knobs();
+  for (auto& [name, value] : std::map<std::string, double>(m.knobs)) {
+    m.knobs.erase(name);
+    m.knobs["routing." + name] = value;
+  }
+  m.knobs["batching.window_ms"] = window_ms_.load();
+  m.knobs["batching.max_tokens"] = batch_max_tokens_.load();
+  if (cache_ != nullptr) m.knobs["cache.max_bytes"] = static_cast<double>(cache_->max_bytes());
+  return m;
+}
+
+std::string EngineImpl::metrics_prometheus() const {
+  std::map<std::string, double> gauges;
+  gauges["polyinfer_queued_requests"] = static_cast<double>(queued_.load());
+  {
+    const std::lock_guard lock(mutex_);
+    gauges["polyinfer_resident_bytes"] = static_cast<double>(resident_bytes_);
+  }
+  if (cache_ != nullptr) {
+    gauges["polyinfer_cache_bytes"] = static_cast<double>(cache_->bytes());
+    gauges["polyinfer_cache_entries"] = static_cast<double>(cache_->entries());
+  }
+  return metrics_.prometheus(gauges);
+}
+
+}  // namespace polyinfer::inline v0::detail
