@@ -206,8 +206,11 @@ class LanguageModel {
   [[nodiscard]] std::span<const int32_t> eos_ids() const noexcept;
   /// Bytes of the weights the kernels read (in place or derived).
   [[nodiscard]] uint64_t weight_bytes() const noexcept;
-  /// Bytes of weights held in memory besides the mapped file (derived tiers, conversions).
+  /// Bytes of weights derived or converted at load, held besides the mapped file; 0 when the
+  /// stored weights are used in place.
   [[nodiscard]] uint64_t owned_weight_bytes() const noexcept;
+  /// Bytes of weight copies the CPU kernels keep in their own layouts (interleaved blocks).
+  [[nodiscard]] uint64_t repacked_weight_bytes() const noexcept;
   /// Bytes the KV cache holds now (allocated blocks), and its budget.
   [[nodiscard]] uint64_t kv_cache_bytes() const;
   [[nodiscard]] uint64_t kv_cache_budget_bytes() const noexcept;

@@ -78,6 +78,8 @@ struct Plan {
   /// runs `steps` (the cheapest route) and flags the Response as over budget.
   bool over_budget = false;
   bool reject_over_budget = false;
+  /// Steps were dropped to fit max_cost: the answer is cached for low-quality requests only.
+  bool budget_limited = false;
   std::string reason;  ///< why this plan (for traces and debugging)
 };
 
@@ -92,7 +94,10 @@ class RoutingPolicy {
   [[nodiscard]] virtual std::string name() const = 0;
   /// The classifier model whose label probabilities plan() wants in RequestInfo; "" for none.
   [[nodiscard]] virtual std::string classifier() const { return {}; }
-  /// Tunable numbers by name (the AutoTuner's handles), e.g. {"threshold": 0.9}.
+  /// The highest quality this policy plans exactly like `quality`: the exact cache shares an
+  /// answer made for quality q with requests of every quality whose cache_quality ≤ q.
+  [[nodiscard]] virtual Quality cache_quality(Quality quality) const { return quality; }
+  /// Tunable numbers by name (the AutoTuner's handles), e.g. {"threshold.standard": 0.9}.
   [[nodiscard]] virtual std::map<std::string, double> knobs() const { return {}; }
   /// Sets a knob from knobs(); false for unknown names.
   virtual bool set_knob(std::string_view /*name*/, double /*value*/) { return false; }

@@ -155,7 +155,8 @@ const std::vector<const MatmulKernel*>& all_kernels() {
     std::vector<const MatmulKernel*> out;
     for (MatmulKernelTable table :
          {matmul_kernels_scalar(), matmul_kernels_avx2(), matmul_kernels_avx512(),
-          matmul_kernels_avx512vnni(), matmul_kernels_amx(), matmul_kernels_onednn()}) {
+          matmul_kernels_avx512vnni(), matmul_kernels_amx(), matmul_kernels_amx_bf16(),
+          matmul_kernels_onednn()}) {
       for (int i = 0; i < table.count; ++i) out.push_back(&table.kernels[i]);
     }
     return out;

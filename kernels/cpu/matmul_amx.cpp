@@ -20,7 +20,11 @@ constexpr int kTokenBlock = 64;  // tokens per compute unit: 4 token tiles
 constexpr int kTokenTiles = kTokenBlock / kTile;
 constexpr int64_t kChunkCols = 2048;  // columns unpacked into staging at a time (32 KiB)
 
-// Tiles: 0, 1 accumulators C; 2, 3 activations A (16 × 32 bytes); 4, 5 weights B (8 × 64).
+// Tiles: 0–3 accumulators C (16 × 64 bytes); 4, 5 activations A (16 × 32); 6, 7 weights B
+// (8 × 64). Four blocks run per stage, so the epilogue of one stage (AVX-512) overlaps the
+// tile products of the next.
+constexpr int kStage = 4;
+
 struct alignas(64) TileConfig {
   uint8_t palette = 1;
   uint8_t start_row = 0;
@@ -31,21 +35,53 @@ struct alignas(64) TileConfig {
 
 void configure_tiles() {
   TileConfig config;
-  for (int c : {0, 1}) {
+  for (int c = 0; c < 4; ++c) {
     config.rows[c] = kTile;
     config.colsb[c] = 64;
   }
-  for (int a : {2, 3}) {
+  for (int a : {4, 5}) {
     config.rows[a] = kTile;
     config.colsb[a] = 32;
   }
-  for (int b : {4, 5}) {
+  for (int b : {6, 7}) {
     config.rows[b] = 8;
     config.colsb[b] = 64;
   }
   // Inline asm with the whole struct as input: GCC 12 drops the stores of rows/colsb before
   // _tile_loadconfig (it does not see the builtin read them), leaving the tiles unconfigured.
   __asm__ volatile("ldtilecfg %0" : : "m"(config));
+}
+
+// C[j] = A[j]·B[j] for `count` (1..4) blocks; A rows `a_stride` apart, B 64-byte rows; the
+// products are stored to c[j].
+inline void tile_products(int count, const int8_t* const (&a)[kStage], int64_t a_stride,
+                          const uint8_t* const (&b)[kStage], int32_t (*c)[kTile * kTile]) {
+  _tile_zero(0);
+  _tile_loadd(4, a[0], a_stride);
+  _tile_loadd(6, b[0], 64);
+  _tile_dpbsud(0, 4, 6);
+  if (count > 1) {
+    _tile_zero(1);
+    _tile_loadd(5, a[1], a_stride);
+    _tile_loadd(7, b[1], 64);
+    _tile_dpbsud(1, 5, 7);
+  }
+  if (count > 2) {
+    _tile_zero(2);
+    _tile_loadd(4, a[2], a_stride);
+    _tile_loadd(6, b[2], 64);
+    _tile_dpbsud(2, 4, 6);
+  }
+  if (count > 3) {
+    _tile_zero(3);
+    _tile_loadd(5, a[3], a_stride);
+    _tile_loadd(7, b[3], 64);
+    _tile_dpbsud(3, 5, 7);
+  }
+  _tile_stored(0, c[0], 64);
+  if (count > 1) _tile_stored(1, c[1], 64);
+  if (count > 2) _tile_stored(2, c[2], 64);
+  if (count > 3) _tile_stored(3, c[3], 64);
 }
 
 // Activations: Q8_0 / Q8_K rows as the AVX-512 kernels lay them out, for a whole number of
@@ -68,13 +104,12 @@ void store_tile(const float* acc, float* y, int64_t y_stride, int tokens, int ro
   }
 }
 
-// One block of 32 columns for 16 tokens: C = A·B, then acc[t] += d_w·d_x[t]·(C[t] − offset·Σx).
-template <int kOffset>
+// acc[t] += d_w·d_x[t]·(C[t] + bias[t]) for one block of 32 columns and 16 tokens.
 inline void block_epilogue(const int32_t* c, const uint16_t* dw_half, const ActQ8_0* x,
                            int64_t block, VF* acc) {
   const VF dw = vf_from_half(dw_half);
   for (int t = 0; t < kTile; ++t) {
-    const VI sum = vi_sub(vi_load(c + t * kTile), vi_set1(kOffset * x[t].sum[block]));
+    const VI sum = vi_add(vi_load(c + t * kTile), vi_set1(x[t].bias[block]));
     acc[t] = vf_fmadd(vf_cvt(sum), vf_mul(dw, vf_set1(x[t].d[block])), acc[t]);
   }
 }
@@ -83,14 +118,13 @@ template <bool kQ8>
 void compute_amx_q8_blocks(const MatmulCall& call, int64_t row_begin, int64_t row_end,
                            int64_t token_begin, int64_t token_end) {
   constexpr int64_t kStep = kQ8 ? kQ8_0x16Bytes : kQ4_0x16Bytes;
-  constexpr int kOffset = kQ8 ? 128 : 8;
   constexpr int64_t kChunkBlocks = kChunkCols / kBlock32;
   configure_tiles();
   const int64_t blocks = call.cols / kBlock32;
   const int64_t act_stride = act_q8_0_stride(call.cols);
   const int tiles = static_cast<int>((token_end - token_begin + kTile - 1) / kTile);
   alignas(64) float acc_store[kTokenTiles][kTile * kTile];
-  alignas(64) int32_t c_tiles[2][kTile * kTile];
+  alignas(64) int32_t c_tiles[2][kStage][kTile * kTile];
   alignas(64) uint8_t staging[kQ8 ? 64 : kChunkBlocks * 512];
   ActQ8_0 x[kTokenTiles][kTile];
   for (int tile = 0; tile < tiles; ++tile) {
@@ -99,8 +133,8 @@ void compute_amx_q8_blocks(const MatmulCall& call, int64_t row_begin, int64_t ro
     }
   }
   for (int64_t row = row_begin; row < row_end; row += kPackRows) {
-    const uint8_t* group =
-        reinterpret_cast<const uint8_t*>(call.packed) + row / kPackRows * blocks * kStep;
+    const uint8_t* group = reinterpret_cast<const uint8_t*>(call.packed) + row / kPackRows *
+                                                                             blocks * kStep;
     for (int64_t chunk = 0; chunk < blocks; chunk += kChunkBlocks) {
       const int64_t chunk_end = blocks - chunk < kChunkBlocks ? blocks : chunk + kChunkBlocks;
       if constexpr (!kQ8) {
@@ -116,35 +150,35 @@ void compute_amx_q8_blocks(const MatmulCall& call, int64_t row_begin, int64_t ro
           }
         }
       }
+      const int64_t stages = (chunk_end - chunk + kStage - 1) / kStage;
       for (int tile = 0; tile < tiles; ++tile) {
         VF acc[kTile];
         for (int t = 0; t < kTile; ++t) {
           acc[t] = chunk == 0 ? vf_zero() : vf_load(acc_store[tile] + t * kTile);
         }
         const int8_t* a = x[tile][0].qs;
-        for (int64_t b = chunk; b < chunk_end; b += 2) {
-          const bool pair = b + 1 < chunk_end;
-          const uint8_t* b0 = kQ8 ? group + b * kStep + 32 : staging + (b - chunk) * 512;
-          _tile_zero(0);
-          _tile_loadd(2, a + b * kBlock32, act_stride);
-          _tile_loadd(4, b0, 64);
-          _tile_dpbsud(0, 2, 4);
-          _tile_stored(0, c_tiles[0], 64);
-          if (pair) {
-            _tile_zero(1);
-            _tile_loadd(3, a + (b + 1) * kBlock32, act_stride);
-            _tile_loadd(5, b0 + (kQ8 ? kStep : 512), 64);
-            _tile_dpbsud(1, 3, 5);
-            _tile_stored(1, c_tiles[1], 64);
+        auto epilogue = [&](int64_t stage) {
+          const int64_t first = chunk + stage * kStage;
+          for (int j = 0; j < kStage && first + j < chunk_end; ++j) {
+            block_epilogue(c_tiles[stage & 1][j],
+                           reinterpret_cast<const uint16_t*>(group + (first + j) * kStep), x[tile],
+                           first + j, acc);
           }
-          block_epilogue<kOffset>(c_tiles[0], reinterpret_cast<const uint16_t*>(group + b * kStep),
-                                  x[tile], b, acc);
-          if (pair) {
-            block_epilogue<kOffset>(c_tiles[1],
-                                    reinterpret_cast<const uint16_t*>(group + (b + 1) * kStep),
-                                    x[tile], b + 1, acc);
+        };
+        for (int64_t stage = 0; stage < stages; ++stage) {
+          const int64_t first = chunk + stage * kStage;
+          const int count = static_cast<int>(chunk_end - first < kStage ? chunk_end - first : kStage);
+          const int8_t* a_ptr[kStage];
+          const uint8_t* b_ptr[kStage];
+          for (int j = 0; j < kStage; ++j) {
+            const int64_t b = first + (j < count ? j : 0);
+            a_ptr[j] = a + b * kBlock32;
+            b_ptr[j] = kQ8 ? group + b * kStep + 32 : staging + (b - chunk) * 512;
           }
+          tile_products(count, a_ptr, act_stride, b_ptr, c_tiles[stage & 1]);
+          if (stage > 0) epilogue(stage - 1);
         }
+        epilogue(stages - 1);
         for (int t = 0; t < kTile; ++t) vf_store(acc_store[tile] + t * kTile, acc[t]);
       }
     }
@@ -158,8 +192,8 @@ void compute_amx_q8_blocks(const MatmulCall& call, int64_t row_begin, int64_t ro
   _tile_release();
 }
 
-// Q4_K: per sub-block of 32, C = A·B (B = 4-bit q), then isum[t] += sc·C[t] in int32; per
-// super-block, acc[t] += d_x[t]·(d·isum[t] − dmin·Σ m·Σx).
+// Q4_K: per sub-block of 32, C = A·B (B = 4-bit q); per super-block,
+// acc[t] += d_x[t]·(Σ_s (d·sc_s)·C_s[t] − dmin·Σ_s m_s·Σx_s). Stages are half super-blocks.
 void compute_amx_q4_k(const MatmulCall& call, int64_t row_begin, int64_t row_end,
                       int64_t token_begin, int64_t token_end) {
   constexpr int64_t kChunkBlocks = kChunkCols / kBlockK;
@@ -168,7 +202,7 @@ void compute_amx_q4_k(const MatmulCall& call, int64_t row_begin, int64_t row_end
   const int64_t act_stride = act_q8_k_stride(call.cols);
   const int tiles = static_cast<int>((token_end - token_begin + kTile - 1) / kTile);
   alignas(64) float acc_store[kTokenTiles][kTile * kTile];
-  alignas(64) int32_t c_tiles[2][kTile * kTile];
+  alignas(64) int32_t c_tiles[2][kStage][kTile * kTile];
   alignas(64) uint8_t staging[kChunkBlocks * 8 * 512];
   ActQ8K x[kTokenTiles][kTile];
   for (int tile = 0; tile < tiles; ++tile) {
@@ -178,8 +212,8 @@ void compute_amx_q4_k(const MatmulCall& call, int64_t row_begin, int64_t row_end
   }
   const VI nibble = vi_set1_i8(0x0F);
   for (int64_t row = row_begin; row < row_end; row += kPackRows) {
-    const uint8_t* group =
-        reinterpret_cast<const uint8_t*>(call.packed) + row / kPackRows * blocks * kQ4_Kx16Bytes;
+    const uint8_t* group = reinterpret_cast<const uint8_t*>(call.packed) + row / kPackRows *
+                                                                             blocks * kQ4_Kx16Bytes;
     for (int tile = 0; tile < tiles; ++tile) {
       for (int i = 0; i < kTile * kTile; ++i) acc_store[tile][i] = 0;
     }
@@ -197,46 +231,55 @@ void compute_amx_q4_k(const MatmulCall& call, int64_t row_begin, int64_t row_end
           }
         }
       }
+      const int64_t stages = 2 * (chunk_end - chunk);
       for (int tile = 0; tile < tiles; ++tile) {
         const int8_t* a = x[tile][0].qs;
         float* acc = acc_store[tile];
-        for (int64_t b = chunk; b < chunk_end; ++b) {
+        VF partial[kTile];
+        auto epilogue = [&](int64_t stage) {
+          const int64_t b = chunk + stage / 2;
+          const int half = static_cast<int>(stage % 2);
           const uint8_t* w = group + b * kQ4_Kx16Bytes;
-          const uint8_t* stage = staging + (b - chunk) * 8 * 512;
-          VI isum[kTile];
-          for (int t = 0; t < kTile; ++t) isum[t] = vi_zero();
-          for (int s = 0; s < 8; s += 2) {
-            _tile_zero(0);
-            _tile_loadd(2, a + b * kBlockK + 32 * s, act_stride);
-            _tile_loadd(4, stage + s * 512, 64);
-            _tile_dpbsud(0, 2, 4);
-            _tile_stored(0, c_tiles[0], 64);
-            _tile_zero(1);
-            _tile_loadd(3, a + b * kBlockK + 32 * (s + 1), act_stride);
-            _tile_loadd(5, stage + (s + 1) * 512, 64);
-            _tile_dpbsud(1, 3, 5);
-            _tile_stored(1, c_tiles[1], 64);
-            const VI scale0 = vi_u8_to_i32(w + 64 + s * kPackRows);
-            const VI scale1 = vi_u8_to_i32(w + 64 + (s + 1) * kPackRows);
-            for (int t = 0; t < kTile; ++t) {
-              isum[t] = vi_add(isum[t], vi_add(vi_mullo(vi_load(c_tiles[0] + t * kTile), scale0),
-                                               vi_mullo(vi_load(c_tiles[1] + t * kTile), scale1)));
-            }
-          }
           const VF d = vf_from_half(reinterpret_cast<const uint16_t*>(w));
-          const VF dmin = vf_from_half(reinterpret_cast<const uint16_t*>(w + 32));
-          VI mins[4];
-          for (int i = 0; i < 4; ++i) mins[i] = vi_u8_to_i16(w + 192 + i * 32);
-          for (int t = 0; t < kTile; ++t) {
-            VI min_sum = vi_zero();
-            for (int i = 0; i < 4; ++i) {
-              min_sum = vi_dpwssd(min_sum, mins[i], vi_bcast32(x[tile][t].sums32 + b * 8 + 2 * i));
-            }
-            const VF block = vf_fnmadd(dmin, vf_cvt(min_sum), vf_mul(d, vf_cvt(isum[t])));
-            vf_store(acc + t * kTile,
-                     vf_fmadd(block, vf_set1(x[tile][t].d[b]), vf_load(acc + t * kTile)));
+          VF scale[kStage];
+          for (int j = 0; j < kStage; ++j) {
+            scale[j] = vf_mul(d, vf_cvt(vi_u8_to_i32(w + 64 + (4 * half + j) * kPackRows)));
           }
+          for (int t = 0; t < kTile; ++t) {
+            VF sum = half == 0 ? vf_zero() : partial[t];
+            for (int j = 0; j < kStage; ++j) {
+              sum = vf_fmadd(vf_cvt(vi_load(c_tiles[stage & 1][j] + t * kTile)), scale[j], sum);
+            }
+            partial[t] = sum;
+          }
+          if (half == 1) {
+            const VF dmin = vf_from_half(reinterpret_cast<const uint16_t*>(w + 32));
+            VI mins[4];
+            for (int i = 0; i < 4; ++i) mins[i] = vi_u8_to_i16(w + 192 + i * 32);
+            for (int t = 0; t < kTile; ++t) {
+              VI min_sum = vi_zero();
+              for (int i = 0; i < 4; ++i) {
+                min_sum = vi_dpwssd(min_sum, mins[i], vi_bcast32(x[tile][t].sums32 + b * 8 + 2 * i));
+              }
+              const VF block = vf_fnmadd(dmin, vf_cvt(min_sum), partial[t]);
+              vf_store(acc + t * kTile,
+                       vf_fmadd(block, vf_set1(x[tile][t].d[b]), vf_load(acc + t * kTile)));
+            }
+          }
+        };
+        for (int64_t stage = 0; stage < stages; ++stage) {
+          const int64_t b = chunk + stage / 2;
+          const int first = 4 * static_cast<int>(stage % 2);
+          const int8_t* a_ptr[kStage];
+          const uint8_t* b_ptr[kStage];
+          for (int j = 0; j < kStage; ++j) {
+            a_ptr[j] = a + b * kBlockK + 32 * (first + j);
+            b_ptr[j] = staging + ((b - chunk) * 8 + first + j) * 512;
+          }
+          tile_products(kStage, a_ptr, act_stride, b_ptr, c_tiles[stage & 1]);
+          if (stage > 0) epilogue(stage - 1);
         }
+        epilogue(stages - 1);
       }
     }
     const int rows = static_cast<int>(row_end - row < kPackRows ? row_end - row : kPackRows);
@@ -267,10 +310,10 @@ constexpr MatmulKernel amx_kernel(const char* name, DType dtype, PackLayout layo
 }
 
 constexpr MatmulKernel kKernels[] = {
-    amx_kernel("q8_0_amx", DType::kQ8_0, PackLayout::kQ8_0x16, &act_q8_0_tiles, &prepare_q8_0,
-               &compute_amx_q8_blocks<true>),
-    amx_kernel("q4_0_amx", DType::kQ4_0, PackLayout::kQ4_0x16, &act_q8_0_tiles, &prepare_q8_0,
-               &compute_amx_q8_blocks<false>),
+    amx_kernel("q8_0_amx", DType::kQ8_0, PackLayout::kQ8_0x16, &act_q8_0_tiles,
+               &prepare_q8_0<128>, &compute_amx_q8_blocks<true>),
+    amx_kernel("q4_0_amx", DType::kQ4_0, PackLayout::kQ4_0x16, &act_q8_0_tiles,
+               &prepare_q8_0<8>, &compute_amx_q8_blocks<false>),
     amx_kernel("q4_k_amx", DType::kQ4_K, PackLayout::kQ4_Kx16, &act_q8_k_tiles, &prepare_q8_k,
                &compute_amx_q4_k),
 };

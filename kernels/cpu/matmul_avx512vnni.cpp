@@ -102,9 +102,9 @@ double bf16_dot_score(int64_t, int64_t, int64_t) {
 
 constexpr MatmulKernel kKernels[] = {
     make_kernel("q4_0_avx512vnni_x16", DType::kQ4_0, kIsa, PackLayout::kQ4_0x16, kTokenBlock,
-                &act_q8_0_bytes, &prepare_q8_0, &compute_q8_blocks<false, 8>),
+                &act_q8_0_bytes, &prepare_q8_0<8>, &compute_q8_blocks<false, 8>),
     make_kernel("q8_0_avx512vnni_x16", DType::kQ8_0, kIsa, PackLayout::kQ8_0x16, kTokenBlock,
-                &act_q8_0_bytes, &prepare_q8_0, &compute_q8_blocks<true, 8>),
+                &act_q8_0_bytes, &prepare_q8_0<128>, &compute_q8_blocks<true, 8>),
     make_kernel("q4_k_avx512vnni_x16", DType::kQ4_K, kIsa, PackLayout::kQ4_Kx16, kTokenBlock,
                 &act_q8_k_bytes, &prepare_q8_k, &compute_k_quant<false, 4>),
     make_kernel("q6_k_avx512vnni_x16", DType::kQ6_K, kIsa, PackLayout::kQ6_Kx16, kTokenBlock,

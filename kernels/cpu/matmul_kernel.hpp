@@ -102,6 +102,7 @@ MatmulKernelTable matmul_kernels_avx2() noexcept;
 MatmulKernelTable matmul_kernels_avx512() noexcept;
 MatmulKernelTable matmul_kernels_avx512vnni() noexcept;
 MatmulKernelTable matmul_kernels_amx() noexcept;
+MatmulKernelTable matmul_kernels_amx_bf16() noexcept;
 MatmulKernelTable matmul_kernels_onednn() noexcept;
 
 /// Repacks rows × cols weights of `dtype` into `layout` (pack_bytes() bytes at `out`).

@@ -25,14 +25,15 @@ constexpr int64_t round_up64(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 // ---- activations ------------------------------------------------------------------------------
 //
 // Q8_0 blocks (for Q4_0 / Q8_0 weights), per token: int8 qs[cols]; float d[blocks] (the fp16
-// value ggml stores); int32 sum[blocks] (Σ qs, for the offsets of unsigned weights).
+// value ggml stores); int32 bias[blocks] = −offset·Σ qs, which turns Σ (q + offset)·x of
+// unsigned weights (q + 8 for Q4_0, q + 128 for Q8_0) back into Σ q·x.
 // Q8_K blocks (for Q4_K / Q6_K), per token: int8 qs[cols]; float d[blocks]; int16
 // bsums[blocks][16] (Σ of 16); int16 sums32[blocks][8] (Σ of 32). Each array starts on 64 bytes.
 
 struct ActQ8_0 {
   const int8_t* qs;
   const float* d;
-  const int32_t* sum;
+  const int32_t* bias;
 };
 
 int64_t act_q8_0_stride(int64_t cols) {
@@ -51,11 +52,12 @@ uint64_t act_q8_0_bytes(int64_t tokens, int64_t cols) {
 }
 
 // quantize_row_q8_0 (ggml's reference) operation for operation: d = amax / 127, q = roundf(x / d).
+template <int kOffset>
 void quantize_q8_0_row(const float* x, int64_t cols, std::byte* out) {
   const int64_t blocks = cols / kBlock32;
   auto* qs = reinterpret_cast<int8_t*>(out);
   auto* d = reinterpret_cast<float*>(out + round_up64(cols));
-  auto* sum = reinterpret_cast<int32_t*>(out + round_up64(cols) + round_up64(blocks * 4));
+  auto* bias = reinterpret_cast<int32_t*>(out + round_up64(cols) + round_up64(blocks * 4));
   for (int64_t b = 0; b < blocks; ++b) {
     const VF v0 = vf_load(x + b * kBlock32);
     const VF v1 = vf_load(x + b * kBlock32 + 16);
@@ -67,13 +69,15 @@ void quantize_q8_0_row(const float* x, int64_t cols, std::byte* out) {
     vi_store_i8(qs + b * kBlock32, q0);
     vi_store_i8(qs + b * kBlock32 + 16, q1);
     d[b] = round_to_half(scale);
-    sum[b] = vi_reduce(vi_add(q0, q1));
+    bias[b] = -kOffset * vi_reduce(vi_add(q0, q1));
   }
 }
 
+/// Activations for Q4_0 (kOffset 8) or Q8_0 (kOffset 128) weights.
+template <int kOffset>
 void prepare_q8_0(const MatmulCall& call, int64_t token_begin, int64_t token_end) {
   for (int64_t t = token_begin; t < token_end; ++t) {
-    quantize_q8_0_row(call.x + t * call.x_stride, call.cols,
+    quantize_q8_0_row<kOffset>(call.x + t * call.x_stride, call.cols,
                       call.act + t * act_q8_0_stride(call.cols));
   }
 }
@@ -195,7 +199,6 @@ template <int T, bool kQ8>
 inline void q8_block_tile(const uint8_t* w, int64_t blocks, const ActQ8_0 (&x)[T], float* y,
                           int64_t y_stride, int rows) {
   constexpr int64_t kStep = kQ8 ? kQ8_0x16Bytes : kQ4_0x16Bytes;
-  constexpr int kOffset = kQ8 ? 128 : 8;
   // Single-token tiles keep two accumulator chains so vpdpbusd latency is hidden.
   constexpr int kChains = T <= 2 ? 2 : 1;
   const VI nibble = vi_set1_i8(0x0F);
@@ -231,7 +234,7 @@ inline void q8_block_tile(const uint8_t* w, int64_t blocks, const ActQ8_0 (&x)[T
     for (int t = 0; t < T; ++t) {
       VI sum = acc[0][t];
       if constexpr (kChains == 2) sum = vi_add(sum, acc[1][t]);
-      sum = vi_sub(sum, vi_set1(kOffset * x[t].sum[b]));
+      sum = vi_add(sum, vi_set1(x[t].bias[b]));
       facc[t] = vf_fmadd(vf_cvt(sum), vf_mul(dw, vf_set1(x[t].d[b])), facc[t]);
     }
   }

@@ -90,7 +90,7 @@ int run_generate(const std::vector<std::string>& argv) {
       min_top = i == 0 ? result.top_logprobs[i] : std::min(min_top, result.top_logprobs[i]);
     }
     out["min_top1_prob"] = result.ids.empty() ? 1.0 : std::exp(static_cast<double>(min_top));
-    std::cout << out.dump() << "\n";
+    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else if (result.text.empty() || result.text.back() != '\n') {
     std::cout << "\n";
   }

@@ -14,5 +14,6 @@ int run_logits(const std::vector<std::string>& argv);
 int run_generate(const std::vector<std::string>& argv);
 int run_embed(const std::vector<std::string>& argv);
 int run_classify(const std::vector<std::string>& argv);
+int run_workload(const std::vector<std::string>& argv);
 
 }  // namespace polyinfer::cli

@@ -31,6 +31,10 @@ MODEL is a .gguf file, a vocabulary-only .gguf, or a Hugging Face folder.
   classify   MODEL --text T [--json] [--tier TIER]   BERT classifier: label, then each
                                                      label's probability
 
+  workload   --config ENGINE.json --trace TRACE.jsonl [--json] [--realtime | --fast] [--limit N]
+                                                     replay a request trace through the Engine:
+                                                     accuracy, cost, latency, cache hits
+
   TIER: native, f32, f16, q8_0, q4_0, q4_k.  D: cpu (cuda[:N], hip[:N] not built yet).
   Models also take --threads N (0: all cores); decoders --ctx N (context length).
 
@@ -50,6 +54,7 @@ constexpr Command kCommands[] = {
     {"generate", polyinfer::cli::run_generate},
     {"embed", polyinfer::cli::run_embed},
     {"classify", polyinfer::cli::run_classify},
+    {"workload", polyinfer::cli::run_workload},
 };
 
 }  // namespace

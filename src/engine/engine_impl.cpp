@@ -58,14 +58,17 @@ std::future<Response> EngineImpl::submit(Request request, StreamCallback on_toke
   }
   if (cache_ != nullptr && response_cacheable(job->request)) {
     std::string key = response_cache_key(job->request, job->max_tokens);
-    if (std::optional<Response> hit = cache_->lookup(key, job->request.quality, now)) {
+    job->cache_quality = job->request.model.empty() && job->request.kind == RequestKind::kGenerate
+                             ? routing_->cache_quality(job->request.quality)
+                             : Quality::kHigh;
+    if (std::optional<Response> hit = cache_->lookup(key, job->cache_quality, now)) {
       respond(job, copy_answer(*hit));
       return future;
     }
     const std::lock_guard lock(inflight_mutex_);
     const auto it = followers_.find(key);
     if (it != followers_.end() && !it->second.empty() &&
-        it->second.front()->request.quality >= job->request.quality) {
+        it->second.front()->cache_quality >= job->cache_quality) {
       it->second.push_back(job);  // answered with the leader's answer
       return future;
     }
@@ -182,6 +185,7 @@ void EngineImpl::plan_and_dispatch(const JobPtr& job) {
                   fmt::format("no model serves task '{}' ({})", job->info.task, plan.reason));
     return;
   }
+  job->budget_limited = plan.budget_limited || plan.over_budget;
   job->plan = std::move(plan);
   job->phase = Job::Phase::kRunning;
   if (job->plan.kind == Plan::Kind::kEnsemble) {
@@ -288,7 +292,10 @@ void EngineImpl::escalate(const JobPtr& job, size_t step, StepResult&& result) {
       const double estimate =
           static_cast<double>(fallback->prompt_tokens + fallback->generated_tokens) *
           relative_cost(job->plan.steps[next].model);
-      if (job->response.cost.units + estimate > *job->request.max_cost) break;
+      if (job->response.cost.units + estimate > *job->request.max_cost) {
+        job->budget_limited = true;
+        break;
+      }
     }
     metrics_.escalation();
     if (dispatch(job, next)) return;
@@ -386,7 +393,8 @@ void EngineImpl::respond(const JobPtr& job, Response response) {
   }
   if (response.status == Status::kOk && !response.cache_hit && !job->cache_key.empty() &&
       cache_ != nullptr) {
-    cache_->insert(job->cache_key, job->request.quality, response, now);
+    cache_->insert(job->cache_key, job->budget_limited ? Quality::kLow : job->cache_quality,
+                   response, now);
   }
   if (job->counted) queued_.fetch_sub(1);
   metrics_.answered(response);
@@ -406,12 +414,13 @@ void EngineImpl::release_followers(const JobPtr& job, const Response& response) 
   }
   for (const JobPtr& follower : followers) {
     if (follower == job) continue;
-    if (response.status == Status::kOk) {
+    if (response.status == Status::kOk &&
+        (!job->budget_limited || follower->request.quality == Quality::kLow)) {
       respond(follower, copy_answer(response));
       continue;
     }
-    // The leader failed: the follower runs on its own (uncached, not coalesced).
-    follower->cache_key.clear();
+    // The leader failed or was cut short by its budget: the follower runs on its own.
+    if (response.status != Status::kOk) follower->cache_key.clear();
     if (queued_.fetch_add(1) >= config_.max_queue) {
       queued_.fetch_sub(1);
       respond_error(follower, Status::kOverloaded, "queue full");

@@ -80,6 +80,8 @@ class EngineImpl {
   void respond(const JobPtr& job, Response response);
   void release_followers(const JobPtr& job, const Response& response);
   [[nodiscard]] Runner* find_runner(const std::string& model, const std::string& tier);
+  /// Unloads the best idle victim other than `keep` (mutex_ held by `lock`); false if none.
+  bool evict_one(std::unique_lock<std::mutex>& lock, const Runner& keep);
   void add_model_locked(ModelSpec spec);
   void rebuild_catalog_locked();
   [[nodiscard]] std::shared_ptr<const std::vector<CatalogEntry>> catalog() const;

@@ -232,6 +232,36 @@ bool EngineImpl::admitting(const Runner& runner) const {
          Clock::now() - runner.loaded_at < kMinResidency;
 }
 
+bool EngineImpl::evict_one(std::unique_lock<std::mutex>& lock, const Runner& keep) {
+  // Idle models only: no work first, then the longest idle per second of reload time.
+  Runner* victim = nullptr;
+  double victim_score = 0;
+  const Clock::time_point now = Clock::now();
+  for (const std::unique_ptr<Runner>& other : runners_) {
+    if (other.get() == &keep || !other->resident || other->claimed || other->active() > 0) {
+      continue;
+    }
+    const double idle_s = std::chrono::duration<double>(now - other->last_used).count();
+    const bool has_work = other->held() > 0 || !other->incoming.empty();
+    const double score = (has_work ? 0.0 : 1e9) + idle_s / (1.0 + other->load_seconds);
+    if (victim == nullptr || score > victim_score) {
+      victim = other.get();
+      victim_score = score;
+    }
+  }
+  if (victim == nullptr) return false;
+  victim->claimed = true;
+  lock.unlock();
+  victim->unload();
+  metrics_.eviction(victim->key());
+  lock.lock();
+  victim->claimed = false;
+  victim->resident = false;
+  resident_bytes_ -= victim->estimated_bytes;
+  rebuild_catalog_locked();
+  return true;
+}
+
 EngineImpl::LoadOutcome EngineImpl::load(Runner& runner) {
   LoadOutcome outcome;
   std::unique_lock lock(mutex_);
@@ -250,37 +280,12 @@ EngineImpl::LoadOutcome EngineImpl::load(Runner& runner) {
       return outcome;
     }
     while (resident_bytes_ + need > budget) {
-      // Idle models only: no work first, then the longest idle per second of reload time.
-      Runner* victim = nullptr;
-      double victim_score = 0;
-      const Clock::time_point now = Clock::now();
-      for (const std::unique_ptr<Runner>& other : runners_) {
-        if (other.get() == &runner || !other->resident || other->claimed || other->active() > 0) {
-          continue;
-        }
-        const double idle_s = std::chrono::duration<double>(now - other->last_used).count();
-        const bool has_work = other->held() > 0 || !other->incoming.empty();
-        const double score = (has_work ? 0.0 : 1e9) + idle_s / (1.0 + other->load_seconds);
-        if (victim == nullptr || score > victim_score) {
-          victim = other.get();
-          victim_score = score;
-        }
-      }
-      if (victim == nullptr) {
+      if (!evict_one(lock, runner)) {
         pressure_.store(&runner);
-        runner.retry_at = now + kMemoryRetry;
+        runner.retry_at = Clock::now() + kMemoryRetry;
         outcome.state = LoadState::kBlocked;
         return outcome;
       }
-      victim->claimed = true;
-      lock.unlock();
-      victim->unload();
-      metrics_.eviction(victim->key());
-      lock.lock();
-      victim->claimed = false;
-      victim->resident = false;
-      resident_bytes_ -= victim->estimated_bytes;
-      rebuild_catalog_locked();
     }
   }
   resident_bytes_ += need;
@@ -306,6 +311,9 @@ EngineImpl::LoadOutcome EngineImpl::load(Runner& runner) {
   lock.lock();
   resident_bytes_ = resident_bytes_ - need + bytes;
   runner.estimated_bytes = bytes;
+  // The estimate may have been low: make room now if others are idle.
+  while (budget > 0 && resident_bytes_ > budget && evict_one(lock, runner)) {
+  }
   runner.loaded_at = Clock::now();
   runner.load_seconds = std::chrono::duration<double>(runner.loaded_at - start).count();
   outcome.state = LoadState::kReady;

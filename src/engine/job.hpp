@@ -51,6 +51,8 @@ struct Job {
   RequestInfo info;
   Plan plan;
   std::string cache_key;  ///< empty: not cached
+  Quality cache_quality = Quality::kStandard;  ///< see RoutingPolicy::cache_quality
+  bool budget_limited = false;  ///< max_cost cut the route short: cache for kLow only
   bool leader = false;    ///< other identical requests wait for this one
   bool counted = false;   ///< counted in the engine's queue (admission control)
   bool audit = false;     ///< the AutoTuner's check of an accepted answer (not a user request)

@@ -127,6 +127,7 @@ Plan budget_cascade(const RequestInfo& request, std::vector<PlanStep> chain,
       } else {
         plan.reason = fmt::format("trimmed to max_cost {:.3g}", budget);
       }
+      plan.budget_limited = true;
       chain = std::move(chosen);
     }
   }

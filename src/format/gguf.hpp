@@ -6,8 +6,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -162,13 +164,41 @@ class GgufWriter {
   /// elements of another type than declared, general.alignment not a u32 power of two).
   [[nodiscard]] std::vector<std::byte> serialize() const;
 
+  // Streaming: tensors whose bytes are produced while the file is written, so that a file
+  // larger than memory can be made (write() and serialize() refuse declared tensors).
+
+  /// Receives the bytes of one tensor, in order, in pieces of any size.
+  using TensorSink = std::function<void(std::span<const std::byte>)>;
+  /// Writes the bytes of the declared tensor `index` (position among all tensors) into `sink`.
+  using TensorProducer = std::function<void(size_t index, const TensorSink& sink)>;
+
+  /// Declares a tensor whose bytes come later from write_streaming's producer; nothing is held.
+  /// Same checks as add_tensor (except the data size).
+  void declare_tensor(std::string name, DType dtype, std::vector<int64_t> ne);
+  /// Writes the header, then each tensor's bytes in order: from memory for add_tensor, from
+  /// `produce` for declare_tensor. Error(kInvalidArgument) when a producer delivers another
+  /// number of bytes than the tensor takes, Error(kIo) naming the file; a partly written file
+  /// is removed before the error (or the producer's exception) propagates.
+  ///
+  ///   writer.declare_tensor("w", DType::kQ8_0, {4096, 4096});
+  ///   writer.write_streaming("big.gguf", [&](size_t, const auto& sink) { sink(bytes); });
+  void write_streaming(const std::filesystem::path& path, const TensorProducer& produce) const;
+  /// Number of tensors added or declared.
+  [[nodiscard]] size_t tensor_count() const noexcept { return tensors_.size(); }
+
  private:
   struct Tensor {
     std::string name;
     DType dtype;
     std::vector<int64_t> ne;
     std::vector<std::byte> data;
+    uint64_t bytes = 0;     ///< size of the tensor's data (data.size() unless streamed)
+    bool streamed = false;  ///< declared: bytes come from write_streaming's producer
   };
+  void check_new_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& ne,
+                        uint64_t* bytes) const;
+  [[nodiscard]] uint64_t alignment() const;
+  void serialize_header(std::vector<std::byte>& out, uint64_t alignment) const;
   std::vector<std::pair<std::string, GgufValue>> kv_;
   std::vector<Tensor> tensors_;
 };

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // GGUF v3 writer: metadata in insertion order, tensor data padded to general.alignment.
+#include <algorithm>
+#include <array>
 #include <fstream>
+#include <system_error>
 #include <unordered_set>
 #include <utility>
 
@@ -112,8 +115,8 @@ void GgufWriter::set(std::string key, GgufValue value) {
   kv_.emplace_back(std::move(key), std::move(value));
 }
 
-void GgufWriter::add_tensor(std::string name, DType dtype, std::vector<int64_t> ne,
-                            std::vector<std::byte> data) {
+void GgufWriter::check_new_tensor(const std::string& name, DType dtype,
+                                  const std::vector<int64_t>& ne, uint64_t* bytes) const {
   const auto info = dtype_info(dtype);
   if (!info) {
     fail(ErrorCode::kUnsupported, name, "unknown type id {}", static_cast<uint32_t>(dtype));
@@ -130,18 +133,30 @@ void GgufWriter::add_tensor(std::string name, DType dtype, std::vector<int64_t> 
     fail(ErrorCode::kInvalidArgument, name, "row of {} is not a multiple of the {} block size {}",
          ne[0], info->name, info->block_elements);
   }
-  const uint64_t expected = dtype_bytes(dtype, elements);
-  if (data.size() != expected) {
-    fail(ErrorCode::kInvalidArgument, name, "{} bytes of data, {} needs {}", data.size(),
-         info->name, expected);
-  }
   for (const Tensor& t : tensors_) {
     if (t.name == name) fail(ErrorCode::kInvalidArgument, name, "duplicate tensor name");
   }
-  tensors_.push_back(Tensor{std::move(name), dtype, std::move(ne), std::move(data)});
+  *bytes = dtype_bytes(dtype, elements);
 }
 
-std::vector<std::byte> GgufWriter::serialize() const {
+void GgufWriter::add_tensor(std::string name, DType dtype, std::vector<int64_t> ne,
+                            std::vector<std::byte> data) {
+  uint64_t expected = 0;
+  check_new_tensor(name, dtype, ne, &expected);
+  if (data.size() != expected) {
+    fail(ErrorCode::kInvalidArgument, name, "{} bytes of data, {} needs {}", data.size(),
+         dtype_name(dtype), expected);
+  }
+  tensors_.push_back(Tensor{std::move(name), dtype, std::move(ne), std::move(data), expected});
+}
+
+void GgufWriter::declare_tensor(std::string name, DType dtype, std::vector<int64_t> ne) {
+  uint64_t bytes = 0;
+  check_new_tensor(name, dtype, ne, &bytes);
+  tensors_.push_back(Tensor{std::move(name), dtype, std::move(ne), {}, bytes, true});
+}
+
+uint64_t GgufWriter::alignment() const {
   uint64_t alignment = kDefaultAlignment;
   for (const auto& [key, value] : kv_) {
     if (key != "general.alignment") continue;
@@ -150,7 +165,10 @@ std::vector<std::byte> GgufWriter::serialize() const {
     }
     alignment = value.u;
   }
-  std::vector<std::byte> out;
+  return alignment;
+}
+
+void GgufWriter::serialize_header(std::vector<std::byte>& out, uint64_t alignment) const {
   ByteSink sink(out);
   for (const char c : {'G', 'G', 'U', 'F'}) out.push_back(static_cast<std::byte>(c));
   sink.put<uint32_t>(3);
@@ -168,12 +186,25 @@ std::vector<std::byte> GgufWriter::serialize() const {
     for (const int64_t d : t.ne) sink.put<uint64_t>(static_cast<uint64_t>(d));
     sink.put(static_cast<uint32_t>(t.dtype));
     sink.put<uint64_t>(offset);
-    offset += (t.data.size() + alignment - 1) / alignment * alignment;
+    offset += (t.bytes + alignment - 1) / alignment * alignment;
   }
   sink.pad_to(alignment);
+}
+
+std::vector<std::byte> GgufWriter::serialize() const {
+  for (const Tensor& t : tensors_) {
+    if (t.streamed) {
+      fail(ErrorCode::kInvalidArgument, t.name,
+           "declared without data: write it with write_streaming");
+    }
+  }
+  const uint64_t align = alignment();
+  std::vector<std::byte> out;
+  serialize_header(out, align);
+  ByteSink sink(out);
   for (const Tensor& t : tensors_) {
     out.insert(out.end(), t.data.begin(), t.data.end());
-    sink.pad_to(alignment);
+    sink.pad_to(align);
   }
   return out;
 }
@@ -186,6 +217,84 @@ void GgufWriter::write(const std::filesystem::path& path) const {
             static_cast<std::streamsize>(image.size()));
   out.close();
   if (!out) fail(ErrorCode::kIo, path.string(), "write failed");
+}
+
+namespace {
+
+/// An output file that removes itself unless committed (a failed write leaves no partial file).
+class PendingFile {
+ public:
+  explicit PendingFile(const std::filesystem::path& path) : path_(path) {
+    // A large buffer: tensor pieces arrive in many small writes.
+    out_.rdbuf()->pubsetbuf(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
+    out_.open(path, std::ios::binary | std::ios::trunc);
+    if (!out_) fail(ErrorCode::kIo, path.string(), "cannot open for writing");
+  }
+  PendingFile(const PendingFile&) = delete;
+  PendingFile& operator=(const PendingFile&) = delete;
+  ~PendingFile() {
+    if (committed_) return;
+    out_.close();
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+  }
+  void write(const std::byte* data, uint64_t size) {
+    out_.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+    if (!out_) fail(ErrorCode::kIo, path_.string(), "write failed");
+    written_ += size;
+  }
+  void pad_to(uint64_t alignment) {
+    static constexpr std::array<std::byte, 64> kZeros{};
+    while (written_ % alignment != 0) {
+      write(kZeros.data(), std::min<uint64_t>(kZeros.size(), alignment - written_ % alignment));
+    }
+  }
+  [[nodiscard]] uint64_t written() const noexcept { return written_; }
+  void commit() {
+    out_.close();
+    if (!out_) fail(ErrorCode::kIo, path_.string(), "write failed");
+    committed_ = true;
+  }
+
+ private:
+  std::filesystem::path path_;
+  std::vector<char> buffer_ = std::vector<char>(size_t{1} << 20);
+  std::ofstream out_;
+  uint64_t written_ = 0;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+void GgufWriter::write_streaming(const std::filesystem::path& path,
+                                 const TensorProducer& produce) const {
+  const uint64_t align = alignment();
+  std::vector<std::byte> header;
+  serialize_header(header, align);
+  PendingFile file(path);
+  file.write(header.data(), header.size());
+  for (size_t index = 0; index < tensors_.size(); ++index) {
+    const Tensor& t = tensors_[index];
+    const uint64_t start = file.written();
+    if (!t.streamed) {
+      file.write(t.data.data(), t.data.size());
+    } else {
+      const TensorSink sink = [&](std::span<const std::byte> bytes) {
+        if (file.written() - start + bytes.size() > t.bytes) {
+          fail(ErrorCode::kInvalidArgument, t.name, "producer wrote more than the {} bytes of {}",
+               t.bytes, dtype_name(t.dtype));
+        }
+        file.write(bytes.data(), bytes.size());
+      };
+      produce(index, sink);
+    }
+    if (file.written() - start != t.bytes) {
+      fail(ErrorCode::kInvalidArgument, t.name, "producer wrote {} of the {} bytes",
+           file.written() - start, t.bytes);
+    }
+    file.pad_to(align);
+  }
+  file.commit();
 }
 
 }  // namespace polyinfer::inline v0::detail

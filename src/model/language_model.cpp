@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <mutex>
 #include <system_error>
 
@@ -42,6 +43,18 @@ std::vector<int32_t> generation_config_eos(const std::filesystem::path& folder) 
     for (const auto& value : *it) add(value);
   } else {
     add(*it);
+  }
+  return ids;
+}
+
+/// End-of-turn / end-of-message ids of a GGUF (Llama 3's <|eot_id|>, <|eom_id|>).
+std::vector<int32_t> gguf_end_ids(const ModelFile& file) {
+  std::vector<int32_t> ids;
+  for (const auto& [key, value] : file.metadata()) {
+    if (key != "tokenizer.ggml.eot_token_id" && key != "tokenizer.ggml.eom_token_id") continue;
+    int32_t id = -1;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), id);
+    if (ec == std::errc() && end == value.data() + value.size() && id >= 0) ids.push_back(id);
   }
   return ids;
 }
@@ -248,6 +261,8 @@ LanguageModel LanguageModel::load(const std::filesystem::path& path, const LoadO
 
   if (file.format() == ModelFormat::kHuggingFace) {
     impl->eos_ids = detail::generation_config_eos(file.path());
+  } else {
+    impl->eos_ids = detail::gguf_end_ids(file);
   }
   if (file.has_tokenizer() && file.tokenizer().eos_id() >= 0) {
     impl->eos_ids.push_back(file.tokenizer().eos_id());
@@ -286,6 +301,9 @@ uint64_t LanguageModel::weight_bytes() const noexcept {
 }
 uint64_t LanguageModel::owned_weight_bytes() const noexcept {
   return impl_->model->owned_bytes();
+}
+uint64_t LanguageModel::repacked_weight_bytes() const noexcept {
+  return impl_->model->repacked_bytes();
 }
 uint64_t LanguageModel::kv_cache_bytes() const {
   const std::lock_guard lock(impl_->mutex);

@@ -71,9 +71,11 @@ class LlamaModel {
   [[nodiscard]] Tier tier() const noexcept { return tier_; }
   /// Whether every matrix is f32 or bf16 (exact in f32): the KV cache then defaults to f32.
   [[nodiscard]] bool full_precision() const noexcept { return full_precision_; }
-  /// Bytes of the matrices the kernels read, and of those held outside the mapped file.
+  /// Bytes of the matrices the kernels read; of weights derived or converted at load (held
+  /// outside the mapped file); of copies the kernels keep in their own layouts.
   [[nodiscard]] uint64_t weight_bytes() const noexcept { return weight_bytes_; }
   [[nodiscard]] uint64_t owned_bytes() const noexcept { return owned_bytes_; }
+  [[nodiscard]] uint64_t repacked_bytes() const noexcept { return repacked_bytes_; }
   /// The KV cache rows this model writes.
   [[nodiscard]] KvCacheShape kv_shape(KvType type, int64_t block_rows = 16) const noexcept;
 
@@ -106,6 +108,7 @@ class LlamaModel {
   bool full_precision_ = true;
   uint64_t weight_bytes_ = 0;
   uint64_t owned_bytes_ = 0;
+  uint64_t repacked_bytes_ = 0;
   // The token embedding as looked up (any type the reference dequantizer knows).
   DType embedding_dtype_ = DType::kF32;
   const std::byte* embedding_data_ = nullptr;

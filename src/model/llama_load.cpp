@@ -119,15 +119,17 @@ class LlamaLoader {
     return {target, model_.owned_.back().data()};
   }
 
-  static std::unique_ptr<PackedMatrix> matrix(const Prepared& prepared, int64_t rows,
-                                              int64_t cols) {
-    return std::make_unique<PackedMatrix>(prepared.dtype, rows, cols, prepared.data);
+  std::unique_ptr<PackedMatrix> matrix(const Prepared& prepared, int64_t rows, int64_t cols) {
+    auto packed = std::make_unique<PackedMatrix>(prepared.dtype, rows, cols, prepared.data);
+    model_.repacked_bytes_ += packed->packed_bytes();  // kernel layouts, if any
+    return packed;
   }
 
   Linear linear(const std::string& base, MatrixRole role, int64_t layer, int64_t rows,
                 int64_t cols) {
     const Prepared weight = prepare(base + ".weight", role, layer, rows, cols);
     Linear result{PackedMatrix(weight.dtype, rows, cols, weight.data), {}};
+    model_.repacked_bytes_ += result.weight.packed_bytes();
     if (file_.has_tensor(base + ".bias")) result.bias = vector(base + ".bias", rows);
     return result;
   }

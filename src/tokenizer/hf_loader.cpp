@@ -161,22 +161,8 @@ void apply_config(const Json& config, const HfJson& json, HfPipeline& pipeline,
   info.pad_id = named_id("pad_token");
   if (HfJson::member(config, "unk_token") != nullptr) info.unk_id = named_id("unk_token");
 
-  // transformers rebuilds the post-processor when add_bos_token / add_eos_token are given.
-  // (A key present with null counts: transformers tests `"add_bos_token" in kwargs`.)
-  const bool has_bos_flag = config.contains("add_bos_token");
-  const bool has_eos_flag = config.contains("add_eos_token");
-  if (has_bos_flag || has_eos_flag || pipeline.post_processors.empty()) {
-    std::vector<int32_t> prefix;
-    std::vector<int32_t> suffix;
-    if (json.boolean(config, "add_bos_token", "", false) && info.bos_id >= 0) {
-      prefix.push_back(info.bos_id);
-    }
-    if (json.boolean(config, "add_eos_token", "", false) && info.eos_id >= 0) {
-      suffix.push_back(info.eos_id);
-    }
-    pipeline.post_processors.clear();
-    pipeline.post_processors.push_back(make_hf_affix_processor(prefix, suffix));
-  }
+  // add_bos_token / add_eos_token are not read: transformers drops them from the config when a
+  // tokenizer.json exists, so its post-processor alone decides what add_special adds.
   pipeline.clean_up_spaces = json.boolean(config, "clean_up_tokenization_spaces", "", false);
   pipeline.clean_up_bpe = json.boolean(
       config, "clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output", "", false);

@@ -2,6 +2,7 @@
 // tokenizer.json WordPiece (greedy longest match with "##" continuations) and WordLevel models.
 #include "common/fail.hpp"
 #include "tokenizer/hf_pipeline.hpp"
+#include "tokenizer/wordpiece.hpp"
 
 namespace polyinfer::inline v0::detail {
 
@@ -22,7 +23,10 @@ class WordPieceModel final : public HfModel {
         unk_where_(std::move(unk_where)),
         prefix_(std::move(prefix)),
         max_chars_(max_chars),
-        unk_id_(vocab_.find(unk_token_)) {}
+        unk_id_(vocab_.find(unk_token_)),
+        lookup_([this](std::string_view piece) { return vocab_.find(piece).value_or(-1); }) {}
+  WordPieceModel(const WordPieceModel&) = delete;  // lookup_ points at this object
+  WordPieceModel& operator=(const WordPieceModel&) = delete;
 
   void tokenize(std::string_view word, std::vector<int32_t>& ids,
                 HfWordCache* cache) const override {
@@ -34,42 +38,12 @@ class WordPieceModel final : public HfModel {
       }
     }
     const size_t first = ids.size();
-    greedy_longest_match(word, ids);
-    if (cache != nullptr) cache->insert(word, ids.data() + first, ids.size() - first);
-  }
-
-  void greedy_longest_match(std::string_view word, std::vector<int32_t>& ids) const {
-    if (count_code_points(word) > max_chars_) {
+    // tokenizers: a word longer than max_input_chars_per_word, or with a position where no
+    // piece matches, is one unknown token.
+    if (count_code_points(word) > max_chars_ || !wordpiece_split(word, prefix_, 0, lookup_, ids)) {
       ids.push_back(unk());
-      return;
     }
-    const size_t first = ids.size();
-    std::string candidate;
-    size_t start = 0;
-    while (start < word.size()) {
-      size_t end = word.size();
-      std::optional<int32_t> found;
-      while (start < end) {
-        std::string_view piece = word.substr(start, end - start);
-        if (start > 0) {
-          candidate.assign(prefix_);
-          candidate.append(piece);
-          piece = candidate;
-        }
-        found = vocab_.find(piece);
-        if (found) break;
-        // Drop the last code point of the candidate.
-        --end;
-        while (end > start && (static_cast<unsigned char>(word[end]) & 0xC0) == 0x80) --end;
-      }
-      if (!found) {
-        ids.resize(first);
-        ids.push_back(unk());
-        return;
-      }
-      ids.push_back(*found);
-      start = end;
-    }
+    if (cache != nullptr) cache->insert(word, ids.data() + first, ids.size() - first);
   }
 
   [[nodiscard]] std::optional<int32_t> token_to_id(std::string_view token) const override {
@@ -98,6 +72,7 @@ class WordPieceModel final : public HfModel {
   std::string prefix_;
   size_t max_chars_;
   std::optional<int32_t> unk_id_;
+  WordPieceLookup lookup_;
 };
 
 class WordLevelModel final : public HfModel {

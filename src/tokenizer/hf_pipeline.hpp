@@ -281,8 +281,8 @@ void add_hf_pre_tokenizer(const Json& node, const std::string& path, const HfJso
                           HfTraits& traits, HfPreTokenizers& out);
 void add_hf_decoder(const Json& node, const std::string& path, const HfJson& json, int depth,
                     HfTraits& traits, HfDecoders& out);
-/// Post-processors resolve token names through `token_to_id` (TemplateProcessing ids are
-/// explicit; Bert/Roberta carry [name, id] pairs).
+/// (Post-processors carry their ids: TemplateProcessing's special_tokens, Bert/Roberta's
+/// [name, id] pairs.)
 void add_hf_post_processor(const Json& node, const std::string& path, const HfJson& json, int depth,
                            HfPostProcessors& out);
 [[nodiscard]] std::unique_ptr<const HfModel> make_hf_model(const Json& node,
@@ -302,11 +302,6 @@ void add_hf_post_processor(const Json& node, const std::string& path, const HfJs
 /// Reads a {"String": s} / {"Regex": r} pattern into `literal` or `regex`.
 void read_hf_pattern(const Json& node, const std::string& path, const HfJson& json,
                      std::string& literal, std::unique_ptr<Regex>& regex);
-
-/// A post-processor adding fixed ids before and after the sequence (transformers'
-/// update_post_processor for add_bos_token / add_eos_token).
-[[nodiscard]] std::unique_ptr<const HfPostProcessor> make_hf_affix_processor(
-    std::vector<int32_t> prefix, std::vector<int32_t> suffix);
 
 /// Everything make_hf_tokenizer reads from tokenizer.json and tokenizer_config.json.
 struct HfPipeline {

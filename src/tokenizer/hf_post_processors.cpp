@@ -97,11 +97,6 @@ std::unique_ptr<const HfPostProcessor> make_template(const Json& node, const std
 
 }  // namespace
 
-std::unique_ptr<const HfPostProcessor> make_hf_affix_processor(std::vector<int32_t> prefix,
-                                                               std::vector<int32_t> suffix) {
-  return std::make_unique<AffixProcessor>(std::move(prefix), std::move(suffix));
-}
-
 void add_hf_post_processor(const Json& node, const std::string& path, const HfJson& json, int depth,
                            HfPostProcessors& out) {
   if (node.is_null()) return;

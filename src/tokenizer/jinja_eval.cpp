@@ -174,7 +174,7 @@ Value binary_op(BinaryOp op, const Value& left, const Value& right) {
   return Value();
 }
 
-bool contains(const Value& haystack, const Value& needle) {
+bool contains(const Value& haystack, const Value& needle, std::uint64_t* steps) {
   switch (haystack.kind()) {
     case Value::Kind::kString:
       if (!needle.is_string()) {
@@ -184,7 +184,7 @@ bool contains(const Value& haystack, const Value& needle) {
       return haystack.as_string().find(needle.as_string()) != std::string::npos;
     case Value::Kind::kList:
       for (const Value& item : haystack.as_list().items) {
-        if (equals(item, needle)) return true;
+        if (equals(item, needle, steps)) return true;
       }
       return false;
     case Value::Kind::kDict:
@@ -255,6 +255,8 @@ Value Renderer::eval_call(const Expr& expr) {
   const Value callee = eval(*expr.args[0]);
   const CallArgs args = eval_args(expr, 1);
   at(expr.offset);
+  if (callee.is_function()) charge(shallow_cost(callee.as_function().self));
+  for (const Value& arg : args.positional) charge(shallow_cost(arg));
   return call(callee, args);
 }
 
@@ -266,29 +268,30 @@ bool Renderer::eval_compare(const Expr& expr) {
     bool result = false;
     switch (expr.compare_ops[i]) {
       case CompareOp::kEq:
-        result = equals(left, right);
+        result = equal(left, right);
         break;
       case CompareOp::kNe:
-        result = !equals(left, right);
+        result = !equal(left, right);
         break;
       case CompareOp::kLt:
-        result = less(left, right);
+        result = less_than(left, right);
         break;
       case CompareOp::kLe:
-        result = less(left, right) || equals(left, right);
+        result = less_than(left, right) || equal(left, right);
         break;
       case CompareOp::kGt:
-        result = less(right, left);
+        result = less_than(right, left);
         break;
       case CompareOp::kGe:
-        result = less(right, left) || equals(left, right);
+        result = less_than(right, left) || equal(left, right);
         break;
       case CompareOp::kIn:
-        result = contains(right, left);
+      case CompareOp::kNotIn: {
+        std::uint64_t steps = shallow_cost(right);
+        result = contains(right, left, &steps) == (expr.compare_ops[i] == CompareOp::kIn);
+        charge(steps);
         break;
-      case CompareOp::kNotIn:
-        result = !contains(right, left);
-        break;
+      }
     }
     if (!result) return false;
     left = std::move(right);
@@ -321,14 +324,7 @@ Value Renderer::eval(const Expr& expr) {
           at(expr.args[i]->offset);
           throw JinjaError(fmt::format("dict keys must be strings, not '{}'", type_name(key)));
         }
-        bool replaced = false;
-        for (auto& entry : entries) {
-          if (entry.first == key.as_string()) {
-            entry.second = value;
-            replaced = true;
-          }
-        }
-        if (!replaced) entries.emplace_back(key.as_string(), std::move(value));
+        entries.emplace_back(key.as_string(), std::move(value));  // later duplicates win
       }
       return Value::dict(std::move(entries));
     }
@@ -341,6 +337,7 @@ Value Renderer::eval(const Expr& expr) {
       const Value object = eval(*expr.args[0]);
       const Value key = eval(*expr.args[1]);
       at(expr.offset);
+      if (object.is_string()) charge(shallow_cost(object));  // code point indexing is O(n)
       return get_item(object, key);
     }
     case ExprKind::kSlice: {
@@ -350,6 +347,7 @@ Value Renderer::eval(const Expr& expr) {
         if (expr.args[i + 1]) bounds[i] = eval(*expr.args[i + 1]);
       }
       at(expr.offset);
+      if (object.is_string()) charge(shallow_cost(object));
       Value result = get_slice(object, bounds[0], bounds[1], bounds[2]);
       if (result.is_list()) charge(result.as_list().items.size());
       return result;
@@ -365,12 +363,15 @@ Value Renderer::eval(const Expr& expr) {
       }
       const CallArgs args = eval_args(expr, 1);
       at(expr.offset);
+      charge(shallow_cost(input));
       return expr.filter(*this, input, args);
     }
     case ExprKind::kTest: {
       const Value input = eval(*expr.args[0]);
       const CallArgs args = eval_args(expr, 1);
       at(expr.offset);
+      charge(shallow_cost(input));
+      for (const Value& arg : args.positional) charge(shallow_cost(arg));
       return Value::boolean(expr.test(*this, input, args));
     }
     case ExprKind::kNot:

@@ -96,13 +96,13 @@ Value filter_dictsort(Renderer& renderer, const Value& input, const CallArgs& ar
   const bool by_value = bound[1].is_string() && bound[1].as_string() == "value";
   const bool case_sensitive = truthy(bound[0]);
   std::vector<Value> pairs;
-  for (const auto& [key, value] : input.as_dict().entries) {
+  for (const auto& [key, value] : input.as_dict().entries()) {
     pairs.push_back(Value::list({Value::string(key), value}, true));
   }
   std::stable_sort(pairs.begin(), pairs.end(), [&](const Value& a, const Value& b) {
     const std::size_t index = by_value ? 1 : 0;
-    return less(sort_key(a.as_list().items[index], case_sensitive),
-                sort_key(b.as_list().items[index], case_sensitive));
+    return renderer.less_than(sort_key(a.as_list().items[index], case_sensitive),
+                              sort_key(b.as_list().items[index], case_sensitive));
   });
   if (truthy(bound[2])) std::reverse(pairs.begin(), pairs.end());
   return list_result(renderer, std::move(pairs));
@@ -242,7 +242,7 @@ Value filter_items(Renderer& renderer, const Value& input, const CallArgs& args)
   if (input.is_undefined()) return Value::list({});
   if (!input.is_dict()) throw JinjaError("Can only get item pairs from a mapping.");
   std::vector<Value> pairs;
-  for (const auto& [key, value] : input.as_dict().entries) {
+  for (const auto& [key, value] : input.as_dict().entries()) {
     pairs.push_back(Value::list({Value::string(key), value}, true));
   }
   return list_result(renderer, std::move(pairs));
@@ -319,7 +319,7 @@ Value filter_map(Renderer& renderer, const Value& input, const CallArgs& args) {
   return list_result(renderer, std::move(out));
 }
 
-Value min_max(Renderer&, const Value& input, const CallArgs& args, bool want_max) {
+Value min_max(Renderer& renderer, const Value& input, const CallArgs& args, bool want_max) {
   const auto bound = bind_args(args, {"case_sensitive", "attribute"}, want_max ? "max" : "min");
   const std::vector<Value> items = iterate(input);
   if (items.empty()) return Value::undefined("No aggregated item, sequence was empty.");
@@ -330,7 +330,10 @@ Value min_max(Renderer&, const Value& input, const CallArgs& args, bool want_max
   };
   const Value* best = &items[0];
   for (const Value& item : items) {
-    if (want_max ? less(key(*best), key(item)) : less(key(item), key(*best))) best = &item;
+    if (want_max ? renderer.less_than(key(*best), key(item))
+                 : renderer.less_than(key(item), key(*best))) {
+      best = &item;
+    }
   }
   return *best;
 }
@@ -441,8 +444,9 @@ Value filter_sort(Renderer& renderer, const Value& input, const CallArgs& args) 
                     case_sensitive);
   };
   renderer.charge(items.size() * 4);
-  std::stable_sort(items.begin(), items.end(),
-                   [&](const Value& a, const Value& b) { return less(key(a), key(b)); });
+  std::stable_sort(items.begin(), items.end(), [&](const Value& a, const Value& b) {
+    return renderer.less_than(key(a), key(b));
+  });
   if (truthy(bound[0])) std::reverse(items.begin(), items.end());
   return list_result(renderer, std::move(items));
 }
@@ -505,7 +509,8 @@ Value filter_unique(Renderer& renderer, const Value& input, const CallArgs& args
     renderer.charge(seen.size() / 16 + 1);
     const Value key =
         sort_key(bound[1].is_undefined() ? item : attribute_path(item, bound[1]), case_sensitive);
-    if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return equals(s, key); })) {
+    if (std::any_of(seen.begin(), seen.end(),
+                    [&](const Value& s) { return renderer.equal(s, key); })) {
       continue;
     }
     seen.push_back(key);
@@ -635,35 +640,38 @@ bool test_even(Renderer&, const Value& v, const CallArgs& a) {
 bool test_divisibleby(Renderer&, const Value& v, const CallArgs& a) {
   return equals(binary_op(BinaryOp::kMod, v, test_arg(a, "divisibleby")), Value::integer(0));
 }
-bool test_eq(Renderer&, const Value& v, const CallArgs& a) {
-  return equals(v, test_arg(a, "eq"));
+bool test_eq(Renderer& r, const Value& v, const CallArgs& a) {
+  return r.equal(v, test_arg(a, "eq"));
 }
-bool test_ne(Renderer&, const Value& v, const CallArgs& a) {
-  return !equals(v, test_arg(a, "ne"));
+bool test_ne(Renderer& r, const Value& v, const CallArgs& a) {
+  return !r.equal(v, test_arg(a, "ne"));
 }
-bool test_lt(Renderer&, const Value& v, const CallArgs& a) {
-  return less(v, test_arg(a, "lt"));
+bool test_lt(Renderer& r, const Value& v, const CallArgs& a) {
+  return r.less_than(v, test_arg(a, "lt"));
 }
-bool test_gt(Renderer&, const Value& v, const CallArgs& a) {
-  return less(test_arg(a, "gt"), v);
+bool test_gt(Renderer& r, const Value& v, const CallArgs& a) {
+  return r.less_than(test_arg(a, "gt"), v);
 }
-bool test_le(Renderer&, const Value& v, const CallArgs& a) {
+bool test_le(Renderer& r, const Value& v, const CallArgs& a) {
   const Value other = test_arg(a, "le");
-  return less(v, other) || equals(v, other);
+  return r.less_than(v, other) || r.equal(v, other);
 }
-bool test_ge(Renderer&, const Value& v, const CallArgs& a) {
+bool test_ge(Renderer& r, const Value& v, const CallArgs& a) {
   const Value other = test_arg(a, "ge");
-  return less(other, v) || equals(v, other);
+  return r.less_than(other, v) || r.equal(v, other);
 }
-bool test_in(Renderer&, const Value& v, const CallArgs& a) {
-  return contains(test_arg(a, "in"), v);
+bool test_in(Renderer& r, const Value& v, const CallArgs& a) {
+  std::uint64_t steps = 0;
+  const bool result = contains(test_arg(a, "in"), v, &steps);
+  r.charge(steps);
+  return result;
 }
-bool test_sameas(Renderer&, const Value& v, const CallArgs& a) {
+bool test_sameas(Renderer& r, const Value& v, const CallArgs& a) {
   const Value other = test_arg(a, "sameas");
   if (v.kind() != other.kind()) return false;
   if (v.is_string()) return v.string_ptr() == other.string_ptr();
   if (v.identity() != nullptr) return v.identity() == other.identity();
-  return equals(v, other);
+  return r.equal(v, other);
 }
 bool test_filter(Renderer&, const Value& v, const CallArgs& a) {
   no_args(a, "filter");

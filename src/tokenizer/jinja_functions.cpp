@@ -49,14 +49,9 @@ Value string_list(std::vector<std::string> parts) {
 
 // Entries from dict(mapping, **kwargs) / namespace(mapping, **kwargs).
 Entries mapping_args(const CallArgs& args, std::string_view callee) {
-  Entries entries;
+  Entries entries;  // duplicates are resolved by Value::dict / Value::ns (later ones win)
   const auto set = [&](const std::string& key, const Value& value) {
-    for (auto& entry : entries) {
-      if (entry.first == key) {
-        entry.second = value;
-        return;
-      }
-    }
+    if (entries.size() >= kMaxListItems) throw JinjaError("too many keys");
     entries.emplace_back(key, value);
   };
   if (args.positional.size() > 1) {
@@ -66,7 +61,7 @@ Entries mapping_args(const CallArgs& args, std::string_view callee) {
   if (!args.positional.empty()) {
     const Value& source = args.positional[0];
     if (source.is_dict()) {
-      for (const auto& [key, value] : source.as_dict().entries) set(key, value);
+      for (const auto& [key, value] : source.as_dict().entries()) set(key, value);
     } else {
       for (const Value& pair : iterate(source)) {
         const std::vector<Value> items = iterate(pair);
@@ -270,8 +265,13 @@ Value string_method(const std::string& text, const std::string& name, const Call
   if (name == "center" || name == "ljust" || name == "rjust" || name == "zfill") {
     const auto bound = bind_args(args, {"width", "fillchar"}, name);
     const std::int64_t width = std::min<std::int64_t>(int_arg(bound[0], "width", 0), 1 << 20);
-    const std::string fill =
-        name == "zfill" ? "0" : (bound[1].is_string() ? bound[1].as_string() : " ");
+    std::string fill = name == "zfill" ? "0" : " ";
+    if (name != "zfill" && !bound[1].is_undefined()) {
+      fill = string_arg(bound[1], "fillchar");
+      if (code_point_count(fill) != 1) {
+        throw JinjaError("The fill character must be exactly one character long");
+      }
+    }
     const auto size = static_cast<std::int64_t>(code_point_count(text));
     if (width <= size) return Value::string(text);
     const std::int64_t padding = width - size;
@@ -299,16 +299,16 @@ Value dict_method(const Value& self, const std::string& name, const CallArgs& ar
   (void)bind_args(args, {}, name);
   if (name == "items") {
     std::vector<Value> items;
-    items.reserve(dict.entries.size());
-    for (const auto& [key, value] : dict.entries) {
+    items.reserve(dict.entries().size());
+    for (const auto& [key, value] : dict.entries()) {
       items.push_back(Value::list({Value::string(key), value}, true));
     }
     return Value::list(std::move(items));
   }
   if (name == "keys" || name == "values") {
     std::vector<Value> items;
-    items.reserve(dict.entries.size());
-    for (const auto& [key, value] : dict.entries) {
+    items.reserve(dict.entries().size());
+    for (const auto& [key, value] : dict.entries()) {
       items.push_back(name == "keys" ? Value::string(key) : value);
     }
     return Value::list(std::move(items));
@@ -317,13 +317,14 @@ Value dict_method(const Value& self, const std::string& name, const CallArgs& ar
   throw JinjaError(fmt::format("access to attribute '{}' of 'dict' object is unsafe.", name));
 }
 
-Value list_method(const Value& self, const std::string& name, const CallArgs& args) {
+Value list_method(Renderer& renderer, const Value& self, const std::string& name,
+                  const CallArgs& args) {
   const ListData& list = self.as_list();
   if (name == "count" || name == "index") {
     const auto bound = bind_args(args, {"value"}, name);
     std::int64_t count = 0;
     for (std::size_t i = 0; i < list.items.size(); ++i) {
-      if (!equals(list.items[i], bound[0])) continue;
+      if (!renderer.equal(list.items[i], bound[0])) continue;
       if (name == "index") return Value::integer(static_cast<std::int64_t>(i));
       ++count;
     }
@@ -395,7 +396,7 @@ Value call_method(Renderer& renderer, const Value& self, const std::string& name
   } else if (self.is_dict()) {
     result = dict_method(self, name, args);
   } else if (self.is_list()) {
-    result = list_method(self, name, args);
+    result = list_method(renderer, self, name, args);
   } else {
     throw JinjaError(fmt::format("'{}' object has no method '{}'", type_name(self), name));
   }

@@ -54,7 +54,7 @@ class JsonWriter {
         return;
       }
       case Value::Kind::kDict: {
-        const Entries& entries = value.as_dict().entries;
+        const Entries& entries = value.as_dict().entries();
         if (entries.empty()) {
           append("{}");
           return;

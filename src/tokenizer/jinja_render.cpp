@@ -44,6 +44,20 @@ void Renderer::charge(std::uint64_t units) {
   }
 }
 
+bool Renderer::equal(const Value& a, const Value& b) {
+  std::uint64_t steps = 0;
+  const bool result = equals(a, b, &steps);
+  charge(steps);
+  return result;
+}
+
+bool Renderer::less_than(const Value& a, const Value& b) {
+  std::uint64_t steps = 0;
+  const bool result = less(a, b, &steps);
+  charge(steps);
+  return result;
+}
+
 void Renderer::emit(const Value& value) {
   const std::size_t before = out_.size();
   append_str(out_, value, kMaxOutputBytes);

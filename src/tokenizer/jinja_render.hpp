@@ -32,6 +32,9 @@ class Renderer {
 
   /// Counts `units` of work against kWorkBudget.
   void charge(std::uint64_t units);
+  /// equals() and less(), charging the elements they compare.
+  bool equal(const Value& a, const Value& b);
+  bool less_than(const Value& a, const Value& b);
   /// Calls a function value (global function, bound method, macro, loop.cycle).
   Value call(const Value& callee, const CallArgs& args);
 
@@ -81,8 +84,8 @@ class Renderer {
 
 /// Binary operators with Python's semantics (jinja_eval.cpp).
 [[nodiscard]] Value binary_op(BinaryOp op, const Value& left, const Value& right);
-/// `needle in haystack`.
-[[nodiscard]] bool contains(const Value& haystack, const Value& needle);
+/// `needle in haystack`; adds the elements compared to `*steps`.
+[[nodiscard]] bool contains(const Value& haystack, const Value& needle, std::uint64_t* steps);
 
 /// Global functions (range, namespace, dict, raise_exception, strftime_now) and the methods
 /// of str, dict and list (jinja_functions.cpp).

@@ -2,9 +2,13 @@
 // Python str semantics on UTF-8 strings: whitespace, strip/split, case mapping, code points.
 #include "tokenizer/jinja_string.hpp"
 
+#include <fmt/format.h>
+
 #include <utf8proc.h>
 
 #include <algorithm>
+
+#include "tokenizer/jinja_value.hpp"
 
 namespace polyinfer::inline v0::detail {
 
@@ -204,7 +208,9 @@ std::string py_strip(std::string_view text, const std::optional<std::string>& ch
 std::vector<std::string> py_split(std::string_view text, const std::optional<std::string>& sep,
                                   std::int64_t maxsplit, bool from_right) {
   std::vector<std::string> parts;
-  if (maxsplit < 0) maxsplit = INT64_MAX;
+  // Python's unlimited split, capped at the longest list a template may build.
+  const auto limit = static_cast<std::int64_t>(kMaxListItems);
+  maxsplit = maxsplit < 0 ? limit : std::min(maxsplit, limit);
   if (sep) {
     const std::string& separator = *sep;
     if (!from_right) {
@@ -289,6 +295,11 @@ std::string py_replace(std::string_view text, std::string_view old_text, std::st
                        std::int64_t count) {
   if (count < 0) count = INT64_MAX;
   std::string out;
+  const auto check = [&] {
+    if (out.size() > kMaxStringBytes) {
+      throw JinjaError(fmt::format("string longer than {} bytes", kMaxStringBytes));
+    }
+  };
   if (old_text.empty()) {
     const std::vector<std::size_t> offsets = code_point_offsets(text);
     for (std::size_t i = 0; i + 1 < offsets.size(); ++i) {
@@ -297,8 +308,10 @@ std::string py_replace(std::string_view text, std::string_view old_text, std::st
         --count;
       }
       out += text.substr(offsets[i], offsets[i + 1] - offsets[i]);
+      check();
     }
     if (count > 0) out += new_text;
+    check();
     return out;
   }
   std::size_t start = 0;
@@ -309,8 +322,10 @@ std::string py_replace(std::string_view text, std::string_view old_text, std::st
     out += new_text;
     start = found + old_text.size();
     --count;
+    check();
   }
   out += text.substr(start);
+  check();
   return out;
 }
 

@@ -152,11 +152,11 @@ void repr_value(Sink& sink, const Value& value) {
       return;
     }
     case Value::Kind::kDict:
-      repr_entries(sink, value.as_dict().entries);
+      repr_entries(sink, value.as_dict().entries());
       return;
     case Value::Kind::kNamespace:
       sink.append("<Namespace ");
-      repr_entries(sink, value.as_namespace().entries);
+      repr_entries(sink, value.as_namespace().entries());
       sink.push('>');
       return;
     case Value::Kind::kFunction:
@@ -260,7 +260,7 @@ Value Value::dict(Entries entries) {
   for (const auto& entry : entries) depth = std::max(depth, child_depth(entry.second));
   data->depth = depth + 1;
   check_depth(data->depth);
-  data->entries = std::move(entries);
+  data->map = EntryMap(std::move(entries));
   Value value;
   value.kind_ = Kind::kDict;
   value.data_ = DictPtr(std::move(data));
@@ -268,8 +268,11 @@ Value Value::dict(Entries entries) {
 }
 
 Value Value::ns(Entries entries) {
+  if (entries.size() > kMaxListItems) {
+    throw JinjaError(fmt::format("namespace with more than {} attributes", kMaxListItems));
+  }
   auto data = std::make_shared<NamespaceData>();
-  for (auto& [key, item] : entries) data->set(key, std::move(item));
+  data->map = EntryMap(std::move(entries));
   Value value;
   value.kind_ = Kind::kNamespace;
   value.data_ = NamespacePtr(std::move(data));
@@ -317,29 +320,40 @@ const void* Value::identity() const noexcept {
   return nullptr;
 }
 
-const Value* DictData::find(std::string_view key) const {
-  for (const auto& entry : entries) {
+EntryMap::EntryMap(Entries entries) {
+  entries_.reserve(entries.size());
+  for (auto& [key, value] : entries) set(key, std::move(value));
+}
+
+const Value* EntryMap::find(std::string_view key) const {
+  if (!index_.empty()) {
+    const auto found = index_.find(std::string(key));
+    return found == index_.end() ? nullptr : &entries_[found->second].second;
+  }
+  for (const auto& entry : entries_) {
     if (entry.first == key) return &entry.second;
   }
   return nullptr;
 }
 
-const Value* NamespaceData::find(std::string_view key) const {
-  for (const auto& entry : entries) {
-    if (entry.first == key) return &entry.second;
+void EntryMap::set(const std::string& key, Value value) {
+  if (Value* existing = const_cast<Value*>(find(key))) {
+    *existing = std::move(value);
+    return;
   }
-  return nullptr;
+  if (entries_.size() >= kMaxListItems) {
+    throw JinjaError(fmt::format("more than {} keys", kMaxListItems));
+  }
+  entries_.emplace_back(key, std::move(value));
+  if (!index_.empty()) {
+    index_entry(entries_.size() - 1);
+  } else if (entries_.size() > kIndexFrom) {
+    for (std::size_t i = 0; i < entries_.size(); ++i) index_entry(i);
+  }
 }
 
-void NamespaceData::set(const std::string& key, Value value) {
-  for (auto& entry : entries) {
-    if (entry.first == key) {
-      entry.second = std::move(value);
-      return;
-    }
-  }
-  if (entries.size() >= kMaxListItems) throw JinjaError("namespace has too many attributes");
-  entries.emplace_back(key, std::move(value));
+void EntryMap::index_entry(std::size_t position) {
+  index_.emplace(entries_[position].first, position);
 }
 
 bool truthy(const Value& value) {
@@ -358,7 +372,7 @@ bool truthy(const Value& value) {
     case Value::Kind::kList:
       return !value.as_list().items.empty();
     case Value::Kind::kDict:
-      return !value.as_dict().entries.empty();
+      return !value.as_dict().entries().empty();
     case Value::Kind::kNamespace:
     case Value::Kind::kFunction:
       return true;
@@ -392,7 +406,42 @@ std::string type_name(const Value& value) {
   return "object";
 }
 
-bool equals(const Value& a, const Value& b) {
+namespace {
+
+void count_step(std::uint64_t& steps) {
+  if (++steps > kMaxCompareSteps) {
+    throw JinjaError(fmt::format("comparison of more than {} elements", kMaxCompareSteps));
+  }
+}
+
+bool equals_counted(const Value& a, const Value& b, std::uint64_t& steps);
+
+bool less_counted(const Value& a, const Value& b, std::uint64_t& steps) {
+  count_step(steps);
+  if (a.is_number() && b.is_number()) {
+    if (a.is_float() || b.is_float()) return a.as_double() < b.as_double();
+    return a.as_integer_like() < b.as_integer_like();
+  }
+  if (a.is_string() && b.is_string()) {
+    steps += std::min(a.as_string().size(), b.as_string().size()) / 64;
+    return a.as_string() < b.as_string();
+  }
+  if (a.is_list() && b.is_list() && a.as_list().is_tuple == b.as_list().is_tuple) {
+    const auto& x = a.as_list().items;
+    const auto& y = b.as_list().items;
+    for (std::size_t i = 0; i < x.size() && i < y.size(); ++i) {
+      if (!equals_counted(x[i], y[i], steps)) return less_counted(x[i], y[i], steps);
+    }
+    return x.size() < y.size();
+  }
+  if (a.is_undefined()) throw JinjaError(a.undefined_message());
+  if (b.is_undefined()) throw JinjaError(b.undefined_message());
+  throw JinjaError(fmt::format("'<' not supported between instances of '{}' and '{}'", type_name(a),
+                               type_name(b)));
+}
+
+bool equals_counted(const Value& a, const Value& b, std::uint64_t& steps) {
+  count_step(steps);
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) return a.as_double() == b.as_double();
     return a.as_integer_like() == b.as_integer_like();
@@ -403,23 +452,26 @@ bool equals(const Value& a, const Value& b) {
     case Value::Kind::kNone:
       return true;
     case Value::Kind::kString:
+      steps += std::min(a.as_string().size(), b.as_string().size()) / 64;
       return a.as_string() == b.as_string();
     case Value::Kind::kList: {
       const ListData& x = a.as_list();
       const ListData& y = b.as_list();
       if (x.is_tuple != y.is_tuple || x.items.size() != y.items.size()) return false;
+      if (&x == &y) return true;
       for (std::size_t i = 0; i < x.items.size(); ++i) {
-        if (!equals(x.items[i], y.items[i])) return false;
+        if (!equals_counted(x.items[i], y.items[i], steps)) return false;
       }
       return true;
     }
     case Value::Kind::kDict: {
       const DictData& x = a.as_dict();
       const DictData& y = b.as_dict();
-      if (x.entries.size() != y.entries.size()) return false;
-      for (const auto& [key, item] : x.entries) {
+      if (x.entries().size() != y.entries().size()) return false;
+      if (&x == &y) return true;
+      for (const auto& [key, item] : x.entries()) {
         const Value* other = y.find(key);
-        if (other == nullptr || !equals(item, *other)) return false;
+        if (other == nullptr || !equals_counted(item, *other, steps)) return false;
       }
       return true;
     }
@@ -428,24 +480,33 @@ bool equals(const Value& a, const Value& b) {
   }
 }
 
-bool less(const Value& a, const Value& b) {
-  if (a.is_number() && b.is_number()) {
-    if (a.is_float() || b.is_float()) return a.as_double() < b.as_double();
-    return a.as_integer_like() < b.as_integer_like();
+}  // namespace
+
+bool equals(const Value& a, const Value& b, std::uint64_t* steps) {
+  std::uint64_t count = 0;
+  const bool result = equals_counted(a, b, count);
+  if (steps != nullptr) *steps += count;
+  return result;
+}
+
+bool less(const Value& a, const Value& b, std::uint64_t* steps) {
+  std::uint64_t count = 0;
+  const bool result = less_counted(a, b, count);
+  if (steps != nullptr) *steps += count;
+  return result;
+}
+
+std::uint64_t shallow_cost(const Value& value) {
+  switch (value.kind()) {
+    case Value::Kind::kString:
+      return value.as_string().size() / 64;
+    case Value::Kind::kList:
+      return value.as_list().items.size();
+    case Value::Kind::kDict:
+      return value.as_dict().entries().size();
+    default:
+      return 0;
   }
-  if (a.is_string() && b.is_string()) return a.as_string() < b.as_string();
-  if (a.is_list() && b.is_list() && a.as_list().is_tuple == b.as_list().is_tuple) {
-    const auto& x = a.as_list().items;
-    const auto& y = b.as_list().items;
-    for (std::size_t i = 0; i < x.size() && i < y.size(); ++i) {
-      if (!equals(x[i], y[i])) return less(x[i], y[i]);
-    }
-    return x.size() < y.size();
-  }
-  if (a.is_undefined()) throw JinjaError(a.undefined_message());
-  if (b.is_undefined()) throw JinjaError(b.undefined_message());
-  throw JinjaError(fmt::format("'<' not supported between instances of '{}' and '{}'", type_name(a),
-                               type_name(b)));
 }
 
 std::string float_repr(double value) {
@@ -540,12 +601,16 @@ std::vector<Value> iterate(const Value& value) {
       return value.as_list().items;
     case Value::Kind::kDict: {
       std::vector<Value> keys;
-      keys.reserve(value.as_dict().entries.size());
-      for (const auto& entry : value.as_dict().entries) keys.push_back(Value::string(entry.first));
+      keys.reserve(value.as_dict().entries().size());
+      for (const auto& entry : value.as_dict().entries())
+        keys.push_back(Value::string(entry.first));
       return keys;
     }
     case Value::Kind::kString: {
       const std::string& text = value.as_string();
+      if (code_point_count(text) > kMaxListItems) {
+        throw JinjaError(fmt::format("string longer than {} characters to iterate", kMaxListItems));
+      }
       std::vector<Value> characters;
       std::size_t pos = 0;
       while (pos < text.size()) {
@@ -570,7 +635,7 @@ std::int64_t length(const Value& value) {
     case Value::Kind::kList:
       return static_cast<std::int64_t>(value.as_list().items.size());
     case Value::Kind::kDict:
-      return static_cast<std::int64_t>(value.as_dict().entries.size());
+      return static_cast<std::int64_t>(value.as_dict().entries().size());
     default:
       throw JinjaError(fmt::format("object of type '{}' has no len()", type_name(value)));
   }

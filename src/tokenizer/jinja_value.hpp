@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -27,6 +28,7 @@ class JinjaError : public std::runtime_error {
 inline constexpr std::size_t kMaxStringBytes = std::size_t{16} << 20;
 inline constexpr std::size_t kMaxListItems = std::size_t{1} << 20;
 inline constexpr int kMaxValueDepth = 128;
+inline constexpr std::uint64_t kMaxCompareSteps = std::uint64_t{1} << 24;
 
 class Value;
 struct ListData;
@@ -126,16 +128,36 @@ struct ListData {
   int depth = 1;
 };
 
-struct DictData {
-  Entries entries;
-  int depth = 1;
+/// Entries with unique keys; large ones get a hash index so lookups stay O(1).
+class EntryMap {
+ public:
+  EntryMap() = default;
+  /// Later duplicates of a key replace the earlier value (Python's dict()).
+  explicit EntryMap(Entries entries);
+  [[nodiscard]] const Entries& entries() const noexcept { return entries_; }
   [[nodiscard]] const Value* find(std::string_view key) const;
+  void set(const std::string& key, Value value);
+
+ private:
+  static constexpr std::size_t kIndexFrom = 16;
+  void index_entry(std::size_t position);
+
+  Entries entries_;
+  std::unordered_map<std::string, std::size_t> index_;
+};
+
+struct DictData {
+  EntryMap map;
+  int depth = 1;
+  [[nodiscard]] const Entries& entries() const noexcept { return map.entries(); }
+  [[nodiscard]] const Value* find(std::string_view key) const { return map.find(key); }
 };
 
 struct NamespaceData {
-  Entries entries;
-  [[nodiscard]] const Value* find(std::string_view key) const;
-  void set(const std::string& key, Value value);
+  EntryMap map;
+  [[nodiscard]] const Entries& entries() const noexcept { return map.entries(); }
+  [[nodiscard]] const Value* find(std::string_view key) const { return map.find(key); }
+  void set(const std::string& key, Value value) { map.set(key, std::move(value)); }
 };
 
 /// What a callable value does when called.
@@ -158,9 +180,13 @@ struct FunctionData {
 /// Python's type name ("str", "int", "list", "dict", "NoneType", "Undefined").
 [[nodiscard]] std::string type_name(const Value& value);
 /// Python's `==` (1 == 1.0 == True, deep for lists and dicts; tuples never equal lists).
-[[nodiscard]] bool equals(const Value& a, const Value& b);
+/// Adds the elements compared to `*steps` (for work accounting) and throws JinjaError past
+/// kMaxCompareSteps in one call.
+[[nodiscard]] bool equals(const Value& a, const Value& b, std::uint64_t* steps = nullptr);
 /// Python's `<`; throws JinjaError where Python raises TypeError.
-[[nodiscard]] bool less(const Value& a, const Value& b);
+[[nodiscard]] bool less(const Value& a, const Value& b, std::uint64_t* steps = nullptr);
+/// The work an operation over `value` costs: string bytes / 64, list and dict items.
+[[nodiscard]] std::uint64_t shallow_cost(const Value& value);
 
 /// Appends Python's str(value) (undefined renders as ""), throwing JinjaError past `limit`.
 void append_str(std::string& out, const Value& value, std::size_t limit = kMaxStringBytes);

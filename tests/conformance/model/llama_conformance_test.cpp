@@ -73,6 +73,7 @@ TEST_CASE("llama f32 (HF folder) matches transformers: logits, hidden states, gr
     POLYINFER_SHARED_OR_RETURN(folder, std::string("fixtures/models/") + name);
     const ReferenceFile reference(folder / "reference.safetensors");
     LanguageModel model = LanguageModel::load(folder, options_for(Tier::kNative));
+    CHECK(model.owned_weight_bytes() == 0);  // f32 safetensors are used in place
     const int64_t vocab = model.config().vocab_size;
 
     // Logits at every prompt position.
@@ -166,6 +167,8 @@ TEST_CASE("llama quantized GGUFs match llama.cpp's logits for the same files",
       LanguageModel model =
           LanguageModel::load(folder / "gguf" / fmt::format("{}-{}.gguf", name, form.quant),
                               options_for(Tier::kNative));
+      INFO(name << " " << form.quant);
+      CHECK(model.owned_weight_bytes() == 0);  // stored weights are used in place
       const Difference vs_llamacpp = prompt_logits(model, reference, llamacpp);
       const Difference vs_reference = prompt_logits(model, reference, reference);
       const std::string label = fmt::format("gguf {}", form.quant);

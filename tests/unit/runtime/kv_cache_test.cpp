@@ -151,7 +151,7 @@ TEST_CASE("KvCache: an identical block committed twice is stored once", "[kv_cac
   CHECK(cache.view(a, 0, Kind::kKeys, 4).blocks[0] == cache.view(b, 0, Kind::kKeys, 4).blocks[0]);
 }
 
-TEST_CASE("KvCache: running out is a status; cached blocks are reclaimed oldest first",
+TEST_CASE("KvCache: running out is a status, and cached blocks are reclaimed oldest first",
           "[kv_cache]") {
   KvCache cache(kShape, 3 * 4096);
   CHECK(cache.available_blocks() == 3);

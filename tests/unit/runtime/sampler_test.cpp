@@ -99,7 +99,7 @@ TEST_CASE("Sampler: top-k, top-p and min-p cut the tail", "[sampler]") {
                      {0.0, 0.0, 0.0, 1.0});
 }
 
-TEST_CASE("Sampler: a seed gives the same draws; another seed others", "[sampler]") {
+TEST_CASE("Sampler: a seed gives the same draws, another seed others", "[sampler]") {
   const auto draws = [](uint64_t seed) {
     Sampler sampler({.temperature = 1.0f, .top_p = 0.9f, .seed = seed});
     std::vector<int32_t> ids;

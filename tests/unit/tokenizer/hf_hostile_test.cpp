@@ -225,7 +225,8 @@ TEST_CASE("tokenizer_config.json errors name tokenizer_config.json", "[tokenizer
   expect_json_error(with_model(kWordLevel), ErrorCode::kFormat, {"x/tokenizer_config.json"},
                     "{not json");
   expect_json_error(with_model(kWordLevel), ErrorCode::kFormat,
-                    {"x/tokenizer_config.json", "add_bos_token"}, R"({"add_bos_token": "yes"})");
+                    {"x/tokenizer_config.json", "clean_up_tokenization_spaces"},
+                    R"({"clean_up_tokenization_spaces": "yes"})");
   expect_json_error(with_model(kWordLevel), ErrorCode::kFormat,
                     {"x/tokenizer_config.json", "chat_template[0]"},
                     R"({"chat_template": [{"name": "default"}]})");

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: Apache-2.0
+// BF16 and F16 weight GEMM on AMX-BF16 tiles (tdpbf16ps) for batches of tokens.
+//
+// C[16 rows][16 tokens] += A[16 rows][32 bf16 weights] · B[16 column pairs][16 tokens × 2]:
+// the weights are the A operand, so BF16 rows load straight from the stored matrix (no
+// repacking); F16 rows are split once per chunk into bf16 hi + lo (exact: w = hi + lo), two
+// products per tile. Activations are rounded to bf16 once per call, laid out as B tiles.
+// Sums stay in fp32 tiles over the whole row: the only epilogue is the final transpose to y.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/cpu/matmul_kernel.hpp"
+
+namespace polyinfer::inline v0::detail {
+namespace {
+
+constexpr int kTile = 16;
+constexpr int kTokenBlock = 64;  // 4 token tiles (C tiles 0–3) per unit
+constexpr int64_t kChunkCols = 512;  // F16 columns split into staging at a time
+
+int64_t round_up(int64_t value, int64_t step) { return (value + step - 1) / step * step; }
+
+// Activations, per tile of 16 tokens: per block of 32 columns a B tile of 16 lines, line p
+// holding (x[t][2p], x[t][2p+1]) for t = 0..15 as bf16 pairs (1 KiB).
+int64_t act_tile_bytes(int64_t cols) { return round_up(cols, 32) / 32 * 1024; }
+
+uint64_t act_bytes(int64_t tokens, int64_t cols) {
+  return static_cast<uint64_t>(round_up(tokens, kTile) / kTile * act_tile_bytes(cols));
+}
+
+// x rounded to bf16 (ties to even), zero past the last column.
+void prepare(const MatmulCall& call, int64_t token_begin, int64_t token_end) {
+  const int64_t blocks = round_up(call.cols, 32) / 32;
+  // Lane p of a bf16 pair vector goes to line p: 64 bytes apart.
+  const __m512i offsets = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
+                                                              5, 4, 3, 2, 1, 0),
+                                             _mm512_set1_epi32(64));
+  for (int64_t t = token_begin; t < token_end; ++t) {
+    const float* x = call.x + t * call.x_stride;
+    std::byte* tile = call.act + t / kTile * act_tile_bytes(call.cols) + (t % kTile) * 4;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t c = b * 32;
+      const int64_t rest = call.cols - c;
+      const auto lo_mask = static_cast<__mmask16>(rest >= 16 ? 0xFFFF : (1u << rest) - 1u);
+      const auto hi_mask =
+          static_cast<__mmask16>(rest >= 32 ? 0xFFFF : rest <= 16 ? 0 : (1u << (rest - 16)) - 1u);
+      const __m512 lo = _mm512_maskz_loadu_ps(lo_mask, x + c);
+      const __m512 hi = _mm512_maskz_loadu_ps(hi_mask, x + c + 16);
+      const auto pairs = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+      _mm512_i32scatter_epi32(tile + b * 1024, offsets, pairs, 1);
+    }
+  }
+}
+
+// A 16 × 32 bf16 tile per block; 64-byte lines `stride` apart.
+struct TileConfig {
+  alignas(64) uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+void configure_tiles() {
+  TileConfig config;
+  for (int i = 0; i < 8; ++i) {
+    config.rows[i] = kTile;
+    config.colsb[i] = 64;
+  }
+  // Inline asm with the whole struct as input (see matmul_amx.cpp).
+  __asm__ volatile("ldtilecfg %0" : : "m"(config));
+}
+
+// Splits 16 rows × [c0, c1) of F16 (or copies BF16) weights into bf16 staging rows of
+// kChunkCols (zero past the matrix: the last group's missing rows and columns).
+template <bool kF16>
+void stage_rows(const MatmulCall& call, int64_t row, int64_t c0, int64_t c1, uint16_t* hi,
+                uint16_t* lo) {
+  for (int r = 0; r < kTile; ++r) {
+    uint16_t* hi_row = hi + r * kChunkCols;
+    uint16_t* lo_row = lo + r * kChunkCols;
+    const bool valid = row + r < call.rows;
+    const auto* src = reinterpret_cast<const uint16_t*>(call.weights + (row + r) * call.row_bytes);
+    for (int64_t c = c0; c < c0 + kChunkCols; c += 16) {
+      const int64_t rest = valid ? c1 - c : 0;
+      const auto mask = static_cast<__mmask16>(rest >= 16 ? 0xFFFF : rest <= 0 ? 0 : (1u << rest) - 1u);
+      const __m256i bits = _mm256_maskz_loadu_epi16(mask, src + c);
+      if constexpr (kF16) {
+        const __m512 w = _mm512_cvtph_ps(bits);
+        const __m256bh top = _mm512_cvtneps_pbh(w);
+        const __m512 top_f32 = _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(top)), 16));
+        const __m256bh rest_bits = _mm512_cvtneps_pbh(_mm512_sub_ps(w, top_f32));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(hi_row + (c - c0)),
+                            reinterpret_cast<__m256i>(top));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(lo_row + (c - c0)),
+                            reinterpret_cast<__m256i>(rest_bits));
+      } else {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(hi_row + (c - c0)), bits);
+      }
+    }
+  }
+}
+
+// Stores C[16 rows][16 tokens] transposed into y[t][r] for `tokens` tokens and `rows` rows.
+void store_transposed(const float* c, float* y, int64_t y_stride, int tokens, int rows) {
+  const __m512i column = _mm512_mullo_epi32(
+      _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(16));
+  const auto mask = static_cast<__mmask16>(rows == kTile ? 0xFFFF : (1u << rows) - 1u);
+  for (int t = 0; t < tokens; ++t) {
+    const __m512 values = _mm512_i32gather_ps(_mm512_add_epi32(column, _mm512_set1_epi32(t)), c, 4);
+    _mm512_mask_storeu_ps(y + t * y_stride, mask, values);
+  }
+}
+
+template <bool kF16>
+void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end, int64_t token_begin,
+             int64_t token_end) {
+  configure_tiles();
+  const int64_t tile_bytes = act_tile_bytes(call.cols);
+  const int tiles = static_cast<int>((token_end - token_begin + kTile - 1) / kTile);
+  const std::byte* act = call.act + token_begin / kTile * tile_bytes;
+  alignas(64) uint16_t hi[kTile * kChunkCols];
+  alignas(64) uint16_t lo[kF16 ? kTile * kChunkCols : 32];
+  alignas(64) float c_out[kTile * kTile];
+  for (int64_t row = row_begin; row < row_end; row += kTile) {
+    // BF16 rows of a full group load in place; F16 and partial groups go through staging.
+    const bool in_place = !kF16 && row + kTile <= call.rows;
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t c0 = 0; c0 < call.cols; c0 += kChunkCols) {
+      const int64_t c1 = call.cols - c0 < kChunkCols ? call.cols : c0 + kChunkCols;
+      if (!in_place) stage_rows<kF16>(call, row, c0, c1, hi, lo);
+      for (int64_t c = c0; c < c1; c += 32) {
+        const std::byte* b_tiles = act + c / 32 * 1024;
+        if (in_place) {
+          _tile_loadd(4, call.weights + row * call.row_bytes + c * 2, call.row_bytes);
+        } else {
+          _tile_loadd(4, hi + (c - c0), kChunkCols * 2);
+          if constexpr (kF16) _tile_loadd(5, lo + (c - c0), kChunkCols * 2);
+        }
+        // Token tiles 0..tiles-1 into C tiles 0..3 (B alternates between tiles 6 and 7).
+        _tile_loadd(6, b_tiles, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        if constexpr (kF16) _tile_dpbf16ps(0, 5, 6);
+        if (tiles > 1) {
+          _tile_loadd(7, b_tiles + tile_bytes, 64);
+          _tile_dpbf16ps(1, 4, 7);
+          if constexpr (kF16) _tile_dpbf16ps(1, 5, 7);
+        }
+        if (tiles > 2) {
+          _tile_loadd(6, b_tiles + 2 * tile_bytes, 64);
+          _tile_dpbf16ps(2, 4, 6);
+          if constexpr (kF16) _tile_dpbf16ps(2, 5, 6);
+        }
+        if (tiles > 3) {
+          _tile_loadd(7, b_tiles + 3 * tile_bytes, 64);
+          _tile_dpbf16ps(3, 4, 7);
+          if constexpr (kF16) _tile_dpbf16ps(3, 5, 7);
+        }
+      }
+    }
+    const int rows = static_cast<int>(row_end - row < kTile ? row_end - row : kTile);
+    for (int tile = 0; tile < tiles; ++tile) {
+      switch (tile) {
+        case 0:
+          _tile_stored(0, c_out, 64);
+          break;
+        case 1:
+          _tile_stored(1, c_out, 64);
+          break;
+        case 2:
+          _tile_stored(2, c_out, 64);
+          break;
+        default:
+          _tile_stored(3, c_out, 64);
+          break;
+      }
+      const int64_t t0 = token_begin + tile * kTile;
+      const int tokens = static_cast<int>(token_end - t0 < kTile ? token_end - t0 : kTile);
+      store_transposed(c_out, call.y + t0 * call.y_stride + row, call.y_stride, tokens, rows);
+    }
+  }
+  _tile_release();
+}
+
+// Whole blocks of 32 columns (the tiles read 64-byte lines of each row), at least a tile of
+// tokens.
+bool supports(int64_t, int64_t cols, int64_t tokens) { return tokens >= kTile && cols % 32 == 0; }
+double score(int64_t, int64_t, int64_t) { return 50; }
+
+constexpr MatmulKernel kKernels[] = {
+    MatmulKernel{"bf16_amx_bf16", DType::kBF16, Isa::kAmx, PackLayout::kNone, kTile, kTokenBlock,
+                 &act_bytes, &prepare, &compute<false>, &supports, &score, nullptr},
+    MatmulKernel{"f16_amx_bf16", DType::kF16, Isa::kAmx, PackLayout::kNone, kTile, kTokenBlock,
+                 &act_bytes, &prepare, &compute<true>, &supports, &score, nullptr},
+};
+
+}  // namespace
+
+MatmulKernelTable matmul_kernels_amx_bf16() noexcept {
+  return {kKernels, static_cast<int>(sizeof(kKernels) / sizeof(kKernels[0]))};
+}
+
+}  // namespace polyinfer::inline v0::detail

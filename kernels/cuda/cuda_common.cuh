@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: Apache-2.0
+// Internal helpers of the .cu files: error mapping, warp reductions, dp4a, PDL, launches.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/cuda_ops.hpp"
+#include "kernels/cuda/hip_compat.hpp"
+
+namespace polyinfer::inline v0::detail::gpu {
+
+/// Lanes of a logical warp: 32 on NVIDIA; a half wave on AMD wave64 (see hip_compat.hpp).
+inline constexpr int kWarp = 32;
+
+/// Maps a runtime error to a Status (and clears CUDA's sticky last error for non-fatal ones).
+inline Status status_of(cudaError_t error) noexcept {
+  switch (error) {
+    case cudaSuccess:
+      return Status::kOk;
+    case cudaErrorMemoryAllocation:
+      return Status::kOutOfMemory;
+    case cudaErrorNoDevice:
+    case cudaErrorInsufficientDriver:
+      return Status::kNoDevice;
+    default:
+      return Status::kDeviceError;
+  }
+}
+
+inline Status status_of(cublasStatus_t status) noexcept {
+  return status == CUBLAS_STATUS_SUCCESS ? Status::kOk : Status::kDeviceError;
+}
+
+/// The status of the launch just made.
+inline Status launch_status() noexcept { return status_of(cudaGetLastError()); }
+
+inline cudaStream_t native(Stream stream) noexcept {
+  return static_cast<cudaStream_t>(stream.native);
+}
+
+#define POLYINFER_GPU_TRY(expr)                                 \
+  do {                                                          \
+    const ::polyinfer::detail::gpu::Status pi_status_ = (expr); \
+    if (pi_status_ != ::polyinfer::detail::gpu::Status::kOk) {  \
+      return pi_status_;                                        \
+    }                                                           \
+  } while (0)
+
+#define POLYINFER_CUDA_TRY(expr) POLYINFER_GPU_TRY(::polyinfer::detail::gpu::status_of(expr))
+
+inline constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+__device__ __forceinline__ float shfl_xor(float value, int offset) {
+#if POLYINFER_GPU_HIP
+  return __shfl_xor(value, offset, kWarp);
+#else
+  return __shfl_xor_sync(0xFFFFFFFFu, value, offset);
+#endif
+}
+
+__device__ __forceinline__ int shfl_xor(int value, int offset) {
+#if POLYINFER_GPU_HIP
+  return __shfl_xor(value, offset, kWarp);
+#else
+  return __shfl_xor_sync(0xFFFFFFFFu, value, offset);
+#endif
+}
+
+/// Sum over the 32 lanes of a warp, result in every lane.
+__device__ __forceinline__ float warp_sum(float value) {
+#pragma unroll
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) value += shfl_xor(value, offset);
+  return value;
+}
+
+__device__ __forceinline__ float warp_max(float value) {
+#pragma unroll
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
+    value = fmaxf(value, shfl_xor(value, offset));
+  }
+  return value;
+}
+
+/// Sum over a block of up to 1024 threads (a multiple of 32); `shared` holds 32 floats. Every
+/// thread gets the result; the block may call it again after it returns.
+__device__ __forceinline__ float block_sum(float value, float* shared) {
+  const int lane = static_cast<int>(threadIdx.x) % kWarp;
+  const int warp = static_cast<int>(threadIdx.x) / kWarp;
+  const int warps = static_cast<int>(blockDim.x) / kWarp;
+  value = warp_sum(value);
+  __syncthreads();  // an earlier call may still be reading `shared`
+  if (lane == 0) shared[warp] = value;
+  __syncthreads();
+  value = lane < warps ? shared[lane] : 0.0f;
+  return warp_sum(value);
+}
+
+__device__ __forceinline__ float block_max(float value, float* shared) {
+  const int lane = static_cast<int>(threadIdx.x) % kWarp;
+  const int warp = static_cast<int>(threadIdx.x) / kWarp;
+  const int warps = static_cast<int>(blockDim.x) / kWarp;
+  value = warp_max(value);
+  __syncthreads();
+  if (lane == 0) shared[warp] = value;
+  __syncthreads();
+  value = lane < warps ? shared[lane] : -INFINITY;
+  return warp_max(value);
+}
+
+/// c + Σ a.byte[i]·b.byte[i] over 4 signed bytes (dp4a).
+__device__ __forceinline__ int dot4_i8(int a, int b, int c) {
+#if !POLYINFER_GPU_HIP
+  return __dp4a(a, b, c);
+#elif defined(__gfx906__) || defined(__gfx908__) || defined(__gfx90a__) || defined(__gfx940__) || \
+    defined(__gfx941__) || defined(__gfx942__)
+  return __builtin_amdgcn_sdot4(a, b, c, false);
+#elif defined(__gfx1100__) || defined(__gfx1101__) || defined(__gfx1102__)
+  return __builtin_amdgcn_sudot4(true, a, true, b, c, false);
+#else
+  for (int i = 0; i < 4; ++i) {
+    c += static_cast<int8_t>(a >> (8 * i)) * static_cast<int8_t>(b >> (8 * i));
+  }
+  return c;
+#endif
+}
+
+/// Programmatic dependent launch (Hopper): a kernel launched with launch(…, programmatic=true)
+/// may start before its predecessor ends; pdl_wait() blocks until the predecessor has finished
+/// and its writes are visible. Anything read before it must not come from the predecessor.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+/// Lets the dependent grid launch now (it still waits for this grid's end in pdl_wait()).
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
+
+/// 128-bit load of data read once (weights): no L1 allocation, 256-byte L2 prefetch.
+__device__ __forceinline__ uint4 load_stream(const void* address) {
+#if !POLYINFER_GPU_HIP && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(address));
+  return v;
+#else
+  return *static_cast<const uint4*>(address);
+#endif
+}
+
+/// Launches `kernel`; with `programmatic` (CUDA, sm_90) it may overlap the end of the previous
+/// kernel on the stream, which it must then wait for with pdl_wait().
+template <typename... Params, typename... Args>
+Status launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, Stream stream,
+              bool programmatic, Args... args) noexcept {
+#if POLYINFER_GPU_HIP
+  (void)programmatic;
+  kernel<<<grid, block, shared_bytes, native(stream)>>>(static_cast<Params>(args)...);
+  return launch_status();
+#else
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = shared_bytes;
+  config.stream = native(stream);
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attribute;
+  config.numAttrs = programmatic ? 1 : 0;
+  return status_of(cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...));
+#endif
+}
+
+/// Blocks for a grid-stride loop over `count` items with `threads` per block.
+inline unsigned grid_for(int64_t count, int threads) noexcept {
+  const int64_t blocks = ceil_div(count, threads);
+  return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > 65535 * 16 ? 65535 * 16 : blocks));
+}
+
+}  // namespace polyinfer::inline v0::detail::gpu

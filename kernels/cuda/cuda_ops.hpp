@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: Apache-2.0
+// Host API of the GPU kernels (CUDA; HIP through hip_compat.hpp): plain C++ over device pointers.
+//
+// No CUDA or HIP type appears here, so code compiled by the ordinary C++ compiler (the backend,
+// tests) includes it. Streams travel as an opaque `Stream` (a cudaStream_t / hipStream_t cast to
+// void*). Every call is asynchronous on its stream unless it says otherwise, returns a Status and
+// never throws; pointers named `x`, `y`, `q`, … are device pointers.
+//
+//   gpu::DeviceMatrix w;
+//   if (gpu::DeviceMatrix::upload(DType::kQ4_0, rows, cols, gguf_bytes, stream, &w) != kOk) …
+//   gpu::matmul(*context, w, x_device, 1, cols, y_device, rows);   // decode: the GEMV kernels
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "kernels/ops.hpp"
+#include "polyinfer/tensor.hpp"
+
+namespace polyinfer::inline v0::detail::gpu {
+
+/// What a call did.
+enum class Status : int {
+  kOk = 0,
+  kNoDevice,         ///< no GPU or no driver
+  kUnsupported,      ///< this format / shape / layout has no kernel (ask *_supports first)
+  kInvalidArgument,  ///< null pointer, negative size, mismatched shapes
+  kOutOfMemory,      ///< a device allocation failed
+  kDeviceError,      ///< any other runtime or cuBLAS error (a failed launch, a lost device)
+};
+
+/// "ok", "no device", "unsupported", …
+[[nodiscard]] std::string_view status_name(Status status) noexcept;
+
+/// An opaque stream: a cudaStream_t (hipStream_t) as void*; null is the legacy default stream.
+struct Stream {
+  void* native = nullptr;
+};
+
+/// What the kernels read off the device at start-up.
+struct DeviceInfo {
+  std::string name;
+  int ordinal = 0;
+  int multiprocessors = 0;
+  int compute_capability = 0;  ///< major·10 + minor (90 for Hopper)
+  uint64_t memory_bytes = 0;
+  uint64_t l2_bytes = 0;
+  double memory_clock_mhz = 0;
+  int memory_bus_bits = 0;
+};
+
+/// GPUs visible to this process; 0 when there is no GPU or no driver (never an error).
+[[nodiscard]] int device_count() noexcept;
+[[nodiscard]] Status device_info(int ordinal, DeviceInfo* info) noexcept;
+/// Makes `ordinal` current for this thread (allocations and launches go there).
+[[nodiscard]] Status use_device(int ordinal) noexcept;
+
+/// Owned device memory (cudaMalloc), released by the destructor.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  ~DeviceBuffer();
+  DeviceBuffer(DeviceBuffer&& other) noexcept;
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  /// Allocates `bytes` (256-byte aligned) on the current device; `out` keeps its old memory on
+  /// failure.
+  [[nodiscard]] static Status allocate(uint64_t bytes, DeviceBuffer* out) noexcept;
+
+  [[nodiscard]] void* data() const noexcept { return data_; }
+  [[nodiscard]] uint64_t bytes() const noexcept { return bytes_; }
+  template <typename T>
+  [[nodiscard]] T* as() const noexcept {
+    return static_cast<T*>(data_);
+  }
+
+ private:
+  void* data_ = nullptr;
+  uint64_t bytes_ = 0;
+};
+
+/// Host → device copy, ordered on `stream` (returns once the host memory may be reused).
+[[nodiscard]] Status copy_to_device(void* dst, const void* host_src, uint64_t bytes,
+                                    Stream stream) noexcept;
+/// Device → host copy; returns after the data has arrived (synchronizes `stream`).
+[[nodiscard]] Status copy_to_host(void* host_dst, const void* src, uint64_t bytes,
+                                  Stream stream) noexcept;
+/// Sets `bytes` bytes at `dst` to `value` (test poisoning, zeroing).
+[[nodiscard]] Status fill_bytes(void* dst, int value, uint64_t bytes, Stream stream) noexcept;
+/// Waits for everything queued on `stream`; reports an earlier asynchronous error, if any.
+[[nodiscard]] Status synchronize(Stream stream) noexcept;
+
+/// Per-stream state of the matrix kernels: the cuBLAS handle and its workspace, and scratch for
+/// quantized activations, dequantized weight tiles and attention partials. Scratch grows on
+/// demand (an allocation, which a graph capture forbids): run each shape once before capturing.
+/// Not thread-safe; one Context per stream.
+class Context {
+ public:
+  /// Creates a context on the current device issuing work to `stream`.
+  [[nodiscard]] static Status create(Stream stream, std::unique_ptr<Context>* out) noexcept;
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  [[nodiscard]] Stream stream() const noexcept;
+  /// Multiprocessors of the device (launch sizing).
+  [[nodiscard]] int multiprocessors() const noexcept;
+
+  struct Impl;  // kernels/cuda/context.cuh
+  [[nodiscard]] Impl& impl() noexcept { return *impl_; }
+
+ private:
+  explicit Context(std::unique_ptr<Impl> impl) noexcept;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// A weight matrix of rows × cols on the device (y = W·x has `rows` outputs), laid out for the
+/// GPU kernels at upload: Q4_0, Q8_0 and Q4_K are split into a plane of quants (16-byte aligned
+/// rows, so every load is 128 bits) and a plane of block scales; F16, BF16 and F32 stay
+/// row-major. The same number of bytes as the GGUF tensor.
+class DeviceMatrix {
+ public:
+  DeviceMatrix() = default;
+
+  /// Uploads GGUF-layout bytes from host memory (any alignment) and repacks them on the device.
+  [[nodiscard]] static Status upload(DType dtype, int64_t rows, int64_t cols,
+                                     const std::byte* host_data, Stream stream,
+                                     DeviceMatrix* out) noexcept;
+  /// The same from GGUF-layout bytes already in device memory (left unchanged).
+  [[nodiscard]] static Status import_device(DType dtype, int64_t rows, int64_t cols,
+                                            const std::byte* device_data, Stream stream,
+                                            DeviceMatrix* out) noexcept;
+
+  [[nodiscard]] DType dtype() const noexcept { return dtype_; }
+  [[nodiscard]] int64_t rows() const noexcept { return rows_; }
+  [[nodiscard]] int64_t cols() const noexcept { return cols_; }
+  /// Bytes of weights (what one GEMV reads).
+  [[nodiscard]] uint64_t bytes() const noexcept { return bytes_; }
+  /// The quants plane (or the whole row-major matrix for F16 / BF16 / F32).
+  [[nodiscard]] const void* quants() const noexcept { return storage_.data(); }
+  /// The scales plane (null for F16 / BF16 / F32).
+  [[nodiscard]] const void* scales() const noexcept;
+
+ private:
+  DType dtype_ = DType::kF32;
+  int64_t rows_ = 0;
+  int64_t cols_ = 0;
+  uint64_t bytes_ = 0;
+  uint64_t scales_offset_ = 0;
+  DeviceBuffer storage_;
+};
+
+/// Whether matmul() handles `dtype` with `cols` columns (Q4_0 / Q8_0: cols % 32 == 0; Q4_K:
+/// cols % 256 == 0; F16, BF16, F32: any).
+[[nodiscard]] bool matmul_supports(DType dtype, int64_t cols) noexcept;
+
+/// Largest number of activation rows the GEMV kernels take; more rows go to the GEMM path.
+inline constexpr int64_t kGemvMaxTokens = 8;
+
+/// A GEMV launch shape: weight rows per warp, 16-byte chunks each lane loads before using
+/// them, and warps per block. Zeros pick the tuned default for the format and token count.
+struct GemvConfig {
+  int rows_per_warp = 0;
+  int unroll = 0;
+  int warps_per_block = 0;
+};
+
+/// The launch shapes compiled for single-token GEMV (benchmarks compare them; every one is
+/// also checked against the reference by the tests).
+[[nodiscard]] std::span<const GemvConfig> gemv_variants() noexcept;
+/// The default shape matmul() uses for `dtype` and `tokens` (1..kGemvMaxTokens).
+[[nodiscard]] GemvConfig gemv_default(DType dtype, int64_t tokens) noexcept;
+
+/// y[t][r] = Σ_c W[r][c]·x[t][c] for t < tokens (x: tokens × cols f32, row stride `x_stride`;
+/// y: tokens × rows f32, row stride `y_stride`). Up to kGemvMaxTokens rows run the GEMV
+/// kernels: quantized weights with activations quantized to 8-bit blocks of 32 (ggml's q8_0
+/// rounding, fp16 scale) and integer dot products (dp4a); F16 / BF16 weights in f32 arithmetic.
+/// More rows run the GEMM path: F16 / BF16 / F32 through cuBLAS; quantized weights dequantized
+/// to f16 tiles, then cuBLAS (f32 accumulation).
+[[nodiscard]] Status matmul(Context& context, const DeviceMatrix& w, const float* x,
+                            int64_t tokens, int64_t x_stride, float* y, int64_t y_stride) noexcept;
+/// The GEMV path with an explicit launch shape (tokens ≤ kGemvMaxTokens; F32 weights have none).
+[[nodiscard]] Status gemv(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
+                          int64_t x_stride, float* y, int64_t y_stride,
+                          const GemvConfig& config) noexcept;
+/// The GEMM path for any number of tokens (tests compare it with the GEMV path).
+[[nodiscard]] Status gemm(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
+                          int64_t x_stride, float* y, int64_t y_stride) noexcept;
+
+/// y = x / sqrt(mean(x²) + eps) · weight, per row of `cols`.
+[[nodiscard]] Status rms_norm(const float* x, const float* weight, float eps, int64_t rows,
+                              int64_t cols, float* y, Stream stream) noexcept;
+/// y = (x − mean) / sqrt(var + eps) · weight + bias, per row (bias may be null).
+[[nodiscard]] Status layer_norm(const float* x, const float* weight, const float* bias, float eps,
+                                int64_t rows, int64_t cols, float* y, Stream stream) noexcept;
+/// Rotates `heads` heads of `head_dim` in place in each of `tokens` rows (row stride
+/// `row_stride` floats) at positions[t] (device array); inv_freq holds head_dim / 2 values
+/// (RopeTable::inv_freq copied to the device). Angles and rotations in double, as the reference.
+[[nodiscard]] Status rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim,
+                          int64_t row_stride, const int32_t* positions, const float* inv_freq,
+                          RopeLayout layout, Stream stream) noexcept;
+/// out[i] = silu(gate[i]) · up[i].
+[[nodiscard]] Status silu_mul(const float* gate, const float* up, float* out, int64_t count,
+                              Stream stream) noexcept;
+/// out[i] = gelu(x[i]) with erf.
+[[nodiscard]] Status gelu(const float* x, float* out, int64_t count, Stream stream) noexcept;
+/// out[i] = a[i] + b[i] (residual connections; out may alias a or b).
+[[nodiscard]] Status add(const float* a, const float* b, float* out, int64_t count,
+                         Stream stream) noexcept;
+/// In-place softmax of each row.
+[[nodiscard]] Status softmax(float* x, int64_t rows, int64_t cols, Stream stream) noexcept;
+
+/// One sequence's keys or values in paged device memory, as kernels/ops.hpp's KvView: block b
+/// holds rows [b·block_rows, (b+1)·block_rows) of kv_heads × head_dim values. F16 only for now.
+struct DeviceKvView {
+  KvType type = KvType::kF16;
+  int64_t kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t block_rows = 0;
+  void* const* blocks = nullptr;  ///< device array of device pointers, one per block
+  int64_t positions = 0;          ///< rows valid; an upper bound of every causal limit
+};
+
+/// Whether attention() and kv_store() handle `view` (F16, head_dim ∈ {64, 96, 128, 256}).
+[[nodiscard]] bool attention_supports(const DeviceKvView& view) noexcept;
+
+/// Stores `rows` f32 rows (kv_heads × head_dim each, contiguous) into rows first_row.. of `dst`.
+[[nodiscard]] Status kv_store(const float* src, int64_t rows, int64_t first_row,
+                              const DeviceKvView& dst, Stream stream) noexcept;
+
+/// Grouped-query attention over the paged cache, as kernels/ops.hpp's attention(): q and out are
+/// tokens × heads × head_dim; token t attends to rows 0..positions[t] when `causal` (positions
+/// on the device), else to every row. Split-K ("flash decoding"): each (token, kv head) pair's
+/// rows are split over enough blocks to fill the GPU, partial softmax states combined after.
+[[nodiscard]] Status attention(Context& context, const float* q, int64_t tokens, int64_t heads,
+                               const DeviceKvView& keys, const DeviceKvView& values,
+                               const int32_t* positions, bool causal, float scale,
+                               float* out) noexcept;
+
+/// The roofline: reads `bytes` (a multiple of 16, 16-byte aligned) once with 128-bit loads and
+/// writes one word to `sink` (device). `variant` 0..stream_read_variants()−1 picks the unroll
+/// depth and block size (the benchmark keeps the fastest).
+[[nodiscard]] Status stream_read(const void* data, uint64_t bytes, uint64_t* sink, int variant,
+                                 Stream stream) noexcept;
+[[nodiscard]] int stream_read_variants() noexcept;
+
+}  // namespace polyinfer::inline v0::detail::gpu

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: Apache-2.0
+// Devices, owned buffers, copies and the per-stream Context (cuBLAS handle, scratch).
+#include <utility>
+
+#include "kernels/cuda/context.cuh"
+
+namespace polyinfer::inline v0::detail::gpu {
+
+std::string_view status_name(Status status) noexcept {
+  switch (status) {
+    case Status::kOk:
+      return "ok";
+    case Status::kNoDevice:
+      return "no device";
+    case Status::kUnsupported:
+      return "unsupported";
+    case Status::kInvalidArgument:
+      return "invalid argument";
+    case Status::kOutOfMemory:
+      return "out of memory";
+    case Status::kDeviceError:
+      return "device error";
+  }
+  return "unknown";
+}
+
+int device_count() noexcept {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    (void)cudaGetLastError();  // no driver or no device: not an error for callers
+    return 0;
+  }
+  return count;
+}
+
+Status device_info(int ordinal, DeviceInfo* info) noexcept {
+  if (info == nullptr) return Status::kInvalidArgument;
+  cudaDeviceProp properties = {};
+  POLYINFER_CUDA_TRY(cudaGetDeviceProperties(&properties, ordinal));
+  int memory_clock_khz = 0;
+  int bus_bits = 0;
+  POLYINFER_CUDA_TRY(
+      cudaDeviceGetAttribute(&memory_clock_khz, cudaDevAttrMemoryClockRate, ordinal));
+  POLYINFER_CUDA_TRY(cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, ordinal));
+  try {
+    info->name = properties.name;
+  } catch (...) {
+    return Status::kOutOfMemory;
+  }
+  info->ordinal = ordinal;
+  info->multiprocessors = properties.multiProcessorCount;
+  info->compute_capability = properties.major * 10 + properties.minor;
+  info->memory_bytes = properties.totalGlobalMem;
+  info->l2_bytes = static_cast<uint64_t>(properties.l2CacheSize);
+  info->memory_clock_mhz = memory_clock_khz / 1000.0;
+  info->memory_bus_bits = bus_bits;
+  return Status::kOk;
+}
+
+Status use_device(int ordinal) noexcept { return status_of(cudaSetDevice(ordinal)); }
+
+DeviceBuffer::~DeviceBuffer() {
+  if (data_ != nullptr) (void)cudaFree(data_);
+}
+
+DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) (void)cudaFree(data_);
+    data_ = std::exchange(other.data_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+Status DeviceBuffer::allocate(uint64_t bytes, DeviceBuffer* out) noexcept {
+  if (out == nullptr) return Status::kInvalidArgument;
+  void* data = nullptr;
+  if (bytes > 0) {
+    const cudaError_t error = cudaMalloc(&data, bytes);
+    if (error != cudaSuccess) {
+      (void)cudaGetLastError();
+      return status_of(error);
+    }
+  }
+  DeviceBuffer fresh;
+  fresh.data_ = data;
+  fresh.bytes_ = bytes;
+  *out = std::move(fresh);
+  return Status::kOk;
+}
+
+Status copy_to_device(void* dst, const void* host_src, uint64_t bytes, Stream stream) noexcept {
+  if (bytes == 0) return Status::kOk;
+  if (dst == nullptr || host_src == nullptr) return Status::kInvalidArgument;
+  return status_of(
+      cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, native(stream)));
+}
+
+Status copy_to_host(void* host_dst, const void* src, uint64_t bytes, Stream stream) noexcept {
+  if (bytes == 0) return Status::kOk;
+  if (host_dst == nullptr || src == nullptr) return Status::kInvalidArgument;
+  POLYINFER_CUDA_TRY(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, native(stream)));
+  return status_of(cudaStreamSynchronize(native(stream)));
+}
+
+Status fill_bytes(void* dst, int value, uint64_t bytes, Stream stream) noexcept {
+  if (bytes == 0) return Status::kOk;
+  if (dst == nullptr) return Status::kInvalidArgument;
+  return status_of(cudaMemsetAsync(dst, value, bytes, native(stream)));
+}
+
+Status synchronize(Stream stream) noexcept {
+  return status_of(cudaStreamSynchronize(native(stream)));
+}
+
+Context::Impl::~Impl() {
+  if (blas != nullptr) (void)cublasDestroy(blas);
+}
+
+Status Context::Impl::reserve(DeviceBuffer& buffer, uint64_t bytes) noexcept {
+  if (buffer.bytes() >= bytes) return Status::kOk;
+  POLYINFER_CUDA_TRY(cudaStreamSynchronize(native(stream)));
+  // Round up so that slowly growing shapes do not reallocate every call.
+  uint64_t rounded = uint64_t{1} << 20;
+  while (rounded < bytes) rounded *= 2;
+  buffer = DeviceBuffer();
+  return DeviceBuffer::allocate(rounded, &buffer);
+}
+
+Context::Context(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+Context::~Context() = default;
+
+Stream Context::stream() const noexcept { return impl_->stream; }
+int Context::multiprocessors() const noexcept { return impl_->multiprocessors; }
+
+Status Context::create(Stream stream, std::unique_ptr<Context>* out) noexcept {
+  if (out == nullptr) return Status::kInvalidArgument;
+  if (device_count() == 0) return Status::kNoDevice;
+  std::unique_ptr<Impl> impl;
+  try {
+    impl = std::make_unique<Impl>();
+  } catch (...) {
+    return Status::kOutOfMemory;
+  }
+  impl->stream = stream;
+  POLYINFER_CUDA_TRY(cudaGetDevice(&impl->device));
+  POLYINFER_CUDA_TRY(cudaDeviceGetAttribute(&impl->multiprocessors,
+                                            cudaDevAttrMultiProcessorCount, impl->device));
+  POLYINFER_GPU_TRY(status_of(cublasCreate(&impl->blas)));
+  POLYINFER_GPU_TRY(status_of(cublasSetStream(impl->blas, native(stream))));
+#if !POLYINFER_GPU_HIP
+  // A workspace of our own keeps cuBLAS from allocating inside graph captures.
+  constexpr uint64_t kBlasWorkspaceBytes = uint64_t{32} << 20;
+  POLYINFER_GPU_TRY(DeviceBuffer::allocate(kBlasWorkspaceBytes, &impl->blas_workspace));
+  POLYINFER_GPU_TRY(status_of(
+      cublasSetWorkspace(impl->blas, impl->blas_workspace.data(), kBlasWorkspaceBytes)));
+#endif
+  try {
+    out->reset(new Context(std::move(impl)));
+  } catch (...) {
+    return Status::kOutOfMemory;
+  }
+  return Status::kOk;
+}
+
+}  // namespace polyinfer::inline v0::detail::gpu

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: Apache-2.0
+// The GEMV kernel every weight format shares (warps over rows, 16-byte chunks per lane), and
+// the table of launch shapes compiled for it.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/gemv.cuh"
+
+namespace polyinfer::inline v0::detail::gpu {
+
+inline constexpr int kGemvMaxWarps = 8;
+
+/// Rows per warp and unroll depth of the single-token shapes compiled for every format (warps
+/// per block is a launch parameter). gemv_variants() lists them with 4 and 8 warps.
+struct GemvShape {
+  int rows_per_warp;
+  int unroll;
+};
+inline constexpr GemvShape kSingleTokenShapes[] = {{1, 2}, {1, 4}, {1, 8}, {2, 2}, {2, 4}, {4, 2}};
+/// The shape for 2 tokens, and for 3..8 tokens (more rows per warp: each activation load then
+/// serves more weight rows, which keeps L1 traffic under the weight stream's).
+inline constexpr GemvShape kTwoTokenShape = {2, 2};
+inline constexpr GemvShape kManyTokenShape = {4, 2};
+
+/// y[t][r] = Σ_k Format::dot(chunk k of row r, activations of token t for chunk k).
+/// Each warp owns kRows consecutive weight rows; lane l takes chunks l, l + 32, …; each step
+/// loads kUnroll chunks of every row before using any, so kRows·kUnroll 16-byte loads per lane
+/// are in flight, and the activations loaded for a chunk serve all kRows rows. Weights are
+/// loaded before pdl_wait(): only the activations come from the previous kernel.
+template <class Format, int kTokens, int kRows, int kUnroll>
+__global__ void __launch_bounds__(kGemvMaxWarps* kWarp)
+    gemv_kernel(WeightsView w, ActivationsView x, float* y, int64_t y_stride) {
+  const int lane = static_cast<int>(threadIdx.x) % kWarp;
+  const int64_t warp = int64_t{blockIdx.x} * (blockDim.x / kWarp) + threadIdx.x / kWarp;
+  const int64_t first_row = warp * kRows;
+  if (first_row >= w.rows) return;
+  int64_t row[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) row[r] = first_row + r < w.rows ? first_row + r : w.rows - 1;
+  float acc[kRows][kTokens];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+    for (int t = 0; t < kTokens; ++t) acc[r][t] = 0.0f;
+  }
+  bool waiting = true;
+  for (int64_t base = lane; base < w.chunks; base += int64_t{kWarp} * kUnroll) {
+    typename Format::Chunk chunk[kUnroll][kRows];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t k = base + u * kWarp;
+      if (k < w.chunks) {
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) chunk[u][r] = Format::load(w, row[r], k);
+      }
+    }
+    if (waiting) {
+      pdl_wait();
+      waiting = false;
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t k = base + u * kWarp;
+      if (k < w.chunks) {
+#pragma unroll
+        for (int t = 0; t < kTokens; ++t) {
+          const typename Format::Activation a = Format::load_x(x, t, k);
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) acc[r][t] += Format::dot(chunk[u][r], a, k);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+    for (int t = 0; t < kTokens; ++t) {
+      const float sum = warp_sum(acc[r][t]);
+      if (lane == 0 && first_row + r < w.rows) y[t * y_stride + first_row + r] = sum;
+    }
+  }
+}
+
+using GemvKernel = void (*)(WeightsView, ActivationsView, float*, int64_t);
+
+template <class Format, int kTokens, int kRows, int kUnroll>
+constexpr GemvKernel gemv_entry() {
+  return &gemv_kernel<Format, kTokens, kRows, kUnroll>;
+}
+
+/// The compiled kernel for `tokens` and `config`, or null.
+template <class Format>
+GemvKernel pick_gemv(int tokens, const GemvConfig& config) noexcept {
+  const int rows = config.rows_per_warp;
+  const int unroll = config.unroll;
+  if (tokens == 1) {
+    if (rows == 1 && unroll == 2) return gemv_entry<Format, 1, 1, 2>();
+    if (rows == 1 && unroll == 4) return gemv_entry<Format, 1, 1, 4>();
+    if (rows == 1 && unroll == 8) return gemv_entry<Format, 1, 1, 8>();
+    if (rows == 2 && unroll == 2) return gemv_entry<Format, 1, 2, 2>();
+    if (rows == 2 && unroll == 4) return gemv_entry<Format, 1, 2, 4>();
+    if (rows == 4 && unroll == 2) return gemv_entry<Format, 1, 4, 2>();
+    return nullptr;
+  }
+  if (tokens == 2) {
+    return rows == kTwoTokenShape.rows_per_warp && unroll == kTwoTokenShape.unroll
+               ? gemv_entry<Format, 2, kTwoTokenShape.rows_per_warp, kTwoTokenShape.unroll>()
+               : nullptr;
+  }
+  if (rows != kManyTokenShape.rows_per_warp || unroll != kManyTokenShape.unroll) return nullptr;
+  constexpr int kR = kManyTokenShape.rows_per_warp;
+  constexpr int kU = kManyTokenShape.unroll;
+  switch (tokens) {
+    case 3:
+      return gemv_entry<Format, 3, kR, kU>();
+    case 4:
+      return gemv_entry<Format, 4, kR, kU>();
+    case 5:
+      return gemv_entry<Format, 5, kR, kU>();
+    case 6:
+      return gemv_entry<Format, 6, kR, kU>();
+    case 7:
+      return gemv_entry<Format, 7, kR, kU>();
+    case 8:
+      return gemv_entry<Format, 8, kR, kU>();
+    default:
+      return nullptr;
+  }
+}
+
+/// Launches Format's GEMV for `tokens` activation rows with `config`.
+template <class Format>
+Status dispatch_gemv(const WeightsView& w, const ActivationsView& x, int tokens, float* y,
+                     int64_t y_stride, const GemvConfig& config, Stream stream,
+                     bool programmatic) noexcept {
+  const GemvKernel kernel = pick_gemv<Format>(tokens, config);
+  const int warps = config.warps_per_block;
+  if (kernel == nullptr || warps < 1 || warps > kGemvMaxWarps) return Status::kUnsupported;
+  const int64_t blocks = ceil_div(w.rows, int64_t{config.rows_per_warp} * warps);
+  return launch(kernel, dim3(static_cast<unsigned>(blocks)),
+                dim3(static_cast<unsigned>(warps * kWarp)), 0, stream, programmatic, w, x, y,
+                y_stride);
+}
+
+/// 16 activation quants (read-only path; they stay in L1 across the rows of a block).
+__device__ __forceinline__ int4 load_x16(const int8_t* p) {
+  return __ldg(reinterpret_cast<const int4*>(p));
+}
+
+}  // namespace polyinfer::inline v0::detail::gpu

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+// matmul(): GEMV kernels for up to 8 activation rows, cuBLAS (after f16 conversion) for more.
+#include <algorithm>
+#include <iterator>
+
+#include "kernels/cuda/context.cuh"
+#include "kernels/cuda/dequantize.cuh"
+#include "kernels/cuda/gemv.cuh"
+
+namespace polyinfer::inline v0::detail::gpu {
+namespace {
+
+// Must match the shapes gemv_kernel.cuh compiles (kSingleTokenShapes × 4 or 8 warps).
+constexpr GemvConfig kSingleTokenVariants[] = {
+    {1, 2, 8}, {1, 4, 8}, {1, 8, 8}, {2, 2, 8}, {2, 4, 8},
+    {4, 2, 8}, {1, 4, 4}, {2, 2, 4}, {1, 8, 4},
+};
+
+bool is_quantized(DType dtype) noexcept {
+  return dtype == DType::kQ4_0 || dtype == DType::kQ8_0 || dtype == DType::kQ4_K;
+}
+
+/// Rows of f16 weights the GEMM path dequantizes per cuBLAS call (bounds the scratch).
+constexpr uint64_t kWeightTileBytes = uint64_t{64} << 20;
+
+Status check_product(const DeviceMatrix& w, const float* x, int64_t tokens, int64_t x_stride,
+                     const float* y, int64_t y_stride) noexcept {
+  if (w.quants() == nullptr || x == nullptr || y == nullptr || tokens < 1) {
+    return Status::kInvalidArgument;
+  }
+  if ((tokens > 1 && x_stride < w.cols()) || (tokens > 1 && y_stride < w.rows())) {
+    return Status::kInvalidArgument;
+  }
+  if (w.rows() > INT32_MAX || w.cols() > INT32_MAX || tokens > INT32_MAX) {
+    return Status::kUnsupported;  // cuBLAS takes int sizes
+  }
+  return Status::kOk;
+}
+
+Status blas_gemm(Context::Impl& impl, int64_t rows, int64_t tokens, int64_t cols,
+                 const void* weights, cudaDataType_t weight_type, const void* x,
+                 cudaDataType_t x_type, int64_t x_stride, float* y, int64_t y_stride) noexcept {
+  // Row-major W (rows × cols) is column-major Wᵀ: y (column-major rows × tokens) = Wᵀᵀ·x.
+  const float one = 1.0f;
+  const float zero = 0.0f;
+  return status_of(cublasGemmEx(impl.blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows),
+                                static_cast<int>(tokens), static_cast<int>(cols), &one, weights,
+                                weight_type, static_cast<int>(cols), x, x_type,
+                                static_cast<int>(x_stride), &zero, y, CUDA_R_32F,
+                                static_cast<int>(y_stride), CUBLAS_COMPUTE_32F,
+                                CUBLAS_GEMM_DEFAULT));
+}
+
+}  // namespace
+
+std::span<const GemvConfig> gemv_variants() noexcept { return kSingleTokenVariants; }
+
+GemvConfig gemv_default(DType /*dtype*/, int64_t tokens) noexcept {
+  if (tokens <= 1) return {1, 4, 8};
+  if (tokens == 2) return {2, 2, 8};
+  return {4, 2, 4};
+}
+
+Status gemv(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
+            int64_t x_stride, float* y, int64_t y_stride, const GemvConfig& requested) noexcept {
+  POLYINFER_GPU_TRY(check_product(w, x, tokens, x_stride, y, y_stride));
+  if (tokens > kGemvMaxTokens) return Status::kUnsupported;
+  const GemvConfig config =
+      requested.rows_per_warp == 0 ? gemv_default(w.dtype(), tokens) : requested;
+  Context::Impl& impl = context.impl();
+  const WeightsView view = weights_view(w);
+  const int token_count = static_cast<int>(tokens);
+  if (tokens == 1) x_stride = w.cols();
+  if (tokens == 1) y_stride = w.rows();
+  ActivationsView activations;
+  activations.cols = w.cols();
+  if (is_quantized(w.dtype())) {
+    POLYINFER_GPU_TRY(
+        impl.reserve(impl.activations, quantized_activation_bytes(tokens, w.cols())));
+    POLYINFER_GPU_TRY(quantize_activations(x, tokens, w.cols(), x_stride,
+                                           impl.activations.data(), impl.stream));
+    activations.qs = impl.activations.as<int8_t>();
+    activations.meta = reinterpret_cast<const int2*>(
+        impl.activations.as<uint8_t>() + quantized_activation_meta_offset(tokens, w.cols()));
+  }
+  switch (w.dtype()) {
+    case DType::kQ4_0:
+      return gemv_q4_0(view, activations, token_count, y, y_stride, config, impl.stream, true);
+    case DType::kQ8_0:
+      return gemv_q8_0(view, activations, token_count, y, y_stride, config, impl.stream, true);
+    case DType::kQ4_K:
+      return gemv_q4_k(view, activations, token_count, y, y_stride, config, impl.stream, true);
+    case DType::kF16:
+    case DType::kBF16:
+      activations.x = x;
+      activations.x_stride = x_stride;
+      return gemv_half(view, activations, w.dtype() == DType::kBF16, token_count, y, y_stride,
+                       config, impl.stream);
+    default:
+      return Status::kUnsupported;
+  }
+}
+
+Status gemm(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
+            int64_t x_stride, float* y, int64_t y_stride) noexcept {
+  POLYINFER_GPU_TRY(check_product(w, x, tokens, x_stride, y, y_stride));
+  if (tokens == 1) x_stride = w.cols();
+  if (tokens == 1) y_stride = w.rows();
+  Context::Impl& impl = context.impl();
+  const int64_t rows = w.rows();
+  const int64_t cols = w.cols();
+  if (w.dtype() == DType::kF32) {
+    return blas_gemm(impl, rows, tokens, cols, w.quants(), CUDA_R_32F, x, CUDA_R_32F, x_stride, y,
+                     y_stride);
+  }
+  // Activations → f16 (bf16 for BF16 weights), tokens × cols contiguous.
+  const bool bf16 = w.dtype() == DType::kBF16;
+  const cudaDataType_t half_type = bf16 ? CUDA_R_16BF : CUDA_R_16F;
+  POLYINFER_GPU_TRY(impl.reserve(impl.activations, static_cast<uint64_t>(tokens * cols) * 2));
+  POLYINFER_GPU_TRY(
+      convert_activations(x, tokens, cols, x_stride, bf16, impl.activations.data(), impl.stream));
+  if (!is_quantized(w.dtype())) {
+    return blas_gemm(impl, rows, tokens, cols, w.quants(), half_type, impl.activations.data(),
+                     half_type, cols, y, y_stride);
+  }
+  // Quantized weights: dequantize a tile of rows to f16, multiply, next tile.
+  const int64_t tile_rows =
+      std::clamp<int64_t>(static_cast<int64_t>(kWeightTileBytes / (cols * 2)), 1, rows);
+  POLYINFER_GPU_TRY(
+      impl.reserve(impl.weight_tile, static_cast<uint64_t>(tile_rows * cols) * 2));
+  const WeightsView view = weights_view(w);
+  for (int64_t first = 0; first < rows; first += tile_rows) {
+    const int64_t count = std::min(tile_rows, rows - first);
+    POLYINFER_GPU_TRY(dequantize_rows_f16(view, w.dtype(), first, count,
+                                          impl.weight_tile.data(), impl.stream));
+    POLYINFER_GPU_TRY(blas_gemm(impl, count, tokens, cols, impl.weight_tile.data(), CUDA_R_16F,
+                                impl.activations.data(), CUDA_R_16F, cols, y + first, y_stride));
+  }
+  return Status::kOk;
+}
+
+Status matmul(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
+              int64_t x_stride, float* y, int64_t y_stride) noexcept {
+  if (tokens <= kGemvMaxTokens && w.dtype() != DType::kF32) {
+    return gemv(context, w, x, tokens, x_stride, y, y_stride, GemvConfig{});
+  }
+  return gemm(context, w, x, tokens, x_stride, y, y_stride);
+}
+
+}  // namespace polyinfer::inline v0::detail::gpu
