@@ -69,8 +69,8 @@ struct ConvertOptions {
 ///
 ///   polyinfer::convert_model("tiny-llama", "tiny-llama-q8_0.gguf",
 ///                            {.type = polyinfer::WeightType::kQ8_0});
-WriteSummary convert_model(const std::filesystem::path& hf_folder,
-                           const std::filesystem::path& out, const ConvertOptions& options = {});
+WriteSummary convert_model(const std::filesystem::path& hf_folder, const std::filesystem::path& out,
+                           const ConvertOptions& options = {});
 
 // ---------------------------------------------------------------------------------------------
 // Random-weight models of real shapes.

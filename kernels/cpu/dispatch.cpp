@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -354,6 +355,12 @@ bool matmul_supports(DType dtype) noexcept {
 /// The kernel matmul() runs for this matrix and number of tokens (null when none); exposed to
 /// tests and benchmarks through matmul_kernel_name().
 const MatmulKernel* select_matmul_kernel(const PackedMatrix& w, int64_t tokens) noexcept {
+  // $POLYINFER_MATMUL_KERNEL names kernels to prefer where they apply (comma-separated), for
+  // benchmarks that compare kernels of one level side by side.
+  static const std::string preferred = [] {
+    const char* value = std::getenv("POLYINFER_MATMUL_KERNEL");
+    return value != nullptr ? "," + std::string(value) + "," : std::string();
+  }();
   const auto* packed = static_cast<const PackedWeights*>(w.packed());
   const PackLayout layout = packed != nullptr ? packed->layout : PackLayout::kNone;
   const MatmulKernel* best = nullptr;
@@ -361,7 +368,10 @@ const MatmulKernel* select_matmul_kernel(const PackedMatrix& w, int64_t tokens) 
   for (const MatmulKernel* kernel : candidates(active_isa(), w.dtype()).kernels) {
     if (kernel->layout != PackLayout::kNone && kernel->layout != layout) continue;
     if (kernel->supports != nullptr && !kernel->supports(w.rows(), w.cols(), tokens)) continue;
-    const double score = score_of(*kernel, w.rows(), w.cols(), tokens);
+    double score = score_of(*kernel, w.rows(), w.cols(), tokens);
+    if (!preferred.empty() && preferred.find("," + std::string(kernel->name) + ",") != std::string::npos) {
+      score += 1000;
+    }
     if (best == nullptr || score > best_score) {
       best = kernel;
       best_score = score;

@@ -84,13 +84,77 @@ inline void tile_products(int count, const int8_t* const (&a)[kStage], int64_t a
   if (count > 3) _tile_stored(3, c[3], 64);
 }
 
-// Activations: Q8_0 / Q8_K rows as the AVX-512 kernels lay them out, for a whole number of
-// token tiles (rows past the last token hold stale bytes; their results are dropped).
+// ---- activations, laid out per tile of 16 tokens ----------------------------------------------
+//
+// Q8_0 (Q4_0 / Q8_0 weights): per block b an A tile qs[16][32] (512 bytes); then d[blocks][16]
+// and bias[blocks][16] (−offset·Σq). Q8_K (Q4_K): per sub-block an A tile qs[16][32]; then
+// d[blocks][16], bsums[blocks][16][16], sums32[blocks][16][8]. The last tile's missing tokens
+// hold stale bytes; their results are dropped.
+
+int64_t tile_bytes_q8_0(int64_t cols) { return cols / kBlock32 * (512 + 64 + 64); }
+int64_t tile_bytes_q8_k(int64_t cols) { return cols / kBlockK * (8 * 512 + 64 + 512 + 256); }
+
 uint64_t act_q8_0_tiles(int64_t tokens, int64_t cols) {
-  return act_q8_0_bytes((tokens + kTile - 1) / kTile * kTile, cols);
+  return static_cast<uint64_t>((tokens + kTile - 1) / kTile * tile_bytes_q8_0(cols));
 }
 uint64_t act_q8_k_tiles(int64_t tokens, int64_t cols) {
-  return act_q8_k_bytes((tokens + kTile - 1) / kTile * kTile, cols);
+  return static_cast<uint64_t>((tokens + kTile - 1) / kTile * tile_bytes_q8_k(cols));
+}
+
+struct TileQ8_0 {
+  const int8_t* qs;
+  const float* d;
+  const int32_t* bias;
+};
+
+TileQ8_0 tile_q8_0(const std::byte* act, int64_t cols, int64_t tile) {
+  const int64_t blocks = cols / kBlock32;
+  const std::byte* base = act + tile * tile_bytes_q8_0(cols);
+  return {reinterpret_cast<const int8_t*>(base),
+          reinterpret_cast<const float*>(base + blocks * 512),
+          reinterpret_cast<const int32_t*>(base + blocks * 576)};
+}
+
+template <int kOffset>
+void prepare_tiles_q8_0(const MatmulCall& call, int64_t token_begin, int64_t token_end) {
+  const int64_t blocks = call.cols / kBlock32;
+  for (int64_t t = token_begin; t < token_end; ++t) {
+    std::byte* base = call.act + t / kTile * tile_bytes_q8_0(call.cols);
+    const int64_t lane = t % kTile;
+    quantize_q8_0_blocks<kOffset>(
+        call.x + t * call.x_stride, call.cols,
+        {reinterpret_cast<int8_t*>(base) + lane * 32, 512,
+         reinterpret_cast<float*>(base + blocks * 512) + lane,
+         reinterpret_cast<int32_t*>(base + blocks * 576) + lane, kTile});
+  }
+}
+
+struct TileQ8K {
+  const int8_t* qs;
+  const float* d;
+  const int16_t* sums32;
+};
+
+TileQ8K tile_q8_k(const std::byte* act, int64_t cols, int64_t tile) {
+  const int64_t blocks = cols / kBlockK;
+  const std::byte* base = act + tile * tile_bytes_q8_k(cols);
+  return {reinterpret_cast<const int8_t*>(base),
+          reinterpret_cast<const float*>(base + blocks * 4096),
+          reinterpret_cast<const int16_t*>(base + blocks * (4096 + 64 + 512))};
+}
+
+void prepare_tiles_q8_k(const MatmulCall& call, int64_t token_begin, int64_t token_end) {
+  const int64_t blocks = call.cols / kBlockK;
+  for (int64_t t = token_begin; t < token_end; ++t) {
+    std::byte* base = call.act + t / kTile * tile_bytes_q8_k(call.cols);
+    const int64_t lane = t % kTile;
+    quantize_q8_k_blocks(
+        call.x + t * call.x_stride, call.cols,
+        {reinterpret_cast<int8_t*>(base) + lane * 32, 512,
+         reinterpret_cast<float*>(base + blocks * 4096) + lane, kTile,
+         reinterpret_cast<int16_t*>(base + blocks * (4096 + 64)) + lane * 16, kTile * 16,
+         reinterpret_cast<int16_t*>(base + blocks * (4096 + 64 + 512)) + lane * 8, kTile * 8});
+  }
 }
 
 // Writes token tile accumulators (16 tokens × 16 rows) to y: `tokens` tokens, `rows` rows.
@@ -104,15 +168,9 @@ void store_tile(const float* acc, float* y, int64_t y_stride, int tokens, int ro
   }
 }
 
-// acc[t] += d_w·d_x[t]·(C[t] + bias[t]) for one block of 32 columns and 16 tokens.
-inline void block_epilogue(const int32_t* c, const uint16_t* dw_half, const ActQ8_0* x,
-                           int64_t block, VF* acc) {
-  const VF dw = vf_from_half(dw_half);
-  for (int t = 0; t < kTile; ++t) {
-    const VI sum = vi_add(vi_load(c + t * kTile), vi_set1(x[t].bias[block]));
-    acc[t] = vf_fmadd(vf_cvt(sum), vf_mul(dw, vf_set1(x[t].d[block])), acc[t]);
-  }
-}
+// Stage products live in a ring of kRing buffers: the epilogue of stage s − 2 runs after the
+// tile products of stage s are issued, so it never waits for a tile store still in flight.
+constexpr int kRing = 3;
 
 template <bool kQ8>
 void compute_amx_q8_blocks(const MatmulCall& call, int64_t row_begin, int64_t row_end,
@@ -121,17 +179,10 @@ void compute_amx_q8_blocks(const MatmulCall& call, int64_t row_begin, int64_t ro
   constexpr int64_t kChunkBlocks = kChunkCols / kBlock32;
   configure_tiles();
   const int64_t blocks = call.cols / kBlock32;
-  const int64_t act_stride = act_q8_0_stride(call.cols);
   const int tiles = static_cast<int>((token_end - token_begin + kTile - 1) / kTile);
   alignas(64) float acc_store[kTokenTiles][kTile * kTile];
-  alignas(64) int32_t c_tiles[2][kStage][kTile * kTile];
+  alignas(64) int32_t c_tiles[kRing][kStage][kTile * kTile];
   alignas(64) uint8_t staging[kQ8 ? 64 : kChunkBlocks * 512];
-  ActQ8_0 x[kTokenTiles][kTile];
-  for (int tile = 0; tile < tiles; ++tile) {
-    for (int t = 0; t < kTile; ++t) {
-      x[tile][t] = act_q8_0(call.act, call.cols, token_begin + tile * kTile + t);
-    }
-  }
   for (int64_t row = row_begin; row < row_end; row += kPackRows) {
     const uint8_t* group = reinterpret_cast<const uint8_t*>(call.packed) + row / kPackRows *
                                                                              blocks * kStep;
@@ -152,33 +203,42 @@ void compute_amx_q8_blocks(const MatmulCall& call, int64_t row_begin, int64_t ro
       }
       const int64_t stages = (chunk_end - chunk + kStage - 1) / kStage;
       for (int tile = 0; tile < tiles; ++tile) {
+        const TileQ8_0 x = tile_q8_0(call.act, call.cols, token_begin / kTile + tile);
         VF acc[kTile];
         for (int t = 0; t < kTile; ++t) {
           acc[t] = chunk == 0 ? vf_zero() : vf_load(acc_store[tile] + t * kTile);
         }
-        const int8_t* a = x[tile][0].qs;
-        auto epilogue = [&](int64_t stage) {
-          const int64_t first = chunk + stage * kStage;
-          for (int j = 0; j < kStage && first + j < chunk_end; ++j) {
-            block_epilogue(c_tiles[stage & 1][j],
-                           reinterpret_cast<const uint16_t*>(group + (first + j) * kStep), x[tile],
-                           first + j, acc);
+        for (int64_t stage = 0; stage < stages + 2; ++stage) {
+          if (stage < stages) {
+            const int64_t first = chunk + stage * kStage;
+            const int count =
+                static_cast<int>(chunk_end - first < kStage ? chunk_end - first : kStage);
+            const int8_t* a_ptr[kStage];
+            const uint8_t* b_ptr[kStage];
+            for (int j = 0; j < kStage; ++j) {
+              const int64_t b = first + (j < count ? j : 0);
+              a_ptr[j] = x.qs + b * 512;
+              b_ptr[j] = kQ8 ? group + b * kStep + 32 : staging + (b - chunk) * 512;
+            }
+            tile_products(count, a_ptr, 32, b_ptr, c_tiles[stage % kRing]);
           }
-        };
-        for (int64_t stage = 0; stage < stages; ++stage) {
-          const int64_t first = chunk + stage * kStage;
-          const int count = static_cast<int>(chunk_end - first < kStage ? chunk_end - first : kStage);
-          const int8_t* a_ptr[kStage];
-          const uint8_t* b_ptr[kStage];
-          for (int j = 0; j < kStage; ++j) {
-            const int64_t b = first + (j < count ? j : 0);
-            a_ptr[j] = a + b * kBlock32;
-            b_ptr[j] = kQ8 ? group + b * kStep + 32 : staging + (b - chunk) * 512;
+          if (stage >= 2) {
+            // acc[t] += d_w·d_x[t]·(C[t] + bias[t]) for the blocks of stage − 2.
+            const int64_t done = stage - 2;
+            const int64_t first = chunk + done * kStage;
+            for (int j = 0; j < kStage && first + j < chunk_end; ++j) {
+              const int64_t b = first + j;
+              const int32_t* c = c_tiles[done % kRing][j];
+              const VF dw = vf_from_half(reinterpret_cast<const uint16_t*>(group + b * kStep));
+              const float* d = x.d + b * kTile;
+              const int32_t* bias = x.bias + b * kTile;
+              for (int t = 0; t < kTile; ++t) {
+                const VI sum = vi_add(vi_load(c + t * kTile), vi_set1(bias[t]));
+                acc[t] = vf_fmadd(vf_cvt(sum), vf_mul(dw, vf_set1(d[t])), acc[t]);
+              }
+            }
           }
-          tile_products(count, a_ptr, act_stride, b_ptr, c_tiles[stage & 1]);
-          if (stage > 0) epilogue(stage - 1);
         }
-        epilogue(stages - 1);
         for (int t = 0; t < kTile; ++t) vf_store(acc_store[tile] + t * kTile, acc[t]);
       }
     }
@@ -199,17 +259,10 @@ void compute_amx_q4_k(const MatmulCall& call, int64_t row_begin, int64_t row_end
   constexpr int64_t kChunkBlocks = kChunkCols / kBlockK;
   configure_tiles();
   const int64_t blocks = call.cols / kBlockK;
-  const int64_t act_stride = act_q8_k_stride(call.cols);
   const int tiles = static_cast<int>((token_end - token_begin + kTile - 1) / kTile);
   alignas(64) float acc_store[kTokenTiles][kTile * kTile];
-  alignas(64) int32_t c_tiles[2][kStage][kTile * kTile];
+  alignas(64) int32_t c_tiles[kRing][kStage][kTile * kTile];
   alignas(64) uint8_t staging[kChunkBlocks * 8 * 512];
-  ActQ8K x[kTokenTiles][kTile];
-  for (int tile = 0; tile < tiles; ++tile) {
-    for (int t = 0; t < kTile; ++t) {
-      x[tile][t] = act_q8_k(call.act, call.cols, token_begin + tile * kTile + t);
-    }
-  }
   const VI nibble = vi_set1_i8(0x0F);
   for (int64_t row = row_begin; row < row_end; row += kPackRows) {
     const uint8_t* group = reinterpret_cast<const uint8_t*>(call.packed) + row / kPackRows *
@@ -233,12 +286,25 @@ void compute_amx_q4_k(const MatmulCall& call, int64_t row_begin, int64_t row_end
       }
       const int64_t stages = 2 * (chunk_end - chunk);
       for (int tile = 0; tile < tiles; ++tile) {
-        const int8_t* a = x[tile][0].qs;
+        const TileQ8K x = tile_q8_k(call.act, call.cols, token_begin / kTile + tile);
         float* acc = acc_store[tile];
         VF partial[kTile];
-        auto epilogue = [&](int64_t stage) {
-          const int64_t b = chunk + stage / 2;
-          const int half = static_cast<int>(stage % 2);
+        for (int64_t stage = 0; stage < stages + 2; ++stage) {
+          if (stage < stages) {
+            const int64_t b = chunk + stage / 2;
+            const int first = 4 * static_cast<int>(stage % 2);
+            const int8_t* a_ptr[kStage];
+            const uint8_t* b_ptr[kStage];
+            for (int j = 0; j < kStage; ++j) {
+              a_ptr[j] = x.qs + (8 * b + first + j) * 512;
+              b_ptr[j] = staging + ((b - chunk) * 8 + first + j) * 512;
+            }
+            tile_products(kStage, a_ptr, 32, b_ptr, c_tiles[stage % kRing]);
+          }
+          if (stage < 2) continue;
+          const int64_t done = stage - 2;
+          const int64_t b = chunk + done / 2;
+          const int half = static_cast<int>(done % 2);
           const uint8_t* w = group + b * kQ4_Kx16Bytes;
           const VF d = vf_from_half(reinterpret_cast<const uint16_t*>(w));
           VF scale[kStage];
@@ -248,7 +314,7 @@ void compute_amx_q4_k(const MatmulCall& call, int64_t row_begin, int64_t row_end
           for (int t = 0; t < kTile; ++t) {
             VF sum = half == 0 ? vf_zero() : partial[t];
             for (int j = 0; j < kStage; ++j) {
-              sum = vf_fmadd(vf_cvt(vi_load(c_tiles[stage & 1][j] + t * kTile)), scale[j], sum);
+              sum = vf_fmadd(vf_cvt(vi_load(c_tiles[done % kRing][j] + t * kTile)), scale[j], sum);
             }
             partial[t] = sum;
           }
@@ -256,30 +322,18 @@ void compute_amx_q4_k(const MatmulCall& call, int64_t row_begin, int64_t row_end
             const VF dmin = vf_from_half(reinterpret_cast<const uint16_t*>(w + 32));
             VI mins[4];
             for (int i = 0; i < 4; ++i) mins[i] = vi_u8_to_i16(w + 192 + i * 32);
+            const float* dx = x.d + b * kTile;
+            const int16_t* sums = x.sums32 + b * kTile * 8;
             for (int t = 0; t < kTile; ++t) {
               VI min_sum = vi_zero();
               for (int i = 0; i < 4; ++i) {
-                min_sum = vi_dpwssd(min_sum, mins[i], vi_bcast32(x[tile][t].sums32 + b * 8 + 2 * i));
+                min_sum = vi_dpwssd(min_sum, mins[i], vi_bcast32(sums + t * 8 + 2 * i));
               }
               const VF block = vf_fnmadd(dmin, vf_cvt(min_sum), partial[t]);
-              vf_store(acc + t * kTile,
-                       vf_fmadd(block, vf_set1(x[tile][t].d[b]), vf_load(acc + t * kTile)));
+              vf_store(acc + t * kTile, vf_fmadd(block, vf_set1(dx[t]), vf_load(acc + t * kTile)));
             }
           }
-        };
-        for (int64_t stage = 0; stage < stages; ++stage) {
-          const int64_t b = chunk + stage / 2;
-          const int first = 4 * static_cast<int>(stage % 2);
-          const int8_t* a_ptr[kStage];
-          const uint8_t* b_ptr[kStage];
-          for (int j = 0; j < kStage; ++j) {
-            a_ptr[j] = a + b * kBlockK + 32 * (first + j);
-            b_ptr[j] = staging + ((b - chunk) * 8 + first + j) * 512;
-          }
-          tile_products(kStage, a_ptr, act_stride, b_ptr, c_tiles[stage & 1]);
-          if (stage > 0) epilogue(stage - 1);
         }
-        epilogue(stages - 1);
       }
     }
     const int rows = static_cast<int>(row_end - row < kPackRows ? row_end - row : kPackRows);
@@ -311,10 +365,10 @@ constexpr MatmulKernel amx_kernel(const char* name, DType dtype, PackLayout layo
 
 constexpr MatmulKernel kKernels[] = {
     amx_kernel("q8_0_amx", DType::kQ8_0, PackLayout::kQ8_0x16, &act_q8_0_tiles,
-               &prepare_q8_0<128>, &compute_amx_q8_blocks<true>),
+               &prepare_tiles_q8_0<128>, &compute_amx_q8_blocks<true>),
     amx_kernel("q4_0_amx", DType::kQ4_0, PackLayout::kQ4_0x16, &act_q8_0_tiles,
-               &prepare_q8_0<8>, &compute_amx_q8_blocks<false>),
-    amx_kernel("q4_k_amx", DType::kQ4_K, PackLayout::kQ4_Kx16, &act_q8_k_tiles, &prepare_q8_k,
+               &prepare_tiles_q8_0<8>, &compute_amx_q8_blocks<false>),
+    amx_kernel("q4_k_amx", DType::kQ4_K, PackLayout::kQ4_Kx16, &act_q8_k_tiles, &prepare_tiles_q8_k,
                &compute_amx_q4_k),
 };
 

@@ -9,6 +9,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #include "kernels/cpu/matmul_kernel.hpp"
@@ -17,8 +18,12 @@ namespace polyinfer::inline v0::detail {
 namespace {
 
 constexpr int kTile = 16;
-constexpr int kTokenBlock = 64;  // 4 token tiles (C tiles 0–3) per unit
-constexpr int64_t kChunkCols = 512;  // F16 columns split into staging at a time
+// Tokens per unit, four token tiles (C tiles 0–3) at a time. A unit's activations (B tiles)
+// must stay in L2 while its groups of weights stream by: 64 tokens × 4096 columns = 512 KiB of
+// bf16. F16 groups are split into staging once per unit, so F16 takes more tokens per unit
+// (fewer splits; 1 MiB of activations at 4096 columns).
+constexpr int kTokenBlockBF16 = 64;
+constexpr int kTokenBlockF16 = 128;
 
 int64_t round_up(int64_t value, int64_t step) { return (value + step - 1) / step * step; }
 
@@ -73,19 +78,37 @@ void configure_tiles() {
   __asm__ volatile("ldtilecfg %0" : : "m"(config));
 }
 
-// Splits 16 rows × [c0, c1) of F16 (or copies BF16) weights into bf16 staging rows of
-// kChunkCols (zero past the matrix: the last group's missing rows and columns).
+// Per thread: bf16 staging for one group of rows (hi, then lo for F16), grown as needed.
+struct Staging {
+  uint16_t* data = nullptr;
+  int64_t elements = 0;
+  Staging() = default;
+  Staging(const Staging&) = delete;
+  Staging& operator=(const Staging&) = delete;
+  ~Staging() { std::free(data); }
+  uint16_t* get(int64_t count) {
+    if (count > elements) {
+      std::free(data);
+      elements = count;
+      data = static_cast<uint16_t*>(std::aligned_alloc(64, static_cast<size_t>(count) * 2));
+    }
+    return data;
+  }
+};
+
+// Splits 16 rows of F16 weights into bf16 hi + lo (or copies BF16 rows) into staging rows of
+// `width` columns, zero past the matrix (the last group's missing rows, the last columns).
 template <bool kF16>
-void stage_rows(const MatmulCall& call, int64_t row, int64_t c0, int64_t c1, uint16_t* hi,
-                uint16_t* lo) {
+void stage_rows(const MatmulCall& call, int64_t row, int64_t width, uint16_t* hi, uint16_t* lo) {
   for (int r = 0; r < kTile; ++r) {
-    uint16_t* hi_row = hi + r * kChunkCols;
-    uint16_t* lo_row = lo + r * kChunkCols;
+    uint16_t* hi_row = hi + r * width;
+    uint16_t* lo_row = lo + r * width;
     const bool valid = row + r < call.rows;
     const auto* src = reinterpret_cast<const uint16_t*>(call.weights + (row + r) * call.row_bytes);
-    for (int64_t c = c0; c < c0 + kChunkCols; c += 16) {
-      const int64_t rest = valid ? c1 - c : 0;
-      const auto mask = static_cast<__mmask16>(rest >= 16 ? 0xFFFF : rest <= 0 ? 0 : (1u << rest) - 1u);
+    for (int64_t c = 0; c < width; c += 16) {
+      const int64_t rest = valid ? call.cols - c : 0;
+      const auto mask =
+          static_cast<__mmask16>(rest >= 16 ? 0xFFFF : rest <= 0 ? 0 : (1u << rest) - 1u);
       const __m256i bits = _mm256_maskz_loadu_epi16(mask, src + c);
       if constexpr (kF16) {
         const __m512 w = _mm512_cvtph_ps(bits);
@@ -93,12 +116,11 @@ void stage_rows(const MatmulCall& call, int64_t row, int64_t c0, int64_t c1, uin
         const __m512 top_f32 = _mm512_castsi512_ps(
             _mm512_slli_epi32(_mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(top)), 16));
         const __m256bh rest_bits = _mm512_cvtneps_pbh(_mm512_sub_ps(w, top_f32));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(hi_row + (c - c0)),
-                            reinterpret_cast<__m256i>(top));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(lo_row + (c - c0)),
-                            reinterpret_cast<__m256i>(rest_bits));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(hi_row + c), reinterpret_cast<__m256i>(top));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(lo_row + c),
+                           reinterpret_cast<__m256i>(rest_bits));
       } else {
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(hi_row + (c - c0)), bits);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(hi_row + c), bits);
       }
     }
   }
@@ -118,31 +140,40 @@ void store_transposed(const float* c, float* y, int64_t y_stride, int tokens, in
 template <bool kF16>
 void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end, int64_t token_begin,
              int64_t token_end) {
+  thread_local Staging staging;
   configure_tiles();
   const int64_t tile_bytes = act_tile_bytes(call.cols);
-  const int tiles = static_cast<int>((token_end - token_begin + kTile - 1) / kTile);
-  const std::byte* act = call.act + token_begin / kTile * tile_bytes;
-  alignas(64) uint16_t hi[kTile * kChunkCols];
-  alignas(64) uint16_t lo[kF16 ? kTile * kChunkCols : 32];
+  const int64_t width = round_up(call.cols, 32);
+  uint16_t* hi = nullptr;
+  uint16_t* lo = nullptr;
   alignas(64) float c_out[kTile * kTile];
   for (int64_t row = row_begin; row < row_end; row += kTile) {
-    // BF16 rows of a full group load in place; F16 and partial groups go through staging.
+    // BF16 rows of a full group load in place; F16 and a partial group go through staging.
     const bool in_place = !kF16 && row + kTile <= call.rows;
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    for (int64_t c0 = 0; c0 < call.cols; c0 += kChunkCols) {
-      const int64_t c1 = call.cols - c0 < kChunkCols ? call.cols : c0 + kChunkCols;
-      if (!in_place) stage_rows<kF16>(call, row, c0, c1, hi, lo);
-      for (int64_t c = c0; c < c1; c += 32) {
+    const std::byte* a_base = call.weights + row * call.row_bytes;
+    int64_t a_stride = call.row_bytes;
+    if (!in_place) {
+      if (hi == nullptr) {
+        hi = staging.get(kTile * width * (kF16 ? 2 : 1));
+        lo = hi + kTile * width;
+      }
+      stage_rows<kF16>(call, row, width, hi, lo);
+      a_base = reinterpret_cast<const std::byte*>(hi);
+      a_stride = width * 2;
+    }
+    const int rows = static_cast<int>(row_end - row < kTile ? row_end - row : kTile);
+    for (int64_t t0 = token_begin; t0 < token_end; t0 += 4 * kTile) {
+      const int tiles = static_cast<int>(
+          token_end - t0 >= 4 * kTile ? 4 : (token_end - t0 + kTile - 1) / kTile);
+      const std::byte* act = call.act + t0 / kTile * tile_bytes;
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (int64_t c = 0; c < call.cols; c += 32) {
         const std::byte* b_tiles = act + c / 32 * 1024;
-        if (in_place) {
-          _tile_loadd(4, call.weights + row * call.row_bytes + c * 2, call.row_bytes);
-        } else {
-          _tile_loadd(4, hi + (c - c0), kChunkCols * 2);
-          if constexpr (kF16) _tile_loadd(5, lo + (c - c0), kChunkCols * 2);
-        }
+        _tile_loadd(4, a_base + c * 2, a_stride);
+        if constexpr (kF16) _tile_loadd(5, reinterpret_cast<const std::byte*>(lo) + c * 2, a_stride);
         // Token tiles 0..tiles-1 into C tiles 0..3 (B alternates between tiles 6 and 7).
         _tile_loadd(6, b_tiles, 64);
         _tile_dpbf16ps(0, 4, 6);
@@ -163,26 +194,26 @@ void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end, int64_t
           if constexpr (kF16) _tile_dpbf16ps(3, 5, 7);
         }
       }
-    }
-    const int rows = static_cast<int>(row_end - row < kTile ? row_end - row : kTile);
-    for (int tile = 0; tile < tiles; ++tile) {
-      switch (tile) {
-        case 0:
-          _tile_stored(0, c_out, 64);
-          break;
-        case 1:
-          _tile_stored(1, c_out, 64);
-          break;
-        case 2:
-          _tile_stored(2, c_out, 64);
-          break;
-        default:
-          _tile_stored(3, c_out, 64);
-          break;
+      for (int tile = 0; tile < tiles; ++tile) {
+        switch (tile) {
+          case 0:
+            _tile_stored(0, c_out, 64);
+            break;
+          case 1:
+            _tile_stored(1, c_out, 64);
+            break;
+          case 2:
+            _tile_stored(2, c_out, 64);
+            break;
+          default:
+            _tile_stored(3, c_out, 64);
+            break;
+        }
+        const int64_t first = t0 + tile * kTile;
+        const int tokens = static_cast<int>(token_end - first < kTile ? token_end - first : kTile);
+        store_transposed(c_out, call.y + first * call.y_stride + row, call.y_stride, tokens,
+                         rows);
       }
-      const int64_t t0 = token_begin + tile * kTile;
-      const int tokens = static_cast<int>(token_end - t0 < kTile ? token_end - t0 : kTile);
-      store_transposed(c_out, call.y + t0 * call.y_stride + row, call.y_stride, tokens, rows);
     }
   }
   _tile_release();
@@ -194,9 +225,9 @@ bool supports(int64_t, int64_t cols, int64_t tokens) { return tokens >= kTile &&
 double score(int64_t, int64_t, int64_t) { return 50; }
 
 constexpr MatmulKernel kKernels[] = {
-    MatmulKernel{"bf16_amx_bf16", DType::kBF16, Isa::kAmx, PackLayout::kNone, kTile, kTokenBlock,
+    MatmulKernel{"bf16_amx_bf16", DType::kBF16, Isa::kAmx, PackLayout::kNone, kTile, kTokenBlockBF16,
                  &act_bytes, &prepare, &compute<false>, &supports, &score, nullptr},
-    MatmulKernel{"f16_amx_bf16", DType::kF16, Isa::kAmx, PackLayout::kNone, kTile, kTokenBlock,
+    MatmulKernel{"f16_amx_bf16", DType::kF16, Isa::kAmx, PackLayout::kNone, kTile, kTokenBlockF16,
                  &act_bytes, &prepare, &compute<true>, &supports, &score, nullptr},
 };
 

@@ -51,13 +51,20 @@ uint64_t act_q8_0_bytes(int64_t tokens, int64_t cols) {
   return static_cast<uint64_t>(tokens * act_q8_0_stride(cols));
 }
 
+/// Where a Q8_0 quantizer puts one token's blocks: block b's 32 quants at qs + b·qs_stride, its
+/// scale and bias at d[b·scalar_stride], bias[b·scalar_stride].
+struct Q8_0Out {
+  int8_t* qs;
+  int64_t qs_stride;
+  float* d;
+  int32_t* bias;
+  int64_t scalar_stride;
+};
+
 // quantize_row_q8_0 (ggml's reference) operation for operation: d = amax / 127, q = roundf(x / d).
 template <int kOffset>
-void quantize_q8_0_row(const float* x, int64_t cols, std::byte* out) {
+void quantize_q8_0_blocks(const float* x, int64_t cols, const Q8_0Out& out) {
   const int64_t blocks = cols / kBlock32;
-  auto* qs = reinterpret_cast<int8_t*>(out);
-  auto* d = reinterpret_cast<float*>(out + round_up64(cols));
-  auto* bias = reinterpret_cast<int32_t*>(out + round_up64(cols) + round_up64(blocks * 4));
   for (int64_t b = 0; b < blocks; ++b) {
     const VF v0 = vf_load(x + b * kBlock32);
     const VF v1 = vf_load(x + b * kBlock32 + 16);
@@ -66,11 +73,21 @@ void quantize_q8_0_row(const float* x, int64_t cols, std::byte* out) {
     const float inverse = scale != 0.0f ? 1.0f / scale : 0.0f;
     const VI q0 = vi_round_away(vf_mul(v0, vf_set1(inverse)));
     const VI q1 = vi_round_away(vf_mul(v1, vf_set1(inverse)));
-    vi_store_i8(qs + b * kBlock32, q0);
-    vi_store_i8(qs + b * kBlock32 + 16, q1);
-    d[b] = round_to_half(scale);
-    bias[b] = -kOffset * vi_reduce(vi_add(q0, q1));
+    vi_store_i8(out.qs + b * out.qs_stride, q0);
+    vi_store_i8(out.qs + b * out.qs_stride + 16, q1);
+    out.d[b * out.scalar_stride] = round_to_half(scale);
+    out.bias[b * out.scalar_stride] = -kOffset * vi_reduce(vi_add(q0, q1));
   }
+}
+
+template <int kOffset>
+void quantize_q8_0_row(const float* x, int64_t cols, std::byte* out) {
+  const int64_t d_offset = round_up64(cols);
+  const int64_t bias_offset = d_offset + round_up64(cols / kBlock32 * 4);
+  quantize_q8_0_blocks<kOffset>(x, cols,
+                                {reinterpret_cast<int8_t*>(out), kBlock32,
+                                 reinterpret_cast<float*>(out + d_offset),
+                                 reinterpret_cast<int32_t*>(out + bias_offset), 1});
 }
 
 /// Activations for Q4_0 (kOffset 8) or Q8_0 (kOffset 128) weights.
@@ -109,26 +126,36 @@ uint64_t act_q8_k_bytes(int64_t tokens, int64_t cols) {
   return static_cast<uint64_t>(tokens * act_q8_k_stride(cols));
 }
 
+/// Where a Q8_K quantizer puts one token's super-blocks: sub-block s (32 quants) of block b at
+/// qs + (8b + s)·sub_stride; d at d[b·d_stride]; the 16 sums of 16 at bsums + b·bsums_stride;
+/// the 8 sums of 32 at sums32 + b·sums32_stride.
+struct Q8KOut {
+  int8_t* qs;
+  int64_t sub_stride;
+  float* d;
+  int64_t d_stride;
+  int16_t* bsums;
+  int64_t bsums_stride;
+  int16_t* sums32;
+  int64_t sums32_stride;
+};
+
 // quantize_row_q8_k: iscale = −127 / (the value of largest magnitude, first if tied),
 // q = min(127, nearest_int(iscale·x)) (ties to even), d = 1 / iscale.
-void quantize_q8_k_row(const float* x, int64_t cols, std::byte* out) {
+void quantize_q8_k_blocks(const float* x, int64_t cols, const Q8KOut& out) {
   const int64_t blocks = cols / kBlockK;
-  auto* qs = reinterpret_cast<int8_t*>(out);
-  auto* d = reinterpret_cast<float*>(out + round_up64(cols));
-  auto* bsums = reinterpret_cast<int16_t*>(out + round_up64(cols) + round_up64(blocks * 4));
-  auto* sums32 = reinterpret_cast<int16_t*>(reinterpret_cast<std::byte*>(bsums) +
-                                            round_up64(blocks * 32));
   for (int64_t b = 0; b < blocks; ++b) {
     const float* xb = x + b * kBlockK;
+    int16_t* bsums = out.bsums + b * out.bsums_stride;
+    int16_t* sums32 = out.sums32 + b * out.sums32_stride;
     VF amax_v = vf_zero();
     for (int c = 0; c < kBlockK; c += 16) amax_v = vf_max(amax_v, vf_abs(vf_load(xb + c)));
     const float amax = vf_reduce_max(amax_v);
-    int8_t* q = qs + b * kBlockK;
     if (amax == 0.0f) {
-      d[b] = 0;
-      std::memset(q, 0, kBlockK);
-      std::memset(bsums + b * 16, 0, 32);
-      std::memset(sums32 + b * 8, 0, 16);
+      out.d[b * out.d_stride] = 0;
+      for (int s = 0; s < 8; ++s) std::memset(out.qs + (8 * b + s) * out.sub_stride, 0, 32);
+      std::memset(bsums, 0, 32);
+      std::memset(sums32, 0, 16);
       continue;
     }
     float max = 0;
@@ -142,14 +169,23 @@ void quantize_q8_k_row(const float* x, int64_t cols, std::byte* out) {
     const float iscale = -127.f / max;
     for (int c = 0; c < kBlockK; c += 16) {
       const VI v = vi_min(vi_round_even(vf_mul(vf_set1(iscale), vf_load(xb + c))), vi_set1(127));
-      vi_store_i8(q + c, v);
-      bsums[b * 16 + c / 16] = static_cast<int16_t>(vi_reduce(v));
+      vi_store_i8(out.qs + (8 * b + c / 32) * out.sub_stride + c % 32, v);
+      bsums[c / 16] = static_cast<int16_t>(vi_reduce(v));
     }
-    for (int i = 0; i < 8; ++i) {
-      sums32[b * 8 + i] = static_cast<int16_t>(bsums[b * 16 + 2 * i] + bsums[b * 16 + 2 * i + 1]);
-    }
-    d[b] = 1 / iscale;
+    for (int i = 0; i < 8; ++i) sums32[i] = static_cast<int16_t>(bsums[2 * i] + bsums[2 * i + 1]);
+    out.d[b * out.d_stride] = 1 / iscale;
   }
+}
+
+void quantize_q8_k_row(const float* x, int64_t cols, std::byte* out) {
+  const int64_t blocks = cols / kBlockK;
+  std::byte* d = out + round_up64(cols);
+  std::byte* bsums = d + round_up64(blocks * 4);
+  std::byte* sums32 = bsums + round_up64(blocks * 32);
+  quantize_q8_k_blocks(x, cols,
+                       {reinterpret_cast<int8_t*>(out), 32, reinterpret_cast<float*>(d), 1,
+                        reinterpret_cast<int16_t*>(bsums), 16, reinterpret_cast<int16_t*>(sums32),
+                        8});
 }
 
 void prepare_q8_k(const MatmulCall& call, int64_t token_begin, int64_t token_end) {

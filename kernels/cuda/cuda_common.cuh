@@ -32,7 +32,9 @@ inline Status status_of(cublasStatus_t status) noexcept {
 }
 
 /// The status of the launch just made.
-inline Status launch_status() noexcept { return status_of(cudaGetLastError()); }
+inline Status launch_status() noexcept {
+  return status_of(cudaGetLastError());
+}
 
 inline cudaStream_t native(Stream stream) noexcept {
   return static_cast<cudaStream_t>(stream.native);
@@ -48,7 +50,15 @@ inline cudaStream_t native(Stream stream) noexcept {
 
 #define POLYINFER_CUDA_TRY(expr) POLYINFER_GPU_TRY(::polyinfer::detail::gpu::status_of(expr))
 
-inline constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline constexpr int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+__host__ __device__ __forceinline__ int64_t min_i64(int64_t a, int64_t b) {
+  return a < b ? a : b;
+}
+__host__ __device__ __forceinline__ int64_t max_i64(int64_t a, int64_t b) {
+  return a > b ? a : b;
+}
 
 __device__ __forceinline__ float shfl_xor(float value, int offset) {
 #if POLYINFER_GPU_HIP

@@ -183,8 +183,8 @@ struct GemvConfig {
 /// rounding, fp16 scale) and integer dot products (dp4a); F16 / BF16 weights in f32 arithmetic.
 /// More rows run the GEMM path: F16 / BF16 / F32 through cuBLAS; quantized weights dequantized
 /// to f16 tiles, then cuBLAS (f32 accumulation).
-[[nodiscard]] Status matmul(Context& context, const DeviceMatrix& w, const float* x,
-                            int64_t tokens, int64_t x_stride, float* y, int64_t y_stride) noexcept;
+[[nodiscard]] Status matmul(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
+                            int64_t x_stride, float* y, int64_t y_stride) noexcept;
 /// The GEMV path with an explicit launch shape (tokens ≤ kGemvMaxTokens; F32 weights have none).
 [[nodiscard]] Status gemv(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
                           int64_t x_stride, float* y, int64_t y_stride,

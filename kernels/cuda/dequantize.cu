@@ -16,8 +16,7 @@ __device__ __forceinline__ void store8(__half* out, const float (&values)[8]) {
 // One thread per 16-byte quant chunk of rows [first_row, first_row + rows); values computed in
 // f32 as kernels/ref's dequantizers do, then rounded to f16.
 template <int kFormat>  // 0: Q4_0, 1: Q8_0, 2: Q4_K
-__global__ void dequantize_f16_kernel(WeightsView w, int64_t first_row, int64_t rows,
-                                      __half* out) {
+__global__ void dequantize_f16_kernel(WeightsView w, int64_t first_row, int64_t rows, __half* out) {
   const int64_t total = rows * w.chunks;
   const int64_t stride = int64_t{gridDim.x} * blockDim.x;
   for (int64_t index = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; index < total;
@@ -102,14 +101,14 @@ Status dequantize_rows_f16(const WeightsView& w, DType dtype, int64_t first_row,
   auto* dst = static_cast<__half*>(out);
   switch (dtype) {
     case DType::kQ4_0:
-      return launch(&dequantize_f16_kernel<0>, grid, dim3(kThreads), 0, stream, false, w,
-                    first_row, rows, dst);
+      return launch(&dequantize_f16_kernel<0>, grid, dim3(kThreads), 0, stream, false, w, first_row,
+                    rows, dst);
     case DType::kQ8_0:
-      return launch(&dequantize_f16_kernel<1>, grid, dim3(kThreads), 0, stream, false, w,
-                    first_row, rows, dst);
+      return launch(&dequantize_f16_kernel<1>, grid, dim3(kThreads), 0, stream, false, w, first_row,
+                    rows, dst);
     case DType::kQ4_K:
-      return launch(&dequantize_f16_kernel<2>, grid, dim3(kThreads), 0, stream, false, w,
-                    first_row, rows, dst);
+      return launch(&dequantize_f16_kernel<2>, grid, dim3(kThreads), 0, stream, false, w, first_row,
+                    rows, dst);
     default:
       return Status::kUnsupported;
   }
@@ -119,8 +118,8 @@ Status convert_activations(const float* x, int64_t tokens, int64_t cols, int64_t
                            bool bf16, void* out, Stream stream) noexcept {
   constexpr int kThreads = 256;
   const dim3 grid(grid_for(tokens * cols, kThreads));
-  return bf16 ? launch(&convert_activations_kernel<true>, grid, dim3(kThreads), 0, stream, false,
-                       x, tokens, cols, x_stride, out)
+  return bf16 ? launch(&convert_activations_kernel<true>, grid, dim3(kThreads), 0, stream, false, x,
+                       tokens, cols, x_stride, out)
               : launch(&convert_activations_kernel<false>, grid, dim3(kThreads), 0, stream, false,
                        x, tokens, cols, x_stride, out);
 }

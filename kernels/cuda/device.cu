@@ -57,7 +57,9 @@ Status device_info(int ordinal, DeviceInfo* info) noexcept {
   return Status::kOk;
 }
 
-Status use_device(int ordinal) noexcept { return status_of(cudaSetDevice(ordinal)); }
+Status use_device(int ordinal) noexcept {
+  return status_of(cudaSetDevice(ordinal));
+}
 
 DeviceBuffer::~DeviceBuffer() {
   if (data_ != nullptr) (void)cudaFree(data_);
@@ -95,8 +97,7 @@ Status DeviceBuffer::allocate(uint64_t bytes, DeviceBuffer* out) noexcept {
 Status copy_to_device(void* dst, const void* host_src, uint64_t bytes, Stream stream) noexcept {
   if (bytes == 0) return Status::kOk;
   if (dst == nullptr || host_src == nullptr) return Status::kInvalidArgument;
-  return status_of(
-      cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, native(stream)));
+  return status_of(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, native(stream)));
 }
 
 Status copy_to_host(void* host_dst, const void* src, uint64_t bytes, Stream stream) noexcept {
@@ -133,8 +134,12 @@ Status Context::Impl::reserve(DeviceBuffer& buffer, uint64_t bytes) noexcept {
 Context::Context(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
 Context::~Context() = default;
 
-Stream Context::stream() const noexcept { return impl_->stream; }
-int Context::multiprocessors() const noexcept { return impl_->multiprocessors; }
+Stream Context::stream() const noexcept {
+  return impl_->stream;
+}
+int Context::multiprocessors() const noexcept {
+  return impl_->multiprocessors;
+}
 
 Status Context::create(Stream stream, std::unique_ptr<Context>* out) noexcept {
   if (out == nullptr) return Status::kInvalidArgument;
@@ -147,16 +152,16 @@ Status Context::create(Stream stream, std::unique_ptr<Context>* out) noexcept {
   }
   impl->stream = stream;
   POLYINFER_CUDA_TRY(cudaGetDevice(&impl->device));
-  POLYINFER_CUDA_TRY(cudaDeviceGetAttribute(&impl->multiprocessors,
-                                            cudaDevAttrMultiProcessorCount, impl->device));
+  POLYINFER_CUDA_TRY(
+      cudaDeviceGetAttribute(&impl->multiprocessors, cudaDevAttrMultiProcessorCount, impl->device));
   POLYINFER_GPU_TRY(status_of(cublasCreate(&impl->blas)));
   POLYINFER_GPU_TRY(status_of(cublasSetStream(impl->blas, native(stream))));
 #if !POLYINFER_GPU_HIP
   // A workspace of our own keeps cuBLAS from allocating inside graph captures.
   constexpr uint64_t kBlasWorkspaceBytes = uint64_t{32} << 20;
   POLYINFER_GPU_TRY(DeviceBuffer::allocate(kBlasWorkspaceBytes, &impl->blas_workspace));
-  POLYINFER_GPU_TRY(status_of(
-      cublasSetWorkspace(impl->blas, impl->blas_workspace.data(), kBlasWorkspaceBytes)));
+  POLYINFER_GPU_TRY(
+      status_of(cublasSetWorkspace(impl->blas, impl->blas_workspace.data(), kBlasWorkspaceBytes)));
 #endif
   try {
     out->reset(new Context(std::move(impl)));

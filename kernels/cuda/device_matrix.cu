@@ -50,7 +50,9 @@ Layout layout_of(DType dtype) noexcept {
   }
 }
 
-uint64_t round_up_256(uint64_t bytes) { return (bytes + 255) / 256 * 256; }
+uint64_t round_up_256(uint64_t bytes) {
+  return (bytes + 255) / 256 * 256;
+}
 
 }  // namespace
 
@@ -60,9 +62,9 @@ bool matmul_supports(DType dtype, int64_t cols) noexcept {
 }
 
 const void* DeviceMatrix::scales() const noexcept {
-  return layout_of(dtype_).scale_bytes > 0 ? static_cast<const uint8_t*>(storage_.data()) +
-                                                 scales_offset_
-                                           : nullptr;
+  return layout_of(dtype_).scale_bytes > 0
+             ? static_cast<const uint8_t*>(storage_.data()) + scales_offset_
+             : nullptr;
 }
 
 Status DeviceMatrix::import_device(DType dtype, int64_t rows, int64_t cols,
@@ -83,28 +85,24 @@ Status DeviceMatrix::import_device(DType dtype, int64_t rows, int64_t cols,
   matrix.scales_offset_ = layout.scale_bytes > 0 ? round_up_256(quant_bytes) : 0;
   const uint64_t storage_bytes =
       matrix.scales_offset_ + static_cast<uint64_t>(blocks) * layout.scale_bytes;
-  POLYINFER_GPU_TRY(
-      DeviceBuffer::allocate(layout.scale_bytes > 0 ? storage_bytes : total_bytes,
-                             &matrix.storage_));
+  POLYINFER_GPU_TRY(DeviceBuffer::allocate(layout.scale_bytes > 0 ? storage_bytes : total_bytes,
+                                           &matrix.storage_));
   auto* base = static_cast<uint8_t*>(matrix.storage_.data());
   const auto* src = reinterpret_cast<const uint8_t*>(device_data);
   constexpr int kThreads = 256;
   const dim3 grid(grid_for(blocks, kThreads));
   switch (dtype) {
     case DType::kQ4_0:
-      POLYINFER_GPU_TRY(launch(&split_blocks_kernel<sizeof(BlockQ4_0), 2>, grid, dim3(kThreads),
-                               0, stream, false, src, blocks, base,
-                               base + matrix.scales_offset_));
+      POLYINFER_GPU_TRY(launch(&split_blocks_kernel<sizeof(BlockQ4_0), 2>, grid, dim3(kThreads), 0,
+                               stream, false, src, blocks, base, base + matrix.scales_offset_));
       break;
     case DType::kQ8_0:
-      POLYINFER_GPU_TRY(launch(&split_blocks_kernel<sizeof(BlockQ8_0), 2>, grid, dim3(kThreads),
-                               0, stream, false, src, blocks, base,
-                               base + matrix.scales_offset_));
+      POLYINFER_GPU_TRY(launch(&split_blocks_kernel<sizeof(BlockQ8_0), 2>, grid, dim3(kThreads), 0,
+                               stream, false, src, blocks, base, base + matrix.scales_offset_));
       break;
     case DType::kQ4_K:
-      POLYINFER_GPU_TRY(launch(&split_blocks_kernel<sizeof(BlockQ4_K), 16>, grid, dim3(kThreads),
-                               0, stream, false, src, blocks, base,
-                               base + matrix.scales_offset_));
+      POLYINFER_GPU_TRY(launch(&split_blocks_kernel<sizeof(BlockQ4_K), 16>, grid, dim3(kThreads), 0,
+                               stream, false, src, blocks, base, base + matrix.scales_offset_));
       break;
     default:
       POLYINFER_CUDA_TRY(
@@ -125,8 +123,8 @@ Status DeviceMatrix::upload(DType dtype, int64_t rows, int64_t cols, const std::
   DeviceBuffer staging;
   POLYINFER_GPU_TRY(DeviceBuffer::allocate(total_bytes, &staging));
   POLYINFER_GPU_TRY(copy_to_device(staging.data(), host_data, total_bytes, stream));
-  POLYINFER_GPU_TRY(import_device(dtype, rows, cols,
-                                  static_cast<const std::byte*>(staging.data()), stream, out));
+  POLYINFER_GPU_TRY(
+      import_device(dtype, rows, cols, static_cast<const std::byte*>(staging.data()), stream, out));
   return synchronize(stream);  // before `staging` is freed
 }
 

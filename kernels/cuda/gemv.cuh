@@ -32,6 +32,20 @@ struct ActivationsView {
   int64_t x_stride = 0;
 };
 
+/// Rows per warp and 16-byte chunks per lane in flight of a GEMV kernel.
+struct GemvShape {
+  int rows_per_warp;
+  int unroll;
+};
+
+/// The shape compiled for 2..8 activation rows (index = rows; 0 and 1 unused), with its warps
+/// per block in kMultiTokenWarps. More weight rows per warp as activation rows grow: each
+/// activation load then serves more weight rows, keeping L1 traffic below what the weight
+/// stream needs; the unroll drops to bound registers (accumulators grow as rows × tokens).
+inline constexpr GemvShape kMultiTokenShapes[] = {{0, 0}, {0, 0}, {2, 2}, {2, 2}, {2, 2},
+                                                  {4, 1}, {4, 1}, {4, 1}, {4, 1}};
+inline constexpr int kMultiTokenWarps = 4;
+
 [[nodiscard]] WeightsView weights_view(const DeviceMatrix& w) noexcept;
 
 /// Bytes of the quantized activations of `tokens` rows of `cols` (quants, then metadata).
@@ -43,20 +57,19 @@ struct ActivationsView {
 /// ggml's quantize_row_q8_0 does (amax/127, round half away from zero, scale rounded to fp16),
 /// adding Σq per block. Lets a programmatic dependent kernel launch early.
 [[nodiscard]] Status quantize_activations(const float* x, int64_t tokens, int64_t cols,
-                                          int64_t x_stride, void* scratch,
-                                          Stream stream) noexcept;
+                                          int64_t x_stride, void* scratch, Stream stream) noexcept;
 
 /// One GEMV launch per format; `config` must be one of gemv_variants() (tokens == 1) or
 /// gemv_default(dtype, tokens). `programmatic`: the kernel may start before the previous one
 /// on the stream ends (it waits before reading activations).
-[[nodiscard]] Status gemv_q4_0(const WeightsView& w, const ActivationsView& x, int tokens,
-                               float* y, int64_t y_stride, const GemvConfig& config, Stream stream,
+[[nodiscard]] Status gemv_q4_0(const WeightsView& w, const ActivationsView& x, int tokens, float* y,
+                               int64_t y_stride, const GemvConfig& config, Stream stream,
                                bool programmatic) noexcept;
-[[nodiscard]] Status gemv_q8_0(const WeightsView& w, const ActivationsView& x, int tokens,
-                               float* y, int64_t y_stride, const GemvConfig& config, Stream stream,
+[[nodiscard]] Status gemv_q8_0(const WeightsView& w, const ActivationsView& x, int tokens, float* y,
+                               int64_t y_stride, const GemvConfig& config, Stream stream,
                                bool programmatic) noexcept;
-[[nodiscard]] Status gemv_q4_k(const WeightsView& w, const ActivationsView& x, int tokens,
-                               float* y, int64_t y_stride, const GemvConfig& config, Stream stream,
+[[nodiscard]] Status gemv_q4_k(const WeightsView& w, const ActivationsView& x, int tokens, float* y,
+                               int64_t y_stride, const GemvConfig& config, Stream stream,
                                bool programmatic) noexcept;
 /// F16 (bf16 false) or BF16 weights; falls back to a scalar-load kernel when cols % 8 != 0 or
 /// x is not 16-byte aligned row by row.

@@ -93,15 +93,15 @@ Status gemv_half(const WeightsView& w, const ActivationsView& x, bool bf16, int 
   const bool vector_path = w.cols % 8 == 0 && reinterpret_cast<uintptr_t>(x.x) % 16 == 0 &&
                            (tokens == 1 || x.x_stride % 4 == 0);
   if (vector_path) {
-    return bf16 ? dispatch_gemv<FormatHalf<true>>(w, x, tokens, y, y_stride, config, stream, false)
-                : dispatch_gemv<FormatHalf<false>>(w, x, tokens, y, y_stride, config, stream,
-                                                   false);
+    return bf16
+               ? dispatch_gemv<FormatHalf<true>>(w, x, tokens, y, y_stride, config, stream, false)
+               : dispatch_gemv<FormatHalf<false>>(w, x, tokens, y, y_stride, config, stream, false);
   }
   if (tokens < 1 || tokens > kGemvMaxTokens) return Status::kUnsupported;
   const auto kernel = bf16 ? &gemv_half_scalar_kernel<true> : &gemv_half_scalar_kernel<false>;
   const int64_t blocks = ceil_div(w.rows, kGemvMaxWarps);
-  return launch(kernel, dim3(static_cast<unsigned>(blocks)), dim3(kGemvMaxWarps * kWarp), 0,
-                stream, false, w, x, tokens, y, y_stride);
+  return launch(kernel, dim3(static_cast<unsigned>(blocks)), dim3(kGemvMaxWarps * kWarp), 0, stream,
+                false, w, x, tokens, y, y_stride);
 }
 
 }  // namespace polyinfer::inline v0::detail::gpu

@@ -11,18 +11,6 @@ namespace polyinfer::inline v0::detail::gpu {
 
 inline constexpr int kGemvMaxWarps = 8;
 
-/// Rows per warp and unroll depth of the single-token shapes compiled for every format (warps
-/// per block is a launch parameter). gemv_variants() lists them with 4 and 8 warps.
-struct GemvShape {
-  int rows_per_warp;
-  int unroll;
-};
-inline constexpr GemvShape kSingleTokenShapes[] = {{1, 2}, {1, 4}, {1, 8}, {2, 2}, {2, 4}, {4, 2}};
-/// The shape for 2 tokens, and for 3..8 tokens (more rows per warp: each activation load then
-/// serves more weight rows, which keeps L1 traffic under the weight stream's).
-inline constexpr GemvShape kTwoTokenShape = {2, 2};
-inline constexpr GemvShape kManyTokenShape = {4, 2};
-
 /// y[t][r] = Σ_k Format::dot(chunk k of row r, activations of token t for chunk k).
 /// Each warp owns kRows consecutive weight rows; lane l takes chunks l, l + 32, …; each step
 /// loads kUnroll chunks of every row before using any, so kRows·kUnroll 16-byte loads per lane
@@ -89,7 +77,14 @@ constexpr GemvKernel gemv_entry() {
   return &gemv_kernel<Format, kTokens, kRows, kUnroll>;
 }
 
-/// The compiled kernel for `tokens` and `config`, or null.
+template <class Format, int kTokens>
+constexpr GemvKernel multi_token_entry() {
+  return gemv_entry<Format, kTokens, kMultiTokenShapes[kTokens].rows_per_warp,
+                    kMultiTokenShapes[kTokens].unroll>();
+}
+
+/// The compiled kernel for `tokens` and `config`, or null. One token: (rows per warp, unroll) of
+/// (1, 2), (1, 4), (1, 8), (2, 2), (2, 4), (4, 2); 2..8 tokens: kMultiTokenShapes.
 template <class Format>
 GemvKernel pick_gemv(int tokens, const GemvConfig& config) noexcept {
   const int rows = config.rows_per_warp;
@@ -103,29 +98,24 @@ GemvKernel pick_gemv(int tokens, const GemvConfig& config) noexcept {
     if (rows == 4 && unroll == 2) return gemv_entry<Format, 1, 4, 2>();
     return nullptr;
   }
-  if (tokens == 2) {
-    return rows == kTwoTokenShape.rows_per_warp && unroll == kTwoTokenShape.unroll
-               ? gemv_entry<Format, 2, kTwoTokenShape.rows_per_warp, kTwoTokenShape.unroll>()
-               : nullptr;
-  }
-  if (rows != kManyTokenShape.rows_per_warp || unroll != kManyTokenShape.unroll) return nullptr;
-  constexpr int kR = kManyTokenShape.rows_per_warp;
-  constexpr int kU = kManyTokenShape.unroll;
+  if (tokens < 2 || tokens > kGemvMaxTokens) return nullptr;
+  const GemvShape shape = kMultiTokenShapes[tokens];
+  if (rows != shape.rows_per_warp || unroll != shape.unroll) return nullptr;
   switch (tokens) {
+    case 2:
+      return multi_token_entry<Format, 2>();
     case 3:
-      return gemv_entry<Format, 3, kR, kU>();
+      return multi_token_entry<Format, 3>();
     case 4:
-      return gemv_entry<Format, 4, kR, kU>();
+      return multi_token_entry<Format, 4>();
     case 5:
-      return gemv_entry<Format, 5, kR, kU>();
+      return multi_token_entry<Format, 5>();
     case 6:
-      return gemv_entry<Format, 6, kR, kU>();
+      return multi_token_entry<Format, 6>();
     case 7:
-      return gemv_entry<Format, 7, kR, kU>();
-    case 8:
-      return gemv_entry<Format, 8, kR, kU>();
+      return multi_token_entry<Format, 7>();
     default:
-      return nullptr;
+      return multi_token_entry<Format, 8>();
   }
 }
 

@@ -75,8 +75,8 @@ struct FormatQ4_K {
         __half2float(__ushort_as_half(static_cast<unsigned short>(c.header.x >> 16)));
     const float dx0 = __int_as_float(a.meta.x);
     const float dx1 = __int_as_float(a.meta.z);
-    float result = d * (scale0 * dx0 * static_cast<float>(low) +
-                        scale1 * dx1 * static_cast<float>(high));
+    float result =
+        d * (scale0 * dx0 * static_cast<float>(low) + scale1 * dx1 * static_cast<float>(high));
     if ((k & 1) == 0) {
       result -= dmin * (min0 * dx0 * static_cast<float>(a.meta.y) +
                         min1 * dx1 * static_cast<float>(a.meta.w));

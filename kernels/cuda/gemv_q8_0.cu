@@ -20,8 +20,7 @@ struct FormatQ8_0 {
   __device__ static Chunk load(const WeightsView& w, int64_t row, int64_t k) {
     Chunk chunk;
     chunk.q = load_stream(w.quants + row * w.row_bytes + k * 16);
-    chunk.d =
-        __ldg(reinterpret_cast<const __half*>(w.scales + row * w.scales_row_bytes) + k / 2);
+    chunk.d = __ldg(reinterpret_cast<const __half*>(w.scales + row * w.scales_row_bytes) + k / 2);
     return chunk;
   }
 

@@ -43,22 +43,23 @@ Status blas_gemm(Context::Impl& impl, int64_t rows, int64_t tokens, int64_t cols
   // Row-major W (rows × cols) is column-major Wᵀ: y (column-major rows × tokens) = Wᵀᵀ·x.
   const float one = 1.0f;
   const float zero = 0.0f;
-  return status_of(cublasGemmEx(impl.blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows),
-                                static_cast<int>(tokens), static_cast<int>(cols), &one, weights,
-                                weight_type, static_cast<int>(cols), x, x_type,
-                                static_cast<int>(x_stride), &zero, y, CUDA_R_32F,
-                                static_cast<int>(y_stride), CUBLAS_COMPUTE_32F,
-                                CUBLAS_GEMM_DEFAULT));
+  return status_of(cublasGemmEx(
+      impl.blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), static_cast<int>(tokens),
+      static_cast<int>(cols), &one, weights, weight_type, static_cast<int>(cols), x, x_type,
+      static_cast<int>(x_stride), &zero, y, CUDA_R_32F, static_cast<int>(y_stride),
+      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 }  // namespace
 
-std::span<const GemvConfig> gemv_variants() noexcept { return kSingleTokenVariants; }
+std::span<const GemvConfig> gemv_variants() noexcept {
+  return kSingleTokenVariants;
+}
 
 GemvConfig gemv_default(DType /*dtype*/, int64_t tokens) noexcept {
-  if (tokens <= 1) return {1, 4, 8};
-  if (tokens == 2) return {2, 2, 8};
-  return {4, 2, 4};
+  if (tokens <= 1 || tokens > kGemvMaxTokens) return {1, 4, 8};
+  const GemvShape shape = kMultiTokenShapes[tokens];
+  return {shape.rows_per_warp, shape.unroll, kMultiTokenWarps};
 }
 
 Status gemv(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
@@ -75,10 +76,9 @@ Status gemv(Context& context, const DeviceMatrix& w, const float* x, int64_t tok
   ActivationsView activations;
   activations.cols = w.cols();
   if (is_quantized(w.dtype())) {
+    POLYINFER_GPU_TRY(impl.reserve(impl.activations, quantized_activation_bytes(tokens, w.cols())));
     POLYINFER_GPU_TRY(
-        impl.reserve(impl.activations, quantized_activation_bytes(tokens, w.cols())));
-    POLYINFER_GPU_TRY(quantize_activations(x, tokens, w.cols(), x_stride,
-                                           impl.activations.data(), impl.stream));
+        quantize_activations(x, tokens, w.cols(), x_stride, impl.activations.data(), impl.stream));
     activations.qs = impl.activations.as<int8_t>();
     activations.meta = reinterpret_cast<const int2*>(
         impl.activations.as<uint8_t>() + quantized_activation_meta_offset(tokens, w.cols()));
@@ -126,13 +126,12 @@ Status gemm(Context& context, const DeviceMatrix& w, const float* x, int64_t tok
   // Quantized weights: dequantize a tile of rows to f16, multiply, next tile.
   const int64_t tile_rows =
       std::clamp<int64_t>(static_cast<int64_t>(kWeightTileBytes / (cols * 2)), 1, rows);
-  POLYINFER_GPU_TRY(
-      impl.reserve(impl.weight_tile, static_cast<uint64_t>(tile_rows * cols) * 2));
+  POLYINFER_GPU_TRY(impl.reserve(impl.weight_tile, static_cast<uint64_t>(tile_rows * cols) * 2));
   const WeightsView view = weights_view(w);
   for (int64_t first = 0; first < rows; first += tile_rows) {
     const int64_t count = std::min(tile_rows, rows - first);
-    POLYINFER_GPU_TRY(dequantize_rows_f16(view, w.dtype(), first, count,
-                                          impl.weight_tile.data(), impl.stream));
+    POLYINFER_GPU_TRY(
+        dequantize_rows_f16(view, w.dtype(), first, count, impl.weight_tile.data(), impl.stream));
     POLYINFER_GPU_TRY(blas_gemm(impl, count, tokens, cols, impl.weight_tile.data(), CUDA_R_16F,
                                 impl.activations.data(), CUDA_R_16F, cols, y + first, y_stride));
   }

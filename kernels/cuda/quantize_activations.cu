@@ -72,11 +72,10 @@ Status quantize_activations(const float* x, int64_t tokens, int64_t cols, int64_
     return Status::kInvalidArgument;
   }
   auto* qs = static_cast<int8_t*>(scratch);
-  auto* meta =
-      reinterpret_cast<int2*>(qs + quantized_activation_meta_offset(tokens, cols));
+  auto* meta = reinterpret_cast<int2*>(qs + quantized_activation_meta_offset(tokens, cols));
   constexpr int kThreads = 256;
-  return launch(&quantize_q8_kernel, dim3(grid_for(tokens * cols / 4, kThreads)), dim3(kThreads),
-                0, stream, false, x, tokens, cols, x_stride, qs, meta);
+  return launch(&quantize_q8_kernel, dim3(grid_for(tokens * cols / 4, kThreads)), dim3(kThreads), 0,
+                stream, false, x, tokens, cols, x_stride, qs, meta);
 }
 
 }  // namespace polyinfer::inline v0::detail::gpu

@@ -44,8 +44,8 @@ Status rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t r
   const int64_t total = tokens * heads * (head_dim / 2);
   if (total == 0) return Status::kOk;
   constexpr int kThreads = 256;
-  return launch(&rope_kernel, dim3(grid_for(total, kThreads)), dim3(kThreads), 0, stream, false,
-                x, tokens, heads, head_dim, row_stride, positions, inv_freq,
+  return launch(&rope_kernel, dim3(grid_for(total, kThreads)), dim3(kThreads), 0, stream, false, x,
+                tokens, heads, head_dim, row_stride, positions, inv_freq,
                 layout == RopeLayout::kInterleaved);
 }
 

@@ -46,7 +46,9 @@ constexpr Variant kVariants[] = {
 
 }  // namespace
 
-int stream_read_variants() noexcept { return static_cast<int>(std::size(kVariants)); }
+int stream_read_variants() noexcept {
+  return static_cast<int>(std::size(kVariants));
+}
 
 Status stream_read(const void* data, uint64_t bytes, uint64_t* sink, int variant,
                    Stream stream) noexcept {
@@ -63,8 +65,8 @@ Status stream_read(const void* data, uint64_t bytes, uint64_t* sink, int variant
   const Variant& chosen = kVariants[variant];
   // A persistent grid: as many threads as the multiprocessors hold (2048 each).
   const unsigned blocks = static_cast<unsigned>(multiprocessors * (2048 / chosen.threads));
-  return launch(chosen.kernel, dim3(blocks), dim3(static_cast<unsigned>(chosen.threads)), 0,
-                stream, false, static_cast<const uint4*>(data), bytes / 16, sink);
+  return launch(chosen.kernel, dim3(blocks), dim3(static_cast<unsigned>(chosen.threads)), 0, stream,
+                false, static_cast<const uint4*>(data), bytes / 16, sink);
 }
 
 }  // namespace polyinfer::inline v0::detail::gpu

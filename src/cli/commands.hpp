@@ -14,6 +14,9 @@ int run_logits(const std::vector<std::string>& argv);
 int run_generate(const std::vector<std::string>& argv);
 int run_embed(const std::vector<std::string>& argv);
 int run_classify(const std::vector<std::string>& argv);
+int run_bench(const std::vector<std::string>& argv);
+int run_synth(const std::vector<std::string>& argv);
+int run_convert(const std::vector<std::string>& argv);
 int run_workload(const std::vector<std::string>& argv);
 
 }  // namespace polyinfer::cli

@@ -35,7 +35,16 @@ MODEL is a .gguf file, a vocabulary-only .gguf, or a Hugging Face folder.
                                                      replay a request trace through the Engine:
                                                      accuracy, cost, latency, cache hits
 
-  TIER: native, f32, f16, q8_0, q4_0, q4_k.  D: cpu (cuda[:N], hip[:N] not built yet).
+  bench      MODEL [-p 512] [-n 128] [-t THREADS] [-r 3] [--json] [--tier TIER] [--device D]
+                                                     prompt and generation tokens/s, peak RSS
+  synth      (--shape NAME | --dims H,L,FFN,HEADS,KV,VOCAB) [--arch llama|qwen2] --type TYPE
+             --out F.gguf [--seed S] [--threads N] [--json] [--list]
+                                                     random weights of a real model shape
+  convert    MODEL --type TYPE --out F.gguf [--name NAME] [--threads N] [--json]
+                                                     Hugging Face folder → GGUF (llama.cpp layout)
+
+  TIER: native, f32, f16, q8_0, q4_0, q4_k.
+  TYPE: f32, f16, bf16, q8_0, q4_0, q4_k, q4_k_m (llama.cpp's Q4_K_M mix).  D: cpu (cuda[:N], hip[:N] not built yet).
   Models also take --threads N (0: all cores); decoders --ctx N (context length).
 
   --version, --help
@@ -47,13 +56,11 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"inspect", polyinfer::cli::run_inspect},
-    {"tokenize", polyinfer::cli::run_tokenize},
-    {"detokenize", polyinfer::cli::run_detokenize},
-    {"logits", polyinfer::cli::run_logits},
-    {"generate", polyinfer::cli::run_generate},
-    {"embed", polyinfer::cli::run_embed},
-    {"classify", polyinfer::cli::run_classify},
+    {"inspect", polyinfer::cli::run_inspect},       {"tokenize", polyinfer::cli::run_tokenize},
+    {"detokenize", polyinfer::cli::run_detokenize}, {"logits", polyinfer::cli::run_logits},
+    {"generate", polyinfer::cli::run_generate},     {"embed", polyinfer::cli::run_embed},
+    {"classify", polyinfer::cli::run_classify},     {"bench", polyinfer::cli::run_bench},
+    {"synth", polyinfer::cli::run_synth},           {"convert", polyinfer::cli::run_convert},
     {"workload", polyinfer::cli::run_workload},
 };
 

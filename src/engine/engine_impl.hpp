@@ -26,7 +26,7 @@ class AutoTuner;
 class EngineImpl {
  public:
   /// `loader` loads models (tests pass fakes); executors start at once.
-  EngineImpl(EngineConfig config, ModelLoader loader = load_served_model);
+  EngineImpl(EngineConfig config, ModelLoader loader = {});
   ~EngineImpl();
   EngineImpl(const EngineImpl&) = delete;
   EngineImpl& operator=(const EngineImpl&) = delete;

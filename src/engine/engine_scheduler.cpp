@@ -267,7 +267,7 @@ EngineImpl::LoadOutcome EngineImpl::load(Runner& runner) {
   std::unique_lock lock(mutex_);
   if (runner.estimated_bytes == 0) {
     lock.unlock();
-    const uint64_t estimate = std::max<uint64_t>(1, estimate_model_bytes(runner.spec()));
+    const uint64_t estimate = std::max<uint64_t>(1, loader_.estimate_bytes(runner.spec()));
     lock.lock();
     runner.estimated_bytes = estimate;
   }
@@ -296,7 +296,7 @@ EngineImpl::LoadOutcome EngineImpl::load(Runner& runner) {
   const Clock::time_point start = Clock::now();
   ServeSettings settings{config_.threads, config_.batching.max_sequences};
   try {
-    outcome.model = loader_(runner.spec(), runner.tier(), settings);
+    outcome.model = loader_.load(runner.spec(), runner.tier(), settings);
   } catch (const std::exception& e) {
     lock.lock();
     resident_bytes_ -= need;

@@ -70,15 +70,20 @@ struct ServeSettings {
   int32_t max_sequences = 32;  ///< the KV cache holds this many full-context sequences
 };
 
-/// Loads a (model, tier); throws Error. Tests substitute fakes.
-using ModelLoader =
-    std::function<LoadedModel(const ModelSpec& spec, const std::string& tier, const ServeSettings&)>;
-
 /// The real loader: LlamaModel for "decoder", Encoder for "classifier" / "embedding".
 [[nodiscard]] LoadedModel load_served_model(const ModelSpec& spec, const std::string& tier,
                                             const ServeSettings& settings);
 
-/// Bytes a model will take before it is loaded (the sum of its stored tensors).
+/// Bytes a model will take before it is loaded (the sum of its stored tensors; 0 if unknown).
 [[nodiscard]] uint64_t estimate_model_bytes(const ModelSpec& spec);
+
+/// How the engine loads models and sizes them beforehand; tests substitute fakes.
+struct ModelLoader {
+  /// Loads a (model, tier); throws Error.
+  std::function<LoadedModel(const ModelSpec&, const std::string& tier, const ServeSettings&)>
+      load = load_served_model;
+  /// Bytes before loading, for the memory budget (corrected by the measured bytes after).
+  std::function<uint64_t(const ModelSpec&)> estimate_bytes = estimate_model_bytes;
+};
 
 }  // namespace polyinfer::inline v0::detail

@@ -12,11 +12,11 @@ namespace polyinfer::inline v0::detail {
 
 /// Where a tensor sits, as far as the type rules care.
 struct TensorSlot {
-  std::string_view name;        ///< GGUF name ("blk.3.attn_v.weight")
-  int dims = 2;                 ///< dimensions after squeezing
-  int64_t row_elements = 0;     ///< ne[0]
-  int64_t layers = 0;           ///< block count of the model
-  bool tied_embeddings = false; ///< no output.weight: token_embd is also the output projection
+  std::string_view name;         ///< GGUF name ("blk.3.attn_v.weight")
+  int dims = 2;                  ///< dimensions after squeezing
+  int64_t row_elements = 0;      ///< ne[0]
+  int64_t layers = 0;            ///< block count of the model
+  bool tied_embeddings = false;  ///< no output.weight: token_embd is also the output projection
 };
 
 /// The element type `type` gives a tensor. Mirrors convert_hf_to_gguf.py (Feb 2025) for

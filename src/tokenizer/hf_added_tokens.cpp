@@ -73,11 +73,10 @@ HfAddedVocabulary& HfAddedVocabulary::operator=(HfAddedVocabulary&&) noexcept = 
 
 void HfAddedVocabulary::add(HfAddedToken token) {
   if (token.content.empty()) return;
-  for (HfAddedToken& existing : tokens_) {
-    if (existing.content == token.content) {
-      existing = std::move(token);
-      return;
-    }
+  const auto [it, inserted] = index_.emplace(token.content, static_cast<int32_t>(tokens_.size()));
+  if (!inserted) {
+    tokens_[static_cast<size_t>(it->second)] = std::move(token);
+    return;
   }
   tokens_.push_back(std::move(token));
 }
@@ -104,18 +103,9 @@ bool HfAddedVocabulary::has_normalized() const noexcept {
   return !normalized_->empty();
 }
 
-const HfAddedToken* HfAddedVocabulary::find_id(int32_t id) const {
-  for (const HfAddedToken& token : tokens_) {
-    if (token.id == id) return &token;
-  }
-  return nullptr;
-}
-
 const HfAddedToken* HfAddedVocabulary::find_content(std::string_view content) const {
-  for (const HfAddedToken& token : tokens_) {
-    if (token.content == content) return &token;
-  }
-  return nullptr;
+  const auto it = index_.find(content);
+  return it == index_.end() ? nullptr : &tokens_[static_cast<size_t>(it->second)];
 }
 
 void HfAddedVocabulary::split(std::string_view text, bool normalized_pass, bool parse_special,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // make_hf_tokenizer: builds the pipeline of a tokenizer.json and applies tokenizer_config.json
-// the way transformers' TokenizersBackend does (special tokens, add_bos/eos_token, cleanup).
+// the way transformers' TokenizersBackend does (special tokens, cleanup, chat template).
 #include <algorithm>
 
 #include "common/fail.hpp"
@@ -179,7 +179,7 @@ std::string kind_of(const HfModel& model, const HfTraits& traits) {
   }
   if (type == "WordPiece") return "wordpiece";
   if (type == "WordLevel") return "wordlevel";
-  return "unigram";
+  return model.byte_fallback() || traits.metaspace ? "spm-unigram" : "unigram";
 }
 
 }  // namespace
@@ -228,9 +228,12 @@ std::shared_ptr<const TokenizerImpl> make_hf_tokenizer(std::string_view tokenize
   TokenizerInfo info;
   info.flavor = TokenizerFlavor::kHuggingFace;
   info.kind = kind_of(*pipeline.model, traits);
-  if (const Json* unk = HfJson::member(json.required(root, "model", ""), "unk_token");
-      unk != nullptr && unk->is_string()) {
+  const Json& model = json.required(root, "model", "");
+  if (const Json* unk = HfJson::member(model, "unk_token"); unk != nullptr && unk->is_string()) {
     info.unk_id = token_id(pipeline, unk->get<std::string>()).value_or(-1);
+  } else if (const Json* unk_id = HfJson::member(model, "unk_id");
+             unk_id != nullptr && unk_id->is_number_integer()) {
+    info.unk_id = static_cast<int32_t>(unk_id->get<int64_t>());  // range-checked by the model
   }
   if (!tokenizer_config_json.empty()) {
     const HfJson config_json(config_name(where));

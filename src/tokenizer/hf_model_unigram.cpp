@@ -85,8 +85,10 @@ class UnigramModel final : public HfModel {
     for (size_t start = 0; start < size;) {
       const double score_here = best[start].score;
       const auto lead = static_cast<unsigned char>(text[start]);
-      const size_t char_length =
-          std::min(size - start, size_t{lead < 0x80 ? 1U : lead >= 0xF0 ? 4U : lead >= 0xE0 ? 3U : 2U});
+      const size_t char_length = std::min(size - start, size_t{lead < 0x80    ? 1U
+                                                               : lead >= 0xF0 ? 4U
+                                                               : lead >= 0xE0 ? 3U
+                                                                              : 2U});
       bool has_single = false;
       trie_.prefixes(text.substr(start), [&](size_t length, int32_t id) {
         if (id < 0) return;
@@ -102,7 +104,8 @@ class UnigramModel final : public HfModel {
         const double candidate = unk_score + score_here;
         if (target.starts_at == -1 || candidate > target.score) {
           target = {unk_id_.value_or(-1), candidate, static_cast<int64_t>(start)};
-          if (!unk_id_) fail(ErrorCode::kTokenizer, unk_where_, "no unk_id for an unknown character");
+          if (!unk_id_)
+            fail(ErrorCode::kTokenizer, unk_where_, "no unk_id for an unknown character");
         }
       }
       start += char_length;

@@ -57,6 +57,7 @@ std::unique_ptr<const HfModel> make_hf_model(const Json& node, const std::string
   if (type == "BPE") return make_hf_bpe_model(node, path, json);
   if (type == "WordPiece") return make_hf_wordpiece_model(node, path, json);
   if (type == "WordLevel") return make_hf_wordlevel_model(node, path, json);
+  if (type == "Unigram") return make_hf_unigram_model(node, path, json);
   json.unsupported(HfJson::child(path, "type"), "model type \"" + type + "\"");
 }
 

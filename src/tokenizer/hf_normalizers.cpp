@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // tokenizer.json normalizers: NFC/NFD/NFKC/NFKD, Lowercase, StripAccents, BertNormalizer,
-// Prepend, Replace, Strip, ByteLevel and Sequence.
+// Prepend, Replace, Strip, ByteLevel, Precompiled and Sequence.
 #include <utf8proc.h>
 
 #include <cstdlib>
@@ -9,6 +9,7 @@
 #include "common/fail.hpp"
 #include "tokenizer/hf_pipeline.hpp"
 #include "tokenizer/regex.hpp"
+#include "tokenizer/sentencepiece_model.hpp"
 #include "tokenizer/unicode.hpp"
 
 namespace polyinfer::inline v0::detail {
@@ -270,6 +271,92 @@ class StripNormalizer final : public HfNormalizer {
   bool right_;
 };
 
+/// tokenizers' Precompiled (sentencepiece's precompiled_charsmap): each extended grapheme
+/// shorter than 6 bytes is replaced whole by its first (shortest-prefix) rule; otherwise each
+/// character by its own rule.
+class PrecompiledNormalizer final : public HfNormalizer {
+ public:
+  explicit PrecompiledNormalizer(SentencePieceCharsMap charsmap) : charsmap_(std::move(charsmap)) {}
+
+  void normalize(std::string& text, bool&) const override {
+    std::string out;
+    out.reserve(text.size() + 8);
+    size_t pos = 0;
+    utf8proc_int32_t state = 0;
+    char32_t previous = 0;
+    size_t grapheme = 0;
+    while (pos < text.size()) {
+      const size_t start = pos;
+      const char32_t cp = next_code_point(text, pos);
+      if (start > 0 &&
+          utf8proc_grapheme_break_stateful(static_cast<utf8proc_int32_t>(previous),
+                                           static_cast<utf8proc_int32_t>(cp), &state)) {
+        transform(std::string_view(text).substr(grapheme, start - grapheme), out);
+        grapheme = start;
+      }
+      previous = cp;
+    }
+    if (grapheme < text.size()) transform(std::string_view(text).substr(grapheme), out);
+    text = std::move(out);
+  }
+
+ private:
+  void transform(std::string_view grapheme, std::string& out) const {
+    if (grapheme.size() < 6) {
+      if (const auto rule = charsmap_.shortest(grapheme)) {
+        out.append(*rule);
+        return;
+      }
+    }
+    size_t pos = 0;
+    while (pos < grapheme.size()) {
+      const size_t start = pos;
+      (void)next_code_point(grapheme, pos);
+      const std::string_view part = grapheme.substr(start, pos - start);
+      if (const auto rule = charsmap_.shortest(part)) {
+        out.append(*rule);
+      } else {
+        out.append(part);
+      }
+    }
+  }
+
+  SentencePieceCharsMap charsmap_;
+};
+
+/// Standard base64 (with or without padding); nullopt on a character outside the alphabet.
+std::optional<std::string> decode_base64(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() / 4 * 3 + 3);
+  uint32_t buffer = 0;
+  int bits = 0;
+  for (const char c : text) {
+    int value = 0;
+    if (c >= 'A' && c <= 'Z') {
+      value = c - 'A';
+    } else if (c >= 'a' && c <= 'z') {
+      value = c - 'a' + 26;
+    } else if (c >= '0' && c <= '9') {
+      value = c - '0' + 52;
+    } else if (c == '+') {
+      value = 62;
+    } else if (c == '/') {
+      value = 63;
+    } else if (c == '=') {
+      break;
+    } else {
+      return std::nullopt;
+    }
+    buffer = (buffer << 6) | static_cast<uint32_t>(value);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((buffer >> bits) & 0xFF);
+    }
+  }
+  return out;
+}
+
 class ByteLevelNormalizer final : public HfNormalizer {
  public:
   void normalize(std::string& text, bool&) const override { text = bytes_to_unicode_string(text); }
@@ -340,6 +427,18 @@ void add_hf_normalizer(const Json& node, const std::string& path, const HfJson& 
                                                     json.boolean(node, "strip_right", path, true)));
   } else if (type == "ByteLevel") {
     out.push_back(std::make_unique<ByteLevelNormalizer>());
+  } else if (type == "Precompiled") {
+    const std::string key_path = HfJson::child(path, "precompiled_charsmap");
+    const auto encoded = json.optional_string(node, "precompiled_charsmap", path);
+    if (!encoded || encoded->empty()) return;  // no rules: identity
+    const auto blob = decode_base64(*encoded);
+    if (!blob) json.invalid(key_path, "not base64");
+    try {
+      out.push_back(std::make_unique<PrecompiledNormalizer>(
+          SentencePieceCharsMap(*blob, json.where(key_path))));
+    } catch (const Error& e) {
+      json.invalid(key_path, e.message());
+    }
   } else {
     json.unsupported(HfJson::child(path, "type"), "normalizer type \"" + type + "\"");
   }

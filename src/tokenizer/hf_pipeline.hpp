@@ -257,12 +257,12 @@ class HfAddedVocabulary {
 
   [[nodiscard]] bool has_normalized() const noexcept;
   [[nodiscard]] const std::vector<HfAddedToken>& tokens() const noexcept { return tokens_; }
-  [[nodiscard]] const HfAddedToken* find_id(int32_t id) const;
   [[nodiscard]] const HfAddedToken* find_content(std::string_view content) const;
 
  private:
   struct Matcher;
   std::vector<HfAddedToken> tokens_;
+  HfStringMap index_;  // content → index into tokens_
   std::unique_ptr<Matcher> raw_;
   std::unique_ptr<Matcher> normalized_;
 };
@@ -295,6 +295,9 @@ void add_hf_post_processor(const Json& node, const std::string& path, const HfJs
 [[nodiscard]] std::unique_ptr<const HfModel> make_hf_wordpiece_model(const Json& node,
                                                                      const std::string& path,
                                                                      const HfJson& json);
+[[nodiscard]] std::unique_ptr<const HfModel> make_hf_unigram_model(const Json& node,
+                                                                   const std::string& path,
+                                                                   const HfJson& json);
 [[nodiscard]] std::unique_ptr<const HfModel> make_hf_wordlevel_model(const Json& node,
                                                                      const std::string& path,
                                                                      const HfJson& json);

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // HfTokenizer: runs a tokenizer.json pipeline (added tokens, normalizers, pre-tokenizers,
 // model, post-processors; decoders) the way tokenizers + transformers do.
+#include <algorithm>
 #include <utility>
 
 #include "tokenizer/hf_pipeline.hpp"
 #include "tokenizer/tokenizer_impl.hpp"
-#include "tokenizer/unicode.hpp"
 
 namespace polyinfer::inline v0::detail {
 

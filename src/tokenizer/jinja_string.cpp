@@ -7,6 +7,7 @@
 #include <utf8proc.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "tokenizer/jinja_value.hpp"
 
@@ -162,23 +163,24 @@ std::string map_code_points(std::string_view text, Map map) {
   return out;
 }
 
-// The code points of `text` with their byte ranges.
-struct CodePoint {
-  char32_t value;
-  std::size_t begin;
-  std::size_t end;
-};
-
-std::vector<CodePoint> split_code_points(std::string_view text) {
-  std::vector<CodePoint> points;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t length = 1;
-    const char32_t c = decode_utf8(text, pos, &length);
-    points.push_back({c, pos, pos + length});
-    pos += length;
+// The code point that ends at `end` (> 0): its value, and its start in *begin.
+char32_t previous_code_point(std::string_view text, std::size_t end, std::size_t* begin) {
+  std::size_t lead = end - 1;
+  const std::size_t floor = end >= 4 ? end - 4 : 0;
+  while (lead > floor && (static_cast<unsigned char>(text[lead]) & 0xC0) == 0x80) --lead;
+  std::size_t length = 1;
+  const char32_t c = decode_utf8(text, lead, &length);
+  if (lead + length == end) {
+    *begin = lead;
+    return c;
   }
-  return points;
+  *begin = end - 1;  // an invalid byte stands for itself
+  return static_cast<unsigned char>(text[end - 1]);
+}
+
+bool is_line_break(char32_t c) {
+  return c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D || c == 0x1E ||
+         c == 0x85 || c == 0x2028 || c == 0x2029;
 }
 
 }  // namespace
@@ -187,22 +189,28 @@ std::string py_strip(std::string_view text, const std::optional<std::string>& ch
                      bool right) {
   std::vector<char32_t> set;
   if (chars) {
-    for (const CodePoint& point : split_code_points(*chars)) set.push_back(point.value);
+    for (std::size_t pos = 0; pos < chars->size();) {
+      std::size_t length = 1;
+      set.push_back(decode_utf8(*chars, pos, &length));
+      pos += length;
+    }
   }
   const auto strippable = [&](char32_t c) {
     return chars ? std::find(set.begin(), set.end(), c) != set.end() : py_isspace(c);
   };
-  const std::vector<CodePoint> points = split_code_points(text);
   std::size_t first = 0;
-  std::size_t last = points.size();
-  if (left) {
-    while (first < last && strippable(points[first].value)) ++first;
+  std::size_t last = text.size();
+  while (left && first < last) {
+    std::size_t length = 1;
+    if (!strippable(decode_utf8(text, first, &length))) break;
+    first += length;
   }
-  if (right) {
-    while (last > first && strippable(points[last - 1].value)) --last;
+  while (right && last > first) {
+    std::size_t begin = 0;
+    if (!strippable(previous_code_point(text, last, &begin)) || begin < first) break;
+    last = begin;
   }
-  if (first == last) return {};
-  return std::string(text.substr(points[first].begin, points[last - 1].end - points[first].begin));
+  return std::string(text.substr(first, last - first));
 }
 
 std::vector<std::string> py_split(std::string_view text, const std::optional<std::string>& sep,
@@ -235,59 +243,75 @@ std::vector<std::string> py_split(std::string_view text, const std::optional<std
     }
     return parts;
   }
-  const std::vector<CodePoint> points = split_code_points(text);
-  const std::size_t count = points.size();
+  const auto space_at = [&](std::size_t pos, std::size_t* length) {
+    return py_isspace(decode_utf8(text, pos, length));
+  };
   if (!from_right) {
-    std::size_t i = 0;
+    std::size_t pos = 0;
     while (true) {
-      while (i < count && py_isspace(points[i].value)) ++i;
-      if (i == count) break;
+      std::size_t length = 1;
+      while (pos < text.size() && space_at(pos, &length)) pos += length;
+      if (pos == text.size()) break;
       if (maxsplit == 0) {
-        parts.emplace_back(text.substr(points[i].begin));
+        parts.emplace_back(text.substr(pos));
         break;
       }
-      const std::size_t word_begin = i;
-      while (i < count && !py_isspace(points[i].value)) ++i;
-      parts.emplace_back(
-          text.substr(points[word_begin].begin, points[i - 1].end - points[word_begin].begin));
+      const std::size_t word_begin = pos;
+      while (pos < text.size() && !space_at(pos, &length)) pos += length;
+      parts.emplace_back(text.substr(word_begin, pos - word_begin));
       --maxsplit;
     }
     return parts;
   }
-  std::size_t i = count;
+  std::size_t end = text.size();
   while (true) {
-    while (i > 0 && py_isspace(points[i - 1].value)) --i;
-    if (i == 0) break;
+    std::size_t begin = 0;
+    while (end > 0 && py_isspace(previous_code_point(text, end, &begin))) end = begin;
+    if (end == 0) break;
     if (maxsplit == 0) {
-      parts.emplace_back(text.substr(0, points[i - 1].end));
+      parts.emplace_back(text.substr(0, end));
       break;
     }
-    const std::size_t word_end = i;
-    while (i > 0 && !py_isspace(points[i - 1].value)) --i;
-    parts.emplace_back(text.substr(points[i].begin, points[word_end - 1].end - points[i].begin));
+    std::size_t word_begin = end;
+    while (word_begin > 0 && !py_isspace(previous_code_point(text, word_begin, &begin))) {
+      word_begin = begin;
+    }
+    parts.emplace_back(text.substr(word_begin, end - word_begin));
+    end = word_begin;
     --maxsplit;
   }
   std::reverse(parts.begin(), parts.end());
   return parts;
 }
 
+void for_each_line(std::string_view text,
+                   const std::function<void(std::string_view line, std::string_view brk)>& visit) {
+  std::size_t line_begin = 0;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t length = 1;
+    const char32_t c = decode_utf8(text, pos, &length);
+    if (!is_line_break(c)) {
+      pos += length;
+      continue;
+    }
+    std::size_t break_end = pos + length;
+    if (c == '\r' && break_end < text.size() && text[break_end] == '\n') ++break_end;
+    visit(text.substr(line_begin, pos - line_begin), text.substr(pos, break_end - pos));
+    line_begin = pos = break_end;
+  }
+  if (line_begin < text.size()) visit(text.substr(line_begin), std::string_view());
+}
+
 std::vector<std::string> py_splitlines(std::string_view text, bool keepends) {
   std::vector<std::string> lines;
-  const std::vector<CodePoint> points = split_code_points(text);
-  std::size_t line_begin = 0;
-  for (std::size_t i = 0; i < points.size(); ++i) {
-    const char32_t c = points[i].value;
-    const bool is_break = c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C ||
-                          c == 0x1D || c == 0x1E || c == 0x85 || c == 0x2028 || c == 0x2029;
-    if (!is_break) continue;
-    const std::size_t break_begin = points[i].begin;
-    if (c == '\r' && i + 1 < points.size() && points[i + 1].value == '\n') ++i;
-    const std::size_t break_end = points[i].end;
-    const std::size_t content_end = keepends ? break_end : break_begin;
-    lines.emplace_back(text.substr(line_begin, content_end - line_begin));
-    line_begin = break_end;
-  }
-  if (line_begin < text.size()) lines.emplace_back(text.substr(line_begin));
+  for_each_line(text, [&](std::string_view line, std::string_view brk) {
+    if (lines.size() >= kMaxListItems) {
+      throw JinjaError(fmt::format("more than {} lines", kMaxListItems));
+    }
+    lines.emplace_back(line);
+    if (keepends) lines.back().append(brk);
+  });
   return lines;
 }
 
@@ -377,11 +401,12 @@ std::string jinja_title(std::string_view text) {
 }
 
 bool py_is_class(std::string_view text, CharClass char_class) {
-  const std::vector<CodePoint> points = split_code_points(text);
-  if (points.empty()) return false;
+  if (text.empty()) return false;
   bool any_cased = false;
-  for (const CodePoint& point : points) {
-    const char32_t c = point.value;
+  for (std::size_t pos = 0; pos < text.size();) {
+    std::size_t length = 1;
+    const char32_t c = decode_utf8(text, pos, &length);
+    pos += length;
     const auto category = utf8proc_category(static_cast<utf8proc_int32_t>(c));
     const bool alpha = category == UTF8PROC_CATEGORY_LU || category == UTF8PROC_CATEGORY_LL ||
                        category == UTF8PROC_CATEGORY_LT || category == UTF8PROC_CATEGORY_LM ||

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,6 +33,10 @@ void append_utf8(std::string& out, char32_t code_point);
 [[nodiscard]] std::vector<std::string> py_split(std::string_view text,
                                                 const std::optional<std::string>& sep,
                                                 std::int64_t maxsplit, bool from_right);
+/// Calls `visit` for each line of `text` (Python's splitlines boundaries) with its line break
+/// ("" for a last line without one).
+void for_each_line(std::string_view text,
+                   const std::function<void(std::string_view line, std::string_view brk)>& visit);
 /// str.splitlines(keepends).
 [[nodiscard]] std::vector<std::string> py_splitlines(std::string_view text, bool keepends);
 /// str.replace(old, new, count); count < 0 replaces all.

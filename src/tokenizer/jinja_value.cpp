@@ -499,7 +499,7 @@ bool less(const Value& a, const Value& b, std::uint64_t* steps) {
 std::uint64_t shallow_cost(const Value& value) {
   switch (value.kind()) {
     case Value::Kind::kString:
-      return value.as_string().size() / 64;
+      return value.as_string().size() / 16;
     case Value::Kind::kList:
       return value.as_list().items.size();
     case Value::Kind::kDict:
@@ -681,9 +681,14 @@ Value get_item(const Value& object, const Value& key) {
     if (index >= 0 && index < size) {
       if (object.is_list()) return object.as_list().items[static_cast<std::size_t>(index)];
       const std::string& text = object.as_string();
-      const std::vector<std::size_t> offsets = code_point_offsets(text);
-      const auto at = static_cast<std::size_t>(index);
-      return Value::string(text.substr(offsets[at], offsets[at + 1] - offsets[at]));
+      std::size_t pos = 0;
+      std::size_t length = 1;
+      decode_utf8(text, pos, &length);
+      for (std::int64_t i = 0; i < index; ++i) {
+        pos += length;
+        decode_utf8(text, pos, &length);
+      }
+      return Value::string(text.substr(pos, length));
     }
     return Value::undefined(
         fmt::format("{} has no element {}", object_repr(object), key.as_integer_like()));
@@ -709,20 +714,34 @@ Value get_slice(const Value& object, const Value& start, const Value& stop, cons
   const std::int64_t size = length(object);
   const std::int64_t first = slice_bound(start, size, stride, true);
   const std::int64_t last = slice_bound(stop, size, stride, false);
-  std::vector<std::int64_t> indices;
-  for (std::int64_t i = first; stride > 0 ? i < last : i > last; i += stride) indices.push_back(i);
   if (object.is_list()) {
     std::vector<Value> items;
-    items.reserve(indices.size());
-    for (const std::int64_t i : indices) {
+    for (std::int64_t i = first; stride > 0 ? i < last : i > last; i += stride) {
       items.push_back(object.as_list().items[static_cast<std::size_t>(i)]);
     }
     return Value::list(std::move(items), object.as_list().is_tuple);
   }
   const std::string& text = object.as_string();
+  if (stride == 1) {  // the common text[a:b]: walk to the two byte offsets
+    std::size_t pos = 0;
+    std::size_t begin = text.size();
+    std::size_t end = text.size();
+    for (std::int64_t i = 0; pos < text.size(); ++i) {
+      if (i == first) begin = pos;
+      if (i == last) {
+        end = pos;
+        break;
+      }
+      std::size_t length = 1;
+      decode_utf8(text, pos, &length);
+      pos += length;
+    }
+    if (first >= last) return Value::string(std::string());
+    return Value::string(text.substr(begin, end - begin));
+  }
   const std::vector<std::size_t> offsets = code_point_offsets(text);
   std::string out;
-  for (const std::int64_t i : indices) {
+  for (std::int64_t i = first; stride > 0 ? i < last : i > last; i += stride) {
     const auto at = static_cast<std::size_t>(i);
     out.append(text, offsets[at], offsets[at + 1] - offsets[at]);
   }

@@ -26,7 +26,7 @@ class JinjaError : public std::runtime_error {
 
 /// Limits that keep hostile templates from hanging or exhausting memory.
 inline constexpr std::size_t kMaxStringBytes = std::size_t{16} << 20;
-inline constexpr std::size_t kMaxListItems = std::size_t{1} << 20;
+inline constexpr std::size_t kMaxListItems = std::size_t{1} << 18;
 inline constexpr int kMaxValueDepth = 128;
 inline constexpr std::uint64_t kMaxCompareSteps = std::uint64_t{1} << 24;
 

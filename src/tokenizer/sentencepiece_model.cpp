@@ -317,4 +317,24 @@ std::optional<std::pair<std::string_view, size_t>> SentencePieceCharsMap::match(
   return std::make_pair(std::string_view(normalized_.c_str() + best_value), best_length);
 }
 
+std::optional<std::string_view> SentencePieceCharsMap::shortest(std::string_view text) const {
+  size_t node = unit_offset(units_[0]);
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte == 0) break;
+    node ^= byte;
+    if (node >= units_.size()) break;
+    const uint32_t unit = units_[node];
+    if (unit_label(unit) != byte) break;
+    node ^= unit_offset(unit);
+    if (node >= units_.size()) break;
+    if (unit_has_leaf(unit)) {
+      const uint32_t value = unit_value(units_[node]);
+      if (value >= normalized_.size()) return std::nullopt;
+      return std::string_view(normalized_.c_str() + value);
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace polyinfer::inline v0::detail

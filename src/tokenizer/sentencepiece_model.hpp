@@ -65,6 +65,9 @@ class SentencePieceCharsMap {
   /// none applies.
   [[nodiscard]] std::optional<std::pair<std::string_view, size_t>> match(
       std::string_view text) const;
+  /// The replacement of the *shortest* rule matching a prefix of `text` (stopping at a NUL
+  /// byte): what tokenizers' Precompiled normalizer (spm_precompiled) uses.
+  [[nodiscard]] std::optional<std::string_view> shortest(std::string_view text) const;
 
  private:
   std::vector<uint32_t> units_;

@@ -110,12 +110,13 @@ class SentencePieceTokenizer final : public TokenizerImpl {
         default:
           break;
       }
-      if (piece.type == PieceType::kNormal || piece.type == PieceType::kUserDefined ||
-          piece.type == PieceType::kUnused) {
+      has_unused_ = has_unused_ || piece.type == PieceType::kUnused;
+      if (model_.model_type == ModelType::kBpe) {
+        chunker_.add_token(piece.text);
+      } else if (piece.type == PieceType::kNormal || piece.type == PieceType::kUserDefined ||
+                 piece.type == PieceType::kUnused) {
         unigram_pieces_.insert(piece.text, id);
       }
-      has_unused_ = has_unused_ || piece.type == PieceType::kUnused;
-      chunker_.add_token(piece.text);
     }
     if (unk_id_ < 0) fail(ErrorCode::kFormat, where, "no unk piece (type UNKNOWN)");
     if (model_.byte_fallback &&
@@ -253,7 +254,19 @@ class SentencePieceTokenizer final : public TokenizerImpl {
     const bool suffix = model_.treat_whitespace_as_suffix;
     if (!suffix && model_.add_dummy_prefix) out += space;
     bool previous_space = fold;
+    // Without user-defined symbols or a charsmap, printable ASCII maps to itself.
+    const bool plain = user_defined_.empty() && !charsmap_;
     while (!input.empty()) {
+      if (plain) {
+        size_t run = 0;
+        while (run < input.size() && input[run] > ' ' && input[run] < 0x7F) ++run;
+        if (run > 0) {
+          out.append(input.substr(0, run));
+          input.remove_prefix(run);
+          previous_space = false;
+          continue;
+        }
+      }
       auto [piece, consumed] = normalize_prefix(input);
       while (previous_space && piece.starts_with(' ')) piece.remove_prefix(1);
       if (!piece.empty()) {

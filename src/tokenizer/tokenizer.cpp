@@ -7,6 +7,7 @@
 #include "common/fail.hpp"
 #include "common/mapped_file.hpp"
 #include "format/gguf.hpp"
+#include "tokenizer/gguf_hf_tokenizer.hpp"
 #include "tokenizer/tokenizer_impl.hpp"
 
 namespace polyinfer {
@@ -52,6 +53,11 @@ Tokenizer Tokenizer::load(const fs::path& path) {
         path.string()));
   }
   const auto gguf = detail::GgufFile::open(path);
+  // A GGUF with tokenizer.huggingface.json and no llama.cpp vocabulary tokenizes as the
+  // embedded tokenizer.json does (transformers behaviour).
+  if (detail::uses_gguf_hf_tokenizer(gguf)) {
+    return Tokenizer(detail::make_gguf_hf_tokenizer(gguf));
+  }
   return Tokenizer(detail::make_gguf_tokenizer(gguf));
 }
 

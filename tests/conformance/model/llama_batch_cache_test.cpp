@@ -315,8 +315,8 @@ TEST_CASE("llama: f16 and q8_0 KV caches stay close to the f32 reference", "[lla
         diff.add(model.logits(reference.i32(fmt::format("case{}.ids", c))),
                  reference.f32(fmt::format("case{}.logits", c)), model.config().vocab_size);
       }
-      polyinfer::test::report_line(name, std::string("hf f32, ") + form.name, "transformers",
-                                   diff, form.bound);
+      polyinfer::test::report_line(name, std::string("hf f32, ") + form.name, "transformers", diff,
+                                   form.bound);
       CHECK(diff.max_abs <= form.bound);
     }
   }

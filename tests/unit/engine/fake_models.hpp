@@ -177,7 +177,8 @@ struct FakeZoo {
   detail::ModelLoader loader() {
     for (const auto& [name, _] : decoders) (void)of(name);
     for (const auto& [name, _] : encoders) (void)of(name);
-    return [this](const ModelSpec& spec, const std::string&, const detail::ServeSettings&) {
+    detail::ModelLoader loader;
+    loader.load = [this](const ModelSpec& spec, const std::string&, const detail::ServeSettings&) {
       detail::LoadedModel loaded;
       if (const auto it = decoders.find(spec.name); it != decoders.end()) {
         if (it->second.load_time.count() > 0) std::this_thread::sleep_for(it->second.load_time);
@@ -190,6 +191,11 @@ struct FakeZoo {
       }
       return loaded;
     };
+    loader.estimate_bytes = [this](const ModelSpec& spec) -> uint64_t {
+      const auto it = decoders.find(spec.name);
+      return it != decoders.end() ? it->second.bytes : 100;
+    };
+    return loader;
   }
 };
 

@@ -152,6 +152,25 @@ TEST_CASE("decoders and normalizers on a BPE pipeline", "[tokenizer][hf]") {
         "b");
 }
 
+TEST_CASE("Unigram model: Viterbi segmentation and fused unknown runs", "[tokenizer][hf]") {
+  const auto tok = load(R"({"version": "1.0",
+    "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always",
+                      "split": true},
+    "decoder": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always"},
+    "model": {"type": "Unigram", "unk_id": 0, "byte_fallback": false,
+      "vocab": [["<unk>", 0.0], ["\u2581", -2.0], ["a", -3.0], ["b", -3.0], ["ab", -4.5],
+                ["\u2581ab", -4.0], ["\u2581a", -3.5], ["c", -6.0], ["bc", -5.0]]}})");
+  CHECK(tok.kind() == "spm-unigram");
+  CHECK(tok.unk_id() == 0);
+  CHECK(tok.encode("ab") == Ids{5});
+  CHECK(tok.encode("abc") == Ids{6, 8});
+  CHECK(tok.encode("a bc") == Ids{6, 1, 8});
+  CHECK(tok.encode("xyab") == Ids{1, 0, 4});  // "xy" is one fused <unk>
+  CHECK(tok.encode("b x y") == Ids{1, 3, 1, 0, 1, 0});
+  CHECK(tok.decode(Ids{1, 0, 4}) == "<unk>ab");
+  CHECK(tok.decode(Ids{1, 3, 1, 0, 1, 0}) == "b <unk> <unk>");
+}
+
 TEST_CASE("sentencepiece BPE: UNUSED resegmentation, user-defined symbols, unknown runs",
           "[tokenizer][sentencepiece]") {
   // ModelProto built with sentencepiece_model_pb2: <unk> <s> </s> ▁ a b c ab ▁ab bc(UNUSED) abc

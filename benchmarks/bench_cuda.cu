@@ -1,0 +1,547 @@
+// SPDX-License-Identifier: Apache-2.0
+// GPU roofline and kernel timings: streaming read bandwidth first, then every GEMV (format ×
+// shape) as a fraction of it, with cuBLAS F16 beside; multi-row GEMV, GEMM and attention after.
+//
+//   bench_cuda [--quick] [--out FILE]
+//
+// Timing: CUDA graphs of many calls replayed (launch gaps as in a captured decode step), CUDA
+// events around each replay, the median of the replays. Matrices smaller than 512 MiB are
+// uploaded several times and the calls cycle over the copies, so that the 60 MB L2 holds none
+// of them. Data is random (never zeros).
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/common/block_formats.hpp"
+#include "kernels/cuda/context.cuh"
+#include "kernels/cuda/gemv.cuh"
+
+namespace polyinfer::detail::gpu {
+namespace {
+
+#define BENCH_CUDA(expr)                                                 \
+  do {                                                                   \
+    const cudaError_t bench_error_ = (expr);                             \
+    if (bench_error_ != cudaSuccess) {                                   \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr, \
+                   cudaGetErrorString(bench_error_));                    \
+      std::exit(1);                                                      \
+    }                                                                    \
+  } while (0)
+
+#define BENCH_OK(expr)                                                   \
+  do {                                                                   \
+    const Status bench_status_ = (expr);                                 \
+    if (bench_status_ != Status::kOk) {                                  \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr, \
+                   std::string(status_name(bench_status_)).c_str());     \
+      std::exit(1);                                                      \
+    }                                                                    \
+  } while (0)
+
+constexpr uint64_t kCycleBytes = uint64_t{512} << 20;
+
+// ---- random data on the device ----
+
+__device__ __forceinline__ uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+__device__ __forceinline__ float unit(uint64_t x) {  // [0, 1)
+  return static_cast<float>(mix64(x) >> 40) * (1.0f / 16777216.0f);
+}
+
+// GGUF blocks with random quants and small positive scales: kind 0 Q4_0, 1 Q8_0, 2 Q4_K,
+// 3 F16 (one "block" per value), 4 f32 values in [-1, 1).
+__global__ void random_gguf_kernel(uint8_t* data, int64_t blocks, int kind, uint64_t seed) {
+  const int block_bytes = kind == 0 ? 18 : kind == 1 ? 34 : kind == 2 ? 144 : kind == 3 ? 2 : 4;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t b = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; b < blocks; b += stride) {
+    uint8_t* block = data + b * block_bytes;
+    const uint64_t key = seed * 0x100000000ull + static_cast<uint64_t>(b);
+    if (kind == 3) {
+      const Half h = f32_to_fp16(2.0f * unit(key) - 1.0f);
+      std::memcpy(block, &h, 2);
+      continue;
+    }
+    if (kind == 4) {
+      const float v = 2.0f * unit(key) - 1.0f;
+      std::memcpy(block, &v, 4);
+      continue;
+    }
+    for (int i = 0; i < block_bytes; i += 8) {
+      const uint64_t bits = mix64(key * 131 + static_cast<uint64_t>(i));
+      for (int j = 0; j < 8 && i + j < block_bytes; ++j)
+        block[i + j] = static_cast<uint8_t>(bits >> (8 * j));
+    }
+    const Half d = f32_to_fp16(0.001f + 0.01f * unit(key ^ 0x5555));
+    std::memcpy(block, &d, 2);
+    if (kind == 2) {
+      const Half dmin = f32_to_fp16(0.001f + 0.01f * unit(key ^ 0xAAAA));
+      std::memcpy(block + 2, &dmin, 2);
+    }
+  }
+}
+
+DeviceBuffer random_gguf(DType dtype, int64_t elements, uint64_t seed) {
+  const int kind = dtype == DType::kQ4_0   ? 0
+                   : dtype == DType::kQ8_0 ? 1
+                   : dtype == DType::kQ4_K ? 2
+                   : dtype == DType::kF16  ? 3
+                                           : 4;
+  const int64_t per_block = kind == 0 || kind == 1 ? 32 : kind == 2 ? 256 : 1;
+  const int block_bytes = kind == 0 ? 18 : kind == 1 ? 34 : kind == 2 ? 144 : kind == 3 ? 2 : 4;
+  const int64_t blocks = elements / per_block;
+  DeviceBuffer buffer;
+  BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(blocks * block_bytes), &buffer));
+  random_gguf_kernel<<<2048, 256>>>(buffer.as<uint8_t>(), blocks, kind, seed);
+  BENCH_CUDA(cudaGetLastError());
+  BENCH_CUDA(cudaDeviceSynchronize());
+  return buffer;
+}
+
+// ---- timing ----
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+// Median microseconds per call of body(0..calls−1), from a captured graph replayed `reps`
+// times; falls back to plain launches when the stream cannot be captured.
+double time_calls_us(cudaStream_t stream, int calls, int reps,
+                     const std::function<void(int)>& body) {
+  for (int i = 0; i < calls; ++i) body(i);  // warm-up: module load, scratch growth
+  BENCH_CUDA(cudaStreamSynchronize(stream));
+  cudaEvent_t start;
+  cudaEvent_t stop;
+  BENCH_CUDA(cudaEventCreate(&start));
+  BENCH_CUDA(cudaEventCreate(&stop));
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  bool captured = cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess;
+  if (captured) {
+    for (int i = 0; i < calls; ++i) body(i);
+    captured = cudaStreamEndCapture(stream, &graph) == cudaSuccess && graph != nullptr &&
+               cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess;
+  }
+  if (!captured) {
+    (void)cudaGetLastError();
+    std::fprintf(stderr, "  (graph capture failed: timing plain launches)\n");
+  }
+  std::vector<double> samples;
+  for (int rep = 0; rep < reps + 1; ++rep) {
+    BENCH_CUDA(cudaEventRecord(start, stream));
+    if (captured) {
+      BENCH_CUDA(cudaGraphLaunch(exec, stream));
+    } else {
+      for (int i = 0; i < calls; ++i) body(i);
+    }
+    BENCH_CUDA(cudaEventRecord(stop, stream));
+    BENCH_CUDA(cudaEventSynchronize(stop));
+    float ms = 0.0f;
+    BENCH_CUDA(cudaEventElapsedTime(&ms, start, stop));
+    if (rep > 0) samples.push_back(1000.0 * ms / calls);  // the first replay uploads the graph
+  }
+  if (exec != nullptr) BENCH_CUDA(cudaGraphExecDestroy(exec));
+  if (graph != nullptr) BENCH_CUDA(cudaGraphDestroy(graph));
+  BENCH_CUDA(cudaEventDestroy(start));
+  BENCH_CUDA(cudaEventDestroy(stop));
+  BENCH_CUDA(cudaGetLastError());
+  return median(samples);
+}
+
+// ---- output ----
+
+struct Report {
+  std::string text;
+  void line(const char* pattern, ...) __attribute__((format(printf, 2, 3))) {
+    char buffer[512];
+    va_list args;
+    va_start(args, pattern);
+    std::vsnprintf(buffer, sizeof buffer, pattern, args);
+    va_end(args);
+    std::printf("%s\n", buffer);
+    std::fflush(stdout);
+    text += buffer;
+    text += '\n';
+  }
+};
+
+const char* name_of(DType dtype) {
+  switch (dtype) {
+    case DType::kQ4_0:
+      return "q4_0";
+    case DType::kQ8_0:
+      return "q8_0";
+    case DType::kQ4_K:
+      return "q4_k";
+    case DType::kF16:
+      return "f16";
+    default:
+      return "?";
+  }
+}
+
+std::vector<float> to_host(const float* device, size_t count) {
+  std::vector<float> values(count);
+  BENCH_CUDA(cudaMemcpy(values.data(), device, count * 4, cudaMemcpyDeviceToHost));
+  return values;
+}
+
+// max |a − b| / max |b|.
+double relative_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  double diff = 0.0;
+  double scale = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i])) return INFINITY;
+    diff = std::max(diff, std::fabs(static_cast<double>(a[i]) - b[i]));
+    scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
+  }
+  return scale > 0.0 ? diff / scale : diff;
+}
+
+__global__ void half_to_float_kernel(const __half* in, float* out, int64_t count) {
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < count;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    out[i] = __half2float(in[i]);
+  }
+}
+
+__global__ void float_to_half_kernel(const float* in, __half* out, int64_t count) {
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < count;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    out[i] = __float2half_rn(in[i]);
+  }
+}
+
+struct Bench {
+  cudaStream_t stream = nullptr;
+  std::unique_ptr<Context> context;
+  cublasHandle_t blas = nullptr;
+  DeviceBuffer blas_workspace;
+  double stream_gb_s = 0.0;
+  int reps = 15;
+  Report report;
+  uint64_t seed = 1;
+
+  Stream handle() const { return Stream{stream}; }
+
+  void roofline() {
+    const uint64_t bytes = uint64_t{2} << 30;
+    DeviceBuffer data = random_gguf(DType::kF32, static_cast<int64_t>(bytes / 4), seed++);
+    DeviceBuffer sink;
+    BENCH_OK(DeviceBuffer::allocate(64, &sink));
+    double best = 0.0;
+    int best_variant = 0;
+    std::string all;
+    for (int variant = 0; variant < stream_read_variants(); ++variant) {
+      const double us = time_calls_us(stream, 1, reps, [&](int) {
+        BENCH_OK(stream_read(data.data(), bytes, sink.as<uint64_t>(), variant, handle()));
+      });
+      const double gb_s = bytes / us / 1e3;
+      all += " " + std::to_string(static_cast<int>(gb_s));
+      if (gb_s > best) {
+        best = gb_s;
+        best_variant = variant;
+      }
+    }
+    stream_gb_s = best;
+    DeviceBuffer copy;
+    BENCH_OK(DeviceBuffer::allocate(bytes / 2, &copy));
+    const double copy_us = time_calls_us(stream, 1, reps, [&](int) {
+      BENCH_CUDA(
+          cudaMemcpyAsync(copy.data(), data.data(), bytes / 2, cudaMemcpyDeviceToDevice, stream));
+    });
+    report.line(
+        "roofline: streaming read %.0f GB/s (variant %d of GB/s:%s); d2d copy %.0f GB/s "
+        "(read + write), 2 GiB",
+        best, best_variant, all.c_str(), bytes / copy_us / 1e3);
+  }
+
+  // One format × shape: every single-token variant through gemv() (quantize + GEMV), the
+  // default's GEMV kernel alone, and cuBLAS for F16.
+  void gemv_row(DType dtype, int64_t rows, int64_t cols, std::vector<double>* best_fraction) {
+    DeviceBuffer gguf = random_gguf(dtype, rows * cols, seed++);
+    DeviceMatrix first;
+    BENCH_OK(DeviceMatrix::import_device(
+        dtype, rows, cols, static_cast<const std::byte*>(gguf.data()), handle(), &first));
+    const uint64_t bytes = first.bytes();
+    const int copies =
+        static_cast<int>(std::clamp<uint64_t>((kCycleBytes + bytes - 1) / bytes, 1, 64));
+    std::vector<DeviceMatrix> matrices;
+    matrices.push_back(std::move(first));
+    for (int i = 1; i < copies; ++i) {
+      DeviceMatrix copy;
+      BENCH_OK(DeviceMatrix::import_device(
+          dtype, rows, cols, static_cast<const std::byte*>(gguf.data()), handle(), &copy));
+      matrices.push_back(std::move(copy));
+    }
+    BENCH_CUDA(cudaStreamSynchronize(stream));  // the imports have read `gguf`
+    gguf = DeviceBuffer();
+    DeviceBuffer x = random_gguf(DType::kF32, cols, seed++);
+    DeviceBuffer y;
+    BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(rows) * 4, &y));
+    const int calls = std::max(2 * copies, 20);
+    const float* x_data = x.as<float>();
+    float* y_data = y.as<float>();
+
+    // The default first: its output is what the variants must reproduce.
+    const GemvConfig fallback = gemv_default(dtype, 1);
+    BENCH_OK(gemv(*context, matrices[0], x_data, 1, cols, y_data, rows, fallback));
+    const std::vector<float> expected = to_host(y_data, static_cast<size_t>(rows));
+    double default_us = 0.0;
+    double best_us = 1e30;
+    GemvConfig best{};
+    double worst_difference = 0.0;
+    for (const GemvConfig& config : gemv_variants()) {
+      const double us = time_calls_us(stream, calls, reps, [&](int i) {
+        BENCH_OK(gemv(*context, matrices[i % copies], x_data, 1, cols, y_data, rows, config));
+      });
+      worst_difference =
+          std::max(worst_difference, relative_difference(to_host(y_data, rows), expected));
+      if (config.rows_per_warp == fallback.rows_per_warp && config.unroll == fallback.unroll &&
+          config.warps_per_block == fallback.warps_per_block) {
+        default_us = us;
+      }
+      if (us < best_us) {
+        best_us = us;
+        best = config;
+      }
+    }
+    // The GEMV kernel alone (activations quantized once, outside the timing).
+    double kernel_us = 0.0;
+    if (dtype != DType::kF16) {
+      DeviceBuffer quantized;
+      BENCH_OK(DeviceBuffer::allocate(quantized_activation_bytes(1, cols), &quantized));
+      BENCH_OK(quantize_activations(x_data, 1, cols, cols, quantized.data(), handle()));
+      ActivationsView activations;
+      activations.cols = cols;
+      activations.qs = quantized.as<int8_t>();
+      activations.meta = reinterpret_cast<const int2*>(quantized.as<uint8_t>() +
+                                                       quantized_activation_meta_offset(1, cols));
+      kernel_us = time_calls_us(stream, calls, reps, [&](int i) {
+        const WeightsView view = weights_view(matrices[i % copies]);
+        const Status status =
+            dtype == DType::kQ4_0
+                ? gemv_q4_0(view, activations, 1, y_data, rows, fallback, handle(), false)
+            : dtype == DType::kQ8_0
+                ? gemv_q8_0(view, activations, 1, y_data, rows, fallback, handle(), false)
+                : gemv_q4_k(view, activations, 1, y_data, rows, fallback, handle(), false);
+        BENCH_OK(status);
+      });
+      worst_difference =
+          std::max(worst_difference, relative_difference(to_host(y_data, rows), expected));
+    }
+    // cuBLAS beside F16: W f16, x f16, y f16, f32 accumulation (what frameworks call).
+    double blas_us = 0.0;
+    double blas_difference = 0.0;
+    if (dtype == DType::kF16) {
+      DeviceBuffer x16;
+      DeviceBuffer y16;
+      DeviceBuffer y32;
+      BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(cols) * 2, &x16));
+      BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(rows) * 2, &y16));
+      BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(rows) * 4, &y32));
+      float_to_half_kernel<<<64, 256, 0, stream>>>(x_data, x16.as<__half>(), cols);
+      const float one = 1.0f;
+      const float zero = 0.0f;
+      blas_us = time_calls_us(stream, calls, reps, [&](int i) {
+        const cublasStatus_t status = cublasGemmEx(
+            blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), 1, static_cast<int>(cols), &one,
+            matrices[i % copies].quants(), CUDA_R_16F, static_cast<int>(cols), x16.data(),
+            CUDA_R_16F, static_cast<int>(cols), &zero, y16.data(), CUDA_R_16F,
+            static_cast<int>(rows), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        if (status != CUBLAS_STATUS_SUCCESS) {
+          std::fprintf(stderr, "cublasGemmEx failed: %d\n", static_cast<int>(status));
+          std::exit(1);
+        }
+      });
+      half_to_float_kernel<<<256, 256, 0, stream>>>(y16.as<__half>(), y32.as<float>(), rows);
+      BENCH_CUDA(cudaStreamSynchronize(stream));
+      blas_difference = relative_difference(to_host(y32.as<float>(), rows), expected);
+    }
+    const double mb = bytes / 1e6;
+    const auto fraction = [&](double us) {
+      return us > 0.0 ? 100.0 * bytes / us / 1e3 / stream_gb_s : 0.0;
+    };
+    char blas_text[96] = "";
+    if (blas_us > 0.0) {
+      std::snprintf(blas_text, sizeof blas_text, " | cublas %7.1f us %5.1f%% (diff %.1e)", blas_us,
+                    fraction(blas_us), blas_difference);
+    }
+    char kernel_text[48] = "";
+    if (kernel_us > 0.0) {
+      std::snprintf(kernel_text, sizeof kernel_text, " | kernel %5.1f%%", fraction(kernel_us));
+    }
+    report.line(
+        "%-4s %6lldx%-6lld %7.1f MB | default %7.1f us %5.0f GB/s %5.1f%% | best (%d,%d,%d) "
+        "%7.1f us %5.1f%%%s%s | diff %.1e",
+        name_of(dtype), static_cast<long long>(rows), static_cast<long long>(cols), mb, default_us,
+        bytes / default_us / 1e3, fraction(default_us), best.rows_per_warp, best.unroll,
+        best.warps_per_block, best_us, fraction(best_us), kernel_text, blas_text, worst_difference);
+    if (bytes >= 100000000) best_fraction->push_back(fraction(default_us));
+  }
+
+  void multi_token(DType dtype, int64_t rows, int64_t cols) {
+    DeviceBuffer gguf = random_gguf(dtype, rows * cols, seed++);
+    std::vector<DeviceMatrix> matrices(4);
+    for (DeviceMatrix& m : matrices) {
+      BENCH_OK(DeviceMatrix::import_device(
+          dtype, rows, cols, static_cast<const std::byte*>(gguf.data()), handle(), &m));
+    }
+    const uint64_t bytes = matrices[0].bytes();
+    const int copies =
+        static_cast<int>(std::clamp<uint64_t>((kCycleBytes + bytes - 1) / bytes, 1, 4));
+    DeviceBuffer x = random_gguf(DType::kF32, 8 * cols, seed++);
+    DeviceBuffer y;
+    BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(8 * rows) * 4, &y));
+    std::string text;
+    for (int64_t tokens = 1; tokens <= kGemvMaxTokens; tokens *= 2) {
+      const double us = time_calls_us(stream, 20, reps, [&](int i) {
+        BENCH_OK(matmul(*context, matrices[i % copies], x.as<float>(), tokens, cols, y.as<float>(),
+                        rows));
+      });
+      char cell[64];
+      std::snprintf(cell, sizeof cell, " %lld:%.1fus/%.0f%%", static_cast<long long>(tokens), us,
+                    100.0 * bytes / us / 1e3 / stream_gb_s);
+      text += cell;
+    }
+    report.line("%-4s %lldx%lld tokens:time/%%stream%s", name_of(dtype),
+                static_cast<long long>(rows), static_cast<long long>(cols), text.c_str());
+  }
+
+  void prompt_gemm(DType dtype, int64_t rows, int64_t cols, int64_t tokens) {
+    DeviceBuffer gguf = random_gguf(dtype, rows * cols, seed++);
+    DeviceMatrix matrix;
+    BENCH_OK(DeviceMatrix::import_device(
+        dtype, rows, cols, static_cast<const std::byte*>(gguf.data()), handle(), &matrix));
+    DeviceBuffer x = random_gguf(DType::kF32, tokens * cols, seed++);
+    DeviceBuffer y;
+    BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(tokens * rows) * 4, &y));
+    const double us = time_calls_us(stream, 5, reps, [&](int) {
+      BENCH_OK(matmul(*context, matrix, x.as<float>(), tokens, cols, y.as<float>(), rows));
+    });
+    report.line("gemm %-4s %lldx%lld x %lld tokens: %.1f us, %.0f TFLOP/s", name_of(dtype),
+                static_cast<long long>(rows), static_cast<long long>(cols),
+                static_cast<long long>(tokens), us, 2.0 * rows * cols * tokens / us / 1e6);
+  }
+
+  void attention_decode(int64_t heads, int64_t kv_heads, int64_t dim, int64_t context_rows) {
+    constexpr int64_t kBlockRows = 16;
+    const int64_t blocks = (context_rows + kBlockRows - 1) / kBlockRows;
+    const uint64_t block_bytes = static_cast<uint64_t>(kBlockRows * kv_heads * dim) * 2;
+    // Keys and values in one random pool, block tables pointing into it.
+    DeviceBuffer pool =
+        random_gguf(DType::kF16, static_cast<int64_t>(2 * blocks * block_bytes / 2), seed++);
+    std::vector<void*> key_blocks(static_cast<size_t>(blocks));
+    std::vector<void*> value_blocks(static_cast<size_t>(blocks));
+    for (int64_t b = 0; b < blocks; ++b) {
+      key_blocks[b] = pool.as<uint8_t>() + (2 * b) * block_bytes;
+      value_blocks[b] = pool.as<uint8_t>() + (2 * b + 1) * block_bytes;
+    }
+    DeviceBuffer tables;
+    BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(2 * blocks) * sizeof(void*), &tables));
+    BENCH_CUDA(cudaMemcpy(tables.data(), key_blocks.data(), blocks * sizeof(void*),
+                          cudaMemcpyHostToDevice));
+    BENCH_CUDA(cudaMemcpy(tables.as<void*>() + blocks, value_blocks.data(), blocks * sizeof(void*),
+                          cudaMemcpyHostToDevice));
+    const DeviceKvView keys{KvType::kF16, kv_heads,           dim,
+                            kBlockRows,   tables.as<void*>(), context_rows};
+    const DeviceKvView values{KvType::kF16, kv_heads, dim, kBlockRows, tables.as<void*>() + blocks,
+                              context_rows};
+    DeviceBuffer q = random_gguf(DType::kF32, heads * dim, seed++);
+    DeviceBuffer out;
+    BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(heads * dim) * 4, &out));
+    const int32_t position = static_cast<int32_t>(context_rows - 1);
+    DeviceBuffer positions;
+    BENCH_OK(DeviceBuffer::allocate(4, &positions));
+    BENCH_CUDA(cudaMemcpy(positions.data(), &position, 4, cudaMemcpyHostToDevice));
+    const double us = time_calls_us(stream, 20, reps, [&](int) {
+      BENCH_OK(attention(*context, q.as<float>(), 1, heads, keys, values, positions.as<int32_t>(),
+                         true, 0.0f, out.as<float>()));
+    });
+    const double kv_bytes = 2.0 * context_rows * kv_heads * dim * 2;
+    report.line("attention %lld heads / %lld kv x %lld, %lld rows: %.1f us, KV %.0f GB/s (%.0f%%)",
+                static_cast<long long>(heads), static_cast<long long>(kv_heads),
+                static_cast<long long>(dim), static_cast<long long>(context_rows), us,
+                kv_bytes / us / 1e3, 100.0 * kv_bytes / us / 1e3 / stream_gb_s);
+  }
+};
+
+}  // namespace
+}  // namespace polyinfer::detail::gpu
+
+int main(int argc, char** argv) {
+  using namespace polyinfer::detail::gpu;
+  using polyinfer::DType;
+  bool quick = false;
+  const char* out_path = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    if (std::strcmp(argv[i], "--out") == 0 && i + 1 < argc) out_path = argv[++i];
+  }
+  if (device_count() == 0) {
+    std::printf("bench_cuda: no GPU visible\n");
+    return 0;
+  }
+  Bench bench;
+  bench.reps = quick ? 5 : 15;
+  DeviceInfo info;
+  BENCH_OK(device_info(0, &info));
+  bench.report.line("device: %s, %d SMs, compute %d, %.1f GiB, L2 %.0f MB", info.name.c_str(),
+                    info.multiprocessors, info.compute_capability, info.memory_bytes / 1073741824.0,
+                    info.l2_bytes / 1e6);
+  BENCH_CUDA(cudaStreamCreateWithFlags(&bench.stream, cudaStreamNonBlocking));
+  BENCH_OK(Context::create(bench.handle(), &bench.context));
+  if (cublasCreate(&bench.blas) != CUBLAS_STATUS_SUCCESS) return 1;
+  (void)cublasSetStream(bench.blas, bench.stream);
+  BENCH_OK(DeviceBuffer::allocate(uint64_t{32} << 20, &bench.blas_workspace));
+  (void)cublasSetWorkspace(bench.blas, bench.blas_workspace.data(), uint64_t{32} << 20);
+
+  bench.roofline();
+  bench.report.line(
+      "GEMV, 1 row: gemv() = activation quantization + GEMV (PDL), median of graph "
+      "replays; %% of streaming read; best = fastest (rows/warp, unroll, warps)");
+  const std::pair<int64_t, int64_t> shapes[] = {
+      {4096, 4096}, {14336, 4096}, {4096, 14336}, {8192, 28672}, {128256, 4096}};
+  std::vector<double> large_fractions;
+  for (DType dtype : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0, DType::kF16}) {
+    for (const auto& [rows, cols] : shapes) {
+      bench.gemv_row(dtype, rows, cols, &large_fractions);
+    }
+  }
+  double lowest = 1e30;
+  for (double f : large_fractions) lowest = std::min(lowest, f);
+  bench.report.line("GEMV >= 100 MB: lowest default fraction %.1f%% of streaming (target 85%%)",
+                    lowest);
+  bench.multi_token(DType::kQ4_0, 14336, 4096);
+  bench.multi_token(DType::kQ4_K, 14336, 4096);
+  bench.multi_token(DType::kQ8_0, 14336, 4096);
+  bench.multi_token(DType::kF16, 14336, 4096);
+  bench.prompt_gemm(DType::kF16, 14336, 4096, 512);
+  bench.prompt_gemm(DType::kQ4_0, 14336, 4096, 512);
+  bench.attention_decode(32, 8, 128, 8192);
+  bench.attention_decode(32, 8, 128, 32768);
+  BENCH_CUDA(cudaGetLastError());
+  if (out_path != nullptr) {
+    if (FILE* file = std::fopen(out_path, "w")) {
+      std::fputs(bench.report.text.c_str(), file);
+      std::fclose(file);
+    }
+  }
+  bench.context.reset();
+  (void)cublasDestroy(bench.blas);
+  BENCH_CUDA(cudaStreamDestroy(bench.stream));
+  return 0;
+}

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: Apache-2.0
+// Attention over the paged f16 KV cache: split-K ("flash decoding") partial softmax states per
+// block of rows, combined by a second kernel; and storing rows into the cache.
+#include <algorithm>
+#include <type_traits>
+
+#include "kernels/cuda/context.cuh"
+
+namespace polyinfer::inline v0::detail::gpu {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kMaxGroup = 8;           // query heads per block (more: several head groups)
+constexpr int64_t kMinSplitRows = 64;  // fewer rows per split cost more in partials than they save
+
+struct SplitPlan {
+  int64_t heads;
+  int64_t group;        // query heads per kv head
+  int64_t head_groups;  // ceil(group / kMaxGroup)
+  int64_t rows_per_split;
+  int splits;
+};
+
+// Loads kValues consecutive halves (kValues·2 bytes, aligned to that when kValues ∈ {2, 4, 8}).
+template <int kValues>
+__device__ __forceinline__ void load_halves(const __half* p, float (&out)[kValues]) {
+  if constexpr (kValues == 2 || kValues == 4 || kValues == 8) {
+    using Vector =
+        std::conditional_t<kValues == 2, uint32_t, std::conditional_t<kValues == 4, uint2, uint4>>;
+    const Vector v = *reinterpret_cast<const Vector*>(p);
+    const __half2* pairs = reinterpret_cast<const __half2*>(&v);
+#pragma unroll
+    for (int i = 0; i < kValues / 2; ++i) {
+      const float2 f = __half22float2(pairs[i]);
+      out[2 * i] = f.x;
+      out[2 * i + 1] = f.y;
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < kValues; ++i) out[i] = __half2float(p[i]);
+  }
+}
+
+__device__ __forceinline__ const __half* kv_row(const DeviceKvView& view, int64_t row,
+                                                int64_t kv_head) {
+  const auto* block = static_cast<const __half*>(view.blocks[row / view.block_rows]);
+  return block + ((row % view.block_rows) * view.kv_heads + kv_head) * view.head_dim;
+}
+
+// Block (split, kv head · head groups + head group, token). Each warp walks rows
+// begin + warp, begin + warp + kWarps, … keeping an online softmax state (max m, sum l,
+// weighted values) per query head in registers, lane i holding dims i·kValues…; the warps'
+// states are merged in shared memory and written as the split's partial state (or, with one
+// split, as the output).
+template <int kValues>
+__global__ void __launch_bounds__(kWarps* kWarp)
+    attention_split_kernel(const float* q, SplitPlan plan, DeviceKvView keys, DeviceKvView values,
+                           const int32_t* positions, int causal, float scale, float* partials,
+                           float* out) {
+  constexpr int kDim = kValues * kWarp;
+  __shared__ float shared_acc[kWarps][kMaxGroup][kDim];
+  __shared__ float shared_m[kWarps][kMaxGroup];
+  __shared__ float shared_l[kWarps][kMaxGroup];
+  const int lane = static_cast<int>(threadIdx.x) % kWarp;
+  const int warp = static_cast<int>(threadIdx.x) / kWarp;
+  const int split = static_cast<int>(blockIdx.x);
+  const int64_t token = blockIdx.z;
+  const int64_t kv_head = blockIdx.y / plan.head_groups;
+  const int64_t first_head = kv_head * plan.group + (blockIdx.y % plan.head_groups) * kMaxGroup;
+  const int count =
+      static_cast<int>(min_i64(kMaxGroup, kv_head * plan.group + plan.group - first_head));
+  int64_t limit = min_i64(keys.positions, values.positions);
+  if (causal) limit = max_i64(0, min_i64(int64_t{positions[token]} + 1, limit));
+  const int64_t begin = split * plan.rows_per_split;
+  const int64_t end = min_i64(begin + plan.rows_per_split, limit);
+
+  float query[kMaxGroup][kValues];
+  float m[kMaxGroup];
+  float l[kMaxGroup];
+  float acc[kMaxGroup][kValues];
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) {
+    m[g] = -INFINITY;
+    l[g] = 0.0f;
+#pragma unroll
+    for (int e = 0; e < kValues; ++e) {
+      acc[g][e] = 0.0f;
+      query[g][e] =
+          g < count ? q[((token * plan.heads) + first_head + g) * kDim + lane * kValues + e] * scale
+                    : 0.0f;
+    }
+  }
+  for (int64_t row = begin + warp; row < end; row += kWarps) {
+    float key[kValues];
+    float value[kValues];
+    load_halves<kValues>(kv_row(keys, row, kv_head) + lane * kValues, key);
+    load_halves<kValues>(kv_row(values, row, kv_head) + lane * kValues, value);
+#pragma unroll
+    for (int g = 0; g < kMaxGroup; ++g) {
+      if (g < count) {
+        float score = 0.0f;
+#pragma unroll
+        for (int e = 0; e < kValues; ++e) score = fmaf(query[g][e], key[e], score);
+        score = warp_sum(score);
+        const float m_new = fmaxf(m[g], score);
+        const float correction = expf(m[g] - m_new);
+        const float p = expf(score - m_new);
+        l[g] = l[g] * correction + p;
+#pragma unroll
+        for (int e = 0; e < kValues; ++e) acc[g][e] = fmaf(acc[g][e], correction, p * value[e]);
+        m[g] = m_new;
+      }
+    }
+  }
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) {
+#pragma unroll
+    for (int e = 0; e < kValues; ++e) shared_acc[warp][g][lane * kValues + e] = acc[g][e];
+    if (lane == 0) {
+      shared_m[warp][g] = m[g];
+      shared_l[warp][g] = l[g];
+    }
+  }
+  __syncthreads();
+  for (int index = static_cast<int>(threadIdx.x); index < count * kDim; index += blockDim.x) {
+    const int g = index / kDim;
+    const int d = index % kDim;
+    float m_max = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) m_max = fmaxf(m_max, shared_m[w][g]);
+    float sum = 0.0f;
+    float weighted = 0.0f;
+    if (m_max != -INFINITY) {
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        const float factor = expf(shared_m[w][g] - m_max);
+        sum += factor * shared_l[w][g];
+        weighted += factor * shared_acc[w][g][d];
+      }
+    }
+    const int64_t head_index = token * plan.heads + first_head + g;
+    if (plan.splits == 1) {
+      out[head_index * kDim + d] = sum > 0.0f ? weighted / sum : 0.0f;
+    } else {
+      float* state = partials + (head_index * plan.splits + split) * (kDim + 2);
+      state[2 + d] = weighted;
+      if (d == 0) {
+        state[0] = m_max;
+        state[1] = sum;
+      }
+    }
+  }
+}
+
+// One block per (token, head): merges the splits' states {m, l, acc[dim]}.
+__global__ void attention_combine_kernel(const float* partials, int splits, int64_t dim,
+                                         float* out) {
+  const int64_t head_index = blockIdx.x;
+  const float* states = partials + head_index * splits * (dim + 2);
+  float m_max = -INFINITY;
+  for (int s = 0; s < splits; ++s) m_max = fmaxf(m_max, states[s * (dim + 2)]);
+  for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) {
+    float sum = 0.0f;
+    float weighted = 0.0f;
+    if (m_max != -INFINITY) {
+      for (int s = 0; s < splits; ++s) {
+        const float* state = states + s * (dim + 2);
+        const float factor = expf(state[0] - m_max);
+        sum += factor * state[1];
+        weighted += factor * state[2 + d];
+      }
+    }
+    out[head_index * dim + d] = sum > 0.0f ? weighted / sum : 0.0f;
+  }
+}
+
+__global__ void kv_store_kernel(const float* src, int64_t rows, int64_t first_row,
+                                DeviceKvView dst) {
+  const int64_t row_values = dst.kv_heads * dst.head_dim;
+  const int64_t total = rows * row_values;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const int64_t row = first_row + i / row_values;
+    auto* block = static_cast<__half*>(dst.blocks[row / dst.block_rows]);
+    block[(row % dst.block_rows) * row_values + i % row_values] = __float2half_rn(src[i]);
+  }
+}
+
+template <int kValues>
+Status launch_split(const float* q, const SplitPlan& plan, int64_t tokens, int64_t kv_heads,
+                    const DeviceKvView& keys, const DeviceKvView& values, const int32_t* positions,
+                    bool causal, float scale, float* partials, float* out, Stream stream) noexcept {
+  const dim3 grid(static_cast<unsigned>(plan.splits),
+                  static_cast<unsigned>(kv_heads * plan.head_groups),
+                  static_cast<unsigned>(tokens));
+  return launch(&attention_split_kernel<kValues>, grid, dim3(kWarps * kWarp), 0, stream, false, q,
+                plan, keys, values, positions, causal ? 1 : 0, scale, partials, out);
+}
+
+}  // namespace
+
+bool attention_supports(const DeviceKvView& view) noexcept {
+  const int64_t d = view.head_dim;
+  return view.type == KvType::kF16 && (d == 64 || d == 96 || d == 128 || d == 256) &&
+         view.kv_heads > 0 && view.block_rows > 0 && view.blocks != nullptr && view.positions >= 0;
+}
+
+Status kv_store(const float* src, int64_t rows, int64_t first_row, const DeviceKvView& dst,
+                Stream stream) noexcept {
+  if (rows < 0 || first_row < 0) return Status::kInvalidArgument;
+  if (!attention_supports(dst)) return Status::kUnsupported;
+  const int64_t total = rows * dst.kv_heads * dst.head_dim;
+  if (total == 0) return Status::kOk;
+  if (src == nullptr) return Status::kInvalidArgument;
+  constexpr int kThreads = 256;
+  return launch(&kv_store_kernel, dim3(grid_for(total, kThreads)), dim3(kThreads), 0, stream, false,
+                src, rows, first_row, dst);
+}
+
+Status attention(Context& context, const float* q, int64_t tokens, int64_t heads,
+                 const DeviceKvView& keys, const DeviceKvView& values, const int32_t* positions,
+                 bool causal, float scale, float* out) noexcept {
+  if (q == nullptr || out == nullptr || tokens < 0 || heads < 1 ||
+      (causal && positions == nullptr)) {
+    return Status::kInvalidArgument;
+  }
+  if (!attention_supports(keys) || !attention_supports(values) ||
+      keys.head_dim != values.head_dim || keys.kv_heads != values.kv_heads ||
+      heads % keys.kv_heads != 0 || tokens > 65535) {
+    return Status::kUnsupported;
+  }
+  if (tokens == 0) return Status::kOk;
+  Context::Impl& impl = context.impl();
+  const int64_t dim = keys.head_dim;
+  SplitPlan plan{};
+  plan.heads = heads;
+  plan.group = heads / keys.kv_heads;
+  plan.head_groups = ceil_div(plan.group, kMaxGroup);
+  // Enough splits for about two blocks per multiprocessor, each of at least kMinSplitRows rows.
+  const int64_t rows = std::min(keys.positions, values.positions);
+  const int64_t base_blocks = tokens * keys.kv_heads * plan.head_groups;
+  const int64_t wanted = ceil_div(2 * int64_t{impl.multiprocessors}, base_blocks);
+  const int64_t most = std::max<int64_t>(1, ceil_div(rows, kMinSplitRows));
+  int64_t splits = std::clamp<int64_t>(wanted, 1, std::min<int64_t>(most, 1024));
+  plan.rows_per_split = std::max<int64_t>(1, ceil_div(rows, splits));
+  splits = std::max<int64_t>(1, ceil_div(rows, plan.rows_per_split));
+  plan.splits = static_cast<int>(splits);
+  float* partials = nullptr;
+  if (plan.splits > 1) {
+    POLYINFER_GPU_TRY(impl.reserve(impl.partials,
+                                   static_cast<uint64_t>(tokens * heads * splits * (dim + 2)) * 4));
+    partials = impl.partials.as<float>();
+  }
+  const Stream stream = impl.stream;
+  Status status = Status::kUnsupported;
+  switch (dim) {
+    case 64:
+      status = launch_split<2>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
+                               scale == 0.0f ? 0.125f : scale, partials, out, stream);
+      break;
+    case 96:
+      status = launch_split<3>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
+                               scale == 0.0f ? 1.0f / sqrtf(96.0f) : scale, partials, out, stream);
+      break;
+    case 128:
+      status = launch_split<4>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
+                               scale == 0.0f ? 1.0f / sqrtf(128.0f) : scale, partials, out, stream);
+      break;
+    case 256:
+      status = launch_split<8>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
+                               scale == 0.0f ? 0.0625f : scale, partials, out, stream);
+      break;
+    default:
+      break;
+  }
+  if (status != Status::kOk || plan.splits == 1) return status;
+  return launch(&attention_combine_kernel, dim3(static_cast<unsigned>(tokens * heads)),
+                dim3(static_cast<unsigned>(std::min<int64_t>(dim, 256))), 0, stream, false,
+                static_cast<const float*>(partials), plan.splits, dim, out);
+}
+
+}  // namespace polyinfer::inline v0::detail::gpu

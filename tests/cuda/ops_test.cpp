@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: Apache-2.0
+// GPU norms, RoPE, element-wise ops, softmax and the streaming kernel against kernels/ref.
+#include <cstring>
+
+#include "kernels/ref/ops_ref.hpp"
+#include "tests/cuda/check.hpp"
+
+namespace polyinfer::detail::gpu_test {
+namespace {
+
+// f32 sums and library exp / erfc against double references: a few ulps per element, a few
+// more for block-reduced sums.
+constexpr double kTolerance = 2e-5;
+
+GPU_TEST(norms) {
+  uint32_t seed = 1;
+  for (const auto [rows, cols] :
+       {std::pair<int64_t, int64_t>{3, 1}, {5, 4096}, {2, 1000}, {130, 257}, {1, 14336}}) {
+    const std::vector<float> x = gaussian(static_cast<size_t>(rows * cols), seed++, 3.0f);
+    const std::vector<float> weight = gaussian(static_cast<size_t>(cols), seed++);
+    const std::vector<float> bias = gaussian(static_cast<size_t>(cols), seed++);
+    DeviceArray<float> x_device(x);
+    DeviceArray<float> weight_device(weight);
+    DeviceArray<float> bias_device(bias);
+    DeviceArray<float> y_device(x.size());
+    std::vector<float> want(x.size());
+
+    y_device.poison();
+    GPU_OK(gpu::rms_norm(x_device.data(), weight_device.data(), 1e-5f, rows, cols, y_device.data(),
+                         {}));
+    ref::rms_norm(x.data(), weight.data(), 1e-5f, rows, cols, want.data());
+    double error = max_relative_error(y_device.to_host(), want, 1e-3);
+    GPU_CHECK(error <= kTolerance, "rms_norm %lldx%lld: %g", static_cast<long long>(rows),
+              static_cast<long long>(cols), error);
+
+    for (const bool with_bias : {false, true}) {
+      y_device.poison();
+      GPU_OK(gpu::layer_norm(x_device.data(), weight_device.data(),
+                             with_bias ? bias_device.data() : nullptr, 1e-5f, rows, cols,
+                             y_device.data(), {}));
+      ref::layer_norm(x.data(), weight.data(), with_bias ? bias.data() : nullptr, 1e-5f, rows, cols,
+                      want.data());
+      error = max_relative_error(y_device.to_host(), want, 1e-3);
+      GPU_CHECK(error <= kTolerance, "layer_norm %lldx%lld bias %d: %g",
+                static_cast<long long>(rows), static_cast<long long>(cols), with_bias ? 1 : 0,
+                error);
+    }
+  }
+}
+
+GPU_TEST(rope_both_layouts) {
+  uint32_t seed = 10;
+  for (const int64_t head_dim : {64, 128, 96}) {
+    for (const RopeLayout layout : {RopeLayout::kInterleaved, RopeLayout::kHalf}) {
+      for (const bool llama3 : {false, true}) {
+        const int64_t tokens = 5;
+        const int64_t heads = 3;
+        const int64_t row_stride = heads * head_dim + 7;
+        const RopeTable table =
+            ref::make_rope_table(head_dim, 500000.0, llama3 ? "llama3" : "", 8.0, 1.0, 4.0, 8192);
+        const std::vector<float> inv_freq(table.inv_freq.get(),
+                                          table.inv_freq.get() + head_dim / 2);
+        std::mt19937 rng(seed);
+        std::uniform_int_distribution<int32_t> position(0, 131071);
+        std::vector<int32_t> positions(static_cast<size_t>(tokens));
+        for (int32_t& p : positions) p = position(rng);
+        positions[0] = 0;
+        std::vector<float> x = gaussian(static_cast<size_t>(tokens * row_stride), seed++);
+        DeviceArray<float> x_device(x);
+        DeviceArray<int32_t> positions_device(positions);
+        DeviceArray<float> inv_freq_device(inv_freq);
+        GPU_OK(gpu::rope(x_device.data(), tokens, heads, head_dim, row_stride,
+                         positions_device.data(), inv_freq_device.data(), layout, {}));
+        ref::rope(x.data(), tokens, heads, head_dim, row_stride, positions.data(), table, layout);
+        const double error = max_relative_error(x_device.to_host(), x, 1e-3);
+        GPU_CHECK(error <= 1e-6, "rope dim %lld layout %d llama3 %d: %g",
+                  static_cast<long long>(head_dim), static_cast<int>(layout), llama3 ? 1 : 0,
+                  error);
+      }
+    }
+  }
+}
+
+GPU_TEST(elementwise) {
+  for (const int64_t count : {int64_t{1}, int64_t{1000003}}) {
+    const std::vector<float> a = gaussian(static_cast<size_t>(count), 20, 4.0f);
+    const std::vector<float> b = gaussian(static_cast<size_t>(count), 21);
+    DeviceArray<float> a_device(a);
+    DeviceArray<float> b_device(b);
+    DeviceArray<float> out_device(a.size());
+    std::vector<float> want(a.size());
+
+    out_device.poison();
+    GPU_OK(gpu::silu_mul(a_device.data(), b_device.data(), out_device.data(), count, {}));
+    ref::silu_mul(a.data(), b.data(), want.data(), count);
+    double error = max_relative_error(out_device.to_host(), want, 1e-6);
+    GPU_CHECK(error <= kTolerance, "silu_mul %lld: %g", static_cast<long long>(count), error);
+
+    out_device.poison();
+    GPU_OK(gpu::gelu(a_device.data(), out_device.data(), count, {}));
+    ref::gelu(a.data(), want.data(), count);
+    error = max_relative_error(out_device.to_host(), want, 1e-6);
+    GPU_CHECK(error <= kTolerance, "gelu %lld: %g", static_cast<long long>(count), error);
+
+    GPU_OK(gpu::add(a_device.data(), b_device.data(), a_device.data(), count, {}));  // aliased
+    for (size_t i = 0; i < a.size(); ++i) want[i] = a[i] + b[i];
+    error = max_relative_error(a_device.to_host(), want, 0.0);
+    GPU_CHECK(error == 0.0, "add %lld: %g", static_cast<long long>(count), error);
+  }
+}
+
+GPU_TEST(softmax_rows) {
+  uint32_t seed = 30;
+  for (const auto [rows, cols] :
+       {std::pair<int64_t, int64_t>{3, 1}, {4, 7}, {2, 5000}, {1, 128256}}) {
+    std::vector<float> x = gaussian(static_cast<size_t>(rows * cols), seed++, 5.0f);
+    DeviceArray<float> x_device(x);
+    GPU_OK(gpu::softmax(x_device.data(), rows, cols, {}));
+    ref::softmax(x.data(), rows, cols);
+    const double error = max_relative_error(x_device.to_host(), x, 1e-9);
+    GPU_CHECK(error <= kTolerance, "softmax %lldx%lld: %g", static_cast<long long>(rows),
+              static_cast<long long>(cols), error);
+  }
+}
+
+GPU_TEST(stream_read_runs) {
+  const size_t words = (size_t{64} << 20) / 4;
+  DeviceArray<uint32_t> data(words);
+  DeviceArray<uint64_t> sink(1);
+  GPU_OK(gpu::fill_bytes(data.data(), 0x5A, words * 4, {}));
+  for (int variant = 0; variant < gpu::stream_read_variants(); ++variant) {
+    GPU_OK(gpu::stream_read(data.data(), words * 4, sink.data(), variant, {}));
+  }
+  GPU_OK(gpu::synchronize({}));
+  GPU_CHECK(gpu::stream_read(data.data(), 8, sink.data(), 0, {}) == gpu::Status::kInvalidArgument,
+            "sizes not a multiple of 16 are refused");
+}
+
+}  // namespace
+}  // namespace polyinfer::detail::gpu_test
