@@ -163,8 +163,9 @@ double time_calls_us(cudaStream_t stream, int calls, int reps,
 
 // ---- output ----
 
+// Lines go to stdout and, as they come, to the --out file (a crash keeps what was measured).
 struct Report {
-  std::string text;
+  FILE* file = nullptr;
   void line(const char* pattern, ...) __attribute__((format(printf, 2, 3))) {
     char buffer[512];
     va_list args;
@@ -173,8 +174,10 @@ struct Report {
     va_end(args);
     std::printf("%s\n", buffer);
     std::fflush(stdout);
-    text += buffer;
-    text += '\n';
+    if (file != nullptr) {
+      std::fprintf(file, "%s\n", buffer);
+      std::fflush(file);
+    }
   }
 };
 
@@ -250,7 +253,9 @@ struct Bench {
         BENCH_OK(stream_read(data.data(), bytes, sink.as<uint64_t>(), variant, handle()));
       });
       const double gb_s = bytes / us / 1e3;
-      all += " " + std::to_string(static_cast<int>(gb_s));
+      char cell[32];
+      std::snprintf(cell, sizeof cell, " %.0f", gb_s);
+      all += cell;
       if (gb_s > best) {
         best = gb_s;
         best_variant = variant;
@@ -497,6 +502,7 @@ int main(int argc, char** argv) {
   }
   Bench bench;
   bench.reps = quick ? 5 : 15;
+  if (out_path != nullptr) bench.report.file = std::fopen(out_path, "w");
   DeviceInfo info;
   BENCH_OK(device_info(0, &info));
   bench.report.line("device: %s, %d SMs, compute %d, %.1f GiB, L2 %.0f MB", info.name.c_str(),
@@ -534,12 +540,7 @@ int main(int argc, char** argv) {
   bench.attention_decode(32, 8, 128, 8192);
   bench.attention_decode(32, 8, 128, 32768);
   BENCH_CUDA(cudaGetLastError());
-  if (out_path != nullptr) {
-    if (FILE* file = std::fopen(out_path, "w")) {
-      std::fputs(bench.report.text.c_str(), file);
-      std::fclose(file);
-    }
-  }
+  if (bench.report.file != nullptr) std::fclose(bench.report.file);
   bench.context.reset();
   (void)cublasDestroy(bench.blas);
   BENCH_CUDA(cudaStreamDestroy(bench.stream));

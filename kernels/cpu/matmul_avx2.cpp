@@ -12,12 +12,12 @@ constexpr Isa kIsa = Isa::kAvx2;
 constexpr int kTokenBlock = 64;
 
 constexpr MatmulKernel kKernels[] = {
-    make_kernel("f32_avx2", DType::kF32, kIsa, PackLayout::kNone, kTokenBlock, nullptr, nullptr,
-                &compute_float<WeightsF32, 2, 2>),
-    make_kernel("f16_avx2", DType::kF16, kIsa, PackLayout::kNone, kTokenBlock, nullptr, nullptr,
-                &compute_float<WeightsF16, 2, 2>),
-    make_kernel("bf16_avx2", DType::kBF16, kIsa, PackLayout::kNone, kTokenBlock, nullptr, nullptr,
-                &compute_float<WeightsBF16, 2, 2>),
+    make_kernel("f32_avx2_x16", DType::kF32, kIsa, PackLayout::kF32x16, kTokenBlock, nullptr,
+                nullptr, &compute_float_x16<PackedF32, 1, 4>, 16),
+    make_kernel("f16_avx2_x16", DType::kF16, kIsa, PackLayout::kF16x16, kTokenBlock, nullptr,
+                nullptr, &compute_float_x16<PackedF16, 1, 4>, 16),
+    make_kernel("bf16_avx2_x16", DType::kBF16, kIsa, PackLayout::kBF16x16, kTokenBlock, nullptr,
+                nullptr, &compute_float_x16<PackedBF16, 1, 4>, 16),
     make_kernel("q4_0_avx2_x16", DType::kQ4_0, kIsa, PackLayout::kQ4_0x16, kTokenBlock,
                 &act_q8_0_bytes, &prepare_q8_0<8>, &compute_q8_blocks<false, 2>),
     make_kernel("q8_0_avx2_x16", DType::kQ8_0, kIsa, PackLayout::kQ8_0x16, kTokenBlock,

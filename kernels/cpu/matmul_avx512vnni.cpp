@@ -42,53 +42,68 @@ __attribute__((target("avx512bf16"))) void prepare_bf16(const MatmulCall& call, 
   }
 }
 
-template <int R, int T>
-__attribute__((target("avx512bf16"))) void bf16_tile(const std::byte* w, int64_t row_bytes,
-                                                     const std::byte* x, int64_t x_stride,
-                                                     int64_t k0, int64_t k1, float* y,
-                                                     int64_t y_stride, bool accumulate) {
-  __m512 acc[R][T];
-  for (int r = 0; r < R; ++r) {
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+// Lane r of acc is row r of a group: vdpbf16ps adds w[r][2p]·x[2p] + w[r][2p+1]·x[2p+1], the
+// activation pair broadcast, for column pairs [p0, p1).
+template <int G, int T>
+__attribute__((target("avx512bf16"))) void bf16_x16_tile(const std::byte* w, int64_t group_bytes,
+                                                         int64_t p0, int64_t p1,
+                                                         const std::byte* x, int64_t x_stride,
+                                                         float* y, int64_t y_stride,
+                                                         const int (&rows)[G], bool accumulate) {
+  __m512 acc[G][T];
+  for (int g = 0; g < G; ++g) {
+    for (int t = 0; t < T; ++t) acc[g][t] = _mm512_setzero_ps();
   }
-  for (int64_t c = k0; c < k1; c += 32) {
-    // Past the last column the activations are zero; the weights are not read there.
-    const int64_t rest = k1 - c;
-    const auto mask = static_cast<__mmask32>(rest >= 32 ? 0xFFFFFFFFu : (1u << rest) - 1u);
-    __m512bh xv[T];
+  for (int64_t p = p0; p < p1; ++p) {
+    __m512bh wv[G];
+    for (int g = 0; g < G; ++g) {
+      wv[g] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(w + g * group_bytes + p * 64));
+    }
     for (int t = 0; t < T; ++t) {
-      xv[t] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(x + t * x_stride + c * 2));
-    }
-    for (int r = 0; r < R; ++r) {
-      const __m512bh wv =
-          reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi16(mask, w + r * row_bytes + c * 2));
-      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv, xv[t]);
+      int32_t pair;
+      std::memcpy(&pair, x + t * x_stride + p * 4, 4);
+      const auto xb = reinterpret_cast<__m512bh>(_mm512_set1_epi32(pair));
+      for (int g = 0; g < G; ++g) acc[g][t] = _mm512_dpbf16_ps(acc[g][t], wv[g], xb);
     }
   }
-  for (int t = 0; t < T; ++t) {
-    for (int r = 0; r < R; ++r) {
-      const float sum = _mm512_reduce_add_ps(acc[r][t]);
-      float& out = y[t * y_stride + r];
-      out = accumulate ? out + sum : sum;
+  for (int g = 0; g < G; ++g) {
+    if (rows[g] == 0) continue;
+    const auto mask = static_cast<__mmask16>(rows[g] == kPackRows ? 0xFFFF : (1u << rows[g]) - 1u);
+    for (int t = 0; t < T; ++t) {
+      float* out = y + t * y_stride + g * kPackRows;
+      const __m512 sum =
+          accumulate ? _mm512_add_ps(acc[g][t], _mm512_maskz_loadu_ps(mask, out)) : acc[g][t];
+      _mm512_mask_storeu_ps(out, mask, sum);
     }
   }
 }
 
+template <int G>
+void bf16_x16_groups(const MatmulCall& call, int64_t row, int64_t row_end, int64_t p0,
+                     int64_t p1, int64_t token_begin, int64_t token_end) {
+  const int64_t group_bytes = PackedBF16::group_bytes(call.cols);
+  const int64_t x_stride = act_bf16_stride(call.cols);
+  const std::byte* w = call.packed + row / kPackRows * group_bytes;
+  int rows[G];
+  for (int g = 0; g < G; ++g) rows[g] = group_rows(row, g, row_end);
+  for_tiles<8>(token_begin, token_end, [&](int64_t t0, auto tokens) {
+    constexpr int kTokens = decltype(tokens)::value;
+    bf16_x16_tile<G, kTokens>(w, group_bytes, p0, p1, call.act + t0 * x_stride, x_stride,
+                              call.y + t0 * call.y_stride + row, call.y_stride, rows, p0 > 0);
+  });
+}
+
 void compute_bf16_dot(const MatmulCall& call, int64_t row_begin, int64_t row_end,
                       int64_t token_begin, int64_t token_end) {
-  const int64_t x_stride = act_bf16_stride(call.cols);
-  for (int64_t k0 = 0; k0 < call.cols; k0 += kFloatChunk) {
-    const int64_t k1 = call.cols - k0 < kFloatChunk ? call.cols : k0 + kFloatChunk;
-    const bool accumulate = k0 > 0;
-    for_tiles<4>(row_begin, row_end, [&](int64_t r0, auto rows) {
-      constexpr int kRows = decltype(rows)::value;
-      for_tiles<4>(token_begin, token_end, [&](int64_t t0, auto tokens) {
-        constexpr int kTokens = decltype(tokens)::value;
-        bf16_tile<kRows, kTokens>(call.weights + r0 * call.row_bytes, call.row_bytes,
-                                  call.act + t0 * x_stride, x_stride, k0, k1,
-                                  call.y + t0 * call.y_stride + r0, call.y_stride, accumulate);
-      });
-    });
+  const int64_t pairs = (call.cols + 1) / 2;
+  constexpr int64_t kChunkPairs = kFloatChunk / 2;
+  for (int64_t p0 = 0; p0 < pairs; p0 += kChunkPairs) {
+    const int64_t p1 = pairs - p0 < kChunkPairs ? pairs : p0 + kChunkPairs;
+    int64_t row = row_begin;
+    for (; row + kPackRows < row_end; row += 2 * kPackRows) {
+      bf16_x16_groups<2>(call, row, row_end, p0, p1, token_begin, token_end);
+    }
+    if (row < row_end) bf16_x16_groups<1>(call, row, row_end, p0, p1, token_begin, token_end);
   }
 }
 
@@ -109,7 +124,8 @@ constexpr MatmulKernel kKernels[] = {
                 &act_q8_k_bytes, &prepare_q8_k, &compute_k_quant<false, 4>),
     make_kernel("q6_k_avx512vnni_x16", DType::kQ6_K, kIsa, PackLayout::kQ6_Kx16, kTokenBlock,
                 &act_q8_k_bytes, &prepare_q8_k, &compute_k_quant<true, 4>),
-    MatmulKernel{"bf16_avx512vnni_bf16dot", DType::kBF16, kIsa, PackLayout::kNone, 16, kTokenBlock,
+    MatmulKernel{"bf16_avx512vnni_bf16dot", DType::kBF16, kIsa, PackLayout::kBF16x16, 32,
+                 kTokenBlock,
                  &act_bf16_bytes, &prepare_bf16, &compute_bf16_dot, &bf16_dot_supports,
                  &bf16_dot_score, nullptr},
 };

@@ -1,16 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// F32 / F16 / BF16 weight matmul bodies (f32 products and sums), written once over the 16-lane
-// operations of simd16_<isa>.hpp.
+// F32 / F16 / BF16 weight matmul bodies over the 16-row packed layouts (f32 products and sums),
+// written once over the 16-lane operations of simd16_<isa>.hpp.
 //
 // Include only from an ISA translation unit, after its simd16 header; internal linkage (see
-// matmul_kernel.hpp). A tile of R rows × T tokens keeps R·T accumulators of 16 columns each
-// and reduces them at the end of a column chunk: every weight vector is loaded (and converted)
-// once per T tokens, every activation vector once per R rows.
+// matmul_kernel.hpp). Lane r of an accumulator is row r of a group: each column's 16 weights
+// are one vector, multiplied by that column's activation broadcast, so there is no horizontal
+// reduction and a weight vector serves T tokens and an activation G groups.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <type_traits>
 
 #include "kernels/cpu/matmul_kernel.hpp"
@@ -18,34 +17,28 @@
 namespace polyinfer::inline v0::detail {
 namespace {
 
-struct WeightsF32 {
-  static VF load(const std::byte* row, int64_t c) {
-    return vf_load(reinterpret_cast<const float*>(row) + c);
-  }
-  static VF load_n(const std::byte* row, int64_t c, int n) {
-    return vf_load_n(reinterpret_cast<const float*>(row) + c, n);
-  }
-};
-
-struct WeightsF16 {
-  static VF load(const std::byte* row, int64_t c) {
-    return vf_from_half(reinterpret_cast<const uint16_t*>(row) + c);
-  }
-  static VF load_n(const std::byte* row, int64_t c, int n) {
-    uint16_t tmp[16] = {};
-    std::memcpy(tmp, reinterpret_cast<const uint16_t*>(row) + c, static_cast<size_t>(n) * 2);
-    return vf_from_half(tmp);
+// Loaders: the 16 rows' weights of column c (kStep columns per call) of a packed group.
+struct PackedF32 {
+  static constexpr int kStep = 1;
+  static int64_t group_bytes(int64_t cols) { return cols * kPackRows * 4; }
+  static void load(const std::byte* group, int64_t c, VF* out) {
+    out[0] = vf_load(reinterpret_cast<const float*>(group) + c * kPackRows);
   }
 };
 
-struct WeightsBF16 {
-  static VF load(const std::byte* row, int64_t c) {
-    return vf_from_bf16(reinterpret_cast<const uint16_t*>(row) + c);
+struct PackedF16 {
+  static constexpr int kStep = 1;
+  static int64_t group_bytes(int64_t cols) { return cols * kPackRows * 2; }
+  static void load(const std::byte* group, int64_t c, VF* out) {
+    out[0] = vf_from_half(reinterpret_cast<const uint16_t*>(group) + c * kPackRows);
   }
-  static VF load_n(const std::byte* row, int64_t c, int n) {
-    uint16_t tmp[16] = {};
-    std::memcpy(tmp, reinterpret_cast<const uint16_t*>(row) + c, static_cast<size_t>(n) * 2);
-    return vf_from_bf16(tmp);
+};
+
+struct PackedBF16 {
+  static constexpr int kStep = 2;
+  static int64_t group_bytes(int64_t cols) { return (cols + 1) / 2 * kPackRows * 4; }
+  static void load(const std::byte* group, int64_t c, VF* out) {
+    vf_from_bf16_pairs(group + c * kPackRows * 2, &out[0], &out[1]);
   }
 };
 
@@ -68,60 +61,91 @@ inline void for_tiles(int64_t begin, int64_t end, F&& f) {
   if (i < end) tile_tail<kMax - 1>(static_cast<int>(end - i), i, f);
 }
 
-// y[t][r] (+)= Σ_{c ∈ [k0, k1)} W[r][c]·x[t][c] for R rows and T tokens.
-template <typename W, int R, int T>
-inline void float_tile(const std::byte* w, int64_t row_bytes, const float* x, int64_t x_stride,
-                       int64_t k0, int64_t k1, float* y, int64_t y_stride, bool accumulate) {
-  VF acc[R][T];
-  for (int r = 0; r < R; ++r) {
-    for (int t = 0; t < T; ++t) acc[r][t] = vf_zero();
-  }
-  int64_t c = k0;
-  for (; c + 16 <= k1; c += 16) {
-    VF xv[T];
-    for (int t = 0; t < T; ++t) xv[t] = vf_load(x + t * x_stride + c);
-    for (int r = 0; r < R; ++r) {
-      const VF wv = W::load(w + r * row_bytes, c);
-      for (int t = 0; t < T; ++t) acc[r][t] = vf_fmadd(wv, xv[t], acc[r][t]);
+// Rows of group g (of G starting at `row`) below row_end, 0..16.
+inline int group_rows(int64_t row, int g, int64_t row_end) {
+  const int64_t rest = row_end - row - int64_t{g} * kPackRows;
+  return rest >= kPackRows ? kPackRows : rest > 0 ? static_cast<int>(rest) : 0;
+}
+
+// y[t][rows of G groups] (+)= Σ_{c ∈ [k0, k1)} W[r][c]·x[t][c] for T tokens. k1 − k0 is a
+// multiple of W::kStep except at the end of a row.
+template <typename W, int G, int T>
+inline void float_x16_tile(const std::byte* w, int64_t group_bytes, int64_t cols, int64_t k0,
+                           int64_t k1, const float* x, int64_t x_stride, float* y,
+                           int64_t y_stride, const int (&rows)[G], bool accumulate) {
+  // Few accumulators: split the columns over chains so FMA latency is hidden.
+  constexpr int kChains = G * T >= 8 ? 1 : 4;
+  VF acc[kChains][G][T];
+  for (int h = 0; h < kChains; ++h) {
+    for (int g = 0; g < G; ++g) {
+      for (int t = 0; t < T; ++t) acc[h][g][t] = vf_zero();
     }
   }
-  if (c < k1) {
-    const int n = static_cast<int>(k1 - c);
-    VF xv[T];
-    for (int t = 0; t < T; ++t) xv[t] = vf_load_n(x + t * x_stride + c, n);
-    for (int r = 0; r < R; ++r) {
-      const VF wv = W::load_n(w + r * row_bytes, c, n);
-      for (int t = 0; t < T; ++t) acc[r][t] = vf_fmadd(wv, xv[t], acc[r][t]);
+  constexpr int64_t kUnroll = int64_t{W::kStep} * kChains;
+  const int64_t full = k1 - (k1 - k0) % kUnroll;
+  const auto step = [&](int64_t c, int h) {
+    VF wv[G][W::kStep];
+    for (int g = 0; g < G; ++g) W::load(w + g * group_bytes, c, wv[g]);
+    for (int j = 0; j < W::kStep; ++j) {
+      for (int t = 0; t < T; ++t) {
+        // The padding column of an odd BF16 row has no activation: use 0.
+        const VF xb = vf_set1(c + j < cols ? x[t * x_stride + c + j] : 0.0f);
+        for (int g = 0; g < G; ++g) acc[h][g][t] = vf_fmadd(wv[g][j], xb, acc[h][g][t]);
+      }
     }
+  };
+  for (int64_t c = k0; c < full; c += kUnroll) {
+    for (int h = 0; h < kChains; ++h) step(c + h * W::kStep, h);
   }
-  for (int t = 0; t < T; ++t) {
-    for (int r = 0; r < R; ++r) {
-      const float sum = vf_reduce(acc[r][t]);
-      float& out = y[t * y_stride + r];
-      out = accumulate ? out + sum : sum;
+  for (int64_t c = full; c < k1; c += W::kStep) step(c, 0);
+  for (int g = 0; g < G; ++g) {
+    for (int t = 0; t < T; ++t) {
+      VF sum = acc[0][g][t];
+      for (int h = 1; h < kChains; ++h) sum = vf_add(sum, acc[h][g][t]);
+      float* out = y + t * y_stride + g * kPackRows;
+      if (rows[g] == kPackRows) {
+        vf_store(out, accumulate ? vf_add(sum, vf_load(out)) : sum);
+      } else if (rows[g] > 0) {
+        vf_store_n(out, accumulate ? vf_add(sum, vf_load_n(out, rows[g])) : sum, rows[g]);
+      }
     }
   }
 }
 
-// Columns per chunk: R + T rows of a chunk stay in L1/L2 while a tile runs over them, and
-// the reduction at the end of a chunk costs little against 4096 multiply-adds per lane pair.
-constexpr int64_t kFloatChunk = 4096;
+// Columns per chunk for batches: the chunk of a token tile's activations and of a pair of
+// groups' weights stay in L1 / L2 while the tile runs over them (partial sums go through y).
+constexpr int64_t kFloatChunk = 1024;
 
-template <typename W, int R, int T>
-void compute_float(const MatmulCall& call, int64_t row_begin, int64_t row_end,
-                   int64_t token_begin, int64_t token_end) {
-  for (int64_t k0 = 0; k0 < call.cols; k0 += kFloatChunk) {
-    const int64_t k1 = call.cols - k0 < kFloatChunk ? call.cols : k0 + kFloatChunk;
-    const bool accumulate = k0 > 0;
-    for_tiles<R>(row_begin, row_end, [&](int64_t r0, auto rows) {
-      constexpr int kRows = decltype(rows)::value;
-      for_tiles<T>(token_begin, token_end, [&](int64_t t0, auto tokens) {
-        constexpr int kTokens = decltype(tokens)::value;
-        float_tile<W, kRows, kTokens>(call.weights + r0 * call.row_bytes, call.row_bytes,
-                                      call.x + t0 * call.x_stride, call.x_stride, k0, k1,
-                                      call.y + t0 * call.y_stride + r0, call.y_stride, accumulate);
-      });
-    });
+template <typename W, int G, int T>
+void float_x16_groups(const MatmulCall& call, int64_t row, int64_t row_end, int64_t k0,
+                      int64_t k1, int64_t token_begin, int64_t token_end) {
+  const int64_t group_bytes = W::group_bytes(call.cols);
+  const std::byte* w = call.packed + row / kPackRows * group_bytes;
+  int rows[G];
+  for (int g = 0; g < G; ++g) rows[g] = group_rows(row, g, row_end);
+  for_tiles<T>(token_begin, token_end, [&](int64_t t0, auto tokens) {
+    constexpr int kTokens = decltype(tokens)::value;
+    float_x16_tile<W, G, kTokens>(w, group_bytes, call.cols, k0, k1, call.x + t0 * call.x_stride,
+                                  call.x_stride, call.y + t0 * call.y_stride + row, call.y_stride,
+                                  rows, k0 > 0);
+  });
+}
+
+// G groups (1 or 2) of 16 rows × T tokens per tile; a last single group runs alone (the packed
+// buffer ends there).
+template <typename W, int G, int T>
+void compute_float_x16(const MatmulCall& call, int64_t row_begin, int64_t row_end,
+                       int64_t token_begin, int64_t token_end) {
+  const int64_t chunk = token_end - token_begin >= 4 ? kFloatChunk : call.cols;
+  for (int64_t k0 = 0; k0 < call.cols; k0 += chunk) {
+    const int64_t k1 = call.cols - k0 < chunk ? call.cols : k0 + chunk;
+    int64_t row = row_begin;
+    for (; row + (G - 1) * kPackRows < row_end; row += G * kPackRows) {
+      float_x16_groups<W, G, T>(call, row, row_end, k0, k1, token_begin, token_end);
+    }
+    if constexpr (G > 1) {
+      if (row < row_end) float_x16_groups<W, 1, T>(call, row, row_end, k0, k1, token_begin, token_end);
+    }
   }
 }
 

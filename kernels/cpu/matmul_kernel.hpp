@@ -32,6 +32,13 @@ enum class PackLayout : uint8_t {
   /// Per group and super-block: Half d[16]; int8 scales[16][16]; uint8 ql[8][2][16][4]
   /// (nibbles); uint8 qh[8][16][4] (2-bit planes); see matmul_pack.cpp.
   kQ6_Kx16 = 4,
+  /// Per group, per column c: float w[16] (the 16 rows' values of column c).
+  kF32x16 = 5,
+  /// Per group, per column c: Half w[16].
+  kF16x16 = 6,
+  /// Per group, per column pair p: uint16 w[16][2] = bf16 of columns 2p, 2p+1 (the last pair
+  /// zero-padded when cols is odd): one vdpbf16ps operand, or two f32 vectors by shifts.
+  kBF16x16 = 7,
 };
 
 /// Rows per group of the packed layouts.

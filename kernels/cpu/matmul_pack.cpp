@@ -150,6 +150,25 @@ void pack_q6_k(const std::byte* weights, int64_t rows, int64_t cols, std::byte* 
   }
 }
 
+// Float formats: column-major within a group of 16 rows (element size `bytes`); BF16 keeps
+// column pairs together.
+void pack_float(const std::byte* weights, int64_t rows, int64_t cols, int64_t element_bytes,
+                bool pairs, std::byte* out) {
+  const int64_t row_bytes = cols * element_bytes;
+  const int64_t padded = pairs ? (cols + 1) / 2 * 2 : cols;
+  for (int64_t g = 0; g < groups_of(rows); ++g) {
+    std::byte* group = out + g * kPackRows * padded * element_bytes;
+    for (int r = 0; r < kPackRows && g * kPackRows + r < rows; ++r) {
+      const std::byte* src = weights + (g * kPackRows + r) * row_bytes;
+      for (int64_t c = 0; c < cols; ++c) {
+        const int64_t slot = pairs ? ((c / 2) * kPackRows + r) * 2 + c % 2 : c * kPackRows + r;
+        std::memcpy(group + slot * element_bytes, src + c * element_bytes,
+                    static_cast<size_t>(element_bytes));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 uint64_t pack_bytes(PackLayout layout, int64_t rows, int64_t cols) noexcept {
@@ -165,6 +184,12 @@ uint64_t pack_bytes(PackLayout layout, int64_t rows, int64_t cols) noexcept {
       return groups * static_cast<uint64_t>(cols / kBlockK) * kQ4_Kx16Bytes;
     case PackLayout::kQ6_Kx16:
       return groups * static_cast<uint64_t>(cols / kBlockK) * kQ6_Kx16Bytes;
+    case PackLayout::kF32x16:
+      return groups * static_cast<uint64_t>(cols) * kPackRows * 4;
+    case PackLayout::kF16x16:
+      return groups * static_cast<uint64_t>(cols) * kPackRows * 2;
+    case PackLayout::kBF16x16:
+      return groups * static_cast<uint64_t>((cols + 1) / 2) * kPackRows * 4;
   }
   return 0;
 }
@@ -183,6 +208,12 @@ void pack_weights(PackLayout layout, const std::byte* weights, int64_t rows, int
       return pack_q4_k(weights, rows, cols, out);
     case PackLayout::kQ6_Kx16:
       return pack_q6_k(weights, rows, cols, out);
+    case PackLayout::kF32x16:
+      return pack_float(weights, rows, cols, 4, false, out);
+    case PackLayout::kF16x16:
+      return pack_float(weights, rows, cols, 2, false, out);
+    case PackLayout::kBF16x16:
+      return pack_float(weights, rows, cols, 2, true, out);
   }
 }
 

@@ -47,7 +47,7 @@ ActQ8_0 act_q8_0(const std::byte* act, int64_t cols, int64_t token) {
           reinterpret_cast<const int32_t*>(base + d_offset + round_up64(cols / kBlock32 * 4))};
 }
 
-uint64_t act_q8_0_bytes(int64_t tokens, int64_t cols) {
+inline uint64_t act_q8_0_bytes(int64_t tokens, int64_t cols) {
   return static_cast<uint64_t>(tokens * act_q8_0_stride(cols));
 }
 
@@ -92,7 +92,7 @@ void quantize_q8_0_row(const float* x, int64_t cols, std::byte* out) {
 
 /// Activations for Q4_0 (kOffset 8) or Q8_0 (kOffset 128) weights.
 template <int kOffset>
-void prepare_q8_0(const MatmulCall& call, int64_t token_begin, int64_t token_end) {
+inline void prepare_q8_0(const MatmulCall& call, int64_t token_begin, int64_t token_end) {
   for (int64_t t = token_begin; t < token_end; ++t) {
     quantize_q8_0_row<kOffset>(call.x + t * call.x_stride, call.cols,
                       call.act + t * act_q8_0_stride(call.cols));
@@ -122,7 +122,7 @@ ActQ8K act_q8_k(const std::byte* act, int64_t cols, int64_t token) {
           reinterpret_cast<const int16_t*>(bsums), reinterpret_cast<const int16_t*>(sums32)};
 }
 
-uint64_t act_q8_k_bytes(int64_t tokens, int64_t cols) {
+inline uint64_t act_q8_k_bytes(int64_t tokens, int64_t cols) {
   return static_cast<uint64_t>(tokens * act_q8_k_stride(cols));
 }
 
@@ -188,7 +188,7 @@ void quantize_q8_k_row(const float* x, int64_t cols, std::byte* out) {
                         8});
 }
 
-void prepare_q8_k(const MatmulCall& call, int64_t token_begin, int64_t token_end) {
+inline void prepare_q8_k(const MatmulCall& call, int64_t token_begin, int64_t token_end) {
   for (int64_t t = token_begin; t < token_end; ++t) {
     quantize_q8_k_row(call.x + t * call.x_stride, call.cols,
                       call.act + t * act_q8_k_stride(call.cols));
@@ -437,8 +437,9 @@ constexpr MatmulKernel make_kernel(const char* name, DType dtype, Isa isa, PackL
                                    int token_block, uint64_t (*act_bytes)(int64_t, int64_t),
                                    void (*prepare)(const MatmulCall&, int64_t, int64_t),
                                    void (*compute)(const MatmulCall&, int64_t, int64_t, int64_t,
-                                                   int64_t)) {
-  return MatmulKernel{name,    dtype,   isa,     layout,  kPackRows, token_block, act_bytes,
+                                                   int64_t),
+                                   int row_block = kPackRows) {
+  return MatmulKernel{name,    dtype,   isa,     layout,  row_block, token_block, act_bytes,
                       prepare, compute, nullptr, nullptr, nullptr};
 }
 

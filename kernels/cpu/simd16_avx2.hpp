@@ -113,6 +113,15 @@ inline __m256 bf16_half(const uint16_t* p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
 }
 inline VF vf_from_bf16(const uint16_t* p) { return {bf16_half(p), bf16_half(p + 8)}; }
+/// Column pairs of bf16 (lane r: low half column 2p, high half 2p + 1) → two f32 vectors.
+inline void vf_from_bf16_pairs(const void* p, VF* even, VF* odd) {
+  const VI v = vi_load(p);
+  const __m256i high = _mm256_set1_epi32(-65536);
+  *even = {_mm256_castsi256_ps(_mm256_slli_epi32(v.a, 16)),
+           _mm256_castsi256_ps(_mm256_slli_epi32(v.b, 16))};
+  *odd = {_mm256_castsi256_ps(_mm256_and_si256(v.a, high)),
+          _mm256_castsi256_ps(_mm256_and_si256(v.b, high))};
+}
 inline VF vf_cvt(VI v) { return {_mm256_cvtepi32_ps(v.a), _mm256_cvtepi32_ps(v.b)}; }
 inline VF vf_add(VF x, VF y) { return {_mm256_add_ps(x.a, y.a), _mm256_add_ps(x.b, y.b)}; }
 inline VF vf_sub(VF x, VF y) { return {_mm256_sub_ps(x.a, y.a), _mm256_sub_ps(x.b, y.b)}; }

@@ -93,6 +93,12 @@ inline VF vf_from_bf16(const uint16_t* p) {
   const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
 }
+/// Column pairs of bf16 (lane r: low half column 2p, high half 2p + 1) → two f32 vectors.
+inline void vf_from_bf16_pairs(const void* p, VF* even, VF* odd) {
+  const __m512i v = _mm512_loadu_si512(p);
+  *even = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+  *odd = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(-65536)));
+}
 inline VF vf_cvt(VI v) { return _mm512_cvtepi32_ps(v); }
 inline VF vf_add(VF a, VF b) { return _mm512_add_ps(a, b); }
 inline VF vf_sub(VF a, VF b) { return _mm512_sub_ps(a, b); }

@@ -3,8 +3,7 @@
 #include <polyinfer/model_writer.hpp>
 #include <polyinfer/polyinfer.hpp>
 
-#include <fmt/format.h>
-
+#include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -27,13 +26,17 @@ WeightType weight_type_option(const Args& args) {
 std::string summary_text(const std::filesystem::path& out, const WriteSummary& summary) {
   std::string types;
   for (const auto& [type, count] : summary.tensors_by_type) {
-    types += fmt::format("{}{} {}", types.empty() ? "" : ", ", type, count);
+    types += (types.empty() ? "" : ", ") + type + " " + std::to_string(count);
   }
-  return fmt::format(
-      "wrote {}: {:.1f} MiB, {} tensors ({}), {:.3f} M parameters, tokenizer {}, "
-      "{:.1f} s\n",
-      out.string(), static_cast<double>(summary.file_bytes) / (1 << 20), summary.tensors, types,
-      static_cast<double>(summary.parameters) * 1e-6, summary.tokenizer, summary.seconds);
+  char numbers[160];
+  std::snprintf(numbers, sizeof numbers, "%.1f MiB, %lld tensors",
+                static_cast<double>(summary.file_bytes) / (1 << 20),
+                static_cast<long long>(summary.tensors));
+  char rest[160];
+  std::snprintf(rest, sizeof rest, "%.3f M parameters, tokenizer %s, %.1f s",
+                static_cast<double>(summary.parameters) * 1e-6, summary.tokenizer.c_str(),
+                summary.seconds);
+  return "wrote " + out.string() + ": " + numbers + " (" + types + "), " + rest + "\n";
 }
 
 nlohmann::ordered_json summary_json(const std::filesystem::path& out, const WriteSummary& summary) {

@@ -15,7 +15,7 @@ namespace polyinfer::inline v0::detail {
 
 /// Limits on one render, against hostile templates.
 inline constexpr std::size_t kMaxOutputBytes = kMaxStringBytes;
-inline constexpr std::uint64_t kWorkBudget = 20'000'000;  ///< ~ nodes evaluated + bytes / 64
+inline constexpr std::uint64_t kWorkBudget = 20'000'000;  ///< nodes + elements + bytes / 16
 inline constexpr int kMaxRenderDepth = 600;               ///< nested evaluations and macro calls
 
 /// Renders `program` with the given variables; throws polyinfer::Error(kTemplate) naming the

@@ -14,7 +14,7 @@ constexpr double kTolerance = 2e-5;
 
 GPU_TEST(norms) {
   uint32_t seed = 1;
-  for (const auto [rows, cols] :
+  for (const auto& [rows, cols] :
        {std::pair<int64_t, int64_t>{3, 1}, {5, 4096}, {2, 1000}, {130, 257}, {1, 14336}}) {
     const std::vector<float> x = gaussian(static_cast<size_t>(rows * cols), seed++, 3.0f);
     const std::vector<float> weight = gaussian(static_cast<size_t>(cols), seed++);
@@ -111,7 +111,7 @@ GPU_TEST(elementwise) {
 
 GPU_TEST(softmax_rows) {
   uint32_t seed = 30;
-  for (const auto [rows, cols] :
+  for (const auto& [rows, cols] :
        {std::pair<int64_t, int64_t>{3, 1}, {4, 7}, {2, 5000}, {1, 128256}}) {
     std::vector<float> x = gaussian(static_cast<size_t>(rows * cols), seed++, 5.0f);
     DeviceArray<float> x_device(x);

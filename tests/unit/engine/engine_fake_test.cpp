@@ -2,6 +2,8 @@
 // Engine over fake models: answers, cascades, cache, coalescing, priorities, deadlines, budgets.
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
+
 #include <future>
 #include <thread>
 
@@ -148,14 +150,14 @@ TEST_CASE("engine: continuous batching runs sequences together", "[engine]") {
   auto engine = fake_engine(config, zoo);
   std::vector<std::future<Response>> futures;
   for (int i = 0; i < 40; ++i) {
-    Request request = ask("prompt number " + std::to_string(i) + " =");
+    Request request = ask(fmt::format("prompt number {} =", i));
     request.model = "large";
     futures.push_back(engine->submit(request));
   }
   for (int i = 0; i < 40; ++i) {
     const Response r = futures[static_cast<size_t>(i)].get();
     REQUIRE(r.status == Status::kOk);
-    CHECK(r.text == reversed("prompt number " + std::to_string(i) + " ="));
+    CHECK(r.text == reversed(fmt::format("prompt number {} =", i)));
   }
   CHECK(zoo.of("large").max_batch.load() > 4);
   CHECK(zoo.of("large").forwards.load() < 40 * 10);
@@ -232,7 +234,7 @@ TEST_CASE("engine: higher priorities preempt lower ones", "[engine]") {
   auto engine = fake_engine(config, zoo);
   std::vector<std::future<Response>> low;
   for (int i = 0; i < 6; ++i) {
-    Request request = ask("a rather long low priority prompt " + std::to_string(i) + " =");
+    Request request = ask(fmt::format("a rather long low priority prompt {} =", i));
     request.model = "large";
     request.priority = Priority::kLow;
     low.push_back(engine->submit(request));
@@ -308,7 +310,7 @@ TEST_CASE("engine: unknown models, bad requests and failed loads answer with a s
   unknown.model = "nobody";
   CHECK(engine->submit(unknown).get().status == Status::kModelUnavailable);
   CHECK(engine->submit(ask("")).get().status == Status::kInvalidRequest);
-  Request too_long = ask(std::string(100, 'x') + " =");
+  Request too_long = ask(fmt::format("{} =", std::string(100, 'x')));
   too_long.model = "large";
   CHECK(engine->submit(too_long).get().status == Status::kInvalidRequest);
   Request broken = ask("x =");
@@ -339,7 +341,7 @@ TEST_CASE("engine: more models than memory: eviction and reload, everything answ
   auto engine = fake_engine(config, zoo);
   std::vector<std::future<Response>> futures;
   for (int i = 0; i < 60; ++i) {
-    Request request = ask("p" + std::to_string(i) + " =");
+    Request request = ask(fmt::format("p{} =", i));
     request.model = std::string(1, static_cast<char>('a' + i % 4));
     futures.push_back(engine->submit(request));
   }
@@ -402,7 +404,7 @@ TEST_CASE("engine: shutdown answers everything still queued", "[engine]") {
   {
     auto engine = fake_engine(config, zoo);
     for (int i = 0; i < 20; ++i) {
-      Request request = ask("q" + std::to_string(i) + " =");
+      Request request = ask(fmt::format("q{} =", i));
       request.model = "large";
       futures.push_back(engine->submit(request));
     }

@@ -4,6 +4,8 @@
 // ThreadSanitizer runs; POLYINFER_STRESS_SCALE multiplies the request count.
 #include <catch2/catch.hpp>
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 #include <random>
 #include <thread>
@@ -63,7 +65,7 @@ TEST_CASE("engine stress: threads, priorities, deadlines, cancellations, evictio
       for (int i = 0; i < per_thread; ++i) {
         Request request;
         request.task = "rev";
-        request.prompt = "t" + std::to_string(t) + " r" + std::to_string(rng() % 50) + " =";
+        request.prompt = fmt::format("t{} r{} =", t, rng() % 50);
         request.priority = static_cast<Priority>(rng() % 4);
         request.quality = static_cast<Quality>(rng() % 3);
         if (rng() % 2 == 0) request.model = names[rng() % names.size()];

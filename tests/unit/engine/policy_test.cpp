@@ -2,6 +2,7 @@
 // Built-in routing policies on fake catalogs: rules, cascade, classifier, ensemble, complexity.
 #include <catch2/catch.hpp>
 
+#include "polyinfer/error.hpp"
 #include "polyinfer/policy.hpp"
 
 namespace {

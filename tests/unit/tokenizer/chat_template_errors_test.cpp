@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "polyinfer/error.hpp"
@@ -150,14 +151,23 @@ TEST_CASE("hostile templates stop at limits", "[chat_template]") {
   }
 }
 
-TEST_CASE("a ChatTemplate renders the same from many threads' view of one object",
-          "[chat_template]") {
+TEST_CASE("one ChatTemplate renders from many threads at once", "[chat_template]") {
   const ChatTemplate chat_template = ChatTemplate::parse(
-      "{% for m in messages %}<{{ m.role }}>{{ m.content | trim }}{% endfor %}"
-      "{% if add_generation_prompt %}<assistant>{% endif %}");
-  const std::vector<ChatMessage> messages = {{"user", "  hi  "}};
-  CHECK(chat_template.render(messages, true) == "<user>hi<assistant>");
-  CHECK(chat_template.render(messages, false) == "<user>hi");
+      "{% set ns = namespace(count=0) %}{% for m in messages %}{% set ns.count = ns.count + 1 %}"
+      "<{{ m.role }}>{{ m.content | trim }}{% endfor %}"
+      "{% if add_generation_prompt %}<assistant>{% endif %}{{ ns.count }}");
+  std::vector<std::string> outputs(8);
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < outputs.size(); ++t) {
+    threads.emplace_back([&, t] {
+      const std::vector<ChatMessage> messages = {{"user", "  hi " + std::to_string(t) + " "}};
+      for (int i = 0; i < 200; ++i) outputs[t] = chat_template.render(messages, t % 2 == 0);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (std::size_t t = 0; t < outputs.size(); ++t) {
+    CHECK(outputs[t] == "<user>hi " + std::to_string(t) + (t % 2 == 0 ? "<assistant>" : "") + "1");
+  }
 }
 
 }  // namespace
