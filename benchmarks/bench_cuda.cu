@@ -117,11 +117,29 @@ double median(std::vector<double> values) {
   return values[values.size() / 2];
 }
 
-// Median microseconds per call of body(0..calls−1), from a captured graph replayed `reps`
-// times; falls back to plain launches when the stream cannot be captured.
+// Whether a call went through; prints what failed.
+bool ok(Status status) {
+  if (status != Status::kOk) {
+    std::fprintf(stderr, "  call failed: %s\n", std::string(status_name(status)).c_str());
+  }
+  return status == Status::kOk;
+}
+
+bool ok(cublasStatus_t status) {
+  if (status != CUBLAS_STATUS_SUCCESS) {
+    std::fprintf(stderr, "  cuBLAS call failed: %d\n", static_cast<int>(status));
+  }
+  return status == CUBLAS_STATUS_SUCCESS;
+}
+
+// Median microseconds per call of body(0..calls−1) (which returns whether the call was
+// accepted), from a captured graph replayed `reps` times; falls back to plain launches when
+// the calls cannot be captured.
 double time_calls_us(cudaStream_t stream, int calls, int reps,
-                     const std::function<void(int)>& body) {
-  for (int i = 0; i < calls; ++i) body(i);  // warm-up: module load, scratch growth
+                     const std::function<bool(int)>& body) {
+  for (int i = 0; i < calls; ++i) {  // warm-up: module load, scratch growth
+    if (!body(i)) std::exit(1);
+  }
   BENCH_CUDA(cudaStreamSynchronize(stream));
   cudaEvent_t start;
   cudaEvent_t stop;
@@ -131,12 +149,16 @@ double time_calls_us(cudaStream_t stream, int calls, int reps,
   cudaGraphExec_t exec = nullptr;
   bool captured = cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess;
   if (captured) {
-    for (int i = 0; i < calls; ++i) body(i);
-    captured = cudaStreamEndCapture(stream, &graph) == cudaSuccess && graph != nullptr &&
-               cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess;
+    for (int i = 0; i < calls && captured; ++i) captured = body(i);
+    const bool ended = cudaStreamEndCapture(stream, &graph) == cudaSuccess && graph != nullptr;
+    captured = captured && ended && cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess;
   }
   if (!captured) {
     (void)cudaGetLastError();
+    if (exec != nullptr) (void)cudaGraphExecDestroy(exec);
+    if (graph != nullptr) (void)cudaGraphDestroy(graph);
+    exec = nullptr;
+    graph = nullptr;
     std::fprintf(stderr, "  (graph capture failed: timing plain launches)\n");
   }
   std::vector<double> samples;
@@ -145,7 +167,9 @@ double time_calls_us(cudaStream_t stream, int calls, int reps,
     if (captured) {
       BENCH_CUDA(cudaGraphLaunch(exec, stream));
     } else {
-      for (int i = 0; i < calls; ++i) body(i);
+      for (int i = 0; i < calls; ++i) {
+        if (!body(i)) std::exit(1);
+      }
     }
     BENCH_CUDA(cudaEventRecord(stop, stream));
     BENCH_CUDA(cudaEventSynchronize(stop));
@@ -198,6 +222,7 @@ const char* name_of(DType dtype) {
 
 std::vector<float> to_host(const float* device, size_t count) {
   std::vector<float> values(count);
+  BENCH_CUDA(cudaDeviceSynchronize());  // the benchmark's stream does not sync with cudaMemcpy
   BENCH_CUDA(cudaMemcpy(values.data(), device, count * 4, cudaMemcpyDeviceToHost));
   return values;
 }
@@ -250,7 +275,7 @@ struct Bench {
     std::string all;
     for (int variant = 0; variant < stream_read_variants(); ++variant) {
       const double us = time_calls_us(stream, 1, reps, [&](int) {
-        BENCH_OK(stream_read(data.data(), bytes, sink.as<uint64_t>(), variant, handle()));
+        return ok(stream_read(data.data(), bytes, sink.as<uint64_t>(), variant, handle()));
       });
       const double gb_s = bytes / us / 1e3;
       char cell[32];
@@ -265,8 +290,8 @@ struct Bench {
     DeviceBuffer copy;
     BENCH_OK(DeviceBuffer::allocate(bytes / 2, &copy));
     const double copy_us = time_calls_us(stream, 1, reps, [&](int) {
-      BENCH_CUDA(
-          cudaMemcpyAsync(copy.data(), data.data(), bytes / 2, cudaMemcpyDeviceToDevice, stream));
+      return cudaMemcpyAsync(copy.data(), data.data(), bytes / 2, cudaMemcpyDeviceToDevice,
+                             stream) == cudaSuccess;
     });
     report.line(
         "roofline: streaming read %.0f GB/s (variant %d of GB/s:%s); d2d copy %.0f GB/s "
@@ -311,7 +336,7 @@ struct Bench {
     double worst_difference = 0.0;
     for (const GemvConfig& config : gemv_variants()) {
       const double us = time_calls_us(stream, calls, reps, [&](int i) {
-        BENCH_OK(gemv(*context, matrices[i % copies], x_data, 1, cols, y_data, rows, config));
+        return ok(gemv(*context, matrices[i % copies], x_data, 1, cols, y_data, rows, config));
       });
       worst_difference =
           std::max(worst_difference, relative_difference(to_host(y_data, rows), expected));
@@ -343,7 +368,7 @@ struct Bench {
             : dtype == DType::kQ8_0
                 ? gemv_q8_0(view, activations, 1, y_data, rows, fallback, handle(), false)
                 : gemv_q4_k(view, activations, 1, y_data, rows, fallback, handle(), false);
-        BENCH_OK(status);
+        return ok(status);
       });
       worst_difference =
           std::max(worst_difference, relative_difference(to_host(y_data, rows), expected));
@@ -362,15 +387,11 @@ struct Bench {
       const float one = 1.0f;
       const float zero = 0.0f;
       blas_us = time_calls_us(stream, calls, reps, [&](int i) {
-        const cublasStatus_t status = cublasGemmEx(
-            blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), 1, static_cast<int>(cols), &one,
-            matrices[i % copies].quants(), CUDA_R_16F, static_cast<int>(cols), x16.data(),
-            CUDA_R_16F, static_cast<int>(cols), &zero, y16.data(), CUDA_R_16F,
-            static_cast<int>(rows), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-        if (status != CUBLAS_STATUS_SUCCESS) {
-          std::fprintf(stderr, "cublasGemmEx failed: %d\n", static_cast<int>(status));
-          std::exit(1);
-        }
+        return ok(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), 1,
+                               static_cast<int>(cols), &one, matrices[i % copies].quants(),
+                               CUDA_R_16F, static_cast<int>(cols), x16.data(), CUDA_R_16F,
+                               static_cast<int>(cols), &zero, y16.data(), CUDA_R_16F,
+                               static_cast<int>(rows), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
       });
       half_to_float_kernel<<<256, 256, 0, stream>>>(y16.as<__half>(), y32.as<float>(), rows);
       BENCH_CUDA(cudaStreamSynchronize(stream));
@@ -414,8 +435,8 @@ struct Bench {
     std::string text;
     for (int64_t tokens = 1; tokens <= kGemvMaxTokens; tokens *= 2) {
       const double us = time_calls_us(stream, 20, reps, [&](int i) {
-        BENCH_OK(matmul(*context, matrices[i % copies], x.as<float>(), tokens, cols, y.as<float>(),
-                        rows));
+        return ok(matmul(*context, matrices[i % copies], x.as<float>(), tokens, cols, y.as<float>(),
+                         rows));
       });
       char cell[64];
       std::snprintf(cell, sizeof cell, " %lld:%.1fus/%.0f%%", static_cast<long long>(tokens), us,
@@ -435,7 +456,7 @@ struct Bench {
     DeviceBuffer y;
     BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(tokens * rows) * 4, &y));
     const double us = time_calls_us(stream, 5, reps, [&](int) {
-      BENCH_OK(matmul(*context, matrix, x.as<float>(), tokens, cols, y.as<float>(), rows));
+      return ok(matmul(*context, matrix, x.as<float>(), tokens, cols, y.as<float>(), rows));
     });
     report.line("gemm %-4s %lldx%lld x %lld tokens: %.1f us, %.0f TFLOP/s", name_of(dtype),
                 static_cast<long long>(rows), static_cast<long long>(cols),
@@ -472,9 +493,10 @@ struct Bench {
     DeviceBuffer positions;
     BENCH_OK(DeviceBuffer::allocate(4, &positions));
     BENCH_CUDA(cudaMemcpy(positions.data(), &position, 4, cudaMemcpyHostToDevice));
+    BENCH_CUDA(cudaDeviceSynchronize());  // pageable copies may still be in flight
     const double us = time_calls_us(stream, 20, reps, [&](int) {
-      BENCH_OK(attention(*context, q.as<float>(), 1, heads, keys, values, positions.as<int32_t>(),
-                         true, 0.0f, out.as<float>()));
+      return ok(attention(*context, q.as<float>(), 1, heads, keys, values, positions.as<int32_t>(),
+                          true, 0.0f, out.as<float>()));
     });
     const double kv_bytes = 2.0 * context_rows * kv_heads * dim * 2;
     report.line("attention %lld heads / %lld kv x %lld, %lld rows: %.1f us, KV %.0f GB/s (%.0f%%)",

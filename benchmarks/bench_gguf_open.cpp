@@ -38,7 +38,7 @@ fs::path make_sparse_gguf(uint64_t total_bytes) {
   std::string header = "GGUF";
   put_u32(header, 3);
   put_u64(header, tensors);
-  put_u64(header, 5);
+  put_u64(header, 10);
   put_str(header, "general.architecture");
   put_u32(header, 8);
   put_str(header, "llama");
@@ -48,6 +48,19 @@ fs::path make_sparse_gguf(uint64_t total_bytes) {
   put_str(header, "llama.embedding_length");
   put_u32(header, 4);
   put_u32(header, 4096);
+  for (const auto& [key, value] :
+       {std::pair<const char*, uint32_t>{"llama.feed_forward_length", 11008},
+        {"llama.attention.head_count", 32},
+        {"llama.attention.head_count_kv", 8},
+        {"llama.context_length", 4096}}) {
+    put_str(header, key);
+    put_u32(header, 4);
+    put_u32(header, value);
+  }
+  put_str(header, "llama.attention.layer_norm_rms_epsilon");
+  put_u32(header, 6);
+  const float eps = 1e-5f;
+  header.append(reinterpret_cast<const char*>(&eps), 4);
   put_str(header, "tokenizer.ggml.model");
   put_u32(header, 8);
   put_str(header, "llama");

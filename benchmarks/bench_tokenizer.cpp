@@ -2,6 +2,7 @@
 // Tokenizer throughput (MB/s of UTF-8 input) per tokenizer kind on a 4 MiB mixed text.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -27,24 +28,59 @@ std::string read_file(const fs::path& path) {
   return std::move(out).str();
 }
 
-/// 4 MiB of text: the project's license (English prose) interleaved with the fixtures'
-/// 177 tokenizer conformance strings (code, numbers, accents, CJK, emoji, nine scripts).
+/// 4 MiB of distinct text: Debian's license and copyright files (English prose, names, URLs,
+/// code-like notices; $POLYINFER_BENCH_TEXT_DIR overrides the folder), then the fixtures' 177
+/// tokenizer conformance strings (numbers, accents, CJK, emoji, nine scripts). Falls back to
+/// repeating the project's LICENSE where no such files exist.
 const std::string& corpus() {
   static const std::string text = [] {
-    std::string prose = read_file(fs::path(POLYINFER_SOURCE_DIR) / "LICENSE");
-    std::string mixed;
+    constexpr size_t kBytes = 4u << 20;
+    std::string out;
+    const char* env = std::getenv("POLYINFER_BENCH_TEXT_DIR");
+    for (const fs::path dir : {fs::path(env != nullptr ? env : "/usr/share/common-licenses"),
+                               fs::path("/usr/share/doc")}) {
+      std::error_code ec;
+      std::vector<fs::path> files;
+      for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+           it.increment(ec)) {
+        if (it->is_regular_file(ec) && it->file_size(ec) < (1u << 20) &&
+            it->path().extension() != ".gz") {
+          files.push_back(it->path());
+        }
+      }
+      std::sort(files.begin(), files.end());
+      for (const auto& file : files) {
+        if (out.size() >= kBytes) break;
+        out += read_file(file);
+      }
+    }
     const auto json = read_file(shared_dir() / "fixtures/models/tiny-qwen2/tokenizers.json");
     if (!json.empty()) {
       for (const auto& item : nlohmann::json::parse(json)["cases"]) {
-        mixed += item["text"].get<std::string>() + "\n";
+        out.insert(0, item["text"].get<std::string>() + "\n");
       }
     }
-    std::string out;
-    while (out.size() < (4u << 20)) out += prose + mixed;
-    out.resize(4u << 20);
-    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-    if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xC0) out.pop_back();
-    return out;
+    const std::string prose = read_file(fs::path(POLYINFER_SOURCE_DIR) / "LICENSE");
+    while (out.size() < kBytes) out += prose;
+    out.resize(kBytes);
+    // Keep valid UTF-8: drop a cut sequence at the end and any invalid bytes in the files.
+    std::string clean;
+    clean.reserve(out.size());
+    for (size_t i = 0; i < out.size();) {
+      const auto lead = static_cast<unsigned char>(out[i]);
+      const size_t len = lead < 0x80         ? 1
+                         : (lead >> 5) == 6  ? 2
+                         : (lead >> 4) == 14 ? 3
+                         : (lead >> 3) == 30 ? 4
+                                             : 0;
+      bool ok = len > 0 && i + len <= out.size();
+      for (size_t k = 1; ok && k < len; ++k) {
+        ok = (static_cast<unsigned char>(out[i + k]) & 0xC0) == 0x80;
+      }
+      if (ok) clean.append(out, i, len);
+      i += ok ? len : 1;
+    }
+    return clean;
   }();
   return text;
 }

@@ -100,7 +100,7 @@ struct Response {
   float confidence = 0;       ///< minimum top-1 probability over generated tokens
   Cost cost;
   bool cache_hit = false;
-  bool over_budget = false;        ///< served although no route fit max_cost
+  bool over_budget = false;  ///< served although no route fit max_cost
   Timings timings;
   std::vector<std::string> route;  ///< "model/tier" of every model call, in order
 };
@@ -112,9 +112,9 @@ using StreamCallback = std::function<bool(std::string_view piece, int32_t token)
 /// A model the Engine may serve. Loaded on first use; unloaded when memory is needed.
 struct ModelSpec {
   std::string name;
-  std::filesystem::path path;      ///< .gguf or Hugging Face folder
-  std::string kind = "decoder";    ///< "decoder", "classifier", "embedding"
-  std::vector<std::string> tasks;  ///< task types it serves (empty: any)
+  std::filesystem::path path;                ///< .gguf or Hugging Face folder
+  std::string kind = "decoder";              ///< "decoder", "classifier", "embedding"
+  std::vector<std::string> tasks;            ///< task types it serves (empty: any)
   std::vector<std::string> tiers{"native"};  ///< precisions to offer ("native", "q8_0", …)
   double relative_cost = 1.0;  ///< cost per token relative to the reference model (units)
   double quality = 1.0;        ///< expected accuracy in [0, 1] (a hint for rules)

@@ -140,12 +140,12 @@ struct CascadeOptions {
 /// label; the route starts at the cheapest label m with P(label ≤ m) ≥ tau (by quality) and,
 /// with `escalate`, continues as a cascade over the later labels.
 struct ClassifierOptions {
-  std::string classifier;                   ///< the classifier model's name
-  std::vector<std::string> labels;          ///< label names in classifier order
-  std::vector<PlanStep> steps;              ///< the step of each label, same order
+  std::string classifier;                       ///< the classifier model's name
+  std::vector<std::string> labels;              ///< label names in classifier order
+  std::vector<PlanStep> steps;                  ///< the step of each label, same order
   std::array<float, 3> tau{0.9f, 0.9f, 0.99f};  ///< by Quality
-  bool escalate = false;                    ///< cascade above the chosen label
-  float threshold = 0.9f;                   ///< cascade acceptance when escalating
+  bool escalate = false;                        ///< cascade above the chosen label
+  float threshold = 0.9f;                       ///< cascade acceptance when escalating
   OverBudget over_budget = OverBudget::kCheapest;
 };
 [[nodiscard]] std::shared_ptr<RoutingPolicy> make_classifier_policy(ClassifierOptions options);

@@ -2,12 +2,17 @@
 // CPU feature detection, the ISA level in use, the matmul kernel registry, PackedMatrix, matmul().
 #include <algorithm>
 #include <atomic>
+#include <bit>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "kernels/cpu/matmul_kernel.hpp"
@@ -352,49 +357,64 @@ bool matmul_supports(DType dtype) noexcept {
   return !candidates(Isa::kScalar, dtype).kernels.empty();
 }
 
-/// The kernel matmul() runs for this matrix and number of tokens (null when none); exposed to
-/// tests and benchmarks through matmul_kernel_name().
-const MatmulKernel* select_matmul_kernel(const PackedMatrix& w, int64_t tokens) noexcept {
+namespace {
+
+// The best native kernel and the best measured (whole-call) kernel for a matrix and a number of
+// tokens; either may be null.
+struct Selection {
+  const MatmulKernel* native = nullptr;
+  const MatmulKernel* measured = nullptr;
+};
+
+// Whether the comma-separated list ",a,b," names `name`.
+bool mentions(std::string_view list, std::string_view name) {
+  for (size_t at = list.find(name); at != std::string_view::npos; at = list.find(name, at + 1)) {
+    if (list[at - 1] == ',' && at + name.size() < list.size() && list[at + name.size()] == ',') {
+      return true;
+    }
+  }
+  return false;
+}
+
+Selection select_kernels(const PackedMatrix& w, int64_t tokens) noexcept {
   // $POLYINFER_MATMUL_KERNEL names kernels to prefer where they apply (comma-separated), for
   // benchmarks that compare kernels of one level side by side.
   static const std::string preferred = [] {
     const char* value = std::getenv("POLYINFER_MATMUL_KERNEL");
-    return value != nullptr ? "," + std::string(value) + "," : std::string();
+    std::string out;
+    if (value != nullptr) (out += ',') += value;
+    return out.empty() ? out : out + ',';
   }();
   const auto* packed = static_cast<const PackedWeights*>(w.packed());
   const PackLayout layout = packed != nullptr ? packed->layout : PackLayout::kNone;
-  const MatmulKernel* best = nullptr;
-  double best_score = 0;
+  Selection out;
+  double native_score = 0;
+  double measured_score = 0;
   for (const MatmulKernel* kernel : candidates(active_isa(), w.dtype()).kernels) {
     if (kernel->layout != PackLayout::kNone && kernel->layout != layout) continue;
     if (kernel->supports != nullptr && !kernel->supports(w.rows(), w.cols(), tokens)) continue;
     double score = score_of(*kernel, w.rows(), w.cols(), tokens);
-    if (!preferred.empty() && preferred.find("," + std::string(kernel->name) + ",") != std::string::npos) {
-      score += 1000;
-    }
+    if (!preferred.empty() && mentions(preferred, kernel->name)) score += 1000;
+    const MatmulKernel*& best = kernel->run != nullptr ? out.measured : out.native;
+    double& best_score = kernel->run != nullptr ? measured_score : native_score;
     if (best == nullptr || score > best_score) {
       best = kernel;
       best_score = score;
     }
   }
-  return best;
+  // A preferred measured kernel runs without measuring; otherwise it must win a measurement.
+  if (out.measured != nullptr && measured_score >= 1000) out.native = nullptr;
+  return out;
 }
 
-std::string_view matmul_kernel_name(const PackedMatrix& w, int64_t tokens) noexcept {
-  const MatmulKernel* kernel = select_matmul_kernel(w, tokens);
-  return kernel != nullptr ? kernel->name : "none";
-}
-
-void matmul(const PackedMatrix& w, const float* x, int64_t tokens, int64_t x_stride, float* y,
-            int64_t y_stride, ThreadPool* pool) {
-  if (tokens <= 0 || w.rows() <= 0) return;
-  const MatmulKernel* kernel = select_matmul_kernel(w, tokens);
-  if (kernel == nullptr) return;
+MatmulCall make_call(const PackedMatrix& w, const MatmulKernel& kernel, const float* x,
+                     int64_t tokens, int64_t x_stride, float* y, int64_t y_stride,
+                     ThreadPool* pool) {
   const auto* packed = static_cast<const PackedWeights*>(w.packed());
   const Geometry geo = geometry(w.dtype());
   MatmulCall call{};
   call.weights = w.data();
-  call.packed = (packed != nullptr && kernel->layout == packed->layout) ? packed->data : nullptr;
+  call.packed = (packed != nullptr && kernel.layout == packed->layout) ? packed->data : nullptr;
   call.rows = w.rows();
   call.cols = w.cols();
   call.row_bytes = w.cols() / geo.elements * geo.bytes;
@@ -404,22 +424,23 @@ void matmul(const PackedMatrix& w, const float* x, int64_t tokens, int64_t x_str
   call.y = y;
   call.y_stride = y_stride;
   call.threads = pool != nullptr ? pool->threads() : 1;
-  if (kernel->run != nullptr) {
-    kernel->run(call);
-    return;
-  }
-  call.act = kernel->act_bytes != nullptr ? scratch(kernel->act_bytes(tokens, w.cols())) : nullptr;
-  if (kernel->prepare != nullptr) {
-    auto prepare = [&](int64_t begin, int64_t end) { kernel->prepare(call, begin, end); };
+  return call;
+}
+
+void run_native(const MatmulKernel& kernel, MatmulCall call, ThreadPool* pool) {
+  const int64_t tokens = call.tokens;
+  call.act = kernel.act_bytes != nullptr ? scratch(kernel.act_bytes(tokens, call.cols)) : nullptr;
+  if (kernel.prepare != nullptr) {
+    auto prepare = [&](int64_t begin, int64_t end) { kernel.prepare(call, begin, end); };
     // Quantizing a token row costs about as much as a short GEMV row: split only long batches.
     if (pool != nullptr) {
-      pool->parallel_for(tokens, prepare, std::max<int64_t>(1, 65536 / w.cols()));
+      pool->parallel_for(tokens, prepare, std::max<int64_t>(1, 65536 / call.cols));
     } else {
       prepare(0, tokens);
     }
   }
-  const int64_t row_units = (w.rows() + kernel->row_block - 1) / kernel->row_block;
-  const int64_t token_units = (tokens + kernel->token_block - 1) / kernel->token_block;
+  const int64_t row_units = (call.rows + kernel.row_block - 1) / kernel.row_block;
+  const int64_t token_units = (tokens + kernel.token_block - 1) / kernel.token_block;
   auto compute = [&](int64_t begin, int64_t end) {
     // Units run token-block-major: a thread's range covers consecutive row blocks of one
     // token block, so the weights it streams are contiguous.
@@ -427,10 +448,9 @@ void matmul(const PackedMatrix& w, const float* x, int64_t tokens, int64_t x_str
       const int64_t token_unit = unit / row_units;
       const int64_t row_unit = unit % row_units;
       const int64_t row_end = std::min(row_units, row_unit + (end - unit));
-      kernel->compute(call, row_unit * kernel->row_block,
-                      std::min(w.rows(), row_end * kernel->row_block),
-                      token_unit * kernel->token_block,
-                      std::min(tokens, (token_unit + 1) * kernel->token_block));
+      kernel.compute(
+          call, row_unit * kernel.row_block, std::min(call.rows, row_end * kernel.row_block),
+          token_unit * kernel.token_block, std::min(tokens, (token_unit + 1) * kernel.token_block));
       unit += row_end - row_unit;
     }
   };
@@ -441,8 +461,88 @@ void matmul(const PackedMatrix& w, const float* x, int64_t tokens, int64_t x_str
   }
   // Below ~64K multiply-adds per chunk, threads cost more than they save.
   const int64_t unit_work =
-      int64_t{kernel->row_block} * std::min<int64_t>(tokens, kernel->token_block) * w.cols();
+      int64_t{kernel.row_block} * std::min<int64_t>(tokens, kernel.token_block) * call.cols;
   pool->parallel_for(units, compute, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, unit_work)));
+}
+
+// Which of a native and a measured kernel won, per shape class (the two kernels, rows, cols,
+// and tokens rounded down to a power of two). Filled by the first call of each class.
+class Measurements {
+ public:
+  enum class Winner { kUnknown, kNative, kMeasured };
+
+  Winner find(const Selection& pick, int64_t rows, int64_t cols, int64_t tokens) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto found = winners_.find(key(pick, rows, cols, tokens));
+    return found != winners_.end() ? found->second : Winner::kUnknown;
+  }
+  void record(const Selection& pick, int64_t rows, int64_t cols, int64_t tokens, Winner winner) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    winners_[key(pick, rows, cols, tokens)] = winner;
+  }
+
+ private:
+  using Key = std::tuple<const void*, const void*, int64_t, int64_t, int>;
+  static Key key(const Selection& pick, int64_t rows, int64_t cols, int64_t tokens) {
+    return {pick.native, pick.measured, rows, cols, std::bit_width(static_cast<uint64_t>(tokens))};
+  }
+  std::mutex mutex_;
+  std::map<Key, Winner> winners_;
+};
+
+Measurements& measurements() {
+  static Measurements instance;
+  return instance;
+}
+
+}  // namespace
+
+std::string_view matmul_kernel_name(const PackedMatrix& w, int64_t tokens) noexcept {
+  const Selection pick = select_kernels(w, tokens);
+  if (pick.native != nullptr && pick.measured != nullptr) {
+    const auto winner = measurements().find(pick, w.rows(), w.cols(), tokens);
+    if (winner == Measurements::Winner::kMeasured) return pick.measured->name;
+    return pick.native->name;  // until measured, the native kernel is the one trusted
+  }
+  if (pick.native != nullptr) return pick.native->name;
+  return pick.measured != nullptr ? pick.measured->name : "none";
+}
+
+void matmul(const PackedMatrix& w, const float* x, int64_t tokens, int64_t x_stride, float* y,
+            int64_t y_stride, ThreadPool* pool) {
+  if (tokens <= 0 || w.rows() <= 0) return;
+  const Selection pick = select_kernels(w, tokens);
+  if (pick.measured != nullptr) {
+    const MatmulCall call = make_call(w, *pick.measured, x, tokens, x_stride, y, y_stride, pool);
+    if (pick.native == nullptr) {
+      if (pick.measured->run(call)) return;
+    } else {
+      using Winner = Measurements::Winner;
+      Measurements& record = measurements();
+      const Winner winner = record.find(pick, w.rows(), w.cols(), tokens);
+      if (winner == Winner::kMeasured && pick.measured->run(call)) return;
+      if (winner == Winner::kUnknown) {
+        // First call of this shape class: run both, keep the faster. Both write y.
+        using Clock = std::chrono::steady_clock;
+        const auto start = Clock::now();
+        run_native(*pick.native, make_call(w, *pick.native, x, tokens, x_stride, y, y_stride, pool),
+                   pool);
+        const auto native_done = Clock::now();
+        std::vector<float> scratch_y(static_cast<size_t>(tokens * y_stride));
+        MatmulCall trial = call;
+        trial.y = scratch_y.data();
+        const bool ok = pick.measured->run(trial);
+        const auto measured_done = Clock::now();
+        const bool measured_wins = ok && measured_done - native_done < native_done - start;
+        record.record(pick, w.rows(), w.cols(), tokens,
+                      measured_wins ? Winner::kMeasured : Winner::kNative);
+        return;
+      }
+    }
+  }
+  if (pick.native == nullptr) return;
+  run_native(*pick.native, make_call(w, *pick.native, x, tokens, x_stride, y, y_stride, pool),
+             pool);
 }
 
 }  // namespace polyinfer::inline v0::detail

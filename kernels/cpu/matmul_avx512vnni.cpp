@@ -46,10 +46,10 @@ __attribute__((target("avx512bf16"))) void prepare_bf16(const MatmulCall& call, 
 // activation pair broadcast, for column pairs [p0, p1).
 template <int G, int T>
 __attribute__((target("avx512bf16"))) void bf16_x16_tile(const std::byte* w, int64_t group_bytes,
-                                                         int64_t p0, int64_t p1,
-                                                         const std::byte* x, int64_t x_stride,
-                                                         float* y, int64_t y_stride,
-                                                         const int (&rows)[G], bool accumulate) {
+                                                         int64_t p0, int64_t p1, const std::byte* x,
+                                                         int64_t x_stride, float* y,
+                                                         int64_t y_stride, const int (&rows)[G],
+                                                         bool accumulate) {
   __m512 acc[G][T];
   for (int g = 0; g < G; ++g) {
     for (int t = 0; t < T; ++t) acc[g][t] = _mm512_setzero_ps();
@@ -79,8 +79,8 @@ __attribute__((target("avx512bf16"))) void bf16_x16_tile(const std::byte* w, int
 }
 
 template <int G>
-void bf16_x16_groups(const MatmulCall& call, int64_t row, int64_t row_end, int64_t p0,
-                     int64_t p1, int64_t token_begin, int64_t token_end) {
+void bf16_x16_groups(const MatmulCall& call, int64_t row, int64_t row_end, int64_t p0, int64_t p1,
+                     int64_t token_begin, int64_t token_end) {
   const int64_t group_bytes = PackedBF16::group_bytes(call.cols);
   const int64_t x_stride = act_bf16_stride(call.cols);
   const std::byte* w = call.packed + row / kPackRows * group_bytes;
@@ -125,8 +125,7 @@ constexpr MatmulKernel kKernels[] = {
     make_kernel("q6_k_avx512vnni_x16", DType::kQ6_K, kIsa, PackLayout::kQ6_Kx16, kTokenBlock,
                 &act_q8_k_bytes, &prepare_q8_k, &compute_k_quant<true, 4>),
     MatmulKernel{"bf16_avx512vnni_bf16dot", DType::kBF16, kIsa, PackLayout::kBF16x16, 32,
-                 kTokenBlock,
-                 &act_bf16_bytes, &prepare_bf16, &compute_bf16_dot, &bf16_dot_supports,
+                 kTokenBlock, &act_bf16_bytes, &prepare_bf16, &compute_bf16_dot, &bf16_dot_supports,
                  &bf16_dot_score, nullptr},
 };
 

@@ -67,41 +67,60 @@ inline int group_rows(int64_t row, int g, int64_t row_end) {
   return rest >= kPackRows ? kPackRows : rest > 0 ? static_cast<int>(rest) : 0;
 }
 
-// y[t][rows of G groups] (+)= Σ_{c ∈ [k0, k1)} W[r][c]·x[t][c] for T tokens. k1 − k0 is a
-// multiple of W::kStep except at the end of a row.
+// One column step (kStep columns) of a tile into accumulator chain `acc`.
 template <typename W, int G, int T>
-inline void float_x16_tile(const std::byte* w, int64_t group_bytes, int64_t cols, int64_t k0,
-                           int64_t k1, const float* x, int64_t x_stride, float* y,
-                           int64_t y_stride, const int (&rows)[G], bool accumulate) {
-  // Few accumulators: split the columns over chains so FMA latency is hidden.
-  constexpr int kChains = G * T >= 8 ? 1 : 4;
+inline __attribute__((always_inline)) void float_x16_step(const std::byte* w, int64_t group_bytes,
+                                                          int64_t c, const float* x,
+                                                          int64_t x_stride, VF (&acc)[G][T]) {
+  VF wv[G][W::kStep];
+  for (int g = 0; g < G; ++g) W::load(w + g * group_bytes, c, wv[g]);
+  for (int j = 0; j < W::kStep; ++j) {
+    for (int t = 0; t < T; ++t) {
+      const VF xb = vf_set1(x[t * x_stride + c + j]);
+      for (int g = 0; g < G; ++g) acc[g][t] = vf_fmadd(wv[g][j], xb, acc[g][t]);
+    }
+  }
+}
+
+// y[t][rows of G groups] (+)= Σ_{c ∈ [k0, k1)} W[r][c]·x[t][c] for T tokens; k0 and k1 are
+// multiples of W::kStep, except k1 = cols at the end of an odd BF16 row.
+template <typename W, int G, int T>
+inline void float_x16_tile(const std::byte* w, int64_t group_bytes, int64_t k0, int64_t k1,
+                           const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                           const int (&rows)[G], bool accumulate) {
+  // Few accumulators: two chains over alternate column steps hide the FMA latency.
+  constexpr int kChains = G * T >= 8 ? 1 : 2;
   VF acc[kChains][G][T];
   for (int h = 0; h < kChains; ++h) {
     for (int g = 0; g < G; ++g) {
       for (int t = 0; t < T; ++t) acc[h][g][t] = vf_zero();
     }
   }
-  constexpr int64_t kUnroll = int64_t{W::kStep} * kChains;
-  const int64_t full = k1 - (k1 - k0) % kUnroll;
-  const auto step = [&](int64_t c, int h) {
-    VF wv[G][W::kStep];
-    for (int g = 0; g < G; ++g) W::load(w + g * group_bytes, c, wv[g]);
-    for (int j = 0; j < W::kStep; ++j) {
-      for (int t = 0; t < T; ++t) {
-        // The padding column of an odd BF16 row has no activation: use 0.
-        const VF xb = vf_set1(c + j < cols ? x[t * x_stride + c + j] : 0.0f);
-        for (int g = 0; g < G; ++g) acc[h][g][t] = vf_fmadd(wv[g][j], xb, acc[h][g][t]);
-      }
-    }
-  };
-  for (int64_t c = k0; c < full; c += kUnroll) {
-    for (int h = 0; h < kChains; ++h) step(c + h * W::kStep, h);
+  constexpr int64_t kStep = W::kStep;
+  const int64_t steps = (k1 - k0) / kStep;
+  int64_t c = k0;
+  for (int64_t s = 0; s + kChains <= steps; s += kChains, c += kChains * kStep) {
+    float_x16_step<W, G, T>(w, group_bytes, c, x, x_stride, acc[0]);
+    if constexpr (kChains == 2)
+      float_x16_step<W, G, T>(w, group_bytes, c + kStep, x, x_stride, acc[1]);
   }
-  for (int64_t c = full; c < k1; c += W::kStep) step(c, 0);
+  if (kChains == 2 && steps % 2 == 1) {
+    float_x16_step<W, G, T>(w, group_bytes, c, x, x_stride, acc[0]);
+    c += kStep;
+  }
+  if (c < k1) {
+    // The last column of an odd BF16 row (its pair's second weight is padding).
+    VF wv[G][kStep];
+    for (int g = 0; g < G; ++g) W::load(w + g * group_bytes, c, wv[g]);
+    for (int t = 0; t < T; ++t) {
+      const VF xb = vf_set1(x[t * x_stride + c]);
+      for (int g = 0; g < G; ++g) acc[0][g][t] = vf_fmadd(wv[g][0], xb, acc[0][g][t]);
+    }
+  }
   for (int g = 0; g < G; ++g) {
     for (int t = 0; t < T; ++t) {
       VF sum = acc[0][g][t];
-      for (int h = 1; h < kChains; ++h) sum = vf_add(sum, acc[h][g][t]);
+      if constexpr (kChains == 2) sum = vf_add(sum, acc[1][g][t]);
       float* out = y + t * y_stride + g * kPackRows;
       if (rows[g] == kPackRows) {
         vf_store(out, accumulate ? vf_add(sum, vf_load(out)) : sum);
@@ -117,15 +136,15 @@ inline void float_x16_tile(const std::byte* w, int64_t group_bytes, int64_t cols
 constexpr int64_t kFloatChunk = 1024;
 
 template <typename W, int G, int T>
-void float_x16_groups(const MatmulCall& call, int64_t row, int64_t row_end, int64_t k0,
-                      int64_t k1, int64_t token_begin, int64_t token_end) {
+void float_x16_groups(const MatmulCall& call, int64_t row, int64_t row_end, int64_t k0, int64_t k1,
+                      int64_t token_begin, int64_t token_end) {
   const int64_t group_bytes = W::group_bytes(call.cols);
   const std::byte* w = call.packed + row / kPackRows * group_bytes;
   int rows[G];
   for (int g = 0; g < G; ++g) rows[g] = group_rows(row, g, row_end);
   for_tiles<T>(token_begin, token_end, [&](int64_t t0, auto tokens) {
     constexpr int kTokens = decltype(tokens)::value;
-    float_x16_tile<W, G, kTokens>(w, group_bytes, call.cols, k0, k1, call.x + t0 * call.x_stride,
+    float_x16_tile<W, G, kTokens>(w, group_bytes, k0, k1, call.x + t0 * call.x_stride,
                                   call.x_stride, call.y + t0 * call.y_stride + row, call.y_stride,
                                   rows, k0 > 0);
   });
@@ -144,7 +163,8 @@ void compute_float_x16(const MatmulCall& call, int64_t row_begin, int64_t row_en
       float_x16_groups<W, G, T>(call, row, row_end, k0, k1, token_begin, token_end);
     }
     if constexpr (G > 1) {
-      if (row < row_end) float_x16_groups<W, 1, T>(call, row, row_end, k0, k1, token_begin, token_end);
+      if (row < row_end)
+        float_x16_groups<W, 1, T>(call, row, row_end, k0, k1, token_begin, token_end);
     }
   }
 }

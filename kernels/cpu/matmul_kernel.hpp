@@ -94,7 +94,9 @@ struct MatmulKernel {
   /// Higher wins among supported kernels; measured in benchmarks/bench_matmul.cpp.
   double (*score)(int64_t rows, int64_t cols, int64_t tokens);
   /// A kernel that runs the whole call itself (oneDNN); replaces prepare/compute when set.
-  void (*run)(const MatmulCall& call);
+  /// Returns false, y unwritten, when it failed. Such kernels are picked by measurement: the
+  /// first call of a shape class times them against the best native kernel (dispatch.cpp).
+  bool (*run)(const MatmulCall& call);
 };
 
 /// A table of kernels: `count` rows at `kernels`.

@@ -106,7 +106,8 @@ int run_workload(const std::vector<std::string>& argv) {
   const std::string config_path = args.required("config");
   const std::string trace_path = args.required("trace");
   std::vector<TraceRequest> trace = read_trace(trace_path);
-  if (const auto limit = args.integer("limit", 1, 1LL << 40); limit && trace.size() > static_cast<size_t>(*limit)) {
+  if (const auto limit = args.integer("limit", 1, 1LL << 40);
+      limit && trace.size() > static_cast<size_t>(*limit)) {
     trace.resize(static_cast<size_t>(*limit));
   }
   if (trace.empty()) throw Error(ErrorCode::kFormat, trace_path, "the trace has no requests");
@@ -120,8 +121,9 @@ int run_workload(const std::vector<std::string>& argv) {
   const Clock::time_point start = Clock::now();
   for (const TraceRequest& t : trace) {
     if (!fast) {
-      std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
-                                                std::chrono::duration<double, std::milli>(t.arrival_ms)));
+      std::this_thread::sleep_until(start +
+                                    std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double, std::milli>(t.arrival_ms)));
     }
     Request request;
     request.task = t.task;
@@ -188,7 +190,8 @@ int run_workload(const std::vector<std::string>& argv) {
                              {"device_s", r.cost.device_seconds},
                              {"units", r.cost.units},
                              {"latency_ms", r.timings.total_ms}};
-      if (trace[i].answer) line["correct"] = r.status == Status::kOk && exact_match(r.text, *trace[i].answer);
+      if (trace[i].answer)
+        line["correct"] = r.status == Status::kOk && exact_match(r.text, *trace[i].answer);
       if (!r.error.empty()) line["error"] = r.error;
       file << line.dump() << "\n";
     }
@@ -221,15 +224,19 @@ int run_workload(const std::vector<std::string>& argv) {
   out["by_status"] = statuses;
   nlohmann::json quality_json = nlohmann::json::object();
   for (const auto& [name, q] : by_quality) {
-    quality_json[name] = {{"accuracy", q.second > 0 ? static_cast<double>(q.first) / q.second : 0.0},
-                          {"requests", q.second}};
+    quality_json[name] = {
+        {"accuracy", q.second > 0 ? static_cast<double>(q.first) / q.second : 0.0},
+        {"requests", q.second}};
   }
   out["by_quality"] = quality_json;
   nlohmann::json models = nlohmann::json::object();
   for (const auto& [key, m] : metrics.by_model_tier) {
-    models[key] = {{"answers", m.requests},       {"calls", m.calls},
-                   {"prompt_tokens", m.prompt_tokens}, {"generated_tokens", m.generated_tokens},
-                   {"device_s", m.device_seconds}, {"loads", m.loads}};
+    models[key] = {{"answers", m.requests},
+                   {"calls", m.calls},
+                   {"prompt_tokens", m.prompt_tokens},
+                   {"generated_tokens", m.generated_tokens},
+                   {"device_s", m.device_seconds},
+                   {"loads", m.loads}};
   }
   out["models"] = models;
 

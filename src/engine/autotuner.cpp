@@ -135,9 +135,9 @@ void AutoTuner::end_window() {
   // Start the next trial.
   Knob& knob = knobs_[knob_];
   previous_value_ = knob.get();
-  double value = knob.factor ? (direction_ < 0 ? previous_value_ / knob.step
-                                               : previous_value_ * knob.step)
-                             : previous_value_ + direction_ * knob.step;
+  double value = knob.factor
+                     ? (direction_ < 0 ? previous_value_ / knob.step : previous_value_ * knob.step)
+                     : previous_value_ + direction_ * knob.step;
   value = std::clamp(value, knob.min, knob.max);
   if (knob.factor) value = std::round(value);
   if (value == previous_value_) {

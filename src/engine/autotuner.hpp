@@ -61,7 +61,7 @@ class AutoTuner {
     std::string expected;
   };
 
-  void end_window();  // mutex_ held
+  void end_window();      // mutex_ held
   void collect_audits();  // mutex_ held
 
   EngineImpl& engine_;

@@ -278,9 +278,10 @@ void DecoderRunner::step(std::vector<WorkItem>& incoming_items) {
         if ((pending == 1) != decode || (!decode && budget <= 0)) continue;
         const int64_t take = decode ? 1 : std::min(pending, budget);
         const bool last = take == pending;
-        entries_.push_back({s->kv, std::span(s->ids).subspan(static_cast<size_t>(s->computed),
-                                                            static_cast<size_t>(take)),
-                            last ? LogitsRows::kLast : LogitsRows::kNone});
+        entries_.push_back(
+            {s->kv,
+             std::span(s->ids).subspan(static_cast<size_t>(s->computed), static_cast<size_t>(take)),
+             last ? LogitsRows::kLast : LogitsRows::kNone});
         entry_sequences_.push_back(s.get());
         s->step_tokens = take;
         s->logits_row = last ? rows++ : -1;

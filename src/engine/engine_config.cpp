@@ -93,8 +93,8 @@ class Section {
     return out;
   }
   /// A number, or an object {"low": x, "standard": y, "high": z} (missing ones: fallback).
-  std::array<float, 3> by_quality(const std::string& key, std::array<float, 3> fallback,
-                                  double min, double max) {
+  std::array<float, 3> by_quality(const std::string& key, std::array<float, 3> fallback, double min,
+                                  double max) {
     const Json* value = get(key);
     if (value == nullptr) return fallback;
     if (value->is_number()) {
@@ -152,7 +152,8 @@ std::vector<PlanStep> steps(Section& s, const std::string& key, bool required) {
 /// Reads dev.jsonl records (taskmodels format) as DevItems for `step_models`.
 std::vector<DevItem> read_dev_items(const std::filesystem::path& path,
                                     const std::vector<PlanStep>& step_models,
-                                    const std::vector<ModelSpec>& models, const std::string& where) {
+                                    const std::vector<ModelSpec>& models,
+                                    const std::string& where) {
   std::ifstream in(path);
   if (!in) fail(ErrorCode::kIo, where, "cannot open {}", path.string());
   std::vector<DevItem> items;
@@ -238,9 +239,9 @@ std::shared_ptr<RoutingPolicy> routing_policy(Section& s, const std::filesystem:
     if (const Json* first = s.get("first_step"); first != nullptr) {
       Section per = s.section("first_step", *first);
       for (size_t q = 0; q < 3; ++q) {
-        options.first_step[q] = static_cast<int>(per.integer(
-            std::string(quality_name(static_cast<Quality>(q))), 0, 0,
-            static_cast<int64_t>(options.steps.size()) - 1));
+        options.first_step[q] =
+            static_cast<int>(per.integer(std::string(quality_name(static_cast<Quality>(q))), 0, 0,
+                                         static_cast<int64_t>(options.steps.size()) - 1));
       }
       per.finish();
     }
@@ -312,8 +313,8 @@ std::shared_ptr<RoutingPolicy> routing_policy(Section& s, const std::filesystem:
     }
     return make_complexity_policy(std::move(options));
   }
-  s.bad("policy", fmt::format("'{}' is not rules, cascade, classifier, ensemble or complexity",
-                              policy));
+  s.bad("policy",
+        fmt::format("'{}' is not rules, cascade, classifier, ensemble or complexity", policy));
 }
 
 ModelSpec model_spec(Section& m, const std::filesystem::path& folder) {
@@ -362,10 +363,11 @@ EngineConfig EngineConfig::from_json(const std::filesystem::path& path) {
   EngineConfig config;
   config.executors = static_cast<int32_t>(root.integer("executors", config.executors, 1, 1024));
   config.threads = static_cast<int32_t>(root.integer("threads", config.threads, 1, 1024));
-  config.memory_budget_bytes = static_cast<uint64_t>(
-      root.number("memory_budget_mb", 0, 0, 1e9) * 1024.0 * 1024.0);
+  config.memory_budget_bytes =
+      static_cast<uint64_t>(root.number("memory_budget_mb", 0, 0, 1e9) * 1024.0 * 1024.0);
   config.max_queue = static_cast<int32_t>(root.integer("max_queue", config.max_queue, 1, 1 << 30));
-  config.max_tokens = static_cast<int32_t>(root.integer("max_tokens", config.max_tokens, 1, 1 << 20));
+  config.max_tokens =
+      static_cast<int32_t>(root.integer("max_tokens", config.max_tokens, 1, 1 << 20));
 
   const Json& models = root.require("models");
   if (!models.is_array() || models.empty()) root.bad("models", "must be a non-empty array");
@@ -399,7 +401,8 @@ EngineConfig EngineConfig::from_json(const std::filesystem::path& path) {
     Section t = root.section("tuner", *tuner);
     TunerConfig& c = config.tuner;
     c.enabled = t.boolean("enabled", c.enabled);
-    c.window_requests = static_cast<int32_t>(t.integer("window_requests", c.window_requests, 10, 1 << 30));
+    c.window_requests =
+        static_cast<int32_t>(t.integer("window_requests", c.window_requests, 10, 1 << 30));
     c.accuracy_floor = t.number("accuracy_floor", c.accuracy_floor, 0, 1);
     c.audit_rate = t.number("audit_rate", c.audit_rate, 0, 1);
     t.finish();

@@ -137,10 +137,11 @@ void EngineImpl::start(const JobPtr& job) {
         }
       }
       if (step.model.empty()) {
-        respond_error(job, Status::kModelUnavailable,
-                      fmt::format("no {} model serves task '{}'",
-                                  request.kind == RequestKind::kClassify ? "classifier" : "embedding",
-                                  request.task));
+        respond_error(
+            job, Status::kModelUnavailable,
+            fmt::format("no {} model serves task '{}'",
+                        request.kind == RequestKind::kClassify ? "classifier" : "embedding",
+                        request.task));
         return;
       }
     }
@@ -221,8 +222,8 @@ void EngineImpl::finish_step(const WorkItem& item, StepResult result) {
   if (result.prompt_tokens > 0) {
     const double units = static_cast<double>(result.prompt_tokens + result.generated_tokens) *
                          relative_cost(step.model);
-    metrics_.call(model_tier, result.prompt_tokens, result.generated_tokens,
-                  result.device_seconds, units);
+    metrics_.call(model_tier, result.prompt_tokens, result.generated_tokens, result.device_seconds,
+                  units);
     const std::lock_guard lock(job->mutex);
     Cost& cost = job->response.cost;
     cost.device_seconds += result.device_seconds;

@@ -51,7 +51,9 @@ class EngineImpl {
   /// Whether a runner may start new sequences (false while another model waits for memory).
   [[nodiscard]] bool admitting(const Runner& runner) const;
   [[nodiscard]] int32_t batch_max_tokens() const noexcept { return batch_max_tokens_.load(); }
-  [[nodiscard]] int32_t batch_max_sequences() const noexcept { return config_.batching.max_sequences; }
+  [[nodiscard]] int32_t batch_max_sequences() const noexcept {
+    return config_.batching.max_sequences;
+  }
   [[nodiscard]] double window_ms() const noexcept { return window_ms_.load(); }
   [[nodiscard]] MetricsRegistry& registry() noexcept { return metrics_; }
   /// Answers a job now (exactly once) with `status`.
@@ -66,6 +68,8 @@ class EngineImpl {
   void set_batch_max_tokens(int32_t value) noexcept { batch_max_tokens_.store(value); }
   [[nodiscard]] ResponseCache* cache() noexcept { return cache_.get(); }
   [[nodiscard]] RoutingPolicy& routing() noexcept { return *routing_; }
+  /// The AutoTuner; null when disabled.
+  [[nodiscard]] const AutoTuner* tuner() const noexcept { return tuner_.get(); }
 
  private:
   void executor_loop();

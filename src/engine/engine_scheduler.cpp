@@ -92,17 +92,19 @@ void EngineImpl::add_model_locked(ModelSpec spec) {
   if (spec.name.find('/') != std::string::npos) {
     fail(ErrorCode::kInvalidArgument, where, "a model name may not contain '/'");
   }
-  if (specs_.contains(spec.name)) fail(ErrorCode::kInvalidArgument, where, "a second model of that name");
+  if (specs_.contains(spec.name))
+    fail(ErrorCode::kInvalidArgument, where, "a second model of that name");
   if (spec.tiers.empty()) fail(ErrorCode::kInvalidArgument, where, "no tiers");
   if (spec.kind != "decoder" && spec.kind != "classifier" && spec.kind != "embedding") {
     fail(ErrorCode::kInvalidArgument, where, "unknown kind '{}' (decoder, classifier, embedding)",
          spec.kind);
   }
-  if (!(spec.relative_cost >= 0)) fail(ErrorCode::kInvalidArgument, where, "negative relative_cost");
+  if (!(spec.relative_cost >= 0))
+    fail(ErrorCode::kInvalidArgument, where, "negative relative_cost");
   for (const std::string& tier : spec.tiers) {
     if (!tier_from_name(tier)) {
-      fail(ErrorCode::kInvalidArgument, where, "unknown tier '{}' (native, f32, f16, q8_0, q4_0, q4_k)",
-           tier);
+      fail(ErrorCode::kInvalidArgument, where,
+           "unknown tier '{}' (native, f32, f16, q8_0, q4_0, q4_k)", tier);
     }
     std::unique_ptr<Runner> runner;
     if (spec.kind == "decoder") {

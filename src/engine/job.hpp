@@ -50,13 +50,13 @@ struct Job {
   Phase phase = Phase::kRunning;
   RequestInfo info;
   Plan plan;
-  std::string cache_key;  ///< empty: not cached
+  std::string cache_key;                       ///< empty: not cached
   Quality cache_quality = Quality::kStandard;  ///< see RoutingPolicy::cache_quality
   bool budget_limited = false;  ///< max_cost cut the route short: cache for kLow only
-  bool leader = false;    ///< other identical requests wait for this one
-  bool counted = false;   ///< counted in the engine's queue (admission control)
-  bool audit = false;     ///< the AutoTuner's check of an accepted answer (not a user request)
-  Response response;      ///< cost and route accumulate here
+  bool leader = false;          ///< other identical requests wait for this one
+  bool counted = false;         ///< counted in the engine's queue (admission control)
+  bool audit = false;  ///< the AutoTuner's check of an accepted answer (not a user request)
+  Response response;   ///< cost and route accumulate here
 
   std::mutex mutex;  ///< ensembles: results from several runners
   int outstanding = 0;

@@ -126,8 +126,7 @@ std::string MetricsRegistry::prometheus(const std::map<std::string, double>& gau
   counter("polyinfer_over_budget_total", "Requests no route fit max_cost for.",
           metrics_.over_budget);
   counter("polyinfer_escalations_total", "Cascade steps not accepted.", metrics_.escalations);
-  counter("polyinfer_preemptions_total", "Sequences preempted by higher priorities.",
-          preemptions_);
+  counter("polyinfer_preemptions_total", "Sequences preempted by higher priorities.", preemptions_);
   counter("polyinfer_device_seconds_total", "Measured inference CPU seconds.",
           metrics_.device_seconds);
   counter("polyinfer_cost_units_total", "Tokens x relative cost.", metrics_.units);

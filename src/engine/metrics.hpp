@@ -14,7 +14,7 @@ namespace polyinfer::inline v0::detail {
 
 /// Request latency histogram with fixed bucket bounds (milliseconds).
 struct LatencyHistogram {
-  static constexpr std::array<double, 14> kBoundsMs{1,   2,   5,    10,   20,   50,   100,
+  static constexpr std::array<double, 14> kBoundsMs{1,   2,   5,    10,   20,   50,    100,
                                                     200, 500, 1000, 2000, 5000, 10000, 30000};
   std::array<int64_t, kBoundsMs.size() + 1> counts{};  ///< last: above every bound
   double sum_ms = 0;

@@ -208,12 +208,12 @@ class ClassifierPolicy final : public RoutingPolicy {
         }
       }
     }
-    std::vector<PlanStep> chain(options_.steps.begin() + static_cast<std::ptrdiff_t>(chosen),
-                                escalate ? options_.steps.end()
-                                         : options_.steps.begin() +
-                                               static_cast<std::ptrdiff_t>(chosen + 1));
-    Plan plan = budget_cascade(request, existing_steps(chain, catalog), catalog,
-                               options_.threshold, options_.over_budget);
+    std::vector<PlanStep> chain(
+        options_.steps.begin() + static_cast<std::ptrdiff_t>(chosen),
+        escalate ? options_.steps.end()
+                 : options_.steps.begin() + static_cast<std::ptrdiff_t>(chosen + 1));
+    Plan plan = budget_cascade(request, existing_steps(chain, catalog), catalog, options_.threshold,
+                               options_.over_budget);
     plan.reason = fmt::format("classifier → {} ({})", options_.labels[chosen], plan.reason);
     return plan;
   }

@@ -83,7 +83,8 @@ std::map<std::string, std::vector<double>> fit_complexity_thresholds(
   if (steps < 2) return result;
   std::map<std::string, std::vector<const DevItem*>> by_task;
   for (const DevItem& item : items) {
-    if (item.correct.size() >= steps && item.cost.size() >= steps) by_task[item.task].push_back(&item);
+    if (item.correct.size() >= steps && item.cost.size() >= steps)
+      by_task[item.task].push_back(&item);
   }
   for (const auto& [task, task_items] : by_task) {
     // Candidate thresholds: "none" (below every complexity) and each distinct complexity.

@@ -64,7 +64,8 @@ std::optional<Priority> priority_from_name(std::string_view name) noexcept {
 }
 
 bool CatalogEntry::serves(std::string_view task) const {
-  return task.empty() || tasks.empty() || std::find(tasks.begin(), tasks.end(), task) != tasks.end();
+  return task.empty() || tasks.empty() ||
+         std::find(tasks.begin(), tasks.end(), task) != tasks.end();
 }
 
 namespace detail {
@@ -99,7 +100,8 @@ Plan budget_cascade(const RequestInfo& request, std::vector<PlanStep> chain,
     return plan;
   }
   std::vector<double> cost;
-  for (const PlanStep& step : chain) cost.push_back(estimate_units(request, *find_entry(catalog, step)));
+  for (const PlanStep& step : chain)
+    cost.push_back(estimate_units(request, *find_entry(catalog, step)));
   if (request.max_cost) {
     const double budget = *request.max_cost;
     double total = 0;

@@ -22,10 +22,10 @@ uint64_t entry_bytes(const std::string& key, const Response& response) {
 
 std::string response_cache_key(const Request& request, int32_t max_tokens) {
   const SamplingParams& s = request.sampling;
-  std::string key = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|", static_cast<int>(request.kind),
-                                request.task.size(), request.task, request.model, request.tier,
-                                max_tokens, s.temperature, s.top_k, s.top_p, s.min_p,
-                                s.repetition_penalty, s.seed);
+  std::string key =
+      fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|", static_cast<int>(request.kind),
+                  request.task.size(), request.task, request.model, request.tier, max_tokens,
+                  s.temperature, s.top_k, s.top_p, s.min_p, s.repetition_penalty, s.seed);
   for (const std::string& stop : request.stop) key += fmt::format("{}:{}|", stop.size(), stop);
   key += request.prompt;
   return key;

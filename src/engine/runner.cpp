@@ -103,8 +103,9 @@ void EncoderRunner::step(std::vector<WorkItem>& incoming_items) {
   });
   const size_t take =
       std::min(waiting_.size(), static_cast<size_t>(std::max(1, engine_.batch_max_sequences())));
-  batch_items_.assign(std::make_move_iterator(waiting_.begin()),
-                      std::make_move_iterator(waiting_.begin() + static_cast<std::ptrdiff_t>(take)));
+  batch_items_.assign(
+      std::make_move_iterator(waiting_.begin()),
+      std::make_move_iterator(waiting_.begin() + static_cast<std::ptrdiff_t>(take)));
   waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(take));
 
   const double cpu_start = thread_cpu_seconds();
@@ -143,7 +144,8 @@ void EncoderRunner::step(std::vector<WorkItem>& incoming_items) {
       }
     }
   } catch (const std::exception& e) {
-    for (const WorkItem& item : items) engine_.respond_error(item.job, Status::kInternalError, e.what());
+    for (const WorkItem& item : items)
+      engine_.respond_error(item.job, Status::kInternalError, e.what());
     return;
   }
   const double cpu_seconds = thread_cpu_seconds() - cpu_start;
@@ -164,10 +166,10 @@ void EncoderRunner::step(std::vector<WorkItem>& incoming_items) {
       result.labels = labels;
     }
     result.prompt_tokens = static_cast<int64_t>(batch_[i].size());
-    result.device_seconds =
-        total_tokens > 0 ? cpu_seconds * static_cast<double>(result.prompt_tokens) /
-                               static_cast<double>(total_tokens)
-                         : 0.0;
+    result.device_seconds = total_tokens > 0
+                                ? cpu_seconds * static_cast<double>(result.prompt_tokens) /
+                                      static_cast<double>(total_tokens)
+                                : 0.0;
     engine_.finish_step(items[i], std::move(result));
   }
 }

@@ -80,8 +80,8 @@ struct ServeSettings {
 /// How the engine loads models and sizes them beforehand; tests substitute fakes.
 struct ModelLoader {
   /// Loads a (model, tier); throws Error.
-  std::function<LoadedModel(const ModelSpec&, const std::string& tier, const ServeSettings&)>
-      load = load_served_model;
+  std::function<LoadedModel(const ModelSpec&, const std::string& tier, const ServeSettings&)> load =
+      load_served_model;
   /// Bytes before loading, for the memory budget (corrected by the measured bytes after).
   std::function<uint64_t(const ModelSpec&)> estimate_bytes = estimate_model_bytes;
 };

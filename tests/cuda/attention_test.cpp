@@ -80,7 +80,7 @@ class PagedRows {
   std::unique_ptr<DeviceArray<void*>> device_pointers_;
 };
 
-struct Case {
+struct AttentionCase {
   int64_t tokens;
   int64_t heads;
   int64_t kv_heads;
@@ -95,7 +95,7 @@ GPU_TEST(attention_paged_split_k) {
   std::unique_ptr<gpu::Context> context;
   GPU_OK(gpu::Context::create({}, &context));
   if (!context) return;
-  const Case cases[] = {
+  const AttentionCase cases[] = {
       {1, 32, 8, 128, 1000, 16, true, {999}},
       {3, 4, 4, 64, 37, 8, true, {10, 20, 36}},
       {2, 12, 1, 96, 300, 32, false, {0, 0}},
@@ -105,7 +105,7 @@ GPU_TEST(attention_paged_split_k) {
       {1, 4, 2, 64, 0, 16, false, {0}},
   };
   uint32_t seed = 40;
-  for (const Case& c : cases) {
+  for (const AttentionCase& c : cases) {
     PagedRows keys(c.rows, c.kv_heads, c.head_dim, c.block_rows);
     PagedRows values(c.rows, c.kv_heads, c.head_dim, c.block_rows);
     keys.store(gaussian(static_cast<size_t>(c.rows * keys.row_values()), seed++));

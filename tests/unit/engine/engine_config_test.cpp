@@ -16,11 +16,12 @@ using polyinfer::Error;
 using polyinfer::ErrorCode;
 
 /// Writes `text` to a fresh file in a temporary folder; returns its path.
-std::filesystem::path write_config(const std::string& text, const std::string& name = "engine.json") {
+std::filesystem::path write_config(const std::string& text,
+                                   const std::string& name = "engine.json") {
   static std::atomic<int> counter{0};
-  const auto folder = std::filesystem::temp_directory_path() /
-                      ("polyinfer-engine-config-" + std::to_string(::getpid()) + "-" +
-                       std::to_string(counter++));
+  const auto folder =
+      std::filesystem::temp_directory_path() /
+      ("polyinfer-engine-config-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
   std::filesystem::create_directories(folder / "configs");
   const auto path = folder / "configs" / name;
   std::ofstream(path) << text;
@@ -86,16 +87,17 @@ TEST_CASE("engine config: a full config", "[engine][config]") {
 }
 
 TEST_CASE("engine config: every policy parses", "[engine][config]") {
-  for (const std::string routing : {
-           R"({"policy": "rules", "rules": [{"task": "add", "quality": "high", "model": "large"}]})",
-           R"({"policy": "classifier", "classifier": "large", "labels": ["small", "large"],
+  for (
+      const std::string routing : {
+          R"({"policy": "rules", "rules": [{"task": "add", "quality": "high", "model": "large"}]})",
+          R"({"policy": "classifier", "classifier": "large", "labels": ["small", "large"],
                "tau": 0.9, "escalate": true})",
-           R"({"policy": "ensemble", "steps": ["small", "large"], "vote": "confidence"})",
-           R"({"policy": "complexity", "steps": ["small", "large"], "thresholds": {"add": [12]}})",
-       }) {
+          R"({"policy": "ensemble", "steps": ["small", "large"], "vote": "confidence"})",
+          R"({"policy": "complexity", "steps": ["small", "large"], "thresholds": {"add": [12]}})",
+      }) {
     INFO(routing);
-    const auto config =
-        EngineConfig::from_json(write_config(std::string("{") + kModels + ", \"routing\": " + routing + "}"));
+    const auto config = EngineConfig::from_json(
+        write_config(std::string("{") + kModels + ", \"routing\": " + routing + "}"));
     REQUIRE(config.routing);
   }
 }
@@ -106,9 +108,10 @@ TEST_CASE("engine config: complexity thresholds fitted from a dev file", "[engin
                 "fit": {"dev": "dev.jsonl", "accuracy_floor": 1.0}}})");
   std::ofstream dev(path.parent_path() / "dev.jsonl");
   for (int c = 8; c <= 20; ++c) {
-    dev << R"({"task_type": "add", "n_prompt_tokens": )" << c << R"(, "models": {"small": {"correct": )"
-        << (c <= 12 ? "true" : "false")
-        << R"(, "n_gen_tokens": 3}, "large": {"correct": true, "n_gen_tokens": 3}}})" << "\n";
+    dev << R"({"task_type": "add", "n_prompt_tokens": )" << c
+        << R"(, "models": {"small": {"correct": )" << (c <= 12 ? "true" : "false")
+        << R"(, "n_gen_tokens": 3}, "large": {"correct": true, "n_gen_tokens": 3}}})"
+        << "\n";
   }
   dev.close();
   const auto config = EngineConfig::from_json(path);
@@ -127,8 +130,10 @@ TEST_CASE("engine config: errors name the file and the key", "[engine][config]")
   error_for(std::string("{") + kModels + ", \"batching\": {\"max_sequences\": 0}}",
             "batching.max_sequences");
   error_for(std::string("{") + kModels + ", \"cache\": {\"size\": 3}}", "cache.size");
-  error_for(std::string("{") + kModels + ", \"routing\": {\"policy\": \"magic\"}}", "routing.policy");
-  error_for(std::string("{") + kModels + ", \"routing\": {\"policy\": \"cascade\"}}", "routing.steps");
+  error_for(std::string("{") + kModels + ", \"routing\": {\"policy\": \"magic\"}}",
+            "routing.policy");
+  error_for(std::string("{") + kModels + ", \"routing\": {\"policy\": \"cascade\"}}",
+            "routing.steps");
   error_for(std::string("{") + kModels +
                 ", \"routing\": {\"policy\": \"cascade\", \"steps\": [\"small\", \"huge\"]}}",
             "routing.steps");
@@ -136,9 +141,10 @@ TEST_CASE("engine config: errors name the file and the key", "[engine][config]")
                 ", \"routing\": {\"policy\": \"cascade\", \"steps\": [\"small\"], "
                 "\"threshold\": {\"urgent\": 0.5}}}",
             "routing.threshold.urgent");
-  error_for(std::string("{") + kModels +
-                ", \"routing\": {\"policy\": \"cascade\", \"steps\": [\"small\"], \"threshold\": 2}}",
-            "routing.threshold");
+  error_for(
+      std::string("{") + kModels +
+          ", \"routing\": {\"policy\": \"cascade\", \"steps\": [\"small\"], \"threshold\": 2}}",
+      "routing.threshold");
   error_for(std::string("{") + kModels +
                 ", \"routing\": {\"policy\": \"rules\", \"rules\": [{\"model\": \"large\", "
                 "\"quality\": \"best\"}]}}",

@@ -26,7 +26,8 @@ using polyinfer::test::FakeZoo;
 FakeZoo three_tiers() {
   FakeZoo zoo;
   zoo.decoders["small"].answer = [](const std::string& p) {
-    return p.find("hard") != std::string::npos ? std::string("wrong") : std::string(p.rbegin(), p.rend());
+    return p.find("hard") != std::string::npos ? std::string("wrong")
+                                               : std::string(p.rbegin(), p.rend());
   };
   zoo.decoders["small"].confidence = [](const std::string& p) {
     return p.find("hard") != std::string::npos ? 0.4f : 0.99f;
@@ -215,10 +216,13 @@ TEST_CASE("engine: streaming delivers every token of the accepted answer", "[eng
   auto engine = fake_engine(config, zoo);
   for (const std::string prompt : {"easy =", "hard ="}) {
     std::vector<int32_t> ids;
-    const Response r = engine->submit(ask(prompt), [&](std::string_view, int32_t id) {
-      ids.push_back(id);
-      return true;
-    }).get();
+    const Response r = engine
+                           ->submit(ask(prompt),
+                                    [&](std::string_view, int32_t id) {
+                                      ids.push_back(id);
+                                      return true;
+                                    })
+                           .get();
     REQUIRE(r.status == Status::kOk);
     CHECK(r.text == reversed(prompt));
     CHECK(ids == r.tokens);
@@ -327,8 +331,7 @@ TEST_CASE("engine: unknown models, bad requests and failed loads answer with a s
   CHECK(engine->submit(late).get().status == Status::kOk);
 }
 
-TEST_CASE("engine: more models than memory: eviction and reload, everything answered",
-          "[engine]") {
+TEST_CASE("engine: more models than memory: eviction and reload, everything answered", "[engine]") {
   FakeZoo zoo;
   for (const char* name : {"a", "b", "c", "d"}) {
     zoo.decoders[name].bytes = 1000;
@@ -339,13 +342,16 @@ TEST_CASE("engine: more models than memory: eviction and reload, everything answ
   config.memory_budget_bytes = 2500;  // two models at a time
   config.cache.enabled = false;
   auto engine = fake_engine(config, zoo);
-  std::vector<std::future<Response>> futures;
-  for (int i = 0; i < 60; ++i) {
-    Request request = ask(fmt::format("p{} =", i));
-    request.model = std::string(1, static_cast<char>('a' + i % 4));
-    futures.push_back(engine->submit(request));
+  // Two waves: the second needs the models the first evicted.
+  for (int wave = 0; wave < 2; ++wave) {
+    std::vector<std::future<Response>> futures;
+    for (int i = 0; i < 40; ++i) {
+      Request request = ask(fmt::format("p{} =", i));
+      request.model = std::string(1, static_cast<char>('a' + i % 4));
+      futures.push_back(engine->submit(request));
+    }
+    for (auto& f : futures) CHECK(f.get().status == Status::kOk);
   }
-  for (auto& f : futures) CHECK(f.get().status == Status::kOk);
   int loads = 0;
   for (const char* name : {"a", "b", "c", "d"}) {
     loads += zoo.of(name).loads.load();

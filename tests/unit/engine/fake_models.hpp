@@ -99,12 +99,12 @@ class FakeDecoder final : public detail::ServedDecoder {
       // The prompt ends at the first '='; what follows is the answer so far.
       const std::string text = decode(tokens);
       const size_t equals = text.find('=');
-      const std::string prompt = text.substr(0, equals == std::string::npos ? text.size() : equals + 1);
+      const std::string prompt =
+          text.substr(0, equals == std::string::npos ? text.size() : equals + 1);
       const std::string so_far = equals == std::string::npos ? "" : text.substr(equals + 1);
       const std::string answer = behaviour_.answer(prompt) + "\n";
-      const int32_t next = so_far.size() < answer.size()
-                               ? static_cast<unsigned char>(answer[so_far.size()])
-                               : kEos;
+      const int32_t next =
+          so_far.size() < answer.size() ? static_cast<unsigned char>(answer[so_far.size()]) : kEos;
       // Logit L on the answer token: top-1 probability p = e^L / (e^L + vocab − 1).
       const double p = std::clamp<double>(behaviour_.confidence(prompt), 1e-4, 0.999999);
       const auto logit = static_cast<float>(std::log(p * (vocab() - 1) / (1 - p)));

@@ -127,10 +127,10 @@ TEST_CASE("synth: a small llama in every layout opens with ModelFile", "[model][
     CHECK(tokenizer.bos_id() == 1);
     CHECK(tokenizer.eos_id() == 2);
     const std::string text = "hello world, 123 Zebra!";
-    const auto ids = tokenizer.encode(text, {.add_special = true});
-    REQUIRE(!ids.empty());
-    CHECK(ids.front() == 1);
-    CHECK(tokenizer.decode(ids, {.skip_special = true}) == text);
+    CHECK(tokenizer.encode(text, {.add_special = true}).front() == 1);
+    const auto ids = tokenizer.encode(text);
+    CHECK(ids.size() < text.size());  // pieces longer than one byte apply
+    CHECK(tokenizer.decode(ids) == text);
   }
 }
 
@@ -269,7 +269,7 @@ TEST_CASE("synth: the q4_k_m mix follows llama.cpp's use_more_bits", "[model][sy
 }
 
 // Not in the default run: ~1.1 B weights (a minute or more on two cores).
-TEST_CASE("synth: tinyllama-1.1b q4_0 timing", "[.][model][synth][slow]") {
+TEST_CASE("synth: tinyllama-1.1b q4_0 timing", "[.][synth-slow]") {
   const TempFile file("synth-tinyllama");
   const auto start = std::chrono::steady_clock::now();
   const WriteSummary summary =
