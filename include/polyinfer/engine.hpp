@@ -126,6 +126,9 @@ struct BatchingConfig {
   int32_t max_tokens = 256;    ///< tokens per forward pass (decode tokens + prompt chunks)
   int32_t max_sequences = 32;  ///< active sequences per decoder
   double window_ms = 1.0;      ///< encoders wait this long for more requests to batch
+  /// Cascades: the next model checks the rejected answer in one forward pass and continues
+  /// from the first token it disagrees with (greedy requests; same answers, fewer passes).
+  bool verify_drafts = true;
 };
 
 /// The exact response cache (key: kind, pinned model/tier, prompt, sampling, stop, max tokens).

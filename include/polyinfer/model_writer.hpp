@@ -53,9 +53,23 @@ struct WriteSummary {
 // ---------------------------------------------------------------------------------------------
 // Hugging Face folders → GGUF.
 
+/// Which tokenizer metadata convert_model writes. tokenizer.huggingface.json (the folder's
+/// tokenizer.json) and tokenizer.chat_template are always written.
+enum class TokenizerMetadata {
+  /// tokenizer.ggml.* too when llama.cpp's tokenizer reproduces the folder's on ordinary text:
+  /// SentencePiece (tokenizer.model) and byte-level BPE with merges and a pre-tokenizer regex
+  /// llama.cpp knows (gpt2, llama-bpe, qwen2). Not for WordPiece (llama.cpp's WPM has no
+  /// 100-character word limit) nor anything else: those tokenize through the embedded
+  /// tokenizer.json, exactly as the folder.
+  kAuto,
+  kHuggingFace,  ///< only tokenizer.huggingface.json
+  kGgml,         ///< tokenizer.ggml.* whenever it maps (standard uncased BERT WordPiece included)
+};
+
 /// Options of convert_model.
 struct ConvertOptions {
   WeightType type = WeightType::kF16;
+  TokenizerMetadata tokenizer = TokenizerMetadata::kAuto;
   int threads = 0;   ///< quantization threads; 0: all hardware threads
   std::string name;  ///< general.name; "" derives it from the folder name as llama.cpp does
 };
@@ -63,8 +77,8 @@ struct ConvertOptions {
 /// Converts a Hugging Face folder (Llama, Mistral, Qwen2, BERT) to a GGUF file laid out as
 /// llama.cpp's convert_hf_to_gguf.py (+ llama-quantize for the q4 layouts) would: tensor names,
 /// ggml shapes, Llama Q/K rows permuted for RoPE on adjacent pairs, metadata keys, tokenizer.ggml.*
-/// where the tokenizer maps faithfully, and always tokenizer.huggingface.json and
-/// tokenizer.chat_template. Tensors are converted a block of rows at a time and written
+/// where the tokenizer maps faithfully (TokenizerMetadata), and always tokenizer.huggingface.json
+/// and tokenizer.chat_template. Tensors are converted a block of rows at a time and written
 /// straight to the file. Throws polyinfer::Error naming the file, tensor or key.
 ///
 ///   polyinfer::convert_model("tiny-llama", "tiny-llama-q8_0.gguf",

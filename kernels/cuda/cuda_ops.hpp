@@ -85,6 +85,24 @@ class DeviceBuffer {
   uint64_t bytes_ = 0;
 };
 
+/// An owned non-blocking stream (it does not wait for the legacy default stream), destroyed
+/// with the object after its queued work.
+class DeviceStream {
+ public:
+  DeviceStream() = default;
+  ~DeviceStream();
+  DeviceStream(DeviceStream&& other) noexcept;
+  DeviceStream& operator=(DeviceStream&& other) noexcept;
+  DeviceStream(const DeviceStream&) = delete;
+  DeviceStream& operator=(const DeviceStream&) = delete;
+
+  [[nodiscard]] static Status create(DeviceStream* out) noexcept;
+  [[nodiscard]] Stream get() const noexcept { return Stream{native_}; }
+
+ private:
+  void* native_ = nullptr;
+};
+
 /// Host → device copy, ordered on `stream` (returns once the host memory may be reused).
 [[nodiscard]] Status copy_to_device(void* dst, const void* host_src, uint64_t bytes,
                                     Stream stream) noexcept;

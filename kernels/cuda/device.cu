@@ -94,6 +94,31 @@ Status DeviceBuffer::allocate(uint64_t bytes, DeviceBuffer* out) noexcept {
   return Status::kOk;
 }
 
+DeviceStream::~DeviceStream() {
+  if (native_ != nullptr) (void)cudaStreamDestroy(static_cast<cudaStream_t>(native_));
+}
+
+DeviceStream::DeviceStream(DeviceStream&& other) noexcept
+    : native_(std::exchange(other.native_, nullptr)) {}
+
+DeviceStream& DeviceStream::operator=(DeviceStream&& other) noexcept {
+  if (this != &other) {
+    if (native_ != nullptr) (void)cudaStreamDestroy(static_cast<cudaStream_t>(native_));
+    native_ = std::exchange(other.native_, nullptr);
+  }
+  return *this;
+}
+
+Status DeviceStream::create(DeviceStream* out) noexcept {
+  if (out == nullptr) return Status::kInvalidArgument;
+  cudaStream_t stream = nullptr;
+  POLYINFER_CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  DeviceStream fresh;
+  fresh.native_ = stream;
+  *out = std::move(fresh);
+  return Status::kOk;
+}
+
 Status copy_to_device(void* dst, const void* host_src, uint64_t bytes, Stream stream) noexcept {
   if (bytes == 0) return Status::kOk;
   if (dst == nullptr || host_src == nullptr) return Status::kInvalidArgument;

@@ -49,12 +49,20 @@ nlohmann::ordered_json summary_json(const std::filesystem::path& out, const Writ
 }
 
 int run_convert(const std::vector<std::string>& argv) {
-  const Args args(argv, {"json"}, {"type", "out", "threads", "name"});
+  const Args args(argv, {"json"}, {"type", "out", "threads", "name", "tokenizer"});
   if (args.positionals().size() != 1) throw UsageError("expected exactly one MODEL folder");
   ConvertOptions options;
   options.type = weight_type_option(args);
   options.threads = static_cast<int>(args.integer("threads", 0, 1024).value_or(0));
   options.name = args.option("name").value_or("");
+  const std::string tokenizer = args.option("tokenizer").value_or("auto");
+  if (tokenizer == "hf") {
+    options.tokenizer = TokenizerMetadata::kHuggingFace;
+  } else if (tokenizer == "ggml") {
+    options.tokenizer = TokenizerMetadata::kGgml;
+  } else if (tokenizer != "auto") {
+    throw UsageError("--tokenizer must be auto, hf or ggml, not '" + tokenizer + "'");
+  }
   const std::filesystem::path out = args.required("out");
   const WriteSummary summary = convert_model(args.model(), out, options);
   if (args.flag("json")) {

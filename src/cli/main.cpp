@@ -40,7 +40,8 @@ MODEL is a .gguf file, a vocabulary-only .gguf, or a Hugging Face folder.
   synth      (--shape NAME | --dims H,L,FFN,HEADS,KV,VOCAB) [--arch llama|qwen2] --type TYPE
              --out F.gguf [--seed S] [--threads N] [--json] [--list]
                                                      random weights of a real model shape
-  convert    MODEL --type TYPE --out F.gguf [--name NAME] [--threads N] [--json]
+  convert    MODEL --type TYPE --out F.gguf [--tokenizer auto|hf|ggml] [--name NAME]
+             [--threads N] [--json]
                                                      Hugging Face folder → GGUF (llama.cpp layout)
 
   TIER: native, f32, f16, q8_0, q4_0, q4_k.

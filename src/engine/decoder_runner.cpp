@@ -86,6 +86,7 @@ DecoderRunner::SequencePtr DecoderRunner::make_sequence(WorkItem item) {
   const SamplingParams& sampling = item.job->request.sampling;
   s->greedy = sampling.temperature == 0.0f && sampling.repetition_penalty == 1.0f;
   s->live = item.job->streams_live(item.step);
+  if (s->greedy && engine_.verify_drafts()) s->draft = item.job->draft;
   s->item = std::move(item);
   return s;
 }
@@ -114,11 +115,24 @@ bool DecoderRunner::admit(Sequence& s) {
       return false;
     }
     s.ids.reserve(static_cast<size_t>(s.prompt_length + s.max_tokens));
+    const auto draft_length = static_cast<int64_t>(s.draft.size());
+    const bool draft_fits =
+        draft_length > 0 && draft_length <= s.max_tokens &&
+        std::all_of(s.draft.begin(), s.draft.end(),
+                    [&](int32_t id) { return id >= 0 && id < decoder_->vocab(); });
+    if (draft_fits) {
+      s.ids.insert(s.ids.end(), s.draft.begin(), s.draft.end());
+      s.draft_length = draft_length;
+    }
+    s.draft.clear();
     s.device_seconds += thread_cpu_seconds() - cpu_start;
     job.mark_started(Clock::now());
   }
   s.kv = decoder_->create_sequence();
-  s.computed = decoder_->reuse_prefix(s.kv, s.ids, static_cast<int64_t>(s.ids.size()) - 1);
+  // A draft needs logits from the last prompt position on: reuse at most up to there.
+  const int64_t reusable = s.draft_length > 0 ? s.prompt_length - 1
+                                              : static_cast<int64_t>(s.ids.size()) - 1;
+  s.computed = decoder_->reuse_prefix(s.kv, s.ids, reusable);
   return true;
 }
 
@@ -193,6 +207,10 @@ int DecoderRunner::sample(Sequence& s, const float* logits) {
     id = token.id;
     top_logprob = token.top_logprob;
   }
+  return emit(s, id, top_logprob);
+}
+
+int DecoderRunner::emit(Sequence& s, int32_t id, float top_logprob) {
   s.ids.push_back(id);
   s.min_top_logprob = std::min(s.min_top_logprob, top_logprob);
 
@@ -221,6 +239,32 @@ int DecoderRunner::sample(Sequence& s, const float* logits) {
     }
   }
   return cancelled ? 2 : stop ? 1 : 0;
+}
+
+int DecoderRunner::verify(Sequence& s, const float* logits) {
+  const int64_t vocab = decoder_->vocab();
+  const int64_t prompt = s.prompt_length;
+  const int64_t draft_length = s.draft_length;
+  s.draft.assign(s.ids.begin() + prompt, s.ids.end());
+  s.ids.resize(static_cast<size_t>(prompt));
+  s.draft_length = 0;
+  int outcome = 0;
+  for (int64_t i = 0; i <= draft_length && outcome == 0; ++i) {
+    // The row of position prompt − 1 + i predicts token i of the answer.
+    const float* row = logits + (prompt - 1 + i - s.logits_first) * vocab;
+    const auto [id, top_logprob] = greedy_pick(row, vocab);
+    outcome = emit(s, id, top_logprob);
+    if (i == draft_length || id != s.draft[static_cast<size_t>(i)]) break;
+  }
+  s.draft.clear();
+  // The cache holds the whole draft; past a disagreement it is wrong: start the sequence over
+  // (its full blocks come back from the prefix cache).
+  if (outcome == 0 && s.computed > static_cast<int64_t>(s.ids.size()) - 1) {
+    decoder_->release_sequence(s.kv);
+    s.kv = decoder_->create_sequence();
+    s.computed = decoder_->reuse_prefix(s.kv, s.ids, static_cast<int64_t>(s.ids.size()) - 1);
+  }
+  return outcome;
 }
 
 void DecoderRunner::step(std::vector<WorkItem>& incoming_items) {
@@ -276,15 +320,25 @@ void DecoderRunner::step(std::vector<WorkItem>& incoming_items) {
       for (SequencePtr& s : active_) {
         const int64_t pending = static_cast<int64_t>(s->ids.size()) - s->computed;
         if ((pending == 1) != decode || (!decode && budget <= 0)) continue;
-        const int64_t take = decode ? 1 : std::min(pending, budget);
+        int64_t take = decode ? 1 : std::min(pending, budget);
+        if (s->draft_length > 0 && take < pending) {
+          // A draft's logits come in one entry from the last prompt position on.
+          const int64_t before = s->prompt_length - 1 - s->computed;
+          take = before > 0 ? std::min(take, before) : pending;
+        }
         const bool last = take == pending;
-        entries_.push_back(
-            {s->kv,
-             std::span(s->ids).subspan(static_cast<size_t>(s->computed), static_cast<size_t>(take)),
-             last ? LogitsRows::kLast : LogitsRows::kNone});
+        const bool all = last && s->draft_length > 0;
+        entries_.push_back({s->kv,
+                            std::span(s->ids).subspan(static_cast<size_t>(s->computed),
+                                                      static_cast<size_t>(take)),
+                            all    ? LogitsRows::kAll
+                            : last ? LogitsRows::kLast
+                                   : LogitsRows::kNone});
         entry_sequences_.push_back(s.get());
         s->step_tokens = take;
-        s->logits_row = last ? rows++ : -1;
+        s->logits_row = last ? rows : -1;
+        s->logits_first = s->computed;
+        rows += all ? take : last ? 1 : 0;
         budget -= take;
       }
     }
@@ -318,7 +372,8 @@ void DecoderRunner::step(std::vector<WorkItem>& incoming_items) {
     s->computed += s->step_tokens;
     step_tokens += s->step_tokens;
     if (s->logits_row < 0) continue;
-    const int outcome = sample(*s, logits_.data() + s->logits_row * vocab);
+    const float* logits = logits_.data() + s->logits_row * vocab;
+    const int outcome = s->draft_length > 0 ? verify(*s, logits) : sample(*s, logits);
     if (outcome != 0) done_.emplace_back(s, outcome == 2);
   }
   const double cpu_seconds = thread_cpu_seconds() - cpu_start;

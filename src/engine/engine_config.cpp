@@ -386,6 +386,7 @@ EngineConfig EngineConfig::from_json(const std::filesystem::path& path) {
     c.max_tokens = static_cast<int32_t>(b.integer("max_tokens", c.max_tokens, 1, 1 << 20));
     c.max_sequences = static_cast<int32_t>(b.integer("max_sequences", c.max_sequences, 1, 4096));
     c.window_ms = b.number("window_ms", c.window_ms, 0, 60000);
+    c.verify_drafts = b.boolean("verify_drafts", c.verify_drafts);
     b.finish();
   }
   if (const Json* cache = root.get("cache"); cache != nullptr) {

@@ -299,6 +299,7 @@ void EngineImpl::escalate(const JobPtr& job, size_t step, StepResult&& result) {
       }
     }
     metrics_.escalation();
+    if (fallback != nullptr && config_.batching.verify_drafts) job->draft = fallback->tokens;
     if (dispatch(job, next)) return;
   }
   if (fallback != nullptr) {

@@ -55,6 +55,7 @@ class EngineImpl {
     return config_.batching.max_sequences;
   }
   [[nodiscard]] double window_ms() const noexcept { return window_ms_.load(); }
+  [[nodiscard]] bool verify_drafts() const noexcept { return config_.batching.verify_drafts; }
   [[nodiscard]] MetricsRegistry& registry() noexcept { return metrics_; }
   /// Answers a job now (exactly once) with `status`.
   void respond_error(const JobPtr& job, Status status, std::string error);

@@ -62,6 +62,7 @@ struct Job {
   int outstanding = 0;
   std::vector<StepResult> results;  ///< ensembles: by step; cascades: [0] a rejected answer
   size_t fallback_step = 0;         ///< cascades: the step of results[0]
+  std::vector<int32_t> draft;  ///< cascades: the rejected answer, for the next step to verify
   std::atomic<bool> answered{false};
 
   /// Records the first model step (the end of queueing).

@@ -114,9 +114,13 @@ class DecoderRunner final : public Runner {
     float min_top_logprob = 0.0f;
     double device_seconds = 0;
     std::vector<std::string> pieces;
+    // Cascades: the previous step's answer, verified in one pass (greedy only).
+    std::vector<int32_t> draft;
+    int64_t draft_length = 0;  // > 0: ids end with a draft not yet verified
     // This step.
     int64_t step_tokens = 0;
-    int64_t logits_row = -1;
+    int64_t logits_row = -1;    // first logits row of this sequence's entry
+    int64_t logits_first = 0;   // position of that row (kAll entries)
   };
   using SequencePtr = std::unique_ptr<Sequence>;
   struct Order {  // waiting order: priority first, then arrival
@@ -129,6 +133,11 @@ class DecoderRunner final : public Runner {
   void sweep(Clock::time_point now);
   /// Picks the next token; 0: go on, 1: stopped, 2: cancelled by the stream callback.
   int sample(Sequence& sequence, const float* logits);
+  /// Appends a chosen token: stop conditions, text, streaming (returns as sample()).
+  int emit(Sequence& sequence, int32_t id, float top_logprob);
+  /// Checks a draft against the model's greedy choices (logits of every draft position):
+  /// accepted tokens are kept, the first disagreement is replaced by the model's token.
+  int verify(Sequence& sequence, const float* logits);
   void finish(Sequence& sequence, Status status, std::string error);
   [[nodiscard]] int64_t generated(const Sequence& s) const noexcept {
     return static_cast<int64_t>(s.ids.size()) - s.prompt_length;

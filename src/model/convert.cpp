@@ -301,8 +301,8 @@ WriteSummary convert_model(const fs::path& folder, const fs::path& out,
   detail::add_general_metadata(writer, config.architecture, name,
                                detail::count_parameters(tensors));
   add_model_metadata(writer, hparams, config, folder, options.type);
-  std::string tokenizer =
-      detail::add_converted_tokenizer(writer, folder, hparams, config.architecture);
+  std::string tokenizer = detail::add_converted_tokenizer(writer, folder, hparams,
+                                                          config.architecture, options.tokenizer);
   detail::finish_metadata(writer, options.type);
   detail::write_streamed(writer, tensors, out, options.threads);
   const double seconds =

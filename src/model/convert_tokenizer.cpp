@@ -473,23 +473,23 @@ void write_generation_end_ids(GgufWriter& writer, const fs::path& folder,
 
 }  // namespace
 
-std::pair<GgufVocabKind, std::string> gguf_vocab_kind(const fs::path& folder,
-                                                      std::string_view architecture) {
+GgufVocabChoice gguf_vocab_choice(const fs::path& folder, std::string_view architecture) {
   const Json tokenizer = parse_optional(folder / "tokenizer.json");
   if (architecture == "bert") {
-    return {tokenizer.is_object() && bert_faithful(tokenizer) ? GgufVocabKind::kBert
-                                                              : GgufVocabKind::kNone,
-            "default"};
+    if (tokenizer.is_object() && bert_faithful(tokenizer)) {
+      return {GgufVocabKind::kBert, "default", false};
+    }
+    return {};
   }
-  if (is_file(folder / "tokenizer.model")) return {GgufVocabKind::kSpm, "default"};
+  if (is_file(folder / "tokenizer.model")) return {GgufVocabKind::kSpm, "default", true};
   if (tokenizer.is_object()) {
-    if (auto pre = gpt2_pre(tokenizer)) return {GgufVocabKind::kGpt2, *pre};
+    if (auto pre = gpt2_pre(tokenizer)) return {GgufVocabKind::kGpt2, *pre, true};
   }
-  return {GgufVocabKind::kNone, ""};
+  return {};
 }
 
 std::string add_converted_tokenizer(GgufWriter& writer, const fs::path& folder, const Json& config,
-                                    std::string_view architecture) {
+                                    std::string_view architecture, TokenizerMetadata mode) {
   const fs::path json_path = folder / "tokenizer.json";
   const fs::path config_path = folder / "tokenizer_config.json";
   Sources src{folder, read_optional(json_path), Json(), read_optional(config_path), Json(), config};
@@ -497,7 +497,16 @@ std::string add_converted_tokenizer(GgufWriter& writer, const fs::path& folder, 
     src.tokenizer = parse_json(src.tokenizer_text, json_path.string());
   if (!src.config_text.empty()) src.config = parse_json(src.config_text, config_path.string());
 
-  const auto [kind, pre] = gguf_vocab_kind(folder, architecture);
+  const GgufVocabChoice choice = gguf_vocab_choice(folder, architecture);
+  if (mode == TokenizerMetadata::kGgml && choice.kind == GgufVocabKind::kNone) {
+    fail(ErrorCode::kUnsupported, folder.string(),
+         "the tokenizer does not map to a llama.cpp vocabulary (convert without --tokenizer ggml "
+         "to embed only tokenizer.huggingface.json)");
+  }
+  const bool write_ggml =
+      mode == TokenizerMetadata::kGgml || (mode == TokenizerMetadata::kAuto && choice.exact);
+  const GgufVocabKind kind = write_ggml ? choice.kind : GgufVocabKind::kNone;
+  const std::string& pre = choice.pre;
   if (architecture == "bert") {
     const Json* types = member(config, "type_vocab_size");
     writer.set("tokenizer.ggml.token_type_count",

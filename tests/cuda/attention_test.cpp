@@ -28,7 +28,7 @@ class PagedRows {
     std::vector<void*> pointers;
     for (auto& block : device_blocks_) {
       GPU_OK(gpu::DeviceBuffer::allocate(block_bytes, &block));
-      GPU_OK(gpu::fill_bytes(block.data(), 0xFF, block_bytes, {}));
+      GPU_OK(gpu::fill_bytes(block.data(), 0xFF, block_bytes, test_stream()));
       pointers.push_back(block.data());
     }
     device_pointers_ = std::make_unique<DeviceArray<void*>>(pointers);
@@ -46,16 +46,16 @@ class PagedRows {
     }
     DeviceArray<float> source(values);
     const int64_t first_part = rows_ / 2;
-    GPU_OK(gpu::kv_store(source.data(), first_part, 0, device_view(), {}));
+    GPU_OK(gpu::kv_store(source.data(), first_part, 0, device_view(), test_stream()));
     GPU_OK(gpu::kv_store(source.data() + first_part * row_values(), rows_ - first_part, first_part,
-                         device_view(), {}));
-    GPU_OK(gpu::synchronize({}));
+                         device_view(), test_stream()));
+    GPU_OK(gpu::synchronize(test_stream()));
     for (size_t b = 0; b < device_blocks_.size(); ++b) {
       const int64_t rows_here =
           std::min(block_rows_, rows_ - static_cast<int64_t>(b) * block_rows_);
       if (rows_here <= 0) break;
       std::vector<std::byte> got(static_cast<size_t>(rows_here) * row_bytes);
-      GPU_OK(gpu::copy_to_host(got.data(), device_blocks_[b].data(), got.size(), {}));
+      GPU_OK(gpu::copy_to_host(got.data(), device_blocks_[b].data(), got.size(), test_stream()));
       GPU_CHECK(std::memcmp(got.data(), host_blocks_[b].data(), got.size()) == 0,
                 "kv_store block %zu differs from ref::kv_store", b);
     }
@@ -93,7 +93,7 @@ struct AttentionCase {
 
 GPU_TEST(attention_paged_split_k) {
   std::unique_ptr<gpu::Context> context;
-  GPU_OK(gpu::Context::create({}, &context));
+  GPU_OK(gpu::Context::create(test_stream(), &context));
   if (!context) return;
   const AttentionCase cases[] = {
       {1, 32, 8, 128, 1000, 16, true, {999}},
@@ -122,7 +122,7 @@ GPU_TEST(attention_paged_split_k) {
     GPU_OK(gpu::attention(*context, q_device.data(), c.tokens, c.heads, keys.device_view(),
                           values.device_view(), positions_device.data(), c.causal, 0.0f,
                           out_device.data()));
-    GPU_OK(gpu::synchronize({}));
+    GPU_OK(gpu::synchronize(test_stream()));
     const double error = max_relative_error(out_device.to_host(), want, 1e-2);
     GPU_CHECK(error <= kTolerance,
               "attention tokens %lld heads %lld/%lld dim %lld rows %lld causal %d: %g",

@@ -64,6 +64,10 @@ std::string format(const char* pattern, ...) __attribute__((format(printf, 1, 2)
 
 namespace polyinfer::detail::gpu_test {
 
+/// The stream every test works on: an owned non-blocking stream, as the backend will use (the
+/// GEMV's programmatic dependent launch is exercised there, not on the legacy stream).
+gpu::Stream test_stream();
+
 /// A typed device array with host round trips (aborts the check, not the program, on errors).
 template <typename T>
 class DeviceArray {
@@ -72,17 +76,20 @@ class DeviceArray {
     GPU_OK(gpu::DeviceBuffer::allocate(count * sizeof(T), &buffer_));
   }
   explicit DeviceArray(const std::vector<T>& values) : DeviceArray(values.size()) {
-    GPU_OK(gpu::copy_to_device(buffer_.data(), values.data(), values.size() * sizeof(T), {}));
+    GPU_OK(gpu::copy_to_device(buffer_.data(), values.data(), values.size() * sizeof(T),
+                               test_stream()));
   }
   [[nodiscard]] T* data() const { return buffer_.as<T>(); }
   [[nodiscard]] size_t size() const { return count_; }
   [[nodiscard]] std::vector<T> to_host() const {
     std::vector<T> values(count_);
-    GPU_OK(gpu::copy_to_host(values.data(), buffer_.data(), count_ * sizeof(T), {}));
+    GPU_OK(gpu::copy_to_host(values.data(), buffer_.data(), count_ * sizeof(T), test_stream()));
     return values;
   }
   /// Fills every byte with 0xFF (NaN for floats): unwritten outputs show.
-  void poison() { GPU_OK(gpu::fill_bytes(buffer_.data(), 0xFF, count_ * sizeof(T), {})); }
+  void poison() {
+    GPU_OK(gpu::fill_bytes(buffer_.data(), 0xFF, count_ * sizeof(T), test_stream()));
+  }
 
  private:
   size_t count_;

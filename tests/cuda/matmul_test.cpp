@@ -167,12 +167,13 @@ std::vector<Shape> gemv_shapes(DType dtype) {
 // Runs the GEMV path for one format over its shapes, every token count and launch shape.
 void check_gemv(DType dtype, uint32_t seed) {
   std::unique_ptr<gpu::Context> context;
-  GPU_OK(gpu::Context::create({}, &context));
+  GPU_OK(gpu::Context::create(test_stream(), &context));
   if (!context) return;
   for (const Shape& shape : gemv_shapes(dtype)) {
     const Weights w = make_weights(dtype, shape.rows, shape.cols, seed++);
     gpu::DeviceMatrix matrix;
-    GPU_OK(gpu::DeviceMatrix::upload(dtype, w.rows, w.cols, w.bytes.data(), {}, &matrix));
+    GPU_OK(
+        gpu::DeviceMatrix::upload(dtype, w.rows, w.cols, w.bytes.data(), test_stream(), &matrix));
     for (int64_t tokens = 1; tokens <= gpu::kGemvMaxTokens; ++tokens) {
       // Odd strides send F16 / BF16 down the scalar-load kernel; even ones the vector kernel.
       const int64_t x_stride = w.cols + (tokens % 2 == 1 ? 3 : 4);
@@ -201,7 +202,7 @@ void check_gemv(DType dtype, uint32_t seed) {
         y_device.poison();
         GPU_OK(gpu::gemv(*context, matrix, x_device.data(), tokens, x_stride, y_device.data(),
                          y_stride, config));
-        GPU_OK(gpu::synchronize({}));
+        GPU_OK(gpu::synchronize(test_stream()));
         check_output(y_device.to_host(), tokens, w.rows, y_stride, want, magnitude, kSumTolerance,
                      format("gemv %s %lldx%lld tokens %lld shape (%d,%d,%d)", name_of(dtype),
                             static_cast<long long>(w.rows), static_cast<long long>(w.cols),
@@ -212,7 +213,7 @@ void check_gemv(DType dtype, uint32_t seed) {
       y_device.poison();
       GPU_OK(gpu::matmul(*context, matrix, x_device.data(), tokens, x_stride, y_device.data(),
                          y_stride));
-      GPU_OK(gpu::synchronize({}));
+      GPU_OK(gpu::synchronize(test_stream()));
       check_output(y_device.to_host(), tokens, w.rows, y_stride, want, magnitude, kSumTolerance,
                    format("matmul %s tokens %lld", name_of(dtype), static_cast<long long>(tokens)));
     }
@@ -237,7 +238,7 @@ GPU_TEST(gemv_bf16) {
 
 GPU_TEST(gemm_every_format) {
   std::unique_ptr<gpu::Context> context;
-  GPU_OK(gpu::Context::create({}, &context));
+  GPU_OK(gpu::Context::create(test_stream(), &context));
   if (!context) return;
   uint32_t seed = 600;
   for (DType dtype :
@@ -252,7 +253,8 @@ GPU_TEST(gemm_every_format) {
     for (const Shape& shape : shapes) {
       const Weights w = make_weights(dtype, shape.rows, shape.cols, seed++);
       gpu::DeviceMatrix matrix;
-      GPU_OK(gpu::DeviceMatrix::upload(dtype, w.rows, w.cols, w.bytes.data(), {}, &matrix));
+      GPU_OK(
+          gpu::DeviceMatrix::upload(dtype, w.rows, w.cols, w.bytes.data(), test_stream(), &matrix));
       for (int64_t tokens : {1, 9, 33, 100}) {
         const int64_t x_stride = w.cols + 1;
         const int64_t y_stride = w.rows + 3;
@@ -269,7 +271,7 @@ GPU_TEST(gemm_every_format) {
         y_device.poison();
         GPU_OK(gpu::gemm(*context, matrix, x_device.data(), tokens, x_stride, y_device.data(),
                          y_stride));
-        GPU_OK(gpu::synchronize({}));
+        GPU_OK(gpu::synchronize(test_stream()));
         check_output(
             y_device.to_host(), tokens, w.rows, y_stride, want, magnitude, tolerance,
             format("gemm %s %lldx%lld tokens %lld", name_of(dtype), static_cast<long long>(w.rows),
@@ -278,7 +280,7 @@ GPU_TEST(gemm_every_format) {
           y_device.poison();
           GPU_OK(gpu::matmul(*context, matrix, x_device.data(), tokens, x_stride, y_device.data(),
                              y_stride));
-          GPU_OK(gpu::synchronize({}));
+          GPU_OK(gpu::synchronize(test_stream()));
           check_output(y_device.to_host(), tokens, w.rows, y_stride, want, magnitude, tolerance,
                        format("matmul (gemm) %s tokens %lld", name_of(dtype),
                               static_cast<long long>(tokens)));
@@ -291,7 +293,7 @@ GPU_TEST(gemm_every_format) {
 GPU_TEST(matmul_rejects_bad_input) {
   gpu::DeviceMatrix matrix;
   const std::vector<std::byte> bytes(18 * 3);
-  GPU_CHECK(gpu::DeviceMatrix::upload(DType::kQ4_0, 1, 48, bytes.data(), {}, &matrix) ==
+  GPU_CHECK(gpu::DeviceMatrix::upload(DType::kQ4_0, 1, 48, bytes.data(), test_stream(), &matrix) ==
                 gpu::Status::kUnsupported,
             "cols not a multiple of 32");
   GPU_CHECK(!gpu::matmul_supports(DType::kQ6_K, 256), "q6_k has no GPU kernel yet");

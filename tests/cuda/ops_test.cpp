@@ -27,7 +27,7 @@ GPU_TEST(norms) {
 
     y_device.poison();
     GPU_OK(gpu::rms_norm(x_device.data(), weight_device.data(), 1e-5f, rows, cols, y_device.data(),
-                         {}));
+                         test_stream()));
     ref::rms_norm(x.data(), weight.data(), 1e-5f, rows, cols, want.data());
     double error = max_relative_error(y_device.to_host(), want, 1e-3);
     GPU_CHECK(error <= kTolerance, "rms_norm %lldx%lld: %g", static_cast<long long>(rows),
@@ -37,7 +37,7 @@ GPU_TEST(norms) {
       y_device.poison();
       GPU_OK(gpu::layer_norm(x_device.data(), weight_device.data(),
                              with_bias ? bias_device.data() : nullptr, 1e-5f, rows, cols,
-                             y_device.data(), {}));
+                             y_device.data(), test_stream()));
       ref::layer_norm(x.data(), weight.data(), with_bias ? bias.data() : nullptr, 1e-5f, rows, cols,
                       want.data());
       error = max_relative_error(y_device.to_host(), want, 1e-3);
@@ -70,7 +70,7 @@ GPU_TEST(rope_both_layouts) {
         DeviceArray<int32_t> positions_device(positions);
         DeviceArray<float> inv_freq_device(inv_freq);
         GPU_OK(gpu::rope(x_device.data(), tokens, heads, head_dim, row_stride,
-                         positions_device.data(), inv_freq_device.data(), layout, {}));
+                         positions_device.data(), inv_freq_device.data(), layout, test_stream()));
         ref::rope(x.data(), tokens, heads, head_dim, row_stride, positions.data(), table, layout);
         const double error = max_relative_error(x_device.to_host(), x, 1e-3);
         GPU_CHECK(error <= 1e-6, "rope dim %lld layout %d llama3 %d: %g",
@@ -91,18 +91,20 @@ GPU_TEST(elementwise) {
     std::vector<float> want(a.size());
 
     out_device.poison();
-    GPU_OK(gpu::silu_mul(a_device.data(), b_device.data(), out_device.data(), count, {}));
+    GPU_OK(
+        gpu::silu_mul(a_device.data(), b_device.data(), out_device.data(), count, test_stream()));
     ref::silu_mul(a.data(), b.data(), want.data(), count);
     double error = max_relative_error(out_device.to_host(), want, 1e-6);
     GPU_CHECK(error <= kTolerance, "silu_mul %lld: %g", static_cast<long long>(count), error);
 
     out_device.poison();
-    GPU_OK(gpu::gelu(a_device.data(), out_device.data(), count, {}));
+    GPU_OK(gpu::gelu(a_device.data(), out_device.data(), count, test_stream()));
     ref::gelu(a.data(), want.data(), count);
     error = max_relative_error(out_device.to_host(), want, 1e-6);
     GPU_CHECK(error <= kTolerance, "gelu %lld: %g", static_cast<long long>(count), error);
 
-    GPU_OK(gpu::add(a_device.data(), b_device.data(), a_device.data(), count, {}));  // aliased
+    GPU_OK(gpu::add(a_device.data(), b_device.data(), a_device.data(), count,
+                    test_stream()));  // aliased
     for (size_t i = 0; i < a.size(); ++i) want[i] = a[i] + b[i];
     error = max_relative_error(a_device.to_host(), want, 0.0);
     GPU_CHECK(error == 0.0, "add %lld: %g", static_cast<long long>(count), error);
@@ -115,7 +117,7 @@ GPU_TEST(softmax_rows) {
        {std::pair<int64_t, int64_t>{3, 1}, {4, 7}, {2, 5000}, {1, 128256}}) {
     std::vector<float> x = gaussian(static_cast<size_t>(rows * cols), seed++, 5.0f);
     DeviceArray<float> x_device(x);
-    GPU_OK(gpu::softmax(x_device.data(), rows, cols, {}));
+    GPU_OK(gpu::softmax(x_device.data(), rows, cols, test_stream()));
     ref::softmax(x.data(), rows, cols);
     const double error = max_relative_error(x_device.to_host(), x, 1e-9);
     GPU_CHECK(error <= kTolerance, "softmax %lldx%lld: %g", static_cast<long long>(rows),
@@ -127,12 +129,13 @@ GPU_TEST(stream_read_runs) {
   const size_t words = (size_t{64} << 20) / 4;
   DeviceArray<uint32_t> data(words);
   DeviceArray<uint64_t> sink(1);
-  GPU_OK(gpu::fill_bytes(data.data(), 0x5A, words * 4, {}));
+  GPU_OK(gpu::fill_bytes(data.data(), 0x5A, words * 4, test_stream()));
   for (int variant = 0; variant < gpu::stream_read_variants(); ++variant) {
-    GPU_OK(gpu::stream_read(data.data(), words * 4, sink.data(), variant, {}));
+    GPU_OK(gpu::stream_read(data.data(), words * 4, sink.data(), variant, test_stream()));
   }
-  GPU_OK(gpu::synchronize({}));
-  GPU_CHECK(gpu::stream_read(data.data(), 8, sink.data(), 0, {}) == gpu::Status::kInvalidArgument,
+  GPU_OK(gpu::synchronize(test_stream()));
+  GPU_CHECK(gpu::stream_read(data.data(), 8, sink.data(), 0, test_stream()) ==
+                gpu::Status::kInvalidArgument,
             "sizes not a multiple of 16 are refused");
 }
 

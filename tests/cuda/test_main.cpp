@@ -27,6 +27,14 @@ std::vector<Case>& registry() {
   return cases;
 }
 
+gpu::Stream test_stream() {
+  static gpu::DeviceStream stream;
+  if (stream.get().native == nullptr) {
+    GPU_OK(gpu::DeviceStream::create(&stream));
+  }
+  return stream.get();
+}
+
 void record_check() {
   ++counters().checks;
 }

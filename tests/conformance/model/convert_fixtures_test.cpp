@@ -127,9 +127,12 @@ TEST_CASE("convert: tiny-bert keeps llama.cpp's names and runs like the HF folde
   for (const WeightType type : {WeightType::kF32, WeightType::kF16, WeightType::kQ8_0}) {
     INFO(weight_type_name(type));
     const TempGguf out("convert-bert");
-    const WriteSummary summary = convert_model(folder, out.path(), {.type = type});
+    // llama.cpp's WPM vocabulary on request (auto keeps WordPiece HF-only, see below).
+    const WriteSummary summary =
+        convert_model(folder, out.path(), {.type = type, .tokenizer = TokenizerMetadata::kGgml});
     CHECK(summary.tokenizer == "ggml+hf");
     const ModelFile file = ModelFile::open(out.path());
+    CHECK(file.tokenizer().flavor() == TokenizerFlavor::kLlamaCpp);
     CHECK(file.config().architecture == "bert");
     CHECK(file.config().labels.size() == hf.labels().size());
     CHECK(file.tensor("position_embd.weight").dtype == DType::kF32);
@@ -153,6 +156,29 @@ TEST_CASE("convert: tiny-bert keeps llama.cpp's names and runs like the HF folde
             hf.tokenizer().encode(text, {.add_special = true}));
     }
   }
+}
+
+TEST_CASE("convert: WordPiece stays HF-only by default; tokenizer options",
+          "[model][convert][conformance]") {
+  POLYINFER_SHARED_OR_RETURN(bert, "fixtures/models/tiny-bert");
+  POLYINFER_SHARED_OR_RETURN(llama, "fixtures/models/tiny-llama");
+  const TempGguf out("convert-bert-auto");
+  CHECK(convert_model(bert, out.path()).tokenizer == "hf");
+  const ModelFile file = ModelFile::open(out.path());
+  CHECK(file.tokenizer().flavor() == TokenizerFlavor::kHuggingFace);
+  CHECK(file.tokenizer().bos_id() == -1);  // BERT names no BOS; [CLS] comes from the template
+  const Tokenizer hf = Tokenizer::load(bert);
+  const std::string long_word = "a" + std::string(120, 'x') + " b";  // [UNK] past 100 chars
+  CHECK(file.tokenizer().encode(long_word, {.add_special = true}) ==
+        hf.encode(long_word, {.add_special = true}));
+
+  const TempGguf forced("convert-llama-hf");
+  CHECK(convert_model(llama, forced.path(), {.tokenizer = TokenizerMetadata::kHuggingFace})
+            .tokenizer == "hf");
+  const ModelFile llama_hf = ModelFile::open(forced.path());
+  CHECK(llama_hf.tokenizer().flavor() == TokenizerFlavor::kHuggingFace);
+  CHECK(llama_hf.tokenizer().encode("  two spaces", {.add_special = true}) ==
+        Tokenizer::load(llama).encode("  two spaces", {.add_special = true}));
 }
 
 }  // namespace polyinfer::detail
