@@ -301,7 +301,9 @@ struct Bench {
 
   // One format × shape: every single-token variant through gemv() (quantize + GEMV), the
   // default's GEMV kernel alone, and cuBLAS for F16.
-  void gemv_row(DType dtype, int64_t rows, int64_t cols, std::vector<double>* best_fraction) {
+  // Appends {default, best} fractions of matrices of 100 MB and more to `large`.
+  void gemv_row(DType dtype, int64_t rows, int64_t cols,
+                std::vector<std::pair<double, double>>* large) {
     DeviceBuffer gguf = random_gguf(dtype, rows * cols, seed++);
     DeviceMatrix first;
     BENCH_OK(DeviceMatrix::import_device(
@@ -416,7 +418,7 @@ struct Bench {
         name_of(dtype), static_cast<long long>(rows), static_cast<long long>(cols), mb, default_us,
         bytes / default_us / 1e3, fraction(default_us), best.rows_per_warp, best.unroll,
         best.warps_per_block, best_us, fraction(best_us), kernel_text, blas_text, worst_difference);
-    if (bytes >= 100000000) best_fraction->push_back(fraction(default_us));
+    if (bytes >= 100000000) large->emplace_back(fraction(default_us), fraction(best_us));
   }
 
   void multi_token(DType dtype, int64_t rows, int64_t cols) {
@@ -543,16 +545,20 @@ int main(int argc, char** argv) {
       "replays; %% of streaming read; best = fastest (rows/warp, unroll, warps)");
   const std::pair<int64_t, int64_t> shapes[] = {
       {4096, 4096}, {14336, 4096}, {4096, 14336}, {8192, 28672}, {128256, 4096}};
-  std::vector<double> large_fractions;
+  std::vector<std::pair<double, double>> large;
   for (DType dtype : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0, DType::kF16}) {
-    for (const auto& [rows, cols] : shapes) {
-      bench.gemv_row(dtype, rows, cols, &large_fractions);
-    }
+    for (const auto& [rows, cols] : shapes) bench.gemv_row(dtype, rows, cols, &large);
   }
-  double lowest = 1e30;
-  for (double f : large_fractions) lowest = std::min(lowest, f);
-  bench.report.line("GEMV >= 100 MB: lowest default fraction %.1f%% of streaming (target 85%%)",
-                    lowest);
+  double lowest_default = 1e30;
+  double lowest_best = 1e30;
+  for (const auto& [by_default, best] : large) {
+    lowest_default = std::min(lowest_default, by_default);
+    lowest_best = std::min(lowest_best, best);
+  }
+  bench.report.line(
+      "GEMV >= 100 MB: lowest fraction of streaming %.1f%% (default shape), %.1f%% "
+      "(best shape per matrix); target 85%%",
+      lowest_default, lowest_best);
   bench.multi_token(DType::kQ4_0, 14336, 4096);
   bench.multi_token(DType::kQ4_K, 14336, 4096);
   bench.multi_token(DType::kQ8_0, 14336, 4096);

@@ -13,6 +13,7 @@
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 #include <omp.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <atomic>
@@ -126,7 +127,8 @@ MatrixSet& matrix_set(DType dtype, Shape shape, Isa isa, int count) {
 
 void set_counters(benchmark::State& state, double bytes, double flops) {
   const auto iterations = static_cast<double>(state.iterations());
-  state.counters["GB/s"] = benchmark::Counter(bytes * iterations / 1e9, benchmark::Counter::kIsRate);
+  state.counters["GB/s"] =
+      benchmark::Counter(bytes * iterations / 1e9, benchmark::Counter::kIsRate);
   state.counters["GFLOP/s"] =
       benchmark::Counter(flops * iterations / 1e9, benchmark::Counter::kIsRate);
 }
@@ -158,14 +160,16 @@ double sum_plain(const double* p, int64_t n) {
   return sum;
 }
 
+// 2 GiB on transparent huge pages, as PackedMatrix allocates its weights.
 const double* roofline_buffer() {
-  static const std::unique_ptr<double[]> buffer = [] {
-    const size_t count = static_cast<size_t>(2 * kGiB / sizeof(double));
-    auto out = std::make_unique<double[]>(count);
-    std::fill(out.get(), out.get() + count, 1.0);
+  static double* const buffer = [] {
+    const auto bytes = static_cast<size_t>(2 * kGiB);
+    auto* out = static_cast<double*>(std::aligned_alloc(size_t{2} << 20, bytes));
+    madvise(out, bytes, MADV_HUGEPAGE);
+    std::fill(out, out + bytes / sizeof(double), 1.0);
     return out;
   }();
-  return buffer.get();
+  return buffer;
 }
 
 // Read-only sum over `bytes` (STREAM-like), split in contiguous chunks over the pool.
@@ -182,12 +186,13 @@ void bm_roofline(benchmark::State& state, double bytes, int threads) {
     pool.parallel_for(chunks, [&](int64_t begin, int64_t end) {
       const int64_t first = count * begin / chunks;
       const int64_t last = count * end / chunks;
-      const double part = avx512 ? sum_avx512(data + first, last - first)
-                                 : sum_plain(data + first, last - first);
+      const double part =
+          avx512 ? sum_avx512(data + first, last - first) : sum_plain(data + first, last - first);
       sum.fetch_add(part);
     });
     benchmark::DoNotOptimize(sum.load());
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    best = std::min(
+        best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   set_counters(state, bytes, 0);
   state.counters["best GB/s"] = bytes / best / 1e9;
@@ -206,7 +211,8 @@ void bm_gemv(benchmark::State& state, DType dtype, Shape shape, Isa isa, int thr
   for (auto _ : state) {
     const auto start = std::chrono::steady_clock::now();
     detail::matmul(set.matrices[next], x.data(), 1, shape.cols, y.data(), shape.rows, &pool);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    best = std::min(
+        best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     next = next + 1 == set.matrices.size() ? 0 : next + 1;
   }
   benchmark::DoNotOptimize(y.data());
@@ -273,8 +279,8 @@ void bm_onednn_s8(benchmark::State& state, Shape shape, int64_t tokens, int thre
   std::vector<int32_t> y(static_cast<size_t>(tokens * shape.rows));
   const int32_t offset = 0;
   for (auto _ : state) {
-    dnnl_gemm_u8s8s32('N', 'T', 'F', tokens, shape.rows, shape.cols, 1.0f, x.data(), shape.cols,
-                      0, w.data(), shape.cols, 0, 0.0f, y.data(), shape.rows, &offset);
+    dnnl_gemm_u8s8s32('N', 'T', 'F', tokens, shape.rows, shape.cols, 1.0f, x.data(), shape.cols, 0,
+                      w.data(), shape.cols, 0, 0.0f, y.data(), shape.rows, &offset);
   }
   set_counters(state, static_cast<double>(shape.rows * shape.cols),
                2.0 * static_cast<double>(shape.rows * shape.cols * tokens));
@@ -295,8 +301,9 @@ void bm_onednn_bf16(benchmark::State& state, Shape shape, int64_t tokens, int th
   std::memset(weights_mem.get_data_handle(), 0x3C, weights.get_size());
   const dnnl::matmul primitive(pd);
   for (auto _ : state) {
-    primitive.execute(stream, {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, weights_mem},
-                               {DNNL_ARG_DST, dst_mem}});
+    primitive.execute(
+        stream,
+        {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, weights_mem}, {DNNL_ARG_DST, dst_mem}});
     stream.wait();
   }
   set_counters(state, 2.0 * static_cast<double>(shape.rows * shape.cols),
@@ -336,8 +343,8 @@ void register_all() {
           ->Unit(benchmark::kMillisecond);
     }
   }
-  benchmark::RegisterBenchmark(("pool/empty_parallel_for" + suffix).c_str(),
-                               bm_parallel_for_empty, threads)
+  benchmark::RegisterBenchmark(("pool/empty_parallel_for" + suffix).c_str(), bm_parallel_for_empty,
+                               threads)
       ->UseRealTime();
 
   for (Isa isa : bench_levels()) {
@@ -347,10 +354,10 @@ void register_all() {
         const auto bytes = static_cast<double>(dtype_bytes(dtype, shape.rows * shape.cols));
         const int count = std::max(2, static_cast<int>(gib * kGiB / bytes + 0.999));
         // About 8 GiB streamed per measurement: ~0.3 s at DRAM speed.
-        const auto iterations = static_cast<benchmark::IterationCount>(
-            std::max(4.0 * count, 8 * kGiB / bytes));
-        const std::string name = "gemv/" + std::string(dtype_name(dtype)) + "/" +
-                                 shape_name(shape) + level + suffix;
+        const auto iterations =
+            static_cast<benchmark::IterationCount>(std::max(4.0 * count, 8 * kGiB / bytes));
+        const std::string name =
+            "gemv/" + std::string(dtype_name(dtype)) + "/" + shape_name(shape) + level + suffix;
         benchmark::RegisterBenchmark(name.c_str(), bm_gemv, dtype, shape, isa, threads, count)
             ->Iterations(iterations)
             ->UseRealTime()
@@ -361,8 +368,8 @@ void register_all() {
       for (Shape shape : kShapes) {
         for (int64_t tokens : kGemmTokens) {
           const std::string name = "gemm/" + std::string(dtype_name(dtype)) + "/" +
-                                   shape_name(shape) + "/tokens:" + std::to_string(tokens) +
-                                   level + suffix;
+                                   shape_name(shape) + "/tokens:" + std::to_string(tokens) + level +
+                                   suffix;
           benchmark::RegisterBenchmark(name.c_str(), bm_gemm, dtype, shape, tokens, isa, threads)
               ->UseRealTime()
               ->MinTime(0.3)
@@ -374,7 +381,8 @@ void register_all() {
 
   for (Shape shape : kShapes) {
     for (int64_t tokens : {int64_t{1}, int64_t{8}, int64_t{32}, int64_t{128}, int64_t{512}}) {
-      const std::string tail = "/" + shape_name(shape) + "/tokens:" + std::to_string(tokens) + suffix;
+      const std::string tail =
+          "/" + shape_name(shape) + "/tokens:" + std::to_string(tokens) + suffix;
       benchmark::RegisterBenchmark(("eigen/f32" + tail).c_str(), bm_eigen, shape, tokens, threads)
           ->UseRealTime()
           ->MinTime(0.3)
@@ -390,8 +398,8 @@ void register_all() {
           ->UseRealTime()
           ->MinTime(0.3)
           ->Unit(benchmark::kMillisecond);
-      benchmark::RegisterBenchmark(("onednn/u8s8s32" + tail).c_str(), bm_onednn_s8, shape,
-                                   tokens, threads)
+      benchmark::RegisterBenchmark(("onednn/u8s8s32" + tail).c_str(), bm_onednn_s8, shape, tokens,
+                                   threads)
           ->UseRealTime()
           ->MinTime(0.3)
           ->Unit(benchmark::kMillisecond);

@@ -11,7 +11,7 @@
 # Environment: CUDA_ARCH (default 90), BUILD_DIR (default build/gpu-check), JOBS (default nproc),
 # OUT (results folder; default BUILD_DIR/out): build.log, test.log, bench.log, gpu_check.txt.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 MODE=all
 BENCH_FLAGS=()
@@ -42,7 +42,9 @@ export CXX_FLAGS="$COMMON_FLAGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-
 # compile SOURCE: one object under $BUILD/obj, its compiler output beside it (.log).
 compile() {
   local source=$1
-  local object=$BUILD/obj/$(echo "${source#"$ROOT"/}" | tr / _).o
+  local object
+  object=$BUILD/obj/$(echo "${source#"$ROOT"/}" | tr / _).o
+  # shellcheck disable=SC2086  # the flag strings split into words on purpose
   case $source in
     *.cu) $NVCC $NV_FLAGS -c "$source" -o "$object" >"$object.log" 2>&1 ;;
     *) $HOST_CXX $CXX_FLAGS -c "$source" -o "$object" >"$object.log" 2>&1 ;;
@@ -58,7 +60,7 @@ objects() { for f in "$@"; do echo "$BUILD/obj/$(echo "${f#"$ROOT"/}" | tr / _).
 KERNEL_OBJECTS=$(objects "$ROOT"/kernels/cuda/*.cu)
 LINK="-lcublas -Xlinker -rpath -Xlinker $CUDA_LIB"
 BUILT=0
-# shellcheck disable=SC2046,SC2086
+# shellcheck disable=SC2046,SC2086,SC2016
 if printf '%s\n' $SOURCES | xargs -P "$JOBS" -I{} bash -c 'compile "$1"' _ {} &&
   $NVCC -o "$BUILD/test_cuda.new" $KERNEL_OBJECTS $(objects "$ROOT"/kernels/ref/*.cpp) \
     $(objects "$ROOT"/tests/cuda/*.cpp) $LINK >"$BUILD/obj/link_test.log" 2>&1 &&
@@ -99,6 +101,7 @@ BENCH_STATUS=${PIPESTATUS[0]}
 {
   echo "===== gpu_check summary ($(( $(date +%s) - START ))s; build ${BUILD_SECONDS}s, $WARNINGS warnings, $SPILLS spilling kernels) ====="
   grep -E "^(PASS|FAIL) |^test_cuda:" "$OUT/test.log"
+  grep "FAILED" "$OUT/test.log" | head -20
   echo "tests exit $TEST_STATUS, benchmark exit $BENCH_STATUS"
   cat "$OUT/bench_table.txt" 2>/dev/null
 } >"$OUT/gpu_check.txt"

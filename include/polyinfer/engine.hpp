@@ -137,6 +137,11 @@ struct CacheConfig {
   bool enabled = true;
   uint64_t max_bytes = 64ull << 20;
   double ttl_s = 3600;  ///< entries older than this are misses; 0 = no expiry
+  /// Semantic cache: an embedding (or classifier) model whose mean-pooled embedding of the
+  /// prompt finds earlier answers with cosine similarity ≥ semantic_threshold ("" = off).
+  std::string semantic_model;
+  double semantic_threshold = 0.97;
+  uint64_t semantic_max_entries = 4096;
 };
 
 /// The AutoTuner: every `window_requests` answers it compares cost and latency with the last

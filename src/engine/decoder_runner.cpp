@@ -116,10 +116,10 @@ bool DecoderRunner::admit(Sequence& s) {
     }
     s.ids.reserve(static_cast<size_t>(s.prompt_length + s.max_tokens));
     const auto draft_length = static_cast<int64_t>(s.draft.size());
-    const bool draft_fits =
-        draft_length > 0 && draft_length <= s.max_tokens &&
-        std::all_of(s.draft.begin(), s.draft.end(),
-                    [&](int32_t id) { return id >= 0 && id < decoder_->vocab(); });
+    const bool draft_fits = draft_length > 0 && draft_length <= s.max_tokens &&
+                            std::all_of(s.draft.begin(), s.draft.end(), [&](int32_t id) {
+                              return id >= 0 && id < decoder_->vocab();
+                            });
     if (draft_fits) {
       s.ids.insert(s.ids.end(), s.draft.begin(), s.draft.end());
       s.draft_length = draft_length;
@@ -130,8 +130,8 @@ bool DecoderRunner::admit(Sequence& s) {
   }
   s.kv = decoder_->create_sequence();
   // A draft needs logits from the last prompt position on: reuse at most up to there.
-  const int64_t reusable = s.draft_length > 0 ? s.prompt_length - 1
-                                              : static_cast<int64_t>(s.ids.size()) - 1;
+  const int64_t reusable =
+      s.draft_length > 0 ? s.prompt_length - 1 : static_cast<int64_t>(s.ids.size()) - 1;
   s.computed = decoder_->reuse_prefix(s.kv, s.ids, reusable);
   return true;
 }
@@ -328,12 +328,12 @@ void DecoderRunner::step(std::vector<WorkItem>& incoming_items) {
         }
         const bool last = take == pending;
         const bool all = last && s->draft_length > 0;
-        entries_.push_back({s->kv,
-                            std::span(s->ids).subspan(static_cast<size_t>(s->computed),
-                                                      static_cast<size_t>(take)),
-                            all    ? LogitsRows::kAll
-                            : last ? LogitsRows::kLast
-                                   : LogitsRows::kNone});
+        entries_.push_back(
+            {s->kv,
+             std::span(s->ids).subspan(static_cast<size_t>(s->computed), static_cast<size_t>(take)),
+             all    ? LogitsRows::kAll
+             : last ? LogitsRows::kLast
+                    : LogitsRows::kNone});
         entry_sequences_.push_back(s.get());
         s->step_tokens = take;
         s->logits_row = last ? rows : -1;

@@ -396,6 +396,23 @@ EngineConfig EngineConfig::from_json(const std::filesystem::path& path) {
         c.number("max_mb", static_cast<double>(config.cache.max_bytes) / 1048576.0, 0, 1e9) *
         1048576.0);
     config.cache.ttl_s = c.number("ttl_s", config.cache.ttl_s, 0, 1e12);
+    if (const Json* semantic = c.get("semantic"); semantic != nullptr) {
+      Section sc = c.section("semantic", *semantic);
+      config.cache.semantic_model = sc.string("model", "");
+      const auto model =
+          std::find_if(config.models.begin(), config.models.end(),
+                       [&](const ModelSpec& m) { return m.name == config.cache.semantic_model; });
+      if (model == config.models.end() || model->kind == "decoder") {
+        sc.bad("model", fmt::format("'{}' is not an embedding or classifier model of the config",
+                                    config.cache.semantic_model));
+      }
+      config.cache.semantic_threshold =
+          sc.number("threshold", config.cache.semantic_threshold, 0, 1);
+      config.cache.semantic_max_entries = static_cast<uint64_t>(
+          sc.integer("max_entries", static_cast<int64_t>(config.cache.semantic_max_entries), 0,
+                     int64_t{1} << 40));
+      sc.finish();
+    }
     c.finish();
   }
   if (const Json* tuner = root.get("tuner"); tuner != nullptr) {

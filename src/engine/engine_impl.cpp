@@ -77,6 +77,11 @@ std::future<Response> EngineImpl::submit(Request request, StreamCallback on_toke
       job->leader = true;
     }
     job->cache_key = std::move(key);
+    if (semantic_ != nullptr && job->request.kind == RequestKind::kGenerate) {
+      Request context = job->request;
+      context.prompt.clear();
+      job->semantic_context = response_cache_key(context, job->max_tokens);
+    }
   }
   if (queued_.fetch_add(1) >= config_.max_queue) {
     queued_.fetch_sub(1);
@@ -121,6 +126,19 @@ void EngineImpl::start(const JobPtr& job) {
     respond_error(job, Status::kCancelled, "the engine is shutting down");
     return;
   }
+  if (!job->semantic_context.empty() && job->embedding.empty()) {
+    // Semantic cache: embed the prompt first (batched with other encoder work).
+    job->phase = Job::Phase::kEmbedding;
+    job->plan.steps = {PlanStep{config_.cache.semantic_model, "", 0.0f}};
+    if (dispatch(job, 0)) return;
+    job->semantic_context.clear();
+  }
+  route(job);
+}
+
+void EngineImpl::route(const JobPtr& job) {
+  job->phase = Job::Phase::kRunning;
+  job->plan = Plan{};
   const Request& request = job->request;
   if (request.kind != RequestKind::kGenerate || !request.model.empty()) {
     // Pinned, or an encoder request: the named model, else the first of the right kind.
@@ -232,6 +250,32 @@ void EngineImpl::finish_step(const WorkItem& item, StepResult result) {
     cost.generated_tokens += result.generated_tokens;
     ++cost.model_calls;
     job->response.route.push_back(model_tier);
+  }
+  if (job->phase == Job::Phase::kEmbedding) {
+    if (result.status == Status::kCancelled || result.status == Status::kTimeout) {
+      respond_error(job, result.status, result.error);
+      return;
+    }
+    if (result.status == Status::kOk && !result.values.empty()) {
+      SemanticCache::normalize(result.values);
+      const std::optional<Response> hit =
+          semantic_->lookup(job->semantic_context, result.values, job->cache_quality);
+      if (hit) {
+        Response response = copy_answer(*hit);
+        {
+          const std::lock_guard lock(job->mutex);
+          response.cost = job->response.cost;  // the embedding was paid for
+          response.route = job->response.route;
+        }
+        respond(job, std::move(response));
+        return;
+      }
+      job->embedding = std::move(result.values);
+    } else {
+      job->semantic_context.clear();  // no embedding: go on without the semantic cache
+    }
+    route(job);
+    return;
   }
   if (job->phase == Job::Phase::kRouting) {
     if (result.status == Status::kOk) {
@@ -397,6 +441,11 @@ void EngineImpl::respond(const JobPtr& job, Response response) {
       cache_ != nullptr) {
     cache_->insert(job->cache_key, job->budget_limited ? Quality::kLow : job->cache_quality,
                    response, now);
+  }
+  if (response.status == Status::kOk && !response.cache_hit && semantic_ != nullptr &&
+      !job->embedding.empty() && !job->semantic_context.empty()) {
+    semantic_->insert(job->semantic_context, job->embedding,
+                      job->budget_limited ? Quality::kLow : job->cache_quality, response);
   }
   if (job->counted) queued_.fetch_sub(1);
   metrics_.answered(response);

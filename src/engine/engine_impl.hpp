@@ -16,6 +16,7 @@
 #include "engine/metrics.hpp"
 #include "engine/response_cache.hpp"
 #include "engine/runner.hpp"
+#include "engine/semantic_cache.hpp"
 #include "engine/served_model.hpp"
 
 namespace polyinfer::inline v0::detail {
@@ -77,6 +78,7 @@ class EngineImpl {
   /// The next runner to step (claimed), or null; `wake` gets the time to look again.
   Runner* pick(Clock::time_point now, Clock::time_point& wake);
   void start(const JobPtr& job);
+  void route(const JobPtr& job);
   void plan_and_dispatch(const JobPtr& job);
   bool dispatch(const JobPtr& job, size_t step);
   void escalate(const JobPtr& job, size_t step, StepResult&& result);
@@ -99,6 +101,7 @@ class EngineImpl {
   ModelLoader loader_;
   std::shared_ptr<RoutingPolicy> routing_;
   std::unique_ptr<ResponseCache> cache_;
+  std::unique_ptr<SemanticCache> semantic_;
   MetricsRegistry metrics_;
   std::unique_ptr<AutoTuner> tuner_;
   std::atomic<int32_t> batch_max_tokens_;

@@ -38,6 +38,10 @@ EngineImpl::EngineImpl(EngineConfig config, ModelLoader loader)
   if (config_.cache.enabled && config_.cache.max_bytes > 0) {
     cache_ = std::make_unique<ResponseCache>(config_.cache.max_bytes, config_.cache.ttl_s);
   }
+  if (config_.cache.enabled && !config_.cache.semantic_model.empty()) {
+    semantic_ = std::make_unique<SemanticCache>(config_.cache.semantic_threshold,
+                                                config_.cache.semantic_max_entries);
+  }
   {
     const std::lock_guard lock(mutex_);
     for (const ModelSpec& spec : config_.models) add_model_locked(spec);

@@ -37,7 +37,7 @@ struct StepResult {
 /// A request in flight. Shared by the runners that work on it (ensembles: several at once);
 /// answered exactly once (`answered`).
 struct Job {
-  enum class Phase { kRouting, kRunning };
+  enum class Phase { kEmbedding, kRouting, kRunning };
 
   uint64_t serial = 0;
   Request request;
@@ -62,7 +62,9 @@ struct Job {
   int outstanding = 0;
   std::vector<StepResult> results;  ///< ensembles: by step; cascades: [0] a rejected answer
   size_t fallback_step = 0;         ///< cascades: the step of results[0]
-  std::vector<int32_t> draft;  ///< cascades: the rejected answer, for the next step to verify
+  std::vector<float> embedding;     ///< semantic cache: the prompt's unit embedding
+  std::string semantic_context;     ///< semantic cache: the exact key without the prompt
+  std::vector<int32_t> draft;       ///< cascades: the rejected answer, for the next step to verify
   std::atomic<bool> answered{false};
 
   /// Records the first model step (the end of queueing).

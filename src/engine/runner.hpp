@@ -119,8 +119,8 @@ class DecoderRunner final : public Runner {
     int64_t draft_length = 0;  // > 0: ids end with a draft not yet verified
     // This step.
     int64_t step_tokens = 0;
-    int64_t logits_row = -1;    // first logits row of this sequence's entry
-    int64_t logits_first = 0;   // position of that row (kAll entries)
+    int64_t logits_row = -1;   // first logits row of this sequence's entry
+    int64_t logits_first = 0;  // position of that row (kAll entries)
   };
   using SequencePtr = std::unique_ptr<Sequence>;
   struct Order {  // waiting order: priority first, then arrival

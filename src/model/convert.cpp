@@ -215,32 +215,6 @@ void add_model_metadata(detail::GgufWriter& writer, const Json& hparams, const M
   }
 }
 
-/// convert_hf_to_gguf's rope_freqs for Llama 3 scaling (head_dim / 2 divisors).
-std::vector<float> llama3_factors(const ModelConfig& config) {
-  const RopeScaling& s = config.rope_scaling;
-  const int64_t dim = config.head_dim;
-  const double old_context =
-      s.original_max_positions > 0 ? static_cast<double>(s.original_max_positions) : 8192.0;
-  const double low_wavelen = old_context / s.low_freq_factor;
-  const double high_wavelen = old_context / s.high_freq_factor;
-  std::vector<float> factors;
-  for (int64_t i = 0; i < dim; i += 2) {
-    const float freq = 1.0f / std::pow(static_cast<float>(config.rope_theta),
-                                       static_cast<float>(i) / static_cast<float>(dim));
-    const double wavelen = 2 * M_PI / freq;
-    double factor = 1;
-    if (wavelen > low_wavelen) {
-      factor = s.factor;
-    } else if (wavelen >= high_wavelen) {
-      const double smooth =
-          (old_context / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
-      factor = 1 / ((1 - smooth) / s.factor + smooth);
-    }
-    factors.push_back(static_cast<float>(factor));
-  }
-  return factors;
-}
-
 }  // namespace
 
 WriteSummary convert_model(const fs::path& folder, const fs::path& out,
@@ -263,7 +237,7 @@ WriteSummary convert_model(const fs::path& folder, const fs::path& out,
   std::vector<detail::StreamTensor> tensors;
   const std::vector<float> rope_factors =
       config.architecture == "llama" && config.rope_scaling.type == "llama3"
-          ? llama3_factors(config)
+          ? detail::llama3_rope_factors(config.rope_scaling, config.rope_theta, config.head_dim)
           : std::vector<float>{};
   if (!rope_factors.empty()) {  // LlamaModel.prepare_tensors adds it before the weights
     detail::StreamTensor rope;

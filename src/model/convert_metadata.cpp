@@ -149,6 +149,32 @@ WriteSummary summarize_written(const std::vector<StreamTensor>& tensors,
   return summary;
 }
 
+std::vector<float> llama3_rope_factors(const RopeScaling& scaling, double rope_theta,
+                                       int64_t head_dim) {
+  const double old_context = scaling.original_max_positions > 0
+                                 ? static_cast<double>(scaling.original_max_positions)
+                                 : 8192.0;
+  const double low_wavelen = old_context / scaling.low_freq_factor;
+  const double high_wavelen = old_context / scaling.high_freq_factor;
+  std::vector<float> factors;
+  for (int64_t i = 0; i < head_dim; i += 2) {
+    // float32 frequencies as torch computes them, the rest in double.
+    const float freq = 1.0f / std::pow(static_cast<float>(rope_theta),
+                                       static_cast<float>(i) / static_cast<float>(head_dim));
+    const double wavelen = 2 * M_PI / freq;
+    double factor = 1;
+    if (wavelen > low_wavelen) {
+      factor = scaling.factor;
+    } else if (wavelen >= high_wavelen) {
+      const double smooth = (old_context / wavelen - scaling.low_freq_factor) /
+                            (scaling.high_freq_factor - scaling.low_freq_factor);
+      factor = 1 / ((1 - smooth) / scaling.factor + smooth);
+    }
+    factors.push_back(static_cast<float>(factor));
+  }
+  return factors;
+}
+
 GgufValue gguf_string_array(const std::vector<std::string>& items) {
   std::vector<GgufValue> values;
   values.reserve(items.size());

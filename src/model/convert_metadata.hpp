@@ -40,6 +40,12 @@ void finish_metadata(GgufWriter& writer, WeightType type);
                                              const std::filesystem::path& path,
                                              std::string tokenizer, double seconds);
 
+/// convert_hf_to_gguf's rope_freqs.weight for Llama 3 RoPE scaling: head_dim / 2 divisors (1 for
+/// high frequencies, `factor` for low ones, smoothed between); original context 8192 when the
+/// scaling does not name one (the converter's default).
+[[nodiscard]] std::vector<float> llama3_rope_factors(const RopeScaling& scaling, double rope_theta,
+                                                     int64_t head_dim);
+
 /// A GGUF string array.
 [[nodiscard]] GgufValue gguf_string_array(const std::vector<std::string>& items);
 

@@ -196,30 +196,8 @@ std::vector<SynthTensor> synth_tensors(const SynthShape& shape) {
 }
 
 std::vector<float> llama3_rope_factors(const SynthShape& shape) {
-  // convert_hf_to_gguf.py LlamaModel.prepare_tensors (float32 frequencies, float64 math).
-  const int64_t dim = shape.hidden_size / shape.num_heads;
-  const RopeScaling& s = shape.rope_scaling;
-  const double old_context = static_cast<double>(s.original_max_positions);
-  const double low_wavelen = old_context / s.low_freq_factor;
-  const double high_wavelen = old_context / s.high_freq_factor;
-  std::vector<float> factors;
-  for (int64_t i = 0; i < dim; i += 2) {
-    const float exponent = static_cast<float>(i) / static_cast<float>(dim);
-    const float freq = 1.0f / std::pow(static_cast<float>(shape.rope_theta), exponent);
-    const double wavelen = 2 * M_PI / freq;
-    double factor = 1;
-    if (wavelen < high_wavelen) {
-      factor = 1;
-    } else if (wavelen > low_wavelen) {
-      factor = s.factor;
-    } else {
-      const double smooth =
-          (old_context / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
-      factor = 1 / ((1 - smooth) / s.factor + smooth);
-    }
-    factors.push_back(static_cast<float>(factor));
-  }
-  return factors;
+  return llama3_rope_factors(shape.rope_scaling, shape.rope_theta,
+                             shape.hidden_size / shape.num_heads);
 }
 
 void add_synth_metadata(GgufWriter& writer, const SynthShape& shape, WeightType type) {

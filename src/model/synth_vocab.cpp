@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "common/fail.hpp"
+#include "model/convert_metadata.hpp"
 
 namespace polyinfer::inline v0::detail {
 
@@ -202,13 +203,6 @@ SynthVocab gpt2_vocab(const SynthShape& shape) {
   return vocab;
 }
 
-GgufValue string_array(const std::vector<std::string>& items) {
-  std::vector<GgufValue> values;
-  values.reserve(items.size());
-  for (const std::string& item : items) values.push_back(GgufValue::make_string(item));
-  return GgufValue::make_array(GgufType::kString, std::move(values));
-}
-
 }  // namespace
 
 SynthVocab make_synth_vocab(const SynthShape& shape) {
@@ -221,7 +215,7 @@ SynthVocab make_synth_vocab(const SynthShape& shape) {
 void add_vocab_metadata(GgufWriter& writer, const SynthVocab& vocab) {
   writer.set("tokenizer.ggml.model", GgufValue::make_string(vocab.model));
   writer.set("tokenizer.ggml.pre", GgufValue::make_string(vocab.pre));
-  writer.set("tokenizer.ggml.tokens", string_array(vocab.tokens));
+  writer.set("tokenizer.ggml.tokens", gguf_string_array(vocab.tokens));
   if (!vocab.scores.empty()) {
     std::vector<GgufValue> scores;
     scores.reserve(vocab.scores.size());
@@ -232,7 +226,7 @@ void add_vocab_metadata(GgufWriter& writer, const SynthVocab& vocab) {
   types.reserve(vocab.types.size());
   for (const int32_t t : vocab.types) types.push_back(GgufValue::make_i32(t));
   writer.set("tokenizer.ggml.token_type", GgufValue::make_array(GgufType::kI32, std::move(types)));
-  if (!vocab.merges.empty()) writer.set("tokenizer.ggml.merges", string_array(vocab.merges));
+  if (!vocab.merges.empty()) writer.set("tokenizer.ggml.merges", gguf_string_array(vocab.merges));
   if (vocab.bos_id >= 0) {
     writer.set("tokenizer.ggml.bos_token_id", GgufValue::make_u32(vocab.bos_id));
   }

@@ -424,3 +424,72 @@ TEST_CASE("engine: shutdown answers everything still queued", "[engine]") {
   }
   CHECK(cancelled > 0);
 }
+
+TEST_CASE("engine: the next cascade step verifies the rejected answer in one pass", "[engine]") {
+  FakeZoo zoo = three_tiers();
+  zoo.decoders["small"].confidence = [](const std::string& p) {
+    return p.find("hard") != std::string::npos || p.find("unsure") != std::string::npos ? 0.4f
+                                                                                        : 0.99f;
+  };
+  EngineConfig config = three_tier_config();
+  config.cache.enabled = false;
+  CascadeOptions cascade;
+  cascade.steps = {{"small", "", 0}, {"large", "", 0}};
+  config.routing = polyinfer::make_cascade_policy(cascade);
+  for (const int variant : {0, 1, 2}) {
+    const bool verify = variant != 1;
+    config.batching.verify_drafts = verify;
+    config.batching.max_tokens = variant == 2 ? 3 : 256;  // 2: prompts and drafts in chunks
+    FakeZoo fresh = zoo;
+    fresh.stats.clear();
+    auto engine = fake_engine(config, fresh);
+    // Small is right but unsure: large agrees with every draft token in one forward pass.
+    const Response agreed = engine->submit(ask("unsure =")).get();
+    REQUIRE(agreed.status == Status::kOk);
+    CHECK(agreed.model == "large");
+    CHECK(agreed.text == reversed("unsure ="));
+    CHECK(agreed.confidence == Approx(0.99).epsilon(1e-3));
+    if (variant < 2) CHECK(fresh.of("large").forwards.load() == (verify ? 1 : 9));
+    // Small is wrong: large disagrees at once and generates its own answer.
+    const Response fixed = engine->submit(ask("hard =")).get();
+    REQUIRE(fixed.status == Status::kOk);
+    CHECK(fixed.text == reversed("hard ="));
+    CHECK(fixed.cost.generated_tokens == 6 + 7);
+  }
+}
+
+TEST_CASE("engine: the semantic cache answers near-duplicate prompts", "[engine]") {
+  FakeZoo zoo = three_tiers();
+  // Embedding: letter counts, so anagrams embed alike and other words differ.
+  zoo.encoders["embedder"] = [](const std::string& text) {
+    std::vector<float> counts(26, 0.0f);
+    for (const char c : text) {
+      if (c >= 'a' && c <= 'z') counts[static_cast<size_t>(c - 'a')] += 1.0f;
+    }
+    return counts;
+  };
+  EngineConfig config = three_tier_config();
+  config.models.push_back(fake_spec("embedder", 0.01, 1.0, "embedding"));
+  config.cache.semantic_model = "embedder";
+  config.cache.semantic_threshold = 0.99;
+  config.batching.window_ms = 0.2;
+  auto engine = fake_engine(config, zoo);
+  Request first = ask("listen =");
+  first.model = "large";
+  const Response original = engine->submit(first).get();
+  REQUIRE(original.status == Status::kOk);
+  CHECK_FALSE(original.cache_hit);
+  CHECK(original.route == std::vector<std::string>{"embedder/native", "large/native"});
+  Request anagram = first;
+  anagram.prompt = "silent =";
+  const Response near = engine->submit(anagram).get();
+  REQUIRE(near.status == Status::kOk);
+  CHECK(near.cache_hit);
+  CHECK(near.text == original.text);  // the stored answer, although the prompt differs
+  CHECK(near.cost.units > 0);         // the embedding was computed
+  Request other = first;
+  other.prompt = "stone =";
+  const Response miss = engine->submit(other).get();
+  CHECK_FALSE(miss.cache_hit);
+  CHECK(miss.text == reversed("stone ="));
+}

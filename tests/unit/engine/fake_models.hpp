@@ -79,6 +79,20 @@ class FakeDecoder final : public detail::ServedDecoder {
   void release_sequence(int32_t sequence) override { sequences_.erase(sequence); }
   int64_t reuse_prefix(int32_t, std::span<const int32_t>, int64_t) override { return 0; }
 
+  /// Logits after `text`: the prompt ends at the first '='; what follows is the answer so far.
+  void predict(const std::string& text, float* logits) const {
+    const size_t equals = text.find('=');
+    const std::string prompt =
+        text.substr(0, equals == std::string::npos ? text.size() : equals + 1);
+    const std::string so_far = equals == std::string::npos ? "" : text.substr(equals + 1);
+    const std::string answer = behaviour_.answer(prompt) + "\n";
+    const int32_t next =
+        so_far.size() < answer.size() ? static_cast<unsigned char>(answer[so_far.size()]) : kEos;
+    // Logit L on the answer token: top-1 probability p = e^L / (e^L + vocab − 1).
+    const double p = std::clamp<double>(behaviour_.confidence(prompt), 1e-4, 0.999999);
+    logits[next] = static_cast<float>(std::log(p * static_cast<double>(vocab() - 1) / (1 - p)));
+  }
+
   bool forward(std::span<const detail::BatchEntry> batch, std::vector<float>& logits) override {
     ++stats_->forwards;
     int seen = stats_->max_batch.load();
@@ -94,22 +108,15 @@ class FakeDecoder final : public detail::ServedDecoder {
     size_t row = 0;
     for (const detail::BatchEntry& entry : batch) {
       std::vector<int32_t>& tokens = sequences_.at(entry.sequence);
+      const size_t before = tokens.size();
       tokens.insert(tokens.end(), entry.tokens.begin(), entry.tokens.end());
       if (entry.logits == detail::LogitsRows::kNone) continue;
-      // The prompt ends at the first '='; what follows is the answer so far.
-      const std::string text = decode(tokens);
-      const size_t equals = text.find('=');
-      const std::string prompt =
-          text.substr(0, equals == std::string::npos ? text.size() : equals + 1);
-      const std::string so_far = equals == std::string::npos ? "" : text.substr(equals + 1);
-      const std::string answer = behaviour_.answer(prompt) + "\n";
-      const int32_t next =
-          so_far.size() < answer.size() ? static_cast<unsigned char>(answer[so_far.size()]) : kEos;
-      // Logit L on the answer token: top-1 probability p = e^L / (e^L + vocab − 1).
-      const double p = std::clamp<double>(behaviour_.confidence(prompt), 1e-4, 0.999999);
-      const auto logit = static_cast<float>(std::log(p * (vocab() - 1) / (1 - p)));
-      logits[row * static_cast<size_t>(vocab()) + static_cast<size_t>(next)] = logit;
-      ++row;
+      // One row per position asked for: the prediction after the tokens up to there.
+      const size_t first = entry.logits == detail::LogitsRows::kAll ? before : tokens.size() - 1;
+      for (size_t end = first + 1; end <= tokens.size(); ++end, ++row) {
+        const std::vector<int32_t> prefix(tokens.begin(), tokens.begin() + static_cast<long>(end));
+        predict(decode(prefix), logits.data() + row * static_cast<size_t>(vocab()));
+      }
     }
     return true;
   }
