@@ -219,6 +219,7 @@ void bm_gemv(benchmark::State& state, DType dtype, Shape shape, Isa isa, int thr
   const auto bytes = static_cast<double>(set.matrices[0].bytes());
   set_counters(state, bytes, 2.0 * static_cast<double>(shape.rows * shape.cols));
   state.counters["matrices"] = static_cast<double>(set.matrices.size());
+  state.counters["best GB/s"] = bytes / best / 1e9;
   state.SetLabel(std::string(detail::matmul_kernel_name(set.matrices[0], 1)));
 }
 

@@ -74,7 +74,9 @@ struct Request {
 
 /// What a request consumed.
 struct Cost {
-  double device_seconds = 0;  ///< measured CPU seconds of inference threads, shared by tokens
+  /// Measured CPU seconds of the executor thread in this request's model steps (a step's time
+  /// shared by its tokens; with `threads` > 1, plus (threads − 1) × the step's wall time).
+  double device_seconds = 0;
   double units = 0;  ///< Σ over model calls of (prompt + generated tokens) × relative cost
   int64_t prompt_tokens = 0;
   int64_t generated_tokens = 0;
@@ -97,7 +99,7 @@ struct Response {
   std::vector<float> values;  ///< class probabilities (kClassify) or the embedding (kEmbed)
   std::string model;          ///< the model that answered
   std::string tier;           ///< its precision tier
-  float confidence = 0;       ///< minimum top-1 probability over generated tokens
+  float confidence = 0;  ///< min top-1 probability over generated tokens (kClassify: top label's)
   Cost cost;
   bool cache_hit = false;
   bool over_budget = false;  ///< served although no route fit max_cost
@@ -204,8 +206,9 @@ struct Metrics {
 ///   polyinfer::Response r = engine.submit({.task = "add", .prompt = "add 2 3 ="}).get();
 class Engine {
  public:
+  /// Starts the executor threads; models load on first use. Throws Error for a bad config.
   explicit Engine(EngineConfig config);
-  /// Stops accepting work, cancels what waits, finishes nothing more, joins threads.
+  /// Finishes the step in progress, answers everything else kCancelled, joins the threads.
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -216,10 +219,12 @@ class Engine {
   [[nodiscard]] std::future<Response> submit(Request request, StreamCallback on_token);
   /// Adds a model at run time (loaded on first use). Throws Error for a duplicate name.
   void add_model(ModelSpec spec);
+  /// A snapshot of the counters.
   [[nodiscard]] Metrics metrics() const;
   /// Metrics in the Prometheus text exposition format (counters and latency histograms).
   [[nodiscard]] std::string metrics_prometheus() const;
 
+  /// Wraps an implementation (tests inject fake models this way).
   explicit Engine(std::unique_ptr<detail::EngineImpl> impl);
 
  private:

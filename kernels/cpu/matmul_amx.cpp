@@ -39,11 +39,11 @@ void configure_tiles() {
     config.rows[c] = kTile;
     config.colsb[c] = 64;
   }
-  for (int a : {4, 5}) {
+  for (int a = 4; a <= 5; ++a) {
     config.rows[a] = kTile;
     config.colsb[a] = 32;
   }
-  for (int b : {6, 7}) {
+  for (int b = 6; b <= 7; ++b) {
     config.rows[b] = 8;
     config.colsb[b] = 64;
   }
@@ -91,8 +91,12 @@ inline void tile_products(int count, const int8_t* const (&a)[kStage], int64_t a
 // d[blocks][16], bsums[blocks][16][16], sums32[blocks][16][8]. The last tile's missing tokens
 // hold stale bytes; their results are dropped.
 
-int64_t tile_bytes_q8_0(int64_t cols) { return cols / kBlock32 * (512 + 64 + 64); }
-int64_t tile_bytes_q8_k(int64_t cols) { return cols / kBlockK * (8 * 512 + 64 + 512 + 256); }
+int64_t tile_bytes_q8_0(int64_t cols) {
+  return cols / kBlock32 * (512 + 64 + 64);
+}
+int64_t tile_bytes_q8_k(int64_t cols) {
+  return cols / kBlockK * (8 * 512 + 64 + 512 + 256);
+}
 
 uint64_t act_q8_0_tiles(int64_t tokens, int64_t cols) {
   return static_cast<uint64_t>((tokens + kTile - 1) / kTile * tile_bytes_q8_0(cols));
@@ -121,11 +125,10 @@ void prepare_tiles_q8_0(const MatmulCall& call, int64_t token_begin, int64_t tok
   for (int64_t t = token_begin; t < token_end; ++t) {
     std::byte* base = call.act + t / kTile * tile_bytes_q8_0(call.cols);
     const int64_t lane = t % kTile;
-    quantize_q8_0_blocks<kOffset>(
-        call.x + t * call.x_stride, call.cols,
-        {reinterpret_cast<int8_t*>(base) + lane * 32, 512,
-         reinterpret_cast<float*>(base + blocks * 512) + lane,
-         reinterpret_cast<int32_t*>(base + blocks * 576) + lane, kTile});
+    quantize_q8_0_blocks<kOffset>(call.x + t * call.x_stride, call.cols,
+                                  {reinterpret_cast<int8_t*>(base) + lane * 32, 512,
+                                   reinterpret_cast<float*>(base + blocks * 512) + lane,
+                                   reinterpret_cast<int32_t*>(base + blocks * 576) + lane, kTile});
   }
 }
 
@@ -184,8 +187,8 @@ void compute_amx_q8_blocks(const MatmulCall& call, int64_t row_begin, int64_t ro
   alignas(64) int32_t c_tiles[kRing][kStage][kTile * kTile];
   alignas(64) uint8_t staging[kQ8 ? 64 : kChunkBlocks * 512];
   for (int64_t row = row_begin; row < row_end; row += kPackRows) {
-    const uint8_t* group = reinterpret_cast<const uint8_t*>(call.packed) + row / kPackRows *
-                                                                             blocks * kStep;
+    const uint8_t* group =
+        reinterpret_cast<const uint8_t*>(call.packed) + row / kPackRows * blocks * kStep;
     for (int64_t chunk = 0; chunk < blocks; chunk += kChunkBlocks) {
       const int64_t chunk_end = blocks - chunk < kChunkBlocks ? blocks : chunk + kChunkBlocks;
       if constexpr (!kQ8) {
@@ -265,8 +268,8 @@ void compute_amx_q4_k(const MatmulCall& call, int64_t row_begin, int64_t row_end
   alignas(64) uint8_t staging[kChunkBlocks * 8 * 512];
   const VI nibble = vi_set1_i8(0x0F);
   for (int64_t row = row_begin; row < row_end; row += kPackRows) {
-    const uint8_t* group = reinterpret_cast<const uint8_t*>(call.packed) + row / kPackRows *
-                                                                             blocks * kQ4_Kx16Bytes;
+    const uint8_t* group =
+        reinterpret_cast<const uint8_t*>(call.packed) + row / kPackRows * blocks * kQ4_Kx16Bytes;
     for (int tile = 0; tile < tiles; ++tile) {
       for (int i = 0; i < kTile * kTile; ++i) acc_store[tile][i] = 0;
     }

@@ -25,11 +25,15 @@ constexpr int kTile = 16;
 constexpr int kTokenBlockBF16 = 64;
 constexpr int kTokenBlockF16 = 128;
 
-int64_t round_up(int64_t value, int64_t step) { return (value + step - 1) / step * step; }
+int64_t round_up(int64_t value, int64_t step) {
+  return (value + step - 1) / step * step;
+}
 
 // Activations, per tile of 16 tokens: per block of 32 columns a B tile of 16 lines, line p
 // holding (x[t][2p], x[t][2p+1]) for t = 0..15 as bf16 pairs (1 KiB).
-int64_t act_tile_bytes(int64_t cols) { return round_up(cols, 32) / 32 * 1024; }
+int64_t act_tile_bytes(int64_t cols) {
+  return round_up(cols, 32) / 32 * 1024;
+}
 
 uint64_t act_bytes(int64_t tokens, int64_t cols) {
   return static_cast<uint64_t>(round_up(tokens, kTile) / kTile * act_tile_bytes(cols));
@@ -39,9 +43,9 @@ uint64_t act_bytes(int64_t tokens, int64_t cols) {
 void prepare(const MatmulCall& call, int64_t token_begin, int64_t token_end) {
   const int64_t blocks = round_up(call.cols, 32) / 32;
   // Lane p of a bf16 pair vector goes to line p: 64 bytes apart.
-  const __m512i offsets = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
-                                                              5, 4, 3, 2, 1, 0),
-                                             _mm512_set1_epi32(64));
+  const __m512i offsets =
+      _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                         _mm512_set1_epi32(64));
   for (int64_t t = token_begin; t < token_end; ++t) {
     const float* x = call.x + t * call.x_stride;
     std::byte* tile = call.act + t / kTile * act_tile_bytes(call.cols) + (t % kTile) * 4;
@@ -49,8 +53,9 @@ void prepare(const MatmulCall& call, int64_t token_begin, int64_t token_end) {
       const int64_t c = b * 32;
       const int64_t rest = call.cols - c;
       const auto lo_mask = static_cast<__mmask16>(rest >= 16 ? 0xFFFF : (1u << rest) - 1u);
-      const auto hi_mask =
-          static_cast<__mmask16>(rest >= 32 ? 0xFFFF : rest <= 16 ? 0 : (1u << (rest - 16)) - 1u);
+      const auto hi_mask = static_cast<__mmask16>(rest >= 32   ? 0xFFFF
+                                                  : rest <= 16 ? 0
+                                                               : (1u << (rest - 16)) - 1u);
       const __m512 lo = _mm512_maskz_loadu_ps(lo_mask, x + c);
       const __m512 hi = _mm512_maskz_loadu_ps(hi_mask, x + c + 16);
       const auto pairs = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
@@ -107,8 +112,9 @@ void stage_rows(const MatmulCall& call, int64_t row, int64_t width, uint16_t* hi
     const auto* src = reinterpret_cast<const uint16_t*>(call.weights + (row + r) * call.row_bytes);
     for (int64_t c = 0; c < width; c += 16) {
       const int64_t rest = valid ? call.cols - c : 0;
-      const auto mask =
-          static_cast<__mmask16>(rest >= 16 ? 0xFFFF : rest <= 0 ? 0 : (1u << rest) - 1u);
+      const auto mask = static_cast<__mmask16>(rest >= 16  ? 0xFFFF
+                                               : rest <= 0 ? 0
+                                                           : (1u << rest) - 1u);
       const __m256i bits = _mm256_maskz_loadu_epi16(mask, src + c);
       if constexpr (kF16) {
         const __m512 w = _mm512_cvtph_ps(bits);
@@ -128,8 +134,9 @@ void stage_rows(const MatmulCall& call, int64_t row, int64_t width, uint16_t* hi
 
 // Stores C[16 rows][16 tokens] transposed into y[t][r] for `tokens` tokens and `rows` rows.
 void store_transposed(const float* c, float* y, int64_t y_stride, int tokens, int rows) {
-  const __m512i column = _mm512_mullo_epi32(
-      _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(16));
+  const __m512i column =
+      _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                         _mm512_set1_epi32(16));
   const auto mask = static_cast<__mmask16>(rows == kTile ? 0xFFFF : (1u << rows) - 1u);
   for (int t = 0; t < tokens; ++t) {
     const __m512 values = _mm512_i32gather_ps(_mm512_add_epi32(column, _mm512_set1_epi32(t)), c, 4);
@@ -163,8 +170,8 @@ void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end, int64_t
     }
     const int rows = static_cast<int>(row_end - row < kTile ? row_end - row : kTile);
     for (int64_t t0 = token_begin; t0 < token_end; t0 += 4 * kTile) {
-      const int tiles = static_cast<int>(
-          token_end - t0 >= 4 * kTile ? 4 : (token_end - t0 + kTile - 1) / kTile);
+      const int tiles =
+          static_cast<int>(token_end - t0 >= 4 * kTile ? 4 : (token_end - t0 + kTile - 1) / kTile);
       const std::byte* act = call.act + t0 / kTile * tile_bytes;
       _tile_zero(0);
       _tile_zero(1);
@@ -173,7 +180,8 @@ void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end, int64_t
       for (int64_t c = 0; c < call.cols; c += 32) {
         const std::byte* b_tiles = act + c / 32 * 1024;
         _tile_loadd(4, a_base + c * 2, a_stride);
-        if constexpr (kF16) _tile_loadd(5, reinterpret_cast<const std::byte*>(lo) + c * 2, a_stride);
+        if constexpr (kF16)
+          _tile_loadd(5, reinterpret_cast<const std::byte*>(lo) + c * 2, a_stride);
         // Token tiles 0..tiles-1 into C tiles 0..3 (B alternates between tiles 6 and 7).
         _tile_loadd(6, b_tiles, 64);
         _tile_dpbf16ps(0, 4, 6);
@@ -211,8 +219,7 @@ void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end, int64_t
         }
         const int64_t first = t0 + tile * kTile;
         const int tokens = static_cast<int>(token_end - first < kTile ? token_end - first : kTile);
-        store_transposed(c_out, call.y + first * call.y_stride + row, call.y_stride, tokens,
-                         rows);
+        store_transposed(c_out, call.y + first * call.y_stride + row, call.y_stride, tokens, rows);
       }
     }
   }
@@ -221,12 +228,17 @@ void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end, int64_t
 
 // Whole blocks of 32 columns (the tiles read 64-byte lines of each row), at least a tile of
 // tokens.
-bool supports(int64_t, int64_t cols, int64_t tokens) { return tokens >= kTile && cols % 32 == 0; }
-double score(int64_t, int64_t, int64_t) { return 50; }
+bool supports(int64_t, int64_t cols, int64_t tokens) {
+  return tokens >= kTile && cols % 32 == 0;
+}
+double score(int64_t, int64_t, int64_t) {
+  return 50;
+}
 
 constexpr MatmulKernel kKernels[] = {
-    MatmulKernel{"bf16_amx_bf16", DType::kBF16, Isa::kAmx, PackLayout::kNone, kTile, kTokenBlockBF16,
-                 &act_bytes, &prepare, &compute<false>, &supports, &score, nullptr},
+    MatmulKernel{"bf16_amx_bf16", DType::kBF16, Isa::kAmx, PackLayout::kNone, kTile,
+                 kTokenBlockBF16, &act_bytes, &prepare, &compute<false>, &supports, &score,
+                 nullptr},
     MatmulKernel{"f16_amx_bf16", DType::kF16, Isa::kAmx, PackLayout::kNone, kTile, kTokenBlockF16,
                  &act_bytes, &prepare, &compute<true>, &supports, &score, nullptr},
 };

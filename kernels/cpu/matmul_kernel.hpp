@@ -24,13 +24,15 @@ enum class PackLayout : uint8_t {
   kQ4_0x16 = 1,
   /// Per group and block of 32: Half d[16]; uint8 qs[8][16][4] = q + 128 of column 4k+t.
   kQ8_0x16 = 2,
-  /// Per group and super-block of 256: Half d[16], dmin[16]; uint8 scales[8][16];
-  /// uint8 mins[4][16][2] (mins of sub-blocks 2i, 2i+1); then per sub-block s of 32 columns
-  /// uint8 qs[2][16][4] with 4-bit q: byte (h, r, t) low nibble = column 8h+t... see
-  /// matmul_pack.cpp (two registers of nibbles per pair of sub-blocks).
+  /// Per group and super-block of 256: Half d[16], dmin[16]; uint8 scales[8][16] (6-bit scale
+  /// of sub-block s, row r); uint8 mins[4][16][2] (mins of sub-blocks 2i, 2i+1); uint8
+  /// qs[4][8][16][4]: byte (p, k, r, t) is GGUF byte 32p + 4k + t of row r, its low nibble
+  /// column 64p + 4k + t (sub-block 2p), its high nibble column 64p + 32 + 4k + t (2p + 1).
   kQ4_Kx16 = 3,
-  /// Per group and super-block: Half d[16]; int8 scales[16][16]; uint8 ql[8][2][16][4]
-  /// (nibbles); uint8 qh[8][16][4] (2-bit planes); see matmul_pack.cpp.
+  /// Per group and super-block: Half d[16]; int8 scales[16][16]; uint8 ql[4][8][16][4] (low 4
+  /// bits of the 6-bit q, columns as in kQ4_Kx16); uint8 qh[4][4][16][4]: plane (p, m) holds
+  /// the top 2 bits of registers k = 2m (bits 0–1 low-nibble column, 2–3 high) and 2m + 1
+  /// (bits 4–5, 6–7).
   kQ6_Kx16 = 4,
   /// Per group, per column c: float w[16] (the 16 rows' values of column c).
   kF32x16 = 5,

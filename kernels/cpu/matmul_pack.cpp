@@ -150,20 +150,35 @@ void pack_q6_k(const std::byte* weights, int64_t rows, int64_t cols, std::byte* 
   }
 }
 
-// Float formats: column-major within a group of 16 rows (element size `bytes`); BF16 keeps
-// column pairs together.
-void pack_float(const std::byte* weights, int64_t rows, int64_t cols, int64_t element_bytes,
-                bool pairs, std::byte* out) {
-  const int64_t row_bytes = cols * element_bytes;
-  const int64_t padded = pairs ? (cols + 1) / 2 * 2 : cols;
+// Float formats: column-major within a group of 16 rows (BF16 keeps column pairs together).
+// Written in output order, reading 16 rows side by side (a 16-row transpose).
+template <typename T, bool kPairs>
+void pack_float(const std::byte* weights, int64_t rows, int64_t cols, std::byte* out) {
+  const int64_t padded = kPairs ? (cols + 1) / 2 * 2 : cols;
+  auto* dst = reinterpret_cast<T*>(out);
   for (int64_t g = 0; g < groups_of(rows); ++g) {
-    std::byte* group = out + g * kPackRows * padded * element_bytes;
-    for (int r = 0; r < kPackRows && g * kPackRows + r < rows; ++r) {
-      const std::byte* src = weights + (g * kPackRows + r) * row_bytes;
-      for (int64_t c = 0; c < cols; ++c) {
-        const int64_t slot = pairs ? ((c / 2) * kPackRows + r) * 2 + c % 2 : c * kPackRows + r;
-        std::memcpy(group + slot * element_bytes, src + c * element_bytes,
-                    static_cast<size_t>(element_bytes));
+    const T* src[kPackRows];
+    int valid = 0;
+    for (int r = 0; r < kPackRows; ++r) {
+      const int64_t row = g * kPackRows + r;
+      src[r] = row < rows ? reinterpret_cast<const T*>(weights + row * cols * int64_t{sizeof(T)})
+                          : nullptr;
+      valid += row < rows;
+    }
+    T* group = dst + g * kPackRows * padded;
+    constexpr int kWidth = kPairs ? 2 : 1;
+    for (int64_t c = 0; c < cols; c += kWidth) {
+      T* slot = group + c * kPackRows;
+      for (int r = 0; r < valid; ++r) {
+        T value;
+        std::memcpy(&value, src[r] + c, sizeof(T));
+        slot[r * kWidth] = value;
+        if constexpr (kPairs) {
+          if (c + 1 < cols) {
+            std::memcpy(&value, src[r] + c + 1, sizeof(T));
+            slot[r * kWidth + 1] = value;
+          }
+        }
       }
     }
   }
@@ -209,11 +224,11 @@ void pack_weights(PackLayout layout, const std::byte* weights, int64_t rows, int
     case PackLayout::kQ6_Kx16:
       return pack_q6_k(weights, rows, cols, out);
     case PackLayout::kF32x16:
-      return pack_float(weights, rows, cols, 4, false, out);
+      return pack_float<uint32_t, false>(weights, rows, cols, out);
     case PackLayout::kF16x16:
-      return pack_float(weights, rows, cols, 2, false, out);
+      return pack_float<uint16_t, false>(weights, rows, cols, out);
     case PackLayout::kBF16x16:
-      return pack_float(weights, rows, cols, 2, true, out);
+      return pack_float<uint16_t, true>(weights, rows, cols, out);
   }
 }
 

@@ -20,7 +20,9 @@
 namespace polyinfer::inline v0::detail {
 namespace {
 
-constexpr int64_t round_up64(int64_t bytes) { return (bytes + 63) / 64 * 64; }
+constexpr int64_t round_up64(int64_t bytes) {
+  return (bytes + 63) / 64 * 64;
+}
 
 // ---- activations ------------------------------------------------------------------------------
 //
@@ -84,10 +86,10 @@ template <int kOffset>
 void quantize_q8_0_row(const float* x, int64_t cols, std::byte* out) {
   const int64_t d_offset = round_up64(cols);
   const int64_t bias_offset = d_offset + round_up64(cols / kBlock32 * 4);
-  quantize_q8_0_blocks<kOffset>(x, cols,
-                                {reinterpret_cast<int8_t*>(out), kBlock32,
-                                 reinterpret_cast<float*>(out + d_offset),
-                                 reinterpret_cast<int32_t*>(out + bias_offset), 1});
+  quantize_q8_0_blocks<kOffset>(
+      x, cols,
+      {reinterpret_cast<int8_t*>(out), kBlock32, reinterpret_cast<float*>(out + d_offset),
+       reinterpret_cast<int32_t*>(out + bias_offset), 1});
 }
 
 /// Activations for Q4_0 (kOffset 8) or Q8_0 (kOffset 128) weights.
@@ -95,7 +97,7 @@ template <int kOffset>
 inline void prepare_q8_0(const MatmulCall& call, int64_t token_begin, int64_t token_end) {
   for (int64_t t = token_begin; t < token_end; ++t) {
     quantize_q8_0_row<kOffset>(call.x + t * call.x_stride, call.cols,
-                      call.act + t * act_q8_0_stride(call.cols));
+                               call.act + t * act_q8_0_stride(call.cols));
   }
 }
 
@@ -182,10 +184,10 @@ void quantize_q8_k_row(const float* x, int64_t cols, std::byte* out) {
   std::byte* d = out + round_up64(cols);
   std::byte* bsums = d + round_up64(blocks * 4);
   std::byte* sums32 = bsums + round_up64(blocks * 32);
-  quantize_q8_k_blocks(x, cols,
-                       {reinterpret_cast<int8_t*>(out), 32, reinterpret_cast<float*>(d), 1,
-                        reinterpret_cast<int16_t*>(bsums), 16, reinterpret_cast<int16_t*>(sums32),
-                        8});
+  quantize_q8_k_blocks(
+      x, cols,
+      {reinterpret_cast<int8_t*>(out), 32, reinterpret_cast<float*>(d), 1,
+       reinterpret_cast<int16_t*>(bsums), 16, reinterpret_cast<int16_t*>(sums32), 8});
 }
 
 inline void prepare_q8_k(const MatmulCall& call, int64_t token_begin, int64_t token_end) {
@@ -251,7 +253,8 @@ inline void q8_block_tile(const uint8_t* w, int64_t blocks, const ActQ8_0 (&x)[T
       for (int k = 0; k < 8; ++k) {
         const VI v = vi_load(w + 32 + 64 * k);
         for (int t = 0; t < T; ++t) {
-          acc[k % kChains][t] = vi_dpbusd(acc[k % kChains][t], v, vi_bcast32(x[t].qs + col + 4 * k));
+          acc[k % kChains][t] =
+              vi_dpbusd(acc[k % kChains][t], v, vi_bcast32(x[t].qs + col + 4 * k));
         }
       }
     } else {
@@ -327,8 +330,8 @@ inline void q4_k_tile(const uint8_t* w, int64_t blocks, const ActQ8K (&x)[T], fl
       const VI scale_lo = vi_u8_to_i32(scales + (2 * p) * kPackRows);
       const VI scale_hi = vi_u8_to_i32(scales + (2 * p + 1) * kPackRows);
       for (int t = 0; t < T; ++t) {
-        scaled[t] = vi_add(scaled[t], vi_add(vi_mullo(lo_acc[t], scale_lo),
-                                             vi_mullo(hi_acc[t], scale_hi)));
+        scaled[t] =
+            vi_add(scaled[t], vi_add(vi_mullo(lo_acc[t], scale_lo), vi_mullo(hi_acc[t], scale_hi)));
       }
     }
     VI min_acc[T];
@@ -439,8 +442,8 @@ constexpr MatmulKernel make_kernel(const char* name, DType dtype, Isa isa, PackL
                                    void (*compute)(const MatmulCall&, int64_t, int64_t, int64_t,
                                                    int64_t),
                                    int row_block = kPackRows) {
-  return MatmulKernel{name,    dtype,   isa,     layout,  row_block, token_block, act_bytes,
-                      prepare, compute, nullptr, nullptr, nullptr};
+  return MatmulKernel{name,      dtype,   isa,     layout,  row_block, token_block,
+                      act_bytes, prepare, compute, nullptr, nullptr,   nullptr};
 }
 
 }  // namespace

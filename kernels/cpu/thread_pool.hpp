@@ -17,8 +17,8 @@ namespace polyinfer::inline v0::detail {
 class RangeFn {
  public:
   template <typename F>
-    requires(!std::is_same_v<std::remove_cvref_t<F>, RangeFn>)
-  RangeFn(F&& fn) noexcept  // NOLINT(google-explicit-constructor): used like a lambda parameter
+  requires(!std::is_same_v<std::remove_cvref_t<F>, RangeFn>) RangeFn(F&& fn)
+  noexcept  // NOLINT(google-explicit-constructor): used like a lambda parameter
       : object_(const_cast<void*>(static_cast<const void*>(&fn))),
         call_([](void* object, int64_t begin, int64_t end) {
           (*static_cast<std::remove_reference_t<F>*>(object))(begin, end);

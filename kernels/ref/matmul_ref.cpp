@@ -66,8 +66,8 @@ std::vector<Block> load_row(const std::byte* w, int64_t row, int64_t blocks) {
 template <typename WBlock, typename XBlock, int kBlockElements>
 void quantized_product(double (*dot)(const WBlock*, const XBlock*, int64_t),
                        void (*quantize_row)(const float*, XBlock*, int64_t), const std::byte* w,
-                       int64_t rows, int64_t cols, const float* x, int64_t tokens,
-                       int64_t x_stride, float* y, int64_t y_stride) {
+                       int64_t rows, int64_t cols, const float* x, int64_t tokens, int64_t x_stride,
+                       float* y, int64_t y_stride) {
   const int64_t blocks = cols / kBlockElements;
   std::vector<XBlock> xq(static_cast<size_t>(blocks * tokens));
   for (int64_t t = 0; t < tokens; ++t) quantize_row(x + t * x_stride, &xq[t * blocks], cols);

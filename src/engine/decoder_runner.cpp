@@ -311,6 +311,7 @@ void DecoderRunner::step(std::vector<WorkItem>& incoming_items) {
 
   // One forward pass: decode tokens first, then prompt chunks within the token budget.
   const double cpu_start = thread_cpu_seconds();
+  const Clock::time_point wall_start = Clock::now();
   for (;;) {
     entries_.clear();
     entry_sequences_.clear();
@@ -376,7 +377,9 @@ void DecoderRunner::step(std::vector<WorkItem>& incoming_items) {
     const int outcome = s->draft_length > 0 ? verify(*s, logits) : sample(*s, logits);
     if (outcome != 0) done_.emplace_back(s, outcome == 2);
   }
-  const double cpu_seconds = thread_cpu_seconds() - cpu_start;
+  const double cpu_seconds =
+      step_seconds(thread_cpu_seconds() - cpu_start,
+                   std::chrono::duration<double>(Clock::now() - wall_start).count());
   for (Sequence* s : entry_sequences_) {
     s->device_seconds +=
         cpu_seconds * static_cast<double>(s->step_tokens) / static_cast<double>(step_tokens);

@@ -57,6 +57,7 @@ class EngineImpl {
   }
   [[nodiscard]] double window_ms() const noexcept { return window_ms_.load(); }
   [[nodiscard]] bool verify_drafts() const noexcept { return config_.batching.verify_drafts; }
+  [[nodiscard]] int32_t kernel_threads() const noexcept { return config_.threads; }
   [[nodiscard]] MetricsRegistry& registry() noexcept { return metrics_; }
   /// Answers a job now (exactly once) with `status`.
   void respond_error(const JobPtr& job, Status status, std::string error);

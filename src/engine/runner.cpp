@@ -21,6 +21,10 @@ Runner::Runner(EngineImpl& engine, ModelSpec spec, std::string tier)
   key_ = spec_.name + "/" + tier_;
 }
 
+double Runner::step_seconds(double cpu_seconds, double wall_seconds) const noexcept {
+  return cpu_seconds + (engine_.kernel_threads() - 1) * wall_seconds;
+}
+
 LoadState Runner::ensure_loaded(std::string& error) {
   if (loaded_) return LoadState::kReady;
   EngineImpl::LoadOutcome outcome = engine_.load(*this);
@@ -109,6 +113,7 @@ void EncoderRunner::step(std::vector<WorkItem>& incoming_items) {
   waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(take));
 
   const double cpu_start = thread_cpu_seconds();
+  const Clock::time_point wall_start = Clock::now();
   batch_.clear();
   std::vector<WorkItem> items;
   for (WorkItem& item : batch_items_) {
@@ -148,7 +153,9 @@ void EncoderRunner::step(std::vector<WorkItem>& incoming_items) {
       engine_.respond_error(item.job, Status::kInternalError, e.what());
     return;
   }
-  const double cpu_seconds = thread_cpu_seconds() - cpu_start;
+  const double cpu_seconds =
+      step_seconds(thread_cpu_seconds() - cpu_start,
+                   std::chrono::duration<double>(Clock::now() - wall_start).count());
   int64_t total_tokens = 0;
   for (const auto& ids : batch_) total_tokens += static_cast<int64_t>(ids.size());
   const std::vector<std::string> labels = encoder.labels();

@@ -71,6 +71,9 @@ class Runner {
   bool resident = false;         ///< counted in the memory budget
 
  protected:
+  /// Device seconds of a step: the executor's CPU time, plus the kernel workers' (estimated as
+  /// busy for the step's wall time).
+  [[nodiscard]] double step_seconds(double cpu_seconds, double wall_seconds) const noexcept;
   /// Loads through the engine's memory budget; `error` says why on kFailed.
   [[nodiscard]] LoadState ensure_loaded(std::string& error);
 

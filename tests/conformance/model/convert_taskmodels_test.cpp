@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -110,6 +111,29 @@ TEST_CASE("convert: byte-level BPE without merges and digit-splitting WordPiece 
     intent_texts.push_back(item.at("text").get<std::string>());
   check_same_tokens(ModelFile::open(intent_out.path()).tokenizer(), Tokenizer::load(intent),
                     intent_texts);
+}
+
+TEST_CASE("convert: bf16 weights to bf16 keep their bits (Q/K rows only reordered)",
+          "[model][convert][conformance][taskmodels]") {
+  POLYINFER_SHARED_OR_RETURN(large, "taskmodels/large");
+  const TempGguf out("convert-large-bf16");
+  (void)convert_model(large, out.path(), {.type = WeightType::kBF16});
+  const ModelFile gguf = ModelFile::open(out.path());
+  const ModelFile hf = ModelFile::open(large);
+  REQUIRE(gguf.tensors().size() == hf.tensors().size());
+  for (const TensorInfo& info : hf.tensors()) {
+    INFO(info.name);
+    const TensorView a = gguf.tensor(info.name);
+    const TensorView b = hf.tensor(info.name);
+    CHECK(a.dtype == (info.shape.size() == 2 ? DType::kBF16 : DType::kF32));
+    CHECK(a.shape == b.shape);
+    if (info.name.find("attn_q") != std::string::npos ||
+        info.name.find("attn_k") != std::string::npos || a.dtype != b.dtype) {
+      continue;  // permuted rows, or norms upcast to f32
+    }
+    REQUIRE(a.bytes == b.bytes);
+    CHECK(std::memcmp(a.data, b.data, a.bytes) == 0);
+  }
 }
 
 TEST_CASE("convert: q8_0 router and intent classifiers on their dev sets",

@@ -250,9 +250,8 @@ void check_format(DType dtype) {
   for (const std::string& name : kernels) names += " " + name;
   INFO("kernels:" << names);
   CHECK(compared > 100000);
-  CHECK(std::any_of(kernels.begin(), kernels.end(), [](const std::string& name) {
-    return name.ends_with("_scalar");
-  }));
+  CHECK(std::any_of(kernels.begin(), kernels.end(),
+                    [](const std::string& name) { return name.ends_with("_scalar"); }));
   CHECK(kernels.size() >=
         std::min<size_t>(levels_present().size(), block == 1 && dtype != DType::kBF16 ? 3 : 4));
 }
