@@ -62,7 +62,7 @@ struct RequestInfo {
 /// minimum top-1 probability over generated tokens) reaches `accept_confidence`.
 struct PlanStep {
   std::string model;
-  std::string tier = "native";
+  std::string tier;  ///< "" = the model's first tier
   float accept_confidence = 0.0f;
 };
 
@@ -117,7 +117,7 @@ struct RulesOptions {
     std::string task;                ///< "" matches any task
     std::optional<Quality> quality;  ///< nullopt matches any quality
     std::string model;
-    std::string tier = "native";
+    std::string tier;  ///< "" = the model's first tier
   };
   std::vector<Rule> rules;
   double standard_floor = 0.95;

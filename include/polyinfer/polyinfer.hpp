@@ -5,6 +5,7 @@
 #include "polyinfer/engine.hpp"
 #include "polyinfer/error.hpp"
 #include "polyinfer/model.hpp"
+#include "polyinfer/model_writer.hpp"
 #include "polyinfer/policy.hpp"
 #include "polyinfer/tensor.hpp"
 #include "polyinfer/tokenizer.hpp"

@@ -233,7 +233,11 @@ int DecoderRunner::emit(Sequence& s, int32_t id, float top_logprob) {
   bool cancelled = false;
   if (job.on_token) {
     if (s.live) {
-      cancelled = !job.on_token(piece, id);
+      try {
+        cancelled = !job.on_token(piece, id);
+      } catch (...) {  // a throwing callback cancels its own request, nothing else
+        cancelled = true;
+      }
     } else {
       s.pieces.emplace_back(piece);
     }
@@ -303,7 +307,7 @@ void DecoderRunner::step(std::vector<WorkItem>& incoming_items) {
       suspend(lowest);
       continue;
     }
-    if (!admitting && !active_.empty()) break;
+    if (!admitting) break;  // another model waits for memory: drain, then be evicted
     SequencePtr s = std::move(waiting_.extract(waiting_.begin()).value());
     if (admit(*s)) active_.push_back(std::move(s));
   }

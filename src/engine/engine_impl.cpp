@@ -405,7 +405,11 @@ void EngineImpl::accept(const JobPtr& job, size_t step, StepResult&& result) {
   }
   if (job->on_token && !job->streams_live(step)) {
     for (size_t i = 0; i < result.pieces.size() && i < response.tokens.size(); ++i) {
-      if (!job->on_token(result.pieces[i], response.tokens[i])) break;
+      try {
+        if (!job->on_token(result.pieces[i], response.tokens[i])) break;
+      } catch (...) {
+        break;
+      }
     }
   }
   if (job->request.kind == RequestKind::kGenerate) {

@@ -161,3 +161,20 @@ TEST_CASE("engine config: errors name the file and the key", "[engine][config]")
             .code() == ErrorCode::kIo);
   CHECK_THROWS_AS(EngineConfig::from_json("/nonexistent/engine.json"), Error);
 }
+
+TEST_CASE("engine config: the shipped example configs parse", "[engine][config]") {
+  const auto folder = std::filesystem::path(__FILE__).parent_path() / "../../../examples/configs";
+  int parsed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    if (entry.path().extension() != ".json") continue;
+    INFO(entry.path());
+    const EngineConfig config = EngineConfig::from_json(entry.path());
+    CHECK_FALSE(config.models.empty());
+    for (const auto& model : config.models) {
+      // ../../../shared/taskmodels from examples/configs: the shared folder beside the repo.
+      CHECK(model.path.string().find("shared/taskmodels") != std::string::npos);
+    }
+    ++parsed;
+  }
+  CHECK(parsed >= 2);
+}
