@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Sets up, builds (preset cpu) and runs every test through ctest.
+# Sets up, builds and runs every test through ctest. With nvcc on PATH the `cuda` preset also
+# compiles every CUDA file (their tests skip without a GPU); otherwise the `cpu` preset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cmake --preset cpu
-cmake --build --preset cpu -j "$(nproc)"
-ctest --preset cpu -j "$(nproc)" "$@"
+preset=cpu
+if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  preset=cuda
+  export PATH="$PATH:/usr/local/cuda/bin"
+fi
+cmake --preset "$preset"
+cmake --build --preset "$preset" -j "$(nproc)"
+ctest --preset "$preset" -j "$(nproc)" "$@"
