@@ -31,9 +31,9 @@ struct Query {
 const std::vector<Query> kBuiltinQueries = {
     {"I have 1200 dollars in savings and 3400 in a CD, what should I do with the total?",
      "investment_advice"},
-    {"Should I invest my 25,000 bonus and the 8,500 from my old 401k in index funds or bonds?",
+    {"Should I invest my 25,000 bonus and the 18,500 from my old 401k in index funds or bonds?",
      "investment_advice"},
-    {"How risky is it to put 15000 in crypto and 4000 in emerging market stocks?",
+    {"How risky is it to put 15000 in crypto and 40000 in emerging market stocks?",
      "risk_assessment"},
     {"What could I lose if the market crashes with 52,000 in stocks and 13,750 in mutual funds?",
      "risk_assessment"},
@@ -161,9 +161,8 @@ int main(int argc, char** argv) {
         hits += r.cache_hit ? 1 : 0;
         line += r.model + "=" + trim(r.text) + " ";
       }
-      const auto best = std::max_element(tally.begin(), tally.end(), [](auto& x, auto& y) {
-        return x.second < y.second;
-      });
+      const auto best = std::max_element(tally.begin(), tally.end(),
+                                         [](auto& x, auto& y) { return x.second < y.second; });
       const std::string answer = best == tally.end() ? "?" : best->first;
       const int agree = best == tally.end() ? 0 : best->second;
       std::printf("  %-10s %-20s -> %-8s votes %d/3 (%s)  %.2f ms  %.1f units  %d cache hits\n",
@@ -178,11 +177,11 @@ int main(int argc, char** argv) {
     // The same queries again: every answer comes from the exact cache.
     int repeat_hits = 0;
     for (const Query& q : queries) {
-      const polyinfer::Response r = engine
-                                        .submit({.kind = polyinfer::RequestKind::kClassify,
-                                                 .task = "intent",
-                                                 .prompt = q.text})
-                                        .get();
+      const polyinfer::Response r =
+          engine
+              .submit(
+                  {.kind = polyinfer::RequestKind::kClassify, .task = "intent", .prompt = q.text})
+              .get();
       repeat_hits += r.cache_hit ? 1 : 0;
     }
 

@@ -1,28 +1,40 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The main job on an existing build: inspects the default models and tokenizes a text with each.
-# (Grows into the multi-model Engine demo as the Engine lands.)
+# The demo on an existing build: the example programs over models/, then a short workload replay.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=build/cpu/bin/polyinfer
+bin=build/cpu/bin
 shared=${POLYINFER_SHARED_DIR:-../shared}
-text=${1:-"Hello, world! polyinfer serves many models from one process: 12 + 30 = 42."}
+config=examples/configs/demo.json
 
-models=()
-for m in models/*.gguf "$shared"/fixtures/models/tiny-llama "$shared"/fixtures/models/tiny-llama/gguf/tiny-llama-q8_0.gguf \
-         "$shared"/fixtures/models/tiny-qwen2 "$shared"/fixtures/models/tiny-qwen2/gguf/tiny-qwen2-q4_k_m.gguf \
-         "$shared"/fixtures/models/tiny-bert "$shared"/taskmodels/large "$shared"/intent; do
-  [[ -e "$m" ]] && models+=("$m")
+for exe in financial_pipeline cascade semantic_cache polyinfer; do
+  if [[ ! -x "$bin/$exe" ]]; then
+    echo "run_demo: $bin/$exe missing; build first:" >&2
+    echo "  cmake --build build/cpu --target financial_pipeline cascade semantic_cache polyinfer_cli" >&2
+    exit 1
+  fi
 done
-if ((${#models[@]} == 0)); then
-  echo "demo: no models found (looked in models/ and $shared)" >&2
-  exit 1
+
+start=$(date +%s.%N)
+echo "=== 1. financial pipeline: intent → arithmetic task models (cascade + ensemble)"
+"$bin/financial_pipeline" "$config"
+echo
+echo "=== 2. cascade vs always-large"
+"$bin/cascade" "$config"
+echo
+echo "=== 3. exact and semantic cache"
+"$bin/semantic_cache" "$config"
+
+trace="$shared/taskmodels/workload-dev.jsonl"
+if [[ -f "$trace" && -d "$shared/taskmodels/large" ]]; then
+  for c in taskmodels taskmodels-baseline; do
+    echo
+    echo "=== 4. workload replay (300 requests, --fast): examples/configs/$c.json"
+    "$bin/polyinfer" workload --config "examples/configs/$c.json" --trace "$trace" --limit 300 --fast
+  done
+else
+  echo
+  echo "=== 4. workload replay skipped: $trace not found (the examples above need only models/)"
 fi
-
-for m in "${models[@]}"; do
-  echo "=== $m"
-  "$bin" inspect "$m" | sed -n '2,9p'
-  ids=$("$bin" tokenize "$m" --text "$text" --special)
-  echo "tokens:        $(wc -w <<<"$ids") ids: $ids" | cut -c1-160
-  echo "round trip:    $("$bin" detokenize "$m" --skip-special $ids)"
-done
+echo
+echo "demo done in $(echo "$(date +%s.%N) - $start" | bc) s"

@@ -20,6 +20,7 @@ namespace {
 // Loaders: the 16 rows' weights of column c (kStep columns per call) of a packed group.
 struct PackedF32 {
   static constexpr int kStep = 1;
+  static constexpr int64_t kBytesPerColumn = kPackRows * 4;
   static int64_t group_bytes(int64_t cols) { return cols * kPackRows * 4; }
   static void load(const std::byte* group, int64_t c, VF* out) {
     out[0] = vf_load(reinterpret_cast<const float*>(group) + c * kPackRows);
@@ -28,6 +29,7 @@ struct PackedF32 {
 
 struct PackedF16 {
   static constexpr int kStep = 1;
+  static constexpr int64_t kBytesPerColumn = kPackRows * 2;
   static int64_t group_bytes(int64_t cols) { return cols * kPackRows * 2; }
   static void load(const std::byte* group, int64_t c, VF* out) {
     out[0] = vf_from_half(reinterpret_cast<const uint16_t*>(group) + c * kPackRows);
@@ -36,6 +38,7 @@ struct PackedF16 {
 
 struct PackedBF16 {
   static constexpr int kStep = 2;
+  static constexpr int64_t kBytesPerColumn = kPackRows * 2;
   static int64_t group_bytes(int64_t cols) { return (cols + 1) / 2 * kPackRows * 4; }
   static void load(const std::byte* group, int64_t c, VF* out) {
     vf_from_bf16_pairs(group + c * kPackRows * 2, &out[0], &out[1]);
@@ -73,7 +76,15 @@ inline __attribute__((always_inline)) void float_x16_step(const std::byte* w, in
                                                           int64_t c, const float* x,
                                                           int64_t x_stride, VF (&acc)[G][T]) {
   VF wv[G][W::kStep];
-  for (int g = 0; g < G; ++g) W::load(w + g * group_bytes, c, wv[g]);
+  for (int g = 0; g < G; ++g) {
+    // Single tokens stream weights from DRAM: prefetch ~8 KiB ahead (one line per 64 bytes).
+    if constexpr (T <= 2) {
+      if ((c * W::kBytesPerColumn) % 64 == 0) {
+        prefetch(w + g * group_bytes + c * W::kBytesPerColumn + 8192);
+      }
+    }
+    W::load(w + g * group_bytes, c, wv[g]);
+  }
   for (int j = 0; j < W::kStep; ++j) {
     for (int t = 0; t < T; ++t) {
       const VF xb = vf_set1(x[t * x_stride + c + j]);

@@ -197,6 +197,17 @@ inline void prepare_q8_k(const MatmulCall& call, int64_t token_begin, int64_t to
   }
 }
 
+// Single-token tiles stream weights from DRAM: every line of the block about 8 KiB ahead is
+// prefetched (the hardware streamer alone runs too close behind, most on Intel). Batched tiles
+// re-read a group from L1/L2 and skip it.
+constexpr int64_t kPrefetchBytes = 8192;
+
+template <int64_t kBlockBytes>
+inline void prefetch_block(const uint8_t* block) {
+  constexpr int64_t kAhead = kPrefetchBytes / kBlockBytes * kBlockBytes;
+  for (int64_t offset = 0; offset < kBlockBytes; offset += 64) prefetch(block + kAhead + offset);
+}
+
 // ---- token tiles ------------------------------------------------------------------------------
 
 template <int N, typename F>
@@ -243,7 +254,7 @@ inline void q8_block_tile(const uint8_t* w, int64_t blocks, const ActQ8_0 (&x)[T
   VF facc[T];
   for (int t = 0; t < T; ++t) facc[t] = vf_zero();
   for (int64_t b = 0; b < blocks; ++b, w += kStep) {
-    prefetch(w + 8 * kStep);
+    if constexpr (T <= 2) prefetch_block<kStep>(w);
     VI acc[kChains][T];
     for (int c = 0; c < kChains; ++c) {
       for (int t = 0; t < T; ++t) acc[c][t] = vi_zero();
@@ -306,8 +317,7 @@ inline void q4_k_tile(const uint8_t* w, int64_t blocks, const ActQ8K (&x)[T], fl
   VF facc[T];
   for (int t = 0; t < T; ++t) facc[t] = vf_zero();
   for (int64_t b = 0; b < blocks; ++b, w += kQ4_Kx16Bytes) {
-    prefetch(w + 2 * kQ4_Kx16Bytes);
-    prefetch(w + 2 * kQ4_Kx16Bytes + 1024);
+    if constexpr (T <= 2) prefetch_block<kQ4_Kx16Bytes>(w);
     const uint8_t* scales = w + 64;
     const uint8_t* mins = w + 192;
     const uint8_t* qs = w + 320;
@@ -362,9 +372,7 @@ inline void q6_k_tile(const uint8_t* w, int64_t blocks, const ActQ8K (&x)[T], fl
   VF facc[T];
   for (int t = 0; t < T; ++t) facc[t] = vf_zero();
   for (int64_t b = 0; b < blocks; ++b, w += kQ6_Kx16Bytes) {
-    prefetch(w + 2 * kQ6_Kx16Bytes);
-    prefetch(w + 2 * kQ6_Kx16Bytes + 1024);
-    prefetch(w + 2 * kQ6_Kx16Bytes + 2048);
+    if constexpr (T <= 2) prefetch_block<kQ6_Kx16Bytes>(w);
     const auto* scales = reinterpret_cast<const int8_t*>(w + 32);
     const uint8_t* ql = w + 288;
     const uint8_t* qh = w + 288 + 2048;
