@@ -37,7 +37,7 @@ const std::string& corpus() {
     constexpr size_t kBytes = 4u << 20;
     std::string out;
     const char* env = std::getenv("POLYINFER_BENCH_TEXT_DIR");
-    for (const fs::path dir : {fs::path(env != nullptr ? env : "/usr/share/common-licenses"),
+    for (const fs::path& dir : {fs::path(env != nullptr ? env : "/usr/share/common-licenses"),
                                fs::path("/usr/share/doc")}) {
       std::error_code ec;
       std::vector<fs::path> files;

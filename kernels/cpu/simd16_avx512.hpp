@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <cstdlib>
 
 #if !defined(POLYINFER_SIMD16_VNNI)
 #error "define POLYINFER_SIMD16_VNNI before including simd16_avx512.hpp"
@@ -206,7 +207,9 @@ inline float half_to_float(uint16_t h) {
   return _cvtsh_ss(h);
 }
 
+inline int pf_hint() { static const int v = getenv("PF_T1") ? 1 : 0; return v; }
 inline void prefetch(const void* p) {
+  if (pf_hint()) _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); else
   _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
 }
 

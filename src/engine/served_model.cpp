@@ -2,6 +2,8 @@
 // The real ServedDecoder (LlamaModel + KvCache) and ServedEncoder (Encoder) and their loader.
 #include "engine/served_model.hpp"
 
+#include "model/end_ids.hpp"
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -18,26 +20,6 @@ namespace polyinfer::inline v0::detail {
 namespace {
 
 constexpr int64_t kMaxContext = 4096;
-
-/// generation_config.json's eos_token_id (a number or a list), for Hugging Face folders.
-std::vector<int32_t> generation_config_eos(const std::filesystem::path& folder) {
-  const std::filesystem::path path = folder / "generation_config.json";
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) return {};
-  const auto json = nlohmann::json::parse(read_text_file(path), nullptr, false);
-  std::vector<int32_t> ids;
-  if (!json.is_object() || !json.contains("eos_token_id")) return ids;
-  const auto& value = json["eos_token_id"];
-  const auto add = [&](const nlohmann::json& v) {
-    if (v.is_number_integer()) ids.push_back(v.get<int32_t>());
-  };
-  if (value.is_array()) {
-    for (const auto& v : value) add(v);
-  } else {
-    add(value);
-  }
-  return ids;
-}
 
 Tier parse_tier(const ModelSpec& spec, const std::string& tier) {
   const std::optional<Tier> parsed = tier_from_name(tier);
@@ -67,12 +49,7 @@ class LlamaDecoder final : public ServedDecoder {
         (static_cast<uint64_t>(std::max(1, settings.max_sequences)) * (blocks + 1) + 8) * block;
     cache_ = std::make_unique<KvCache>(shape, budget);
     if (settings.threads > 1) pool_ = std::make_unique<ThreadPool>(settings.threads);
-    if (file_.format() == ModelFormat::kHuggingFace) eos_ = generation_config_eos(file_.path());
-    if (file_.has_tokenizer() && file_.tokenizer().eos_id() >= 0) {
-      eos_.push_back(file_.tokenizer().eos_id());
-    }
-    std::sort(eos_.begin(), eos_.end());
-    eos_.erase(std::unique(eos_.begin(), eos_.end()), eos_.end());
+    eos_ = model_end_ids(file_);
   }
 
   std::vector<int32_t> encode(std::string_view prompt) const override {

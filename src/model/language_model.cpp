@@ -11,6 +11,7 @@
 #include "common/fail.hpp"
 #include "common/mapped_file.hpp"
 #include "kernels/cpu/thread_pool.hpp"
+#include "model/end_ids.hpp"
 #include "model/llama.hpp"
 #include "runtime/sampler.hpp"
 #include "runtime/text_stream.hpp"
@@ -24,40 +25,6 @@ namespace {
 
 constexpr int64_t kDefaultMaxContext = 4096;
 constexpr int64_t kChunkTokens = 256;  // prompt positions per forward pass
-
-/// generation_config.json's eos_token_id (a number or a list), for Hugging Face folders.
-std::vector<int32_t> generation_config_eos(const std::filesystem::path& folder) {
-  const std::filesystem::path path = folder / "generation_config.json";
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) return {};
-  const auto json =
-      nlohmann::json::parse(read_text_file(path), nullptr, /*allow_exceptions=*/false);
-  std::vector<int32_t> ids;
-  if (!json.is_object()) return ids;
-  const auto it = json.find("eos_token_id");
-  if (it == json.end()) return ids;
-  const auto add = [&](const nlohmann::json& value) {
-    if (value.is_number_integer()) ids.push_back(value.get<int32_t>());
-  };
-  if (it->is_array()) {
-    for (const auto& value : *it) add(value);
-  } else {
-    add(*it);
-  }
-  return ids;
-}
-
-/// End-of-turn / end-of-message ids of a GGUF (Llama 3's <|eot_id|>, <|eom_id|>).
-std::vector<int32_t> gguf_end_ids(const ModelFile& file) {
-  std::vector<int32_t> ids;
-  for (const auto& [key, value] : file.metadata()) {
-    if (key != "tokenizer.ggml.eot_token_id" && key != "tokenizer.ggml.eom_token_id") continue;
-    int32_t id = -1;
-    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), id);
-    if (ec == std::errc() && end == value.data() + value.size() && id >= 0) ids.push_back(id);
-  }
-  return ids;
-}
 
 KvType kv_type_for(KvCacheType type, bool f32_weights) {
   switch (type) {
@@ -259,16 +226,7 @@ LanguageModel LanguageModel::load(const std::filesystem::path& path, const LoadO
   impl->cache = std::make_unique<detail::KvCache>(shape, budget);
   impl->pool = std::make_unique<detail::ThreadPool>(options.threads);
 
-  if (file.format() == ModelFormat::kHuggingFace) {
-    impl->eos_ids = detail::generation_config_eos(file.path());
-  } else {
-    impl->eos_ids = detail::gguf_end_ids(file);
-  }
-  if (file.has_tokenizer() && file.tokenizer().eos_id() >= 0) {
-    impl->eos_ids.push_back(file.tokenizer().eos_id());
-  }
-  std::sort(impl->eos_ids.begin(), impl->eos_ids.end());
-  impl->eos_ids.erase(std::unique(impl->eos_ids.begin(), impl->eos_ids.end()), impl->eos_ids.end());
+  impl->eos_ids = detail::model_end_ids(file);
   return LanguageModel(std::move(impl));
 }
 
