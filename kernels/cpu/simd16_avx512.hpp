@@ -10,7 +10,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <cstdlib>
 
 #if !defined(POLYINFER_SIMD16_VNNI)
 #error "define POLYINFER_SIMD16_VNNI before including simd16_avx512.hpp"
@@ -207,10 +206,9 @@ inline float half_to_float(uint16_t h) {
   return _cvtsh_ss(h);
 }
 
-inline int pf_hint() { static const int v = getenv("PF_T1") ? 1 : 0; return v; }
+/// Prefetch into L2 (streamed weights: L1's fill buffers stay free for the loads in use).
 inline void prefetch(const void* p) {
-  if (pf_hint()) _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); else
-  _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
+  _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1);
 }
 
 }  // namespace
