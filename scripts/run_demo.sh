@@ -15,7 +15,7 @@ for exe in financial_pipeline cascade semantic_cache polyinfer; do
   fi
 done
 
-start=$(date +%s.%N)
+start_ms=$(($(date +%s%N) / 1000000))
 echo "=== 1. financial pipeline: intent → arithmetic task models (cascade + ensemble)"
 "$bin/financial_pipeline" "$config"
 echo
@@ -37,4 +37,5 @@ else
   echo "=== 4. workload replay skipped: $trace not found (the examples above need only models/)"
 fi
 echo
-echo "demo done in $(echo "$(date +%s.%N) - $start" | bc) s"
+elapsed_ms=$(($(date +%s%N) / 1000000 - start_ms))
+echo "demo done in $((elapsed_ms / 1000)).$(printf %03d $((elapsed_ms % 1000))) s"
