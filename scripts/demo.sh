@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cmake --preset cpu
-cmake --build --preset cpu -j "$(nproc)"
+cmake --preset cpu -DPOLYINFER_BUILD_EXAMPLES=ON
+cmake --build --preset cpu -j "$(nproc)" --target polyinfer_cli financial_pipeline cascade semantic_cache
 exec scripts/run_demo.sh

@@ -10,6 +10,6 @@ if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
   preset=cuda
   export PATH="$PATH:/usr/local/cuda/bin"
 fi
-cmake --preset "$preset"
+cmake --preset "$preset" -DPOLYINFER_BUILD_TESTS=ON -DPOLYINFER_BUILD_BENCHMARKS=ON -DPOLYINFER_BUILD_EXAMPLES=ON
 cmake --build --preset "$preset" -j "$(nproc)"
 ctest --preset "$preset" -j "$(nproc)" "$@"
