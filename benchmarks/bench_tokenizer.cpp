@@ -38,7 +38,7 @@ const std::string& corpus() {
     std::string out;
     const char* env = std::getenv("POLYINFER_BENCH_TEXT_DIR");
     for (const fs::path& dir : {fs::path(env != nullptr ? env : "/usr/share/common-licenses"),
-                               fs::path("/usr/share/doc")}) {
+                                fs::path("/usr/share/doc")}) {
       std::error_code ec;
       std::vector<fs::path> files;
       for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);

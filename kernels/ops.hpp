@@ -131,7 +131,7 @@ void kv_store(KvType type, const float* src, int64_t rows, int64_t kv_heads, int
 /// same; heads share kv head h / (heads / kv_heads). scale = 1/sqrt(head_dim) when 0.
 /// `causal` false attends to all cache rows (encoders; positions ignored).
 void attention(const float* q, int64_t tokens, int64_t heads, const KvView& keys,
-               const KvView& values, const int32_t* positions, bool causal, float scale,
-               float* out, ThreadPool* pool);
+               const KvView& values, const int32_t* positions, bool causal, float scale, float* out,
+               ThreadPool* pool);
 
 }  // namespace polyinfer::inline v0::detail

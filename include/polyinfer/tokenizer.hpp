@@ -49,7 +49,8 @@ class Tokenizer {
   [[nodiscard]] static Tokenizer load_sentencepiece(const std::filesystem::path& model_file);
 
   /// Text to token ids.
-  [[nodiscard]] std::vector<int32_t> encode(std::string_view text, EncodeOptions options = {}) const;
+  [[nodiscard]] std::vector<int32_t> encode(std::string_view text,
+                                            EncodeOptions options = {}) const;
   /// Token ids to text; throws polyinfer::Error for ids out of range.
   [[nodiscard]] std::string decode(std::span<const int32_t> ids, DecodeOptions options = {}) const;
   /// The vocabulary entry of one id as stored ("▁Hello", "Ġworld", "##ing").

@@ -7,18 +7,28 @@
 namespace polyinfer {
 inline namespace v0 {
 
-const char* version() noexcept { return POLYINFER_VERSION_STRING; }
+const char* version() noexcept {
+  return POLYINFER_VERSION_STRING;
+}
 
 const char* error_code_name(ErrorCode code) noexcept {
   switch (code) {
-    case ErrorCode::kIo: return "io";
-    case ErrorCode::kFormat: return "format";
-    case ErrorCode::kUnsupported: return "unsupported";
-    case ErrorCode::kInvalidArgument: return "invalid argument";
-    case ErrorCode::kTokenizer: return "tokenizer";
-    case ErrorCode::kTemplate: return "template";
-    case ErrorCode::kNotFound: return "not found";
-    case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kIo:
+      return "io";
+    case ErrorCode::kFormat:
+      return "format";
+    case ErrorCode::kUnsupported:
+      return "unsupported";
+    case ErrorCode::kInvalidArgument:
+      return "invalid argument";
+    case ErrorCode::kTokenizer:
+      return "tokenizer";
+    case ErrorCode::kTemplate:
+      return "template";
+    case ErrorCode::kNotFound:
+      return "not found";
+    case ErrorCode::kInternal:
+      return "internal";
   }
   return "unknown";
 }

@@ -13,8 +13,8 @@ namespace polyinfer::inline v0::detail {
 
 /// Throws Error(code, where, fmt::format(format, args...)).
 template <typename... Args>
-[[noreturn]] void fail(ErrorCode code, const std::string& where,
-                       fmt::format_string<Args...> format, Args&&... args) {
+[[noreturn]] void fail(ErrorCode code, const std::string& where, fmt::format_string<Args...> format,
+                       Args&&... args) {
   throw Error(code, where, fmt::format(format, std::forward<Args>(args)...));
 }
 

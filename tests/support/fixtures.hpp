@@ -22,7 +22,7 @@ namespace polyinfer::test {
 }  // namespace polyinfer::test
 
 /// Declares `var` as the path of a shared file or folder, or ends the test (see shared_path).
-#define POLYINFER_SHARED_OR_RETURN(var, relative)                        \
+#define POLYINFER_SHARED_OR_RETURN(var, relative)                       \
   const auto var##_optional = ::polyinfer::test::shared_path(relative); \
   if (!var##_optional) return;                                          \
   const std::filesystem::path& var = *var##_optional

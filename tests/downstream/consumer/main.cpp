@@ -22,9 +22,9 @@ int main(int argc, char** argv) {
     const auto& tokenizer = model.tokenizer();
     const auto ids = tokenizer.encode("Hello world", {.add_special = true});
     const std::string text = tokenizer.decode(ids, {.skip_special = true});
-    std::cout << "polyinfer " << polyinfer::version() << ": " << model.config().architecture
-              << ", " << model.tensors().size() << " tensors, \"" << text << "\" -> "
-              << ids.size() << " ids\n";
+    std::cout << "polyinfer " << polyinfer::version() << ": " << model.config().architecture << ", "
+              << model.tensors().size() << " tensors, \"" << text << "\" -> " << ids.size()
+              << " ids\n";
     if (ids.empty() || text != "Hello world" || model.tensors().empty()) return 1;
   } catch (const polyinfer::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
