@@ -189,14 +189,7 @@ class BertLoader {
     // The word embedding is looked up (a row per token), not streamed by the kernels.
     if (!name.starts_with("token_embd")) model_.weight_bytes_ += dtype_bytes(target, rows * cols);
     if (target == view.dtype) return {target, view.data};  // in place, from the mapping
-    const std::vector<float> values = to_f32(view);
-    std::vector<std::byte> bytes;
-    if (target == DType::kF32) {
-      bytes.resize(values.size() * sizeof(float));
-      std::memcpy(bytes.data(), values.data(), bytes.size());
-    } else {
-      bytes = quantize(target, values, cols);
-    }
+    std::vector<std::byte> bytes = derive_matrix(view, target, cols);
     model_.owned_bytes_ += bytes.size();
     model_.owned_.push_back(std::move(bytes));
     return {target, model_.owned_.back().data()};

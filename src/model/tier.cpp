@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cctype>
+#include <cstring>
 
 #include "common/fail.hpp"
 #include "kernels/ops.hpp"
@@ -112,6 +113,14 @@ DType tier_matrix_dtype(Tier tier, DType stored, const MatrixSlot& slot) {
     fail(ErrorCode::kUnsupported, slot.name, "the CPU kernels do not run {}", dtype_name(target));
   }
   return target;
+}
+
+std::vector<std::byte> derive_matrix(const TensorView& view, DType target, int64_t cols) {
+  const std::vector<float> values = to_f32(view);
+  if (target != DType::kF32) return quantize(target, values, cols);
+  std::vector<std::byte> bytes(values.size() * sizeof(float));
+  std::memcpy(bytes.data(), values.data(), bytes.size());
+  return bytes;
 }
 
 }  // namespace detail

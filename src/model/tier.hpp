@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "polyinfer/model.hpp"
 
@@ -41,5 +42,10 @@ struct MatrixSlot {
 
 /// Whether a type holds plain floats (f32, f16, bf16).
 [[nodiscard]] bool is_float_dtype(DType dtype) noexcept;
+
+/// The bytes of `view` (rows of `cols`) converted to `target` for a derived tier: dequantized
+/// to f32, then kept as f32 or quantized with the reference quantizer.
+[[nodiscard]] std::vector<std::byte> derive_matrix(const TensorView& view, DType target,
+                                                   int64_t cols);
 
 }  // namespace polyinfer::inline v0::detail
