@@ -15,52 +15,9 @@
 #include <vector>
 
 #include "format/safetensors.hpp"
+#include "support/reference_file.hpp"
 
 namespace polyinfer::test {
-
-/// The f32 / i32 tensors of a reference safetensors file (reference.safetensors, llamacpp.*).
-class ReferenceFile {
- public:
-  explicit ReferenceFile(const std::filesystem::path& path)
-      : file_(detail::SafetensorsFile::open(path)) {}
-
-  [[nodiscard]] bool has(std::string_view name) const { return file_.find(name) != nullptr; }
-
-  [[nodiscard]] std::vector<int64_t> shape(std::string_view name) const { return get(name).shape; }
-
-  [[nodiscard]] std::vector<float> f32(std::string_view name) const {
-    const detail::SafetensorsTensor& tensor = get(name);
-    REQUIRE(tensor.dtype == detail::SafetensorsDType::kF32);
-    std::vector<float> values(static_cast<size_t>(tensor.elements()));
-    std::memcpy(values.data(), tensor.data, values.size() * sizeof(float));
-    return values;
-  }
-
-  [[nodiscard]] std::vector<int32_t> i32(std::string_view name) const {
-    const detail::SafetensorsTensor& tensor = get(name);
-    REQUIRE(tensor.dtype == detail::SafetensorsDType::kI32);
-    std::vector<int32_t> values(static_cast<size_t>(tensor.elements()));
-    std::memcpy(values.data(), tensor.data, values.size() * sizeof(int32_t));
-    return values;
-  }
-
-  /// Number of prompts: case0.ids, case1.ids, … present.
-  [[nodiscard]] int cases() const {
-    int count = 0;
-    while (has(fmt::format("case{}.ids", count))) ++count;
-    return count;
-  }
-
- private:
-  [[nodiscard]] const detail::SafetensorsTensor& get(std::string_view name) const {
-    const detail::SafetensorsTensor* tensor = file_.find(name);
-    INFO("tensor " << name << " of " << file_.name());
-    REQUIRE(tensor != nullptr);
-    return *tensor;
-  }
-
-  detail::SafetensorsFile file_;
-};
 
 /// Index of the largest value (the first of equal ones, as torch.argmax).
 [[nodiscard]] inline int64_t argmax(const float* values, int64_t count) {
