@@ -52,14 +52,13 @@ int main(int argc, char** argv) {
     std::vector<std::future<polyinfer::Response>> cascade;
     std::vector<std::future<polyinfer::Response>> large;
     for (const Prompt& p : kPrompts) {
-      cascade.push_back(engine.submit({.task = p.task, .prompt = p.text, .stop = {"\n"}}));
+      cascade.push_back(engine.submit({.task = p.task, .prompt = p.text}));
     }
     std::vector<polyinfer::Response> cascaded;
     for (auto& f : cascade) cascaded.push_back(f.get());
     // The baseline: the same prompts pinned to the large model (its own cache entries).
     for (const Prompt& p : kPrompts) {
-      large.push_back(
-          engine.submit({.task = p.task, .model = "large", .prompt = p.text, .stop = {"\n"}}));
+      large.push_back(engine.submit({.task = p.task, .model = "large", .prompt = p.text}));
     }
 
     int failures = 0;

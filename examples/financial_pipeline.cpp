@@ -132,8 +132,7 @@ int main(int argc, char** argv) {
       const std::string want = std::to_string(a[0] + a[1]);
 
       // Step 2: the engine's policy (the cascade small → medium → large) picks the model.
-      const polyinfer::Response total =
-          engine.submit({.task = "add", .prompt = prompt, .stop = {"\n"}}).get();
+      const polyinfer::Response total = engine.submit({.task = "add", .prompt = prompt}).get();
       if (!check(total, "cascade")) continue;
       std::printf("  %-10s %-20s -> %-8s conf=%.3f  by %-14s route=%s  %.2f ms  %.1f units%s\n",
                   "cascade", prompt.c_str(), trim(total.text).c_str(), total.confidence,
@@ -144,8 +143,7 @@ int main(int argc, char** argv) {
       // Step 3: risk check by ensemble: the same prompt pinned to every tier, majority vote.
       std::vector<std::future<polyinfer::Response>> votes;
       for (const char* model : {"small", "medium", "large"}) {
-        votes.push_back(
-            engine.submit({.task = "add", .model = model, .prompt = prompt, .stop = {"\n"}}));
+        votes.push_back(engine.submit({.task = "add", .model = model, .prompt = prompt}));
       }
       std::map<std::string, int> tally;
       double device_ms = 0;

@@ -100,8 +100,7 @@ int main(int argc, char** argv) {
         {"add 1200 3401 =", "4601", false},    // a different sum must not hit
     };
     for (const Case& c : cases) {
-      const polyinfer::Response r =
-          run(engine, {.task = "add", .prompt = c.prompt, .stop = {"\n"}});
+      const polyinfer::Response r = run(engine, {.task = "add", .prompt = c.prompt});
       std::string route;
       for (const std::string& step : r.route) route += (route.empty() ? "" : ",") + step;
       const bool right = trim(r.text) == c.expected;
