@@ -34,8 +34,9 @@ void force_isa(Isa isa) noexcept;
 class PackedMatrix {
  public:
   /// `data` holds rows × cols values of `dtype`, row-major (GGUF layout); it must outlive the
-  /// PackedMatrix when it is used in place.
-  PackedMatrix(DType dtype, int64_t rows, int64_t cols, const std::byte* data);
+  /// PackedMatrix when it is used in place. `repack` false keeps only the stored layout (for
+  /// weights another device computes with).
+  PackedMatrix(DType dtype, int64_t rows, int64_t cols, const std::byte* data, bool repack = true);
   ~PackedMatrix();
   PackedMatrix(PackedMatrix&&) noexcept;
   PackedMatrix& operator=(PackedMatrix&&) noexcept;
@@ -49,6 +50,9 @@ class PackedMatrix {
   [[nodiscard]] uint64_t bytes() const noexcept;
   /// Extra bytes held by repacked copies (0 when used in place).
   [[nodiscard]] uint64_t packed_bytes() const noexcept;
+  /// Whether the kernels may read the stored bytes: no repacked copy, or a kernel of the stored
+  /// layout may be picked. When false the stored pages can leave memory (read back on demand).
+  [[nodiscard]] bool reads_stored() const noexcept;
   /// Kernel-private state (repacked layouts); null when none.
   [[nodiscard]] const void* packed() const noexcept { return packed_.get(); }
 

@@ -121,6 +121,7 @@ struct ModelSpec {
   double relative_cost = 1.0;  ///< cost per token relative to the reference model (units)
   double quality = 1.0;        ///< expected accuracy in [0, 1] (a hint for rules)
   int32_t context_length = 0;  ///< 0: the model's own (at most 4096)
+  std::string device = "cpu";  ///< decoders: "cpu", "cuda" or "cuda:N"; encoders run on the CPU
 };
 
 /// Continuous batching of decoders, and the batching window of encoders.

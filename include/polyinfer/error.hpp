@@ -18,6 +18,8 @@ enum class ErrorCode {
   kTemplate,         ///< a chat template failed to parse or render
   kNotFound,         ///< a named tensor, key or file is absent
   kInternal,         ///< a broken invariant inside polyinfer (a bug)
+  kOutOfMemory,      ///< memory ran out (GPU memory for weights or a KV cache budget)
+  kDevice,           ///< a device is absent or failed (no GPU, a failed kernel launch)
 };
 
 /// Short lowercase name of an error code ("format", "io", …).

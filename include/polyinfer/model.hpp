@@ -131,6 +131,9 @@ struct LoadOptions {
   int64_t context_length = 0;  ///< positions per sequence; 0: the model's, at most 4096
   KvCacheType kv_type = KvCacheType::kAuto;
   uint64_t kv_cache_bytes = 0;  ///< KV cache budget; 0: two sequences of full context
+  /// Where decoders run: "cpu", or "cuda" / "cuda:N" (weights and KV cache in GPU memory; the
+  /// KV cache is f16, or f32 for f32/bf16 weights). Encoders run on the CPU.
+  std::string device = "cpu";
 };
 
 /// How the next token is chosen. Applied in this order: repetition penalty, temperature,
@@ -181,9 +184,9 @@ struct Generation {
 /// Called for every generated token; return false to stop (StopReason::kCancelled).
 using TokenCallback = std::function<bool(const GeneratedToken&)>;
 
-/// A decoder model loaded for inference on the CPU, with its KV cache (prefix caching between
-/// calls) and tokenizer. Calls are serialized by an internal mutex: any thread may call, one
-/// call runs at a time.
+/// A decoder model loaded for inference on the CPU or a GPU (LoadOptions::device), with its KV
+/// cache (prefix caching between calls) and tokenizer. Calls are serialized by an internal mutex:
+/// any thread may call, one call runs at a time.
 ///
 ///   auto lm = polyinfer::LanguageModel::load("tiny-llama-q8_0.gguf");
 ///   polyinfer::Generation g = lm.generate("Once upon a time", {.max_tokens = 32});

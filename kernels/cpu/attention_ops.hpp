@@ -59,6 +59,18 @@ typename V::F kv_load(const std::byte* head, int64_t i) {
   }
 }
 
+/// dots[k] = the horizontal sum of acc[k] for k < N, four at a time (one shuffle tree for four).
+template <class V, int N>
+inline void reduce_dots(const typename V::F* acc, float* dots) {
+  constexpr int kQuads = N / 4 * 4;
+  for (int k = 0; k < kQuads; k += 4) {
+    V::reduce_add4(acc[k], acc[k + 1], acc[k + 2], acc[k + 3], dots + k);
+  }
+  if constexpr (kQuads < N) {
+    for (int k = kQuads; k < N; ++k) dots[k] = V::reduce_add(acc[k]);
+  }
+}
+
 /// scores[g][j] = scale · q_g · k_j for G heads and rows [first, first + R): R rows share
 /// each q load, G·R independent accumulators hide the FMA latency.
 template <class V, KvType T, int G, int R>
@@ -77,14 +89,12 @@ void score_rows(const float* q, int64_t head_dim, const std::byte* const* rows, 
       for (int r = 0; r < R; ++r) acc[g][r] = V::fmadd(qv, k[r], acc[g][r]);
     }
   }
-  // Horizontal sums four at a time (one shuffle tree instead of four).
-  float dots[G * R];
-  int k = 0;
-  for (; k + 4 <= G * R; k += 4) {
-    V::reduce_add4(acc[k / R][k % R], acc[(k + 1) / R][(k + 1) % R], acc[(k + 2) / R][(k + 2) % R],
-                   acc[(k + 3) / R][(k + 3) % R], dots + k);
+  float dots[G * R];  // dots[g·R + r]: acc[g][r]'s horizontal sum
+  if constexpr (G * R == 16 && requires { V::reduce_add16(&acc[0][0], dots); }) {
+    V::reduce_add16(&acc[0][0], dots);
+  } else {
+    reduce_dots<V, G * R>(&acc[0][0], dots);
   }
-  for (; k < G * R; ++k) dots[k] = V::reduce_add(acc[k / R][k % R]);
   for (int g = 0; g < G; ++g) {
     for (int r = 0; r < R; ++r) {
       float dot = dots[g * R + r];
@@ -96,10 +106,15 @@ void score_rows(const float* q, int64_t head_dim, const std::byte* const* rows, 
   }
 }
 
+// Accumulators a tile may hold: 8 where there are 16 vector registers, 16 with AVX-512's 32.
+template <class V>
+inline constexpr int kTileVectors = V::kLanes >= 16 ? 16 : 8;
+
 template <class V, KvType T, int G>
 void score_chunk(const float* q, int64_t head_dim, const std::byte* const* rows, int count,
                  float scale, float* scores) {
-  constexpr int kRows = G <= 2 ? 4 : (G <= 4 ? 2 : 1);
+  constexpr int kRows =
+      G <= 2 ? kTileVectors<V> / 2 : (G <= 4 ? kTileVectors<V> / 4 : kTileVectors<V> / 8);
   int j = 0;
   for (; j + kRows <= count; j += kRows)
     score_rows<V, T, G, kRows>(q, head_dim, rows, j, scale, scores);
@@ -132,7 +147,7 @@ void accumulate_columns(const std::byte* const* rows, int count, const float* we
 template <class V, KvType T, int G>
 void accumulate_chunk(const std::byte* const* rows, int count, const float* weights,
                       const float* alpha, int64_t head_dim, float* out) {
-  constexpr int kVectors = G <= 2 ? 4 : (G <= 4 ? 2 : 1);
+  constexpr int kVectors = G <= 2 ? 4 : (G <= 4 ? kTileVectors<V> / 4 : kTileVectors<V> / 8);
   int64_t i = 0;
   for (; i + kVectors * V::kLanes <= head_dim; i += kVectors * V::kLanes) {
     accumulate_columns<V, T, G, kVectors>(rows, count, weights, alpha, head_dim, i, out);

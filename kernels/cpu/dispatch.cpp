@@ -277,14 +277,15 @@ std::byte* scratch(uint64_t bytes) {
 }
 
 // Packed weights are streamed once per token: on 2 MiB pages (transparent huge pages, asked for
-// with madvise) a GEMV takes no TLB miss per 4 KiB.
+// with madvise) a GEMV takes no TLB miss per 4 KiB. Only whole huge pages are asked for: a
+// partial last one would make up to 2 MiB per matrix resident that holds nothing.
 std::byte* allocate_packed(uint64_t bytes) {
   constexpr uint64_t kHuge = uint64_t{2} << 20;
   if (bytes >= 2 * kHuge) {
     const uint64_t rounded = (bytes + kHuge - 1) / kHuge * kHuge;
     void* data = std::aligned_alloc(kHuge, rounded);
 #if defined(__linux__)
-    if (data != nullptr) madvise(data, rounded, MADV_HUGEPAGE);
+    if (data != nullptr) madvise(data, bytes / kHuge * kHuge, MADV_HUGEPAGE);
 #endif
     return static_cast<std::byte*>(data);
   }
@@ -336,10 +337,11 @@ bool cpu_has_avx512_bf16() noexcept {
 
 // ---- PackedMatrix ----------------------------------------------------------------------------
 
-PackedMatrix::PackedMatrix(DType dtype, int64_t rows, int64_t cols, const std::byte* data)
+PackedMatrix::PackedMatrix(DType dtype, int64_t rows, int64_t cols, const std::byte* data,
+                           bool repack)
     : dtype_(dtype), rows_(rows), cols_(cols), data_(data) {
   const Geometry geo = geometry(dtype);
-  if (rows <= 0 || cols <= 0 || geo.elements == 0 || cols % geo.elements != 0) return;
+  if (!repack || rows <= 0 || cols <= 0 || geo.elements == 0 || cols % geo.elements != 0) return;
   const PackLayout layout = candidates(active_isa(), dtype).layout;
   if (layout == PackLayout::kNone) return;
   const uint64_t bytes = pack_bytes(layout, rows, cols);
@@ -366,6 +368,21 @@ uint64_t PackedMatrix::bytes() const noexcept {
 
 uint64_t PackedMatrix::packed_bytes() const noexcept {
   return packed_ ? static_cast<const PackedWeights*>(packed_.get())->bytes : 0;
+}
+
+bool PackedMatrix::reads_stored() const noexcept {
+  if (!packed_) return true;
+  const PackLayout layout = static_cast<const PackedWeights*>(packed_.get())->layout;
+  // Measured kernels (oneDNN) read the stored layout, as does a native kernel ranked above the
+  // packed ones; $POLYINFER_MATMUL_KERNEL or a lowered level may still read it (paged back in).
+  bool packed_seen = false;
+  for (const MatmulKernel* kernel : candidates(active_isa(), dtype_).kernels) {
+    if (kernel->layout == layout && kernel->supports == nullptr) packed_seen = true;
+    if (kernel->layout == PackLayout::kNone && (kernel->run != nullptr || !packed_seen)) {
+      return true;
+    }
+  }
+  return !packed_seen;
 }
 
 // ---- matmul ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ constexpr MatmulKernel kKernels[] = {
     make_kernel("f32_avx512_x16", DType::kF32, kIsa, PackLayout::kF32x16, kTokenBlock, nullptr,
                 nullptr, &compute_float_x16<PackedF32, 2, 8>, 32),
     make_kernel("f16_avx512_x16", DType::kF16, kIsa, PackLayout::kF16x16, kTokenBlock, nullptr,
-                nullptr, &compute_float_x16<PackedF16, 2, 8>, 32),
+                nullptr, &compute_float_x16<PackedF16, 4, 6>, 64),
     make_kernel("bf16_avx512_x16", DType::kBF16, kIsa, PackLayout::kBF16x16, kTokenBlock, nullptr,
                 nullptr, &compute_float_x16<PackedBF16, 2, 8>, 32),
     make_kernel("q4_0_avx512_x16", DType::kQ4_0, kIsa, PackLayout::kQ4_0x16, kTokenBlock,

@@ -243,6 +243,12 @@ inline void store_rows(const VF (&acc)[T], float* y, int64_t y_stride, int rows)
 
 // ---- Q4_0 and Q8_0 ----------------------------------------------------------------------------
 
+#ifndef POLYINFER_Q8_TILE_TOKENS
+#define POLYINFER_Q8_TILE_TOKENS 6
+#endif
+// Tokens per two-group tile: 2·T integer and 2·T float accumulators.
+constexpr int kQ8TileTokens = POLYINFER_Q8_TILE_TOKENS;
+
 // One group of 16 rows × T tokens: Σ_b d_w·d_x·(Σ q·x − offset·Σx) with q unsigned.
 template <int T, bool kQ8>
 inline void q8_block_tile(const uint8_t* w, int64_t blocks, const ActQ8_0 (&x)[T], float* y,
@@ -291,12 +297,91 @@ inline void q8_block_tile(const uint8_t* w, int64_t blocks, const ActQ8_0 (&x)[T
   store_rows<T>(facc, y, y_stride, rows);
 }
 
+// Two groups (32 rows) × T tokens: each broadcast activation serves both groups' weights, so a
+// block takes half the broadcast loads per vpdpbusd of q8_block_tile (batches are load-bound).
+template <int T, bool kQ8>
+inline void q8_block_tile2(const uint8_t* w, int64_t group_bytes, int64_t blocks,
+                           const ActQ8_0 (&x)[T], float* y, int64_t y_stride, int rows1) {
+  constexpr int64_t kStep = kQ8 ? kQ8_0x16Bytes : kQ4_0x16Bytes;
+  const VI nibble = vi_set1_i8(0x0F);
+  VF facc[2][T];
+  for (int g = 0; g < 2; ++g) {
+    for (int t = 0; t < T; ++t) facc[g][t] = vf_zero();
+  }
+  for (int64_t b = 0; b < blocks; ++b, w += kStep) {
+    VI acc[2][T];
+    for (int g = 0; g < 2; ++g) {
+      for (int t = 0; t < T; ++t) acc[g][t] = vi_zero();
+    }
+    const int64_t col = b * kBlock32;
+    if constexpr (kQ8) {
+      for (int k = 0; k < 8; ++k) {
+        const VI v0 = vi_load(w + 32 + 64 * k);
+        const VI v1 = vi_load(w + group_bytes + 32 + 64 * k);
+        for (int t = 0; t < T; ++t) {
+          const VI xb = vi_bcast32(x[t].qs + col + 4 * k);
+          acc[0][t] = vi_dpbusd(acc[0][t], v0, xb);
+          acc[1][t] = vi_dpbusd(acc[1][t], v1, xb);
+        }
+      }
+    } else {
+      for (int k = 0; k < 4; ++k) {
+        const VI v0 = vi_load(w + 32 + 64 * k);
+        const VI v1 = vi_load(w + group_bytes + 32 + 64 * k);
+        const VI lo0 = vi_and(v0, nibble);
+        const VI lo1 = vi_and(v1, nibble);
+        for (int t = 0; t < T; ++t) {
+          const VI xb = vi_bcast32(x[t].qs + col + 4 * k);
+          acc[0][t] = vi_dpbusd_small(acc[0][t], lo0, xb);
+          acc[1][t] = vi_dpbusd_small(acc[1][t], lo1, xb);
+        }
+        const VI hi0 = vi_and(vi_srl16(v0, 4), nibble);
+        const VI hi1 = vi_and(vi_srl16(v1, 4), nibble);
+        for (int t = 0; t < T; ++t) {
+          const VI xb = vi_bcast32(x[t].qs + col + 16 + 4 * k);
+          acc[0][t] = vi_dpbusd_small(acc[0][t], hi0, xb);
+          acc[1][t] = vi_dpbusd_small(acc[1][t], hi1, xb);
+        }
+      }
+    }
+    const VF dw0 = vf_from_half(reinterpret_cast<const uint16_t*>(w));
+    const VF dw1 = vf_from_half(reinterpret_cast<const uint16_t*>(w + group_bytes));
+    for (int t = 0; t < T; ++t) {
+      const VI bias = vi_set1(x[t].bias[b]);
+      const VF dx = vf_set1(x[t].d[b]);
+      facc[0][t] = vf_fmadd(vf_cvt(vi_add(acc[0][t], bias)), vf_mul(dw0, dx), facc[0][t]);
+      facc[1][t] = vf_fmadd(vf_cvt(vi_add(acc[1][t], bias)), vf_mul(dw1, dx), facc[1][t]);
+    }
+  }
+  store_rows<T>(facc[0], y, y_stride, kPackRows);
+  store_rows<T>(facc[1], y + kPackRows, y_stride, rows1);
+}
+
 template <bool kQ8, int kMaxTokens>
 void compute_q8_blocks(const MatmulCall& call, int64_t row_begin, int64_t row_end,
                        int64_t token_begin, int64_t token_end) {
   const int64_t blocks = call.cols / kBlock32;
   const int64_t group_bytes = blocks * (kQ8 ? kQ8_0x16Bytes : kQ4_0x16Bytes);
-  for (int64_t row = row_begin; row < row_end; row += kPackRows) {
+  int64_t row = row_begin;
+  // Batches on AVX-512 (kMaxTokens 8; 32 vector registers): two groups per tile where both exist.
+  if constexpr (kMaxTokens >= 8) {
+    if (token_end - token_begin >= kMaxTokens) {
+      for (; row + kPackRows < row_end; row += 2 * kPackRows) {
+        const auto* w =
+            reinterpret_cast<const uint8_t*>(call.packed) + row / kPackRows * group_bytes;
+        const int rows1 =
+            static_cast<int>(row_end - row < 2 * kPackRows ? row_end - row - kPackRows : kPackRows);
+        for_token_tiles<kQ8TileTokens>(token_begin, token_end, [&](int64_t t0, auto tile) {
+          constexpr int T = decltype(tile)::value;
+          ActQ8_0 x[T];
+          for (int t = 0; t < T; ++t) x[t] = act_q8_0(call.act, call.cols, t0 + t);
+          q8_block_tile2<T, kQ8>(w, group_bytes, blocks, x, call.y + t0 * call.y_stride + row,
+                                 call.y_stride, rows1);
+        });
+      }
+    }
+  }
+  for (; row < row_end; row += kPackRows) {
     const auto* w = reinterpret_cast<const uint8_t*>(call.packed) + row / kPackRows * group_bytes;
     const int rows = static_cast<int>(row_end - row < kPackRows ? row_end - row : kPackRows);
     for_token_tiles<kMaxTokens>(token_begin, token_end, [&](int64_t t0, auto tile) {

@@ -62,6 +62,28 @@ struct Avx512Vec {
     const __m256 abcd = _mm256_hadd_ps(ab, cd);  // [a b c d | a b c d] partial sums
     _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1)));
   }
+  /// The sixteen horizontal sums of v[0..15] into out[0..15]: one transposing add tree (45
+  /// shuffles and adds) instead of four reduce_add4 trees.
+  static void reduce_add16(const F* v, float* out) {
+    __m512 pairs[8];  // per 128-bit lane: partial sums of v[2i], v[2i + 1] interleaved
+    for (int i = 0; i < 8; ++i) {
+      pairs[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]),
+                               _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+    }
+    __m512 quads[4];  // per 128-bit lane: that lane's sums of v[4i .. 4i + 3]
+    for (int i = 0; i < 4; ++i) {
+      const __m512d a = _mm512_castps_pd(pairs[2 * i]);
+      const __m512d b = _mm512_castps_pd(pairs[2 * i + 1]);
+      quads[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
+                               _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+    constexpr int kEven = _MM_SHUFFLE(2, 0, 2, 0);
+    constexpr int kOdd = _MM_SHUFFLE(3, 1, 3, 1);
+    const auto fold = [](__m512 a, __m512 b) {  // lanes [a0+a1, a2+a3, b0+b1, b2+b3]
+      return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, kEven), _mm512_shuffle_f32x4(a, b, kOdd));
+    };
+    _mm512_storeu_ps(out, fold(fold(quads[0], quads[1]), fold(quads[2], quads[3])));
+  }
   static float reduce_max(F v) {
     const __m256 x = _mm256_max_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
     __m128 y = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));

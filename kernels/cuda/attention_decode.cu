@@ -11,10 +11,11 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kMaxGroup = 8;           // query heads per block (more: several head groups)
-constexpr int64_t kMinSplitRows = 64;  // fewer rows per split cost more in partials than they save
+constexpr int64_t kMinSplitRows = 16;  // fewer rows per split cost more in partials than they save
 
 struct SplitPlan {
   int64_t heads;
+  int64_t q_stride;     // floats between tokens' queries
   int64_t group;        // query heads per kv head
   int64_t head_groups;  // ceil(group / kMaxGroup)
   int64_t rows_per_split;
@@ -23,7 +24,7 @@ struct SplitPlan {
 
 // Loads kValues consecutive halves (kValues·2 bytes, aligned to that when kValues ∈ {2, 4, 8}).
 template <int kValues>
-__device__ __forceinline__ void load_halves(const __half* p, float (&out)[kValues]) {
+__device__ __forceinline__ void load_values(const __half* p, float (&out)[kValues]) {
   if constexpr (kValues == 2 || kValues == 4 || kValues == 8) {
     using Vector =
         std::conditional_t<kValues == 2, uint32_t, std::conditional_t<kValues == 4, uint2, uint4>>;
@@ -41,9 +42,31 @@ __device__ __forceinline__ void load_halves(const __half* p, float (&out)[kValue
   }
 }
 
-__device__ __forceinline__ const __half* kv_row(const DeviceKvView& view, int64_t row,
-                                                int64_t kv_head) {
-  const auto* block = static_cast<const __half*>(view.blocks[row / view.block_rows]);
+// Loads kValues consecutive floats.
+template <int kValues>
+__device__ __forceinline__ void load_values(const float* p, float (&out)[kValues]) {
+  if constexpr (kValues == 4) {
+    const float4 v = *reinterpret_cast<const float4*>(p);
+    out[0] = v.x;
+    out[1] = v.y;
+    out[2] = v.z;
+    out[3] = v.w;
+  } else {
+#pragma unroll
+    for (int i = 0; i < kValues; ++i) out[i] = p[i];
+  }
+}
+
+// The first block-table entry of `token`'s sequence.
+__device__ __forceinline__ void* const* token_blocks(const DeviceKvView& view, int64_t token) {
+  return view.blocks + (view.token_tables != nullptr ? view.token_tables[token] : 0);
+}
+
+template <typename T>
+__device__ __forceinline__ T* kv_row(const DeviceKvView& view, void* const* blocks, int64_t row,
+                                     int64_t kv_head) {
+  auto* block =
+      reinterpret_cast<T*>(static_cast<char*>(blocks[row / view.block_rows]) + view.block_offset);
   return block + ((row % view.block_rows) * view.kv_heads + kv_head) * view.head_dim;
 }
 
@@ -52,7 +75,7 @@ __device__ __forceinline__ const __half* kv_row(const DeviceKvView& view, int64_
 // weighted values) per query head in registers, lane i holding dims i·kValues…; the warps'
 // states are merged in shared memory and written as the split's partial state (or, with one
 // split, as the output).
-template <int kValues>
+template <int kValues, typename T>
 __global__ void __launch_bounds__(kWarps* kWarp)
     attention_split_kernel(const float* q, SplitPlan plan, DeviceKvView keys, DeviceKvView values,
                            const int32_t* positions, int causal, float scale, float* partials,
@@ -86,15 +109,19 @@ __global__ void __launch_bounds__(kWarps* kWarp)
     for (int e = 0; e < kValues; ++e) {
       acc[g][e] = 0.0f;
       query[g][e] =
-          g < count ? q[((token * plan.heads) + first_head + g) * kDim + lane * kValues + e] * scale
-                    : 0.0f;
+          g < count
+              ? q[token * plan.q_stride + (first_head + g) * kDim + lane * kValues + e] * scale
+              : 0.0f;
     }
   }
+  void* const* key_blocks = token_blocks(keys, token);
+  void* const* value_blocks = token_blocks(values, token);
   for (int64_t row = begin + warp; row < end; row += kWarps) {
     float key[kValues];
     float value[kValues];
-    load_halves<kValues>(kv_row(keys, row, kv_head) + lane * kValues, key);
-    load_halves<kValues>(kv_row(values, row, kv_head) + lane * kValues, value);
+    load_values<kValues>(kv_row<const T>(keys, key_blocks, row, kv_head) + lane * kValues, key);
+    load_values<kValues>(kv_row<const T>(values, value_blocks, row, kv_head) + lane * kValues,
+                         value);
 #pragma unroll
     for (int g = 0; g < kMaxGroup; ++g) {
       if (g < count) {
@@ -174,16 +201,49 @@ __global__ void attention_combine_kernel(const float* partials, int splits, int6
   }
 }
 
-__global__ void kv_store_kernel(const float* src, int64_t rows, int64_t first_row,
-                                DeviceKvView dst) {
+__device__ __forceinline__ void store_value(__half* p, float v) {
+  *p = __float2half_rn(v);
+}
+__device__ __forceinline__ void store_value(float* p, float v) {
+  *p = v;
+}
+
+// Row r of src (stride src_stride) goes to row first_row + r, or to row positions[r] of token
+// r's sequence when positions is given; with src2/dst2, a second store in the same launch
+// (values beside keys).
+template <typename T>
+__global__ void kv_store_kernel(const float* src, const float* src2, int64_t src_stride,
+                                int64_t rows, int64_t first_row, const int32_t* positions,
+                                DeviceKvView dst, DeviceKvView dst2) {
   const int64_t row_values = dst.kv_heads * dst.head_dim;
-  const int64_t total = rows * row_values;
+  const int64_t per_view = rows * row_values;
+  const int64_t total = src2 != nullptr ? 2 * per_view : per_view;
   const int64_t stride = int64_t{gridDim.x} * blockDim.x;
   for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const int64_t row = first_row + i / row_values;
-    auto* block = static_cast<__half*>(dst.blocks[row / dst.block_rows]);
-    block[(row % dst.block_rows) * row_values + i % row_values] = __float2half_rn(src[i]);
+    const bool second = i >= per_view;
+    const int64_t k = second ? i - per_view : i;
+    const DeviceKvView& view = second ? dst2 : dst;
+    const float* from = second ? src2 : src;
+    const int64_t r = k / row_values;
+    const int64_t row = positions != nullptr ? int64_t{positions[r]} : first_row + r;
+    T* block = kv_row<T>(view, token_blocks(view, positions != nullptr ? r : 0), row, 0);
+    store_value(block + k % row_values, from[r * src_stride + k % row_values]);
   }
+}
+
+Status store_rows(const float* src, const float* src2, int64_t src_stride, int64_t rows,
+                  int64_t first_row, const int32_t* positions, const DeviceKvView& dst,
+                  const DeviceKvView& dst2, Stream stream) noexcept {
+  constexpr int kThreads = 256;
+  const int64_t total = rows * dst.kv_heads * dst.head_dim * (src2 != nullptr ? 2 : 1);
+  if (total == 0) return Status::kOk;
+  if (src == nullptr) return Status::kInvalidArgument;
+  if (dst.type == KvType::kF32) {
+    return launch(&kv_store_kernel<float>, dim3(grid_for(total, kThreads)), dim3(kThreads), 0,
+                  stream, false, src, src2, src_stride, rows, first_row, positions, dst, dst2);
+  }
+  return launch(&kv_store_kernel<__half>, dim3(grid_for(total, kThreads)), dim3(kThreads), 0,
+                stream, false, src, src2, src_stride, rows, first_row, positions, dst, dst2);
 }
 
 template <int kValues>
@@ -193,39 +253,78 @@ Status launch_split(const float* q, const SplitPlan& plan, int64_t tokens, int64
   const dim3 grid(static_cast<unsigned>(plan.splits),
                   static_cast<unsigned>(kv_heads * plan.head_groups),
                   static_cast<unsigned>(tokens));
-  return launch(&attention_split_kernel<kValues>, grid, dim3(kWarps * kWarp), 0, stream, false, q,
-                plan, keys, values, positions, causal ? 1 : 0, scale, partials, out);
+  if (keys.type == KvType::kF32) {
+    return launch(&attention_split_kernel<kValues, float>, grid, dim3(kWarps * kWarp), 0, stream,
+                  false, q, plan, keys, values, positions, causal ? 1 : 0, scale, partials, out);
+  }
+  return launch(&attention_split_kernel<kValues, __half>, grid, dim3(kWarps * kWarp), 0, stream,
+                false, q, plan, keys, values, positions, causal ? 1 : 0, scale, partials, out);
 }
+
+Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t tokens,
+                     int64_t heads, const DeviceKvView& keys, const DeviceKvView& values,
+                     const int32_t* positions, bool causal, float scale, float* out) noexcept;
 
 }  // namespace
 
 bool attention_supports(const DeviceKvView& view) noexcept {
   const int64_t d = view.head_dim;
-  return view.type == KvType::kF16 && (d == 64 || d == 96 || d == 128 || d == 256) &&
+  return (view.type == KvType::kF16 || view.type == KvType::kF32) &&
+         (d == 32 || d == 64 || d == 96 || d == 128 || d == 256) && view.block_offset >= 0 &&
          view.kv_heads > 0 && view.block_rows > 0 && view.blocks != nullptr && view.positions >= 0;
 }
 
 Status kv_store(const float* src, int64_t rows, int64_t first_row, const DeviceKvView& dst,
                 Stream stream) noexcept {
   if (rows < 0 || first_row < 0) return Status::kInvalidArgument;
-  if (!attention_supports(dst)) return Status::kUnsupported;
-  const int64_t total = rows * dst.kv_heads * dst.head_dim;
-  if (total == 0) return Status::kOk;
-  if (src == nullptr) return Status::kInvalidArgument;
-  constexpr int kThreads = 256;
-  return launch(&kv_store_kernel, dim3(grid_for(total, kThreads)), dim3(kThreads), 0, stream, false,
-                src, rows, first_row, dst);
+  if (!attention_supports(dst) || dst.token_tables != nullptr) return Status::kUnsupported;
+  const int64_t row_values = dst.kv_heads * dst.head_dim;
+  return store_rows(src, nullptr, row_values, rows, first_row, nullptr, dst, dst, stream);
+}
+
+Status kv_store_tokens(const float* keys_src, const float* values_src, int64_t src_stride,
+                       int64_t tokens, const int32_t* positions, const DeviceKvView& keys,
+                       const DeviceKvView& values, Stream stream) noexcept {
+  if (tokens < 0 || positions == nullptr || values_src == nullptr ||
+      src_stride < keys.kv_heads * keys.head_dim) {
+    return Status::kInvalidArgument;
+  }
+  if (!attention_supports(keys) || !attention_supports(values) || keys.type != values.type ||
+      keys.kv_heads != values.kv_heads || keys.head_dim != values.head_dim ||
+      keys.block_rows != values.block_rows) {
+    return Status::kUnsupported;
+  }
+  return store_rows(keys_src, values_src, src_stride, tokens, 0, positions, keys, values, stream);
 }
 
 Status attention(Context& context, const float* q, int64_t tokens, int64_t heads,
                  const DeviceKvView& keys, const DeviceKvView& values, const int32_t* positions,
                  bool causal, float scale, float* out) noexcept {
+  return run_attention(context, q, heads * keys.head_dim, tokens, heads, keys, values, positions,
+                       causal, scale, out);
+}
+
+Status attention_tokens(Context& context, const float* q, int64_t q_stride, int64_t tokens,
+                        int64_t heads, const DeviceKvView& keys, const DeviceKvView& values,
+                        const int32_t* positions, float scale, float* out) noexcept {
+  if (q_stride < heads * keys.head_dim) return Status::kInvalidArgument;
+  return run_attention(context, q, q_stride, tokens, heads, keys, values, positions, true, scale,
+                       out);
+}
+
+namespace {
+
+Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t tokens,
+                     int64_t heads, const DeviceKvView& keys, const DeviceKvView& values,
+                     const int32_t* positions, bool causal, float scale, float* out) noexcept {
   if (q == nullptr || out == nullptr || tokens < 0 || heads < 1 ||
       (causal && positions == nullptr)) {
     return Status::kInvalidArgument;
   }
   if (!attention_supports(keys) || !attention_supports(values) ||
       keys.head_dim != values.head_dim || keys.kv_heads != values.kv_heads ||
+      keys.type != values.type ||
+      (keys.token_tables == nullptr) != (values.token_tables == nullptr) ||
       heads % keys.kv_heads != 0 || tokens > 65535) {
     return Status::kUnsupported;
   }
@@ -234,6 +333,7 @@ Status attention(Context& context, const float* q, int64_t tokens, int64_t heads
   const int64_t dim = keys.head_dim;
   SplitPlan plan{};
   plan.heads = heads;
+  plan.q_stride = q_stride;
   plan.group = heads / keys.kv_heads;
   plan.head_groups = ceil_div(plan.group, kMaxGroup);
   // Enough splits for about two blocks per multiprocessor, each of at least kMinSplitRows rows.
@@ -254,6 +354,10 @@ Status attention(Context& context, const float* q, int64_t tokens, int64_t heads
   const Stream stream = impl.stream;
   Status status = Status::kUnsupported;
   switch (dim) {
+    case 32:
+      status = launch_split<1>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
+                               scale == 0.0f ? 1.0f / sqrtf(32.0f) : scale, partials, out, stream);
+      break;
     case 64:
       status = launch_split<2>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
                                scale == 0.0f ? 0.125f : scale, partials, out, stream);
@@ -278,5 +382,7 @@ Status attention(Context& context, const float* q, int64_t tokens, int64_t heads
                 dim3(static_cast<unsigned>(std::min<int64_t>(dim, 256))), 0, stream, false,
                 static_cast<const float*>(partials), plan.splits, dim, out);
 }
+
+}  // namespace
 
 }  // namespace polyinfer::inline v0::detail::gpu

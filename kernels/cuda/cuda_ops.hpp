@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "kernels/ops.hpp"
 #include "polyinfer/tensor.hpp"
@@ -109,10 +110,55 @@ class DeviceStream {
 /// Device → host copy; returns after the data has arrived (synchronizes `stream`).
 [[nodiscard]] Status copy_to_host(void* host_dst, const void* src, uint64_t bytes,
                                   Stream stream) noexcept;
+/// Device → device copy, ordered on `stream`.
+[[nodiscard]] Status copy_on_device(void* dst, const void* src, uint64_t bytes,
+                                    Stream stream) noexcept;
 /// Sets `bytes` bytes at `dst` to `value` (test poisoning, zeroing).
 [[nodiscard]] Status fill_bytes(void* dst, int value, uint64_t bytes, Stream stream) noexcept;
 /// Waits for everything queued on `stream`; reports an earlier asynchronous error, if any.
 [[nodiscard]] Status synchronize(Stream stream) noexcept;
+
+/// Launches captured from one stream and replayed with one launch (a CUDA graph): decode steps
+/// cost one launch instead of hundreds. Capture records work without running it; allocations
+/// and synchronization are not allowed meanwhile (warm every buffer up first).
+class Graph {
+ public:
+  Graph() = default;
+  ~Graph();
+  Graph(Graph&& other) noexcept;
+  Graph& operator=(Graph&& other) noexcept;
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+
+  /// Starts recording the launches this thread makes on `stream`.
+  [[nodiscard]] static Status begin_capture(Stream stream) noexcept;
+  /// Stops recording and makes `out` the executable graph (on failure `out` is left empty).
+  [[nodiscard]] static Status end_capture(Stream stream, Graph* out) noexcept;
+  /// Runs the recorded work on `stream`.
+  [[nodiscard]] Status launch(Stream stream) const noexcept;
+  [[nodiscard]] bool empty() const noexcept { return exec_ == nullptr; }
+
+ private:
+  void* exec_ = nullptr;
+};
+
+/// GPU-side timestamps (profiling): mark() records an event on a stream without waiting;
+/// after the stream is synchronized, intervals() gives the milliseconds between marks.
+class Timeline {
+ public:
+  Timeline() = default;
+  ~Timeline();
+  Timeline(const Timeline&) = delete;
+  Timeline& operator=(const Timeline&) = delete;
+
+  [[nodiscard]] Status mark(Stream stream) noexcept;
+  /// Milliseconds from mark i to mark i + 1, for every pair recorded; forgets the marks.
+  [[nodiscard]] Status intervals(std::vector<float>* out) noexcept;
+
+ private:
+  std::vector<void*> events_;  // recorded, in order
+  std::vector<void*> spare_;   // created, unused
+};
 
 /// Per-stream state of the matrix kernels: the cuBLAS handle and its workspace, and scratch for
 /// quantized activations, dequantized weight tiles and attention partials. Scratch grows on
@@ -129,6 +175,8 @@ class Context {
   [[nodiscard]] Stream stream() const noexcept;
   /// Multiprocessors of the device (launch sizing).
   [[nodiscard]] int multiprocessors() const noexcept;
+  /// Counts scratch reallocations: a graph captured before a change reads freed memory.
+  [[nodiscard]] uint64_t scratch_generation() const noexcept;
 
   struct Impl;  // kernels/cuda/context.cuh
   [[nodiscard]] Impl& impl() noexcept { return *impl_; }
@@ -214,6 +262,9 @@ struct GemvConfig {
 /// y = x / sqrt(mean(x²) + eps) · weight, per row of `cols`.
 [[nodiscard]] Status rms_norm(const float* x, const float* weight, float eps, int64_t rows,
                               int64_t cols, float* y, Stream stream) noexcept;
+/// x += delta, then y = rms_norm(x) (a residual connection and the next norm, one pass).
+[[nodiscard]] Status add_rms_norm(float* x, const float* delta, const float* weight, float eps,
+                                  int64_t rows, int64_t cols, float* y, Stream stream) noexcept;
 /// y = (x − mean) / sqrt(var + eps) · weight + bias, per row (bias may be null).
 [[nodiscard]] Status layer_norm(const float* x, const float* weight, const float* bias, float eps,
                                 int64_t rows, int64_t cols, float* y, Stream stream) noexcept;
@@ -234,23 +285,36 @@ struct GemvConfig {
 /// In-place softmax of each row.
 [[nodiscard]] Status softmax(float* x, int64_t rows, int64_t cols, Stream stream) noexcept;
 
-/// One sequence's keys or values in paged device memory, as kernels/ops.hpp's KvView: block b
-/// holds rows [b·block_rows, (b+1)·block_rows) of kv_heads × head_dim values. F16 only for now.
+/// Keys or values in paged device memory, as kernels/ops.hpp's KvView: block b holds rows
+/// [b·block_rows, (b+1)·block_rows) of kv_heads × head_dim values (F16 or F32), starting
+/// `block_offset` bytes into the block (a layer's slice of the runtime's KvCache blocks). One
+/// sequence, or with `token_tables` several: token t's sequence has its blocks at
+/// blocks[token_tables[t]…].
 struct DeviceKvView {
   KvType type = KvType::kF16;
   int64_t kv_heads = 0;
   int64_t head_dim = 0;
   int64_t block_rows = 0;
-  void* const* blocks = nullptr;  ///< device array of device pointers, one per block
-  int64_t positions = 0;          ///< rows valid; an upper bound of every causal limit
+  void* const* blocks = nullptr;          ///< device array of device pointers, one per block
+  int64_t positions = 0;                  ///< rows valid; an upper bound of every causal limit
+  int64_t block_offset = 0;               ///< bytes from a block's start to its first row
+  const int32_t* token_tables = nullptr;  ///< device, per token; null: one sequence
 };
 
-/// Whether attention() and kv_store() handle `view` (F16, head_dim ∈ {64, 96, 128, 256}).
+/// Whether attention() and kv_store() handle `view` (F16 or F32, head_dim ∈ {32, 64, 96, 128,
+/// 256}).
 [[nodiscard]] bool attention_supports(const DeviceKvView& view) noexcept;
 
-/// Stores `rows` f32 rows (kv_heads × head_dim each, contiguous) into rows first_row.. of `dst`.
+/// Stores `rows` f32 rows (kv_heads × head_dim each, contiguous) into rows first_row.. of `dst`
+/// (one sequence: no token_tables).
 [[nodiscard]] Status kv_store(const float* src, int64_t rows, int64_t first_row,
                               const DeviceKvView& dst, Stream stream) noexcept;
+/// Stores row t of keys_src and values_src (row stride src_stride) at row positions[t] of token
+/// t's sequence in `keys` and `values` (one launch for both).
+[[nodiscard]] Status kv_store_tokens(const float* keys_src, const float* values_src,
+                                     int64_t src_stride, int64_t tokens, const int32_t* positions,
+                                     const DeviceKvView& keys, const DeviceKvView& values,
+                                     Stream stream) noexcept;
 
 /// Grouped-query attention over the paged cache, as kernels/ops.hpp's attention(): q and out are
 /// tokens × heads × head_dim; token t attends to rows 0..positions[t] when `causal` (positions
@@ -260,6 +324,28 @@ struct DeviceKvView {
                                const DeviceKvView& keys, const DeviceKvView& values,
                                const int32_t* positions, bool causal, float scale,
                                float* out) noexcept;
+
+/// Causal attention of tokens from several sequences in one launch (DeviceKvView's
+/// token_tables); token t's query row starts at q + t·q_stride, out is tokens × heads × head_dim.
+[[nodiscard]] Status attention_tokens(Context& context, const float* q, int64_t q_stride,
+                                      int64_t tokens, int64_t heads, const DeviceKvView& keys,
+                                      const DeviceKvView& values, const int32_t* positions,
+                                      float scale, float* out) noexcept;
+
+/// Whether embed_rows() reads `dtype` (F32, F16, BF16, Q8_0, Q4_0).
+[[nodiscard]] bool embed_supports(DType dtype) noexcept;
+/// out[t] = row ids[t] of a GGUF-layout table of `cols` columns in device memory, in f32.
+[[nodiscard]] Status embed_rows(DType dtype, const void* table, int64_t cols, const int32_t* ids,
+                                int64_t tokens, float* out, Stream stream) noexcept;
+/// dst[i] = src[rows[i]] for i < count, rows of `cols` floats (the rows that need logits).
+[[nodiscard]] Status gather_rows(const float* src, const int32_t* rows, int64_t count, int64_t cols,
+                                 float* dst, Stream stream) noexcept;
+/// y[r][c] += bias[c] for r < rows, c < cols (row stride cols).
+[[nodiscard]] Status add_bias(float* y, const float* bias, int64_t rows, int64_t cols,
+                              Stream stream) noexcept;
+/// out[t][i] = silu(gu[t][i]) · gu[t][width + i]: gate and up side by side in each row.
+[[nodiscard]] Status silu_mul_rows(const float* gate_up, int64_t tokens, int64_t width, float* out,
+                                   Stream stream) noexcept;
 
 /// The roofline: reads `bytes` (a multiple of 16, 16-byte aligned) once with 128-bit loads and
 /// writes one word to `sink` (device). `variant` 0..stream_read_variants()−1 picks the unroll

@@ -132,6 +132,80 @@ Status copy_to_host(void* host_dst, const void* src, uint64_t bytes, Stream stre
   return status_of(cudaStreamSynchronize(native(stream)));
 }
 
+Status copy_on_device(void* dst, const void* src, uint64_t bytes, Stream stream) noexcept {
+  if (bytes == 0) return Status::kOk;
+  if (dst == nullptr || src == nullptr) return Status::kInvalidArgument;
+  return status_of(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, native(stream)));
+}
+
+Timeline::~Timeline() {
+  for (void* e : events_) (void)cudaEventDestroy(static_cast<cudaEvent_t>(e));
+  for (void* e : spare_) (void)cudaEventDestroy(static_cast<cudaEvent_t>(e));
+}
+
+Status Timeline::mark(Stream stream) noexcept {
+  cudaEvent_t event = nullptr;
+  if (!spare_.empty()) {
+    event = static_cast<cudaEvent_t>(spare_.back());
+    spare_.pop_back();
+  } else {
+    POLYINFER_CUDA_TRY(cudaEventCreate(&event));
+  }
+  events_.push_back(event);
+  return status_of(cudaEventRecord(event, native(stream)));
+}
+
+Status Timeline::intervals(std::vector<float>* out) noexcept {
+  if (out == nullptr) return Status::kInvalidArgument;
+  out->clear();
+  for (size_t i = 1; i < events_.size(); ++i) {
+    float ms = 0;
+    POLYINFER_CUDA_TRY(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(events_[i - 1]),
+                                            static_cast<cudaEvent_t>(events_[i])));
+    out->push_back(ms);
+  }
+  spare_.insert(spare_.end(), events_.begin(), events_.end());
+  events_.clear();
+  return Status::kOk;
+}
+
+Graph::~Graph() {
+  if (exec_ != nullptr) (void)cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_));
+}
+
+Graph::Graph(Graph&& other) noexcept : exec_(std::exchange(other.exec_, nullptr)) {}
+
+Graph& Graph::operator=(Graph&& other) noexcept {
+  if (this != &other) {
+    if (exec_ != nullptr) (void)cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_));
+    exec_ = std::exchange(other.exec_, nullptr);
+  }
+  return *this;
+}
+
+Status Graph::begin_capture(Stream stream) noexcept {
+  if (stream.native == nullptr) return Status::kInvalidArgument;  // the legacy stream can't
+  return status_of(cudaStreamBeginCapture(native(stream), cudaStreamCaptureModeThreadLocal));
+}
+
+Status Graph::end_capture(Stream stream, Graph* out) noexcept {
+  if (out == nullptr) return Status::kInvalidArgument;
+  *out = Graph();
+  cudaGraph_t graph = nullptr;
+  POLYINFER_CUDA_TRY(cudaStreamEndCapture(native(stream), &graph));
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t error = cudaGraphInstantiate(&exec, graph, 0);
+  (void)cudaGraphDestroy(graph);
+  POLYINFER_CUDA_TRY(error);
+  out->exec_ = exec;
+  return Status::kOk;
+}
+
+Status Graph::launch(Stream stream) const noexcept {
+  if (exec_ == nullptr) return Status::kInvalidArgument;
+  return status_of(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), native(stream)));
+}
+
 Status fill_bytes(void* dst, int value, uint64_t bytes, Stream stream) noexcept {
   if (bytes == 0) return Status::kOk;
   if (dst == nullptr) return Status::kInvalidArgument;
@@ -153,11 +227,16 @@ Status Context::Impl::reserve(DeviceBuffer& buffer, uint64_t bytes) noexcept {
   uint64_t rounded = uint64_t{1} << 20;
   while (rounded < bytes) rounded *= 2;
   buffer = DeviceBuffer();
+  ++generation;
   return DeviceBuffer::allocate(rounded, &buffer);
 }
 
 Context::Context(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
 Context::~Context() = default;
+
+uint64_t Context::scratch_generation() const noexcept {
+  return impl_->generation;
+}
 
 Stream Context::stream() const noexcept {
   return impl_->stream;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // matmul(): GEMV kernels for up to 8 activation rows, cuBLAS (after f16 conversion) for more.
 #include <algorithm>
+#include <cstdlib>
 #include <iterator>
 
 #include "kernels/cuda/context.cuh"
@@ -20,8 +21,17 @@ bool is_quantized(DType dtype) noexcept {
   return dtype == DType::kQ4_0 || dtype == DType::kQ8_0 || dtype == DType::kQ4_K;
 }
 
-/// Rows of f16 weights the GEMM path dequantizes per cuBLAS call (bounds the scratch).
-constexpr uint64_t kWeightTileBytes = uint64_t{64} << 20;
+/// Bytes of f16 weights the GEMM path dequantizes per cuBLAS call (bounds the scratch). 64 MB
+/// measured faster than an L2-sized 16 MB on an H200 (fewer, larger cuBLAS calls: batch-32
+/// decode 1678 vs 1301 tok/s, docs/benchmarks.md). POLYINFER_GPU_TILE_MB overrides.
+uint64_t weight_tile_bytes() noexcept {
+  static const uint64_t bytes = [] {
+    const char* env = std::getenv("POLYINFER_GPU_TILE_MB");
+    const long mb = env != nullptr ? std::strtol(env, nullptr, 10) : 0;
+    return static_cast<uint64_t>(mb > 0 ? mb : 64) << 20;
+  }();
+  return bytes;
+}
 
 Status check_product(const DeviceMatrix& w, const float* x, int64_t tokens, int64_t x_stride,
                      const float* y, int64_t y_stride) noexcept {
@@ -56,8 +66,23 @@ std::span<const GemvConfig> gemv_variants() noexcept {
   return kSingleTokenVariants;
 }
 
-GemvConfig gemv_default(DType /*dtype*/, int64_t tokens) noexcept {
-  if (tokens <= 1 || tokens > kGemvMaxTokens) return {1, 4, 8};
+GemvConfig gemv_default(DType dtype, int64_t tokens) noexcept {
+  if (tokens <= 1 || tokens > kGemvMaxTokens) {
+    // The fastest single-token shapes over the benchmark's matrices on an H200
+    // (docs/measurements/gpu_check-2026-11-25*.txt: best per matrix, most often).
+    switch (dtype) {
+      case DType::kQ4_0:
+      case DType::kQ4_K:
+        return {2, 2, 4};
+      case DType::kQ8_0:
+        return {2, 2, 8};
+      case DType::kF16:
+      case DType::kBF16:
+        return {1, 2, 8};
+      default:
+        return {1, 4, 8};
+    }
+  }
   const GemvShape shape = kMultiTokenShapes[tokens];
   return {shape.rows_per_warp, shape.unroll, kMultiTokenWarps};
 }
@@ -124,8 +149,8 @@ Status gemm(Context& context, const DeviceMatrix& w, const float* x, int64_t tok
                      half_type, cols, y, y_stride);
   }
   // Quantized weights: dequantize a tile of rows to f16, multiply, next tile.
-  const int64_t tile_rows =
-      std::clamp<int64_t>(static_cast<int64_t>(kWeightTileBytes / (cols * 2)), 1, rows);
+  const int64_t tile_rows = std::clamp<int64_t>(
+      static_cast<int64_t>(weight_tile_bytes() / static_cast<uint64_t>(cols * 2)), 1, rows);
   POLYINFER_GPU_TRY(impl.reserve(impl.weight_tile, static_cast<uint64_t>(tile_rows * cols) * 2));
   const WeightsView view = weights_view(w);
   for (int64_t first = 0; first < rows; first += tile_rows) {

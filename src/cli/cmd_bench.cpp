@@ -140,6 +140,7 @@ int run_bench(const std::vector<std::string>& argv) {
                                      {"device", device},
                                      {"prompt_tokens_per_s", prompt_rate},
                                      {"gen_tokens_per_s", gen_rate},
+                                     {"weight_bytes", model.weight_bytes()},
                                      {"peak_rss_bytes", rss}};
     std::cout << out.dump() << "\n";
     return 0;

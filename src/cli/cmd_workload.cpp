@@ -97,7 +97,8 @@ double process_cpu_seconds() {
 }  // namespace
 
 int run_workload(const std::vector<std::string>& argv) {
-  const Args args(argv, {"json", "realtime", "fast"}, {"config", "trace", "limit", "responses"});
+  const Args args(argv, {"json", "realtime", "fast"},
+                  {"config", "trace", "limit", "responses", "device"});
   if (!args.positionals().empty()) throw UsageError("unexpected argument " + args.positionals()[0]);
   if (args.flag("realtime") && args.flag("fast")) {
     throw UsageError("--realtime and --fast do not go together");
@@ -113,7 +114,13 @@ int run_workload(const std::vector<std::string>& argv) {
   if (trace.empty()) throw Error(ErrorCode::kFormat, trace_path, "the trace has no requests");
 
   const double cpu_before = process_cpu_seconds();
-  Engine engine(EngineConfig::from_json(config_path));
+  EngineConfig config = EngineConfig::from_json(config_path);
+  if (const auto device = args.option("device")) {  // every decoder on this device
+    for (ModelSpec& spec : config.models) {
+      if (spec.kind == "decoder") spec.device = *device;
+    }
+  }
+  Engine engine(std::move(config));
   const double cpu_setup = process_cpu_seconds() - cpu_before;
 
   std::vector<std::future<Response>> futures;

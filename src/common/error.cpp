@@ -29,6 +29,10 @@ const char* error_code_name(ErrorCode code) noexcept {
       return "not found";
     case ErrorCode::kInternal:
       return "internal";
+    case ErrorCode::kOutOfMemory:
+      return "out of memory";
+    case ErrorCode::kDevice:
+      return "device";
   }
   return "unknown";
 }

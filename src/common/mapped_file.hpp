@@ -33,6 +33,12 @@ class MappedFile {
   uint64_t size_ = 0;
 };
 
+/// Drops this process's pages wholly inside [data, data + size) when the range lies in a live
+/// MappedFile (read-only, file-backed: a later read faults them back in from the file), so that
+/// weights used from a repacked copy stop counting as resident. Returns the bytes dropped; 0
+/// for memory that is not such a mapping (owned buffers are never touched).
+uint64_t release_mapped_pages(const std::byte* data, uint64_t size) noexcept;
+
 /// Reads a whole (small) file into a string; throws Error(kIo) naming the file.
 [[nodiscard]] std::string read_text_file(const std::filesystem::path& path);
 

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "backend/device.hpp"
 #include "common/fail.hpp"
 #include "polyinfer/engine.hpp"
 
@@ -340,6 +341,14 @@ ModelSpec model_spec(Section& m, const std::filesystem::path& folder) {
   spec.relative_cost = m.number("relative_cost", spec.relative_cost, 0, 1e9);
   spec.quality = m.number("quality", spec.quality, 0, 1);
   spec.context_length = static_cast<int32_t>(m.integer("context_length", 0, 0, 1 << 20));
+  spec.device = m.string("device", spec.device);
+  detail::Device device;
+  try {
+    device = detail::parse_device(spec.device, "");
+  } catch (const Error& error) {
+    m.bad("device", error.what());
+  }
+  if (device.is_gpu() && spec.kind != "decoder") m.bad("device", "encoders run on the cpu");
   m.finish();
   return spec;
 }

@@ -10,10 +10,12 @@
 #include <algorithm>
 #include <system_error>
 
+#include "backend/device.hpp"
 #include "common/fail.hpp"
 #include "common/mapped_file.hpp"
 #include "kernels/cpu/thread_pool.hpp"
 #include "model/llama.hpp"
+#include "model/llama_gpu.hpp"
 
 namespace polyinfer::inline v0::detail {
 
@@ -34,7 +36,9 @@ class LlamaDecoder final : public ServedDecoder {
  public:
   LlamaDecoder(const ModelSpec& spec, const std::string& tier, const ServeSettings& settings)
       : file_(ModelFile::open(spec.path)) {
-    model_ = LlamaModel::load(file_, parse_tier(spec, tier));
+    const Device device = parse_device(spec.device, fmt::format("model {}: device", spec.name));
+    model_ = LlamaModel::load(file_, parse_tier(spec, tier), /*cpu_layouts=*/!device.is_gpu());
+    if (device.is_gpu()) gpu_ = GpuLlama::create(*model_, device.ordinal);
     const ModelConfig& config = file_.config();
     const int64_t model_max = config.max_positions > 0 ? config.max_positions : kMaxContext;
     context_ = spec.context_length > 0 ? std::min<int64_t>(spec.context_length, model_max)
@@ -47,8 +51,8 @@ class LlamaDecoder final : public ServedDecoder {
     // Every sequence at full context, plus room for cached prefixes.
     const uint64_t budget =
         (static_cast<uint64_t>(std::max(1, settings.max_sequences)) * (blocks + 1) + 8) * block;
-    cache_ = std::make_unique<KvCache>(shape, budget);
-    if (settings.threads > 1) pool_ = std::make_unique<ThreadPool>(settings.threads);
+    cache_ = std::make_unique<KvCache>(shape, budget, gpu_ ? gpu_->kv_memory() : nullptr);
+    if (settings.threads > 1 && !gpu_) pool_ = std::make_unique<ThreadPool>(settings.threads);
     eos_ = model_end_ids(file_);
   }
 
@@ -78,12 +82,14 @@ class LlamaDecoder final : public ServedDecoder {
     return cache_->reuse_prefix(sequence, tokens, max_rows);
   }
   bool forward(std::span<const BatchEntry> batch, std::vector<float>& logits) override {
+    if (gpu_) return gpu_->forward(batch, *cache_, context_, logits);
     return model_->forward(batch, *cache_, context_, workspace_, pool_.get(), logits);
   }
 
  private:
   ModelFile file_;
   std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<GpuLlama> gpu_;  // set when the model runs on a GPU
   std::unique_ptr<KvCache> cache_;
   std::unique_ptr<ThreadPool> pool_;
   LlamaWorkspace workspace_;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/fail.hpp"
+#include "common/mapped_file.hpp"
 #include "model/bert.hpp"
 #include "model/tier.hpp"
 
@@ -142,6 +143,7 @@ class BertLoader {
   struct Prepared {
     DType dtype;
     const std::byte* data;
+    bool in_place;  // data lies in the file mapping
   };
 
   /// "PATH: blk.0.attn_q.weight", with the Hugging Face name added for folders.
@@ -188,17 +190,21 @@ class BertLoader {
     model_.matrix_types_.emplace_back(name, target);
     // The word embedding is looked up (a row per token), not streamed by the kernels.
     if (!name.starts_with("token_embd")) model_.weight_bytes_ += dtype_bytes(target, rows * cols);
-    if (target == view.dtype) return {target, view.data};  // in place, from the mapping
+    if (target == view.dtype) return {target, view.data, true};  // in place, from the mapping
     std::vector<std::byte> bytes = derive_matrix(view, target, cols);
     model_.owned_bytes_ += bytes.size();
     model_.owned_.push_back(std::move(bytes));
-    return {target, model_.owned_.back().data()};
+    return {target, model_.owned_.back().data(), false};
   }
 
   BertLinear linear(const std::string& base, MatrixRole role, int64_t layer, int64_t rows,
                     int64_t cols, Tier tier) {
     const Prepared weight = prepare(base + ".weight", role, layer, rows, cols, tier);
     BertLinear result{PackedMatrix(weight.dtype, rows, cols, weight.data), {}};
+    // Once repacked, the stored pages leave memory (read back from the file if ever needed).
+    if (weight.in_place && !result.weight.reads_stored()) {
+      release_mapped_pages(weight.data, result.weight.bytes());
+    }
     if (file_.has_tensor(base + ".bias")) result.bias = vector(base + ".bias", {rows});
     return result;
   }

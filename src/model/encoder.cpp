@@ -141,6 +141,10 @@ Encoder Encoder::load(const std::filesystem::path& path, const LoadOptions& opti
     detail::fail(ErrorCode::kInvalidArgument, path.string(), "threads {} is negative",
                  options.threads);
   }
+  if (options.device != "cpu" && !options.device.empty()) {
+    detail::fail(ErrorCode::kUnsupported, path.string() + ": device",
+                 "encoders run on the cpu, not '{}'", options.device);
+  }
   const ModelFile file = ModelFile::open(path);
   auto impl = std::make_unique<detail::EncoderImpl>();
   impl->model = detail::BertModel::load(file, options.tier);

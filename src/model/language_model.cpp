@@ -8,11 +8,13 @@
 #include <mutex>
 #include <system_error>
 
+#include "backend/device.hpp"
 #include "common/fail.hpp"
 #include "common/mapped_file.hpp"
 #include "kernels/cpu/thread_pool.hpp"
 #include "model/end_ids.hpp"
 #include "model/llama.hpp"
+#include "model/llama_gpu.hpp"
 #include "runtime/sampler.hpp"
 #include "runtime/text_stream.hpp"
 
@@ -45,6 +47,7 @@ KvType kv_type_for(KvCacheType type, bool f32_weights) {
 class LanguageModelImpl {
  public:
   std::unique_ptr<LlamaModel> model;
+  std::unique_ptr<GpuLlama> gpu;  ///< set when the model runs on a GPU
   std::unique_ptr<KvCache> cache;
   std::unique_ptr<ThreadPool> pool;
   int64_t context_length = 0;
@@ -85,8 +88,10 @@ class LanguageModelImpl {
   /// One forward pass for one sequence; logits of the rows asked for land in `logits`.
   void run(KvCache::SequenceId sequence, std::span<const int32_t> tokens, LogitsRows rows) {
     const BatchEntry entry{sequence, tokens, rows};
-    if (!model->forward(std::span(&entry, 1), *cache, context_length, workspace, pool.get(),
-                        logits)) {
+    const bool ok = gpu ? gpu->forward(std::span(&entry, 1), *cache, context_length, logits)
+                        : model->forward(std::span(&entry, 1), *cache, context_length, workspace,
+                                         pool.get(), logits);
+    if (!ok) {
       fail(ErrorCode::kInvalidArgument, "kv cache",
            "out of memory for {} more positions: {} blocks of {} bytes left of a {}-byte budget",
            tokens.size(), cache->available_blocks(), cache->block_bytes(), cache->budget_bytes());
@@ -197,9 +202,11 @@ LanguageModel LanguageModel::load(const std::filesystem::path& path, const LoadO
     fail(ErrorCode::kInvalidArgument, where, "context_length {} is negative",
          options.context_length);
   }
+  const detail::Device device = detail::parse_device(options.device, where + ": device");
   const ModelFile file = ModelFile::open(path);
   auto impl = std::make_unique<detail::LanguageModelImpl>();
-  impl->model = detail::LlamaModel::load(file, options.tier);
+  impl->model = detail::LlamaModel::load(file, options.tier, /*cpu_layouts=*/!device.is_gpu());
+  if (device.is_gpu()) impl->gpu = detail::GpuLlama::create(*impl->model, device.ordinal);
   const ModelConfig& config = file.config();
 
   const int64_t model_max =
@@ -223,8 +230,13 @@ LanguageModel LanguageModel::load(const std::filesystem::path& path, const LoadO
         static_cast<uint64_t>((impl->context_length + shape.block_rows - 1) / shape.block_rows + 1);
     budget = 2 * blocks * block;
   }
-  impl->cache = std::make_unique<detail::KvCache>(shape, budget);
-  impl->pool = std::make_unique<detail::ThreadPool>(options.threads);
+  if (impl->gpu && shape.type == detail::KvType::kQ8_0) {
+    fail(ErrorCode::kUnsupported, where, "a q8_0 KV cache is CPU-only (use f16 on {})",
+         device.name());
+  }
+  impl->cache = std::make_unique<detail::KvCache>(shape, budget,
+                                                  impl->gpu ? impl->gpu->kv_memory() : nullptr);
+  if (!impl->gpu) impl->pool = std::make_unique<detail::ThreadPool>(options.threads);
 
   impl->eos_ids = detail::model_end_ids(file);
   return LanguageModel(std::move(impl));

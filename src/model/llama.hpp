@@ -63,7 +63,9 @@ class LlamaModel {
   /// Builds the model from a file at a tier. Throws Error: kUnsupported for architectures
   /// other than llama / qwen2 (naming what is supported) and tiers the weights cannot make,
   /// kFormat for missing tensors or wrong shapes (naming the tensor).
-  [[nodiscard]] static std::unique_ptr<LlamaModel> load(const ModelFile& file, Tier tier);
+  /// `cpu_layouts` false skips the CPU kernels' repacked copies (a model another device runs).
+  [[nodiscard]] static std::unique_ptr<LlamaModel> load(const ModelFile& file, Tier tier,
+                                                        bool cpu_layouts = true);
 
   [[nodiscard]] const ModelConfig& config() const noexcept { return file_.config(); }
   [[nodiscard]] const ModelFile& file() const noexcept { return file_; }
@@ -94,6 +96,15 @@ class LlamaModel {
   void check(std::span<const BatchEntry> batch, const KvCache& cache, int64_t context_length) const;
 
   explicit LlamaModel(ModelFile file);
+
+  // Weights as loaded (other devices upload them from here).
+  [[nodiscard]] std::span<const LlamaLayer> layers() const noexcept { return layers_; }
+  [[nodiscard]] const PackedMatrix& output() const noexcept { return *output_; }
+  [[nodiscard]] std::span<const float> output_norm() const noexcept { return output_norm_; }
+  [[nodiscard]] const RopeTable& rope_table() const noexcept { return rope_; }
+  /// The token embedding table: vocab rows of `hidden` values of `dtype`, GGUF layout.
+  [[nodiscard]] DType embedding_dtype() const noexcept { return embedding_dtype_; }
+  [[nodiscard]] const std::byte* embedding_data() const noexcept { return embedding_data_; }
 
  private:
   friend class LlamaLoader;

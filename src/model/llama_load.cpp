@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/fail.hpp"
+#include "common/mapped_file.hpp"
 #include "model/llama.hpp"
 #include "model/tier.hpp"
 
@@ -15,7 +16,8 @@ namespace polyinfer::inline v0::detail {
 /// Fills a LlamaModel's weights from its file: shape checks, tier recipes, owned copies.
 class LlamaLoader {
  public:
-  LlamaLoader(LlamaModel& model, Tier tier) : model_(model), file_(model.file_), tier_(tier) {}
+  LlamaLoader(LlamaModel& model, Tier tier, bool repack)
+      : model_(model), file_(model.file_), tier_(tier), repack_(repack) {}
 
   void load() {
     const ModelConfig& config = file_.config();
@@ -79,6 +81,7 @@ class LlamaLoader {
   struct Prepared {
     DType dtype;
     const std::byte* data;
+    bool in_place;  // data lies in the file mapping
   };
 
   [[nodiscard]] TensorView tensor(const std::string& name, const std::vector<int64_t>& shape) {
@@ -105,24 +108,35 @@ class LlamaLoader {
         model_.full_precision_ && (target == DType::kF32 || target == DType::kBF16);
     if (role != MatrixRole::kTokenEmbedding)
       model_.weight_bytes_ += dtype_bytes(target, rows * cols);
-    if (target == view.dtype) return {target, view.data};  // in place, from the mapping
+    if (target == view.dtype) return {target, view.data, true};  // in place, from the mapping
     std::vector<std::byte> bytes = derive_matrix(view, target, cols);
     model_.owned_bytes_ += bytes.size();
     model_.owned_.push_back(std::move(bytes));
-    return {target, model_.owned_.back().data()};
+    return {target, model_.owned_.back().data(), false};
+  }
+
+  // Once repacked, a mapped matrix's stored pages leave memory (read back from the file if ever
+  // needed), so that about 1× the file stays resident, during the load too.
+  static void drop_stored(const Prepared& prepared, const PackedMatrix& packed) {
+    if (prepared.in_place && !packed.reads_stored()) {
+      release_mapped_pages(prepared.data, packed.bytes());
+    }
   }
 
   std::unique_ptr<PackedMatrix> matrix(const Prepared& prepared, int64_t rows, int64_t cols) {
-    auto packed = std::make_unique<PackedMatrix>(prepared.dtype, rows, cols, prepared.data);
+    auto packed =
+        std::make_unique<PackedMatrix>(prepared.dtype, rows, cols, prepared.data, repack_);
     model_.repacked_bytes_ += packed->packed_bytes();  // kernel layouts, if any
+    drop_stored(prepared, *packed);
     return packed;
   }
 
   Linear linear(const std::string& base, MatrixRole role, int64_t layer, int64_t rows,
                 int64_t cols) {
     const Prepared weight = prepare(base + ".weight", role, layer, rows, cols);
-    Linear result{PackedMatrix(weight.dtype, rows, cols, weight.data), {}};
+    Linear result{PackedMatrix(weight.dtype, rows, cols, weight.data, repack_), {}};
     model_.repacked_bytes_ += result.weight.packed_bytes();
+    drop_stored(weight, result.weight);
     if (file_.has_tensor(base + ".bias")) result.bias = vector(base + ".bias", rows);
     return result;
   }
@@ -134,11 +148,12 @@ class LlamaLoader {
   LlamaModel& model_;
   const ModelFile& file_;
   Tier tier_;
+  bool repack_;
 };
 
 LlamaModel::LlamaModel(ModelFile file) : file_(std::move(file)) {}
 
-std::unique_ptr<LlamaModel> LlamaModel::load(const ModelFile& file, Tier tier) {
+std::unique_ptr<LlamaModel> LlamaModel::load(const ModelFile& file, Tier tier, bool cpu_layouts) {
   const ModelConfig& config = file.config();
   const std::string where = file.path().string();
   if (config.architecture != "llama" && config.architecture != "qwen2") {
@@ -178,7 +193,7 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const ModelFile& file, Tier tier) {
       .norm_eps = static_cast<float>(config.norm_eps),
       .rope_layout = config.rope_interleaved ? RopeLayout::kInterleaved : RopeLayout::kHalf,
   };
-  LlamaLoader(*model, tier).load();
+  LlamaLoader(*model, tier, cpu_layouts).load();
   return model;
 }
 

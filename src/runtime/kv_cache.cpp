@@ -24,8 +24,8 @@ uint64_t mix(uint64_t hash, uint64_t value) {
 
 }  // namespace
 
-KvCache::KvCache(const KvCacheShape& shape, uint64_t budget_bytes)
-    : shape_(shape), budget_bytes_(budget_bytes) {
+KvCache::KvCache(const KvCacheShape& shape, uint64_t budget_bytes, std::shared_ptr<KvMemory> memory)
+    : shape_(shape), budget_bytes_(budget_bytes), memory_(std::move(memory)) {
   if (shape.layers <= 0 || shape.kv_heads <= 0 || shape.head_dim <= 0 || shape.block_rows <= 0) {
     fail(ErrorCode::kInvalidArgument, "kv cache",
          "bad shape: {} layers, {} kv heads, head_dim {}, {} rows per block", shape.layers,
@@ -45,9 +45,26 @@ KvCache::KvCache(const KvCacheShape& shape, uint64_t budget_bytes)
   }
   blocks_per_slab_ =
       std::clamp<int64_t>(static_cast<int64_t>(kSlabTargetBytes / block_bytes_), 1, max_blocks_);
+  if (memory_) {
+    // Device memory: the whole budget at once (no allocation, and no failure, mid-batch).
+    std::byte* base = memory_->allocate(static_cast<uint64_t>(max_blocks_) * block_bytes_);
+    if (base == nullptr) {
+      fail(ErrorCode::kOutOfMemory, "kv cache", "could not allocate the {}-byte budget",
+           static_cast<uint64_t>(max_blocks_) * block_bytes_);
+    }
+    memory_slabs_.push_back(base);
+    for (int64_t i = max_blocks_ - 1; i >= 0; --i) free_.push_back(static_cast<int32_t>(i));
+    for (int64_t i = 0; i < max_blocks_; ++i) {
+      Block block;
+      block.data = base + static_cast<uint64_t>(i) * block_bytes_;
+      blocks_.push_back(std::move(block));
+    }
+  }
 }
 
-KvCache::~KvCache() = default;
+KvCache::~KvCache() {
+  for (std::byte* slab : memory_slabs_) memory_->release(slab);
+}
 
 uint64_t KvCache::allocated_bytes() const noexcept {
   return blocks_.size() * block_bytes_;
@@ -176,8 +193,13 @@ bool KvCache::reserve(SequenceId sequence, int64_t rows) {
   if (copy) {
     const int32_t fresh = take_block();
     const int32_t old = s.blocks[write_block];
-    std::memcpy(blocks_[static_cast<size_t>(fresh)].data, blocks_[static_cast<size_t>(old)].data,
-                block_bytes_);
+    std::byte* to = blocks_[static_cast<size_t>(fresh)].data;
+    const std::byte* from = blocks_[static_cast<size_t>(old)].data;
+    if (memory_) {
+      memory_->copy(to, from, block_bytes_);
+    } else {
+      std::memcpy(to, from, block_bytes_);
+    }
     add_ref(fresh);
     set_block(s, write_block, fresh);
   }

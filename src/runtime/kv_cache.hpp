@@ -24,6 +24,17 @@ struct KvCacheShape {
   int64_t block_rows = 16;  ///< positions per block
 };
 
+/// Where a KvCache keeps its blocks when not in host memory (a GPU's memory, say).
+class KvMemory {
+ public:
+  virtual ~KvMemory() = default;
+  /// `bytes` bytes, 256-byte aligned; null when there is no more memory.
+  [[nodiscard]] virtual std::byte* allocate(uint64_t bytes) noexcept = 0;
+  virtual void release(std::byte* data) noexcept = 0;
+  /// Copies `bytes` bytes between two allocations (copy-on-write of a shared block).
+  virtual void copy(std::byte* dst, const std::byte* src, uint64_t bytes) = 0;
+};
+
 /// Keys and values of every layer, for many sequences, in blocks of `block_rows` positions.
 /// A block holds, for its positions, K and V rows of every layer: layer l's keys at
 /// [2l · block_rows, (2l + 1) · block_rows) rows, its values next.
@@ -40,8 +51,10 @@ class KvCache {
   using SequenceId = int32_t;
   enum class Kind { kKeys = 0, kValues = 1 };
 
-  /// Throws Error(kInvalidArgument) for a shape the KV kernels cannot hold.
-  KvCache(const KvCacheShape& shape, uint64_t budget_bytes);
+  /// Throws Error(kInvalidArgument) for a shape the KV kernels cannot hold. Blocks live in host
+  /// memory, or in `memory` when given: row() and view() then return its pointers.
+  KvCache(const KvCacheShape& shape, uint64_t budget_bytes,
+          std::shared_ptr<KvMemory> memory = nullptr);
   ~KvCache();
   KvCache(const KvCache&) = delete;
   KvCache& operator=(const KvCache&) = delete;
@@ -129,7 +142,9 @@ class KvCache {
   uint64_t budget_bytes_ = 0;
   int64_t max_blocks_ = 0;
   int64_t blocks_per_slab_ = 0;
-  std::vector<std::unique_ptr<std::byte[]>> slabs_;
+  std::shared_ptr<KvMemory> memory_;
+  std::vector<std::unique_ptr<std::byte[]>> slabs_;  // host memory
+  std::vector<std::byte*> memory_slabs_;             // from memory_
   std::vector<Block> blocks_;
   std::vector<int32_t> free_;                              // refs 0, not registered
   std::set<std::pair<uint64_t, int32_t>> reclaimable_;     // (last_use, block): refs 0, registered

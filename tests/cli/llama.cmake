@@ -44,8 +44,16 @@ set(llama "${fixtures}/models/tiny-llama")
 
 run(1 out err logits ${llama} --ids "1 512" --out ${scratch}/x.safetensors)
 expect_one_line_error("${err}" "id 512 is out of range")
-run(1 out err logits ${llama} --ids "1 2" --out ${scratch}/x.safetensors --device cuda:0)
-expect_one_line_error("${err}" "CPU only")
+# cuda:7 exists on no machine CI or a developer uses: a clear error either way (no GPU there, or
+# a build without the CUDA backend).
+run(1 out err logits ${llama} --ids "1 2" --out ${scratch}/x.safetensors --device cuda:7)
+if(err MATCHES "no CUDA backend")
+  expect_one_line_error("${err}" "no CUDA backend")
+else()
+  expect_one_line_error("${err}" "no such GPU")
+endif()
+run(1 out err classify ${llama} --text "hello" --device cuda:0)
+expect_one_line_error("${err}" "encoders run on the cpu")
 run(1 out err logits ${llama}/gguf/tiny-llama-q4_0.gguf --ids "1 2" --out ${scratch}/x.safetensors
     --tier q8_0)
 expect_one_line_error("${err}" "cannot be made from q4_0")

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# On a GPU machine: the models on cuda:0, from gpu-bundle.tar.xz (scripts/gpu_bundle.sh makes
+# it here). Runs the kernel tests and the fixture conformance tests on the GPU, writes `synth`
+# llama-3-8b in each format, and measures prompt processing, batch-1 decode and continuous
+# batching, with PyTorch F16 on the same shape beside them; prints a summary last.
+#
+#   scripts/gpu_models.sh [--formats "q4_0 q4_k q8_0"] [--steps "tests bench batches ..."]
+#
+# Steps (default: all but ncu): tests, bench (polyinfer bench -p 512 -n 128), batches
+# (decode_batches 1/8/32/128), profile (per-op GPU time, graphs off), workload (Engine on cpu
+# and cuda:0), ncu (Nsight Compute kernel times of one decode step), torch (PyTorch f16).
+# Environment: OUT (results folder; default build/gpu-models), SYNTH_DIR (default /tmp).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+OUT=${OUT:-build/gpu-models}
+SYNTH_DIR=${SYNTH_DIR:-/tmp}
+FORMATS="q4_0 q4_k q8_0"
+STEPS="tests bench batches profile workload torch"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --formats) FORMATS=$2; shift ;;
+    --steps) STEPS=$2; shift ;;
+    *) echo "usage: $0 [--formats LIST] [--steps LIST]" >&2; exit 2 ;;
+  esac
+  shift
+done
+step() { [[ " $STEPS " == *" $1 "* ]]; }
+mkdir -p "$OUT"
+LOG=$OUT/summary.txt
+: >"$LOG"
+START=$(date +%s)
+[ -f gpu-bundle.tar.xz ] || { echo "gpu_models: no gpu-bundle.tar.xz (run scripts/gpu_bundle.sh and carry it)"; exit 1; }
+ROOT=$(mktemp -d)
+tar -C "$ROOT" -xJf gpu-bundle.tar.xz
+B=$ROOT/gpu-bundle
+CUDA_BIN=$(dirname "$(command -v nvcc)")
+export LD_LIBRARY_PATH=$B/lib:$CUDA_BIN/../lib64:$CUDA_BIN/../targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
+export POLYINFER_SHARED_DIR=$B/shared
+PI=$B/bin/polyinfer
+STATUS=0
+section() { echo "== $1" | tee -a "$LOG"; }
+
+if step tests; then
+  section "kernel tests (test_cuda) and model tests (test_gpu_model) on cuda:0"
+  timeout 200 "$B/bin/test_cuda" >"$OUT/test_cuda.log" 2>&1 || STATUS=1
+  grep -E "^FAIL|FAILED|passed|failed" "$OUT/test_cuda.log" | tail -5 | tee -a "$LOG"
+  timeout 300 "$B/bin/test_gpu_model" --durations yes >"$OUT/test_gpu_model.log" 2>&1 || STATUS=1
+  grep -E "^conformance|test cases|passed|failed|FAILED" "$OUT/test_gpu_model.log" | tee -a "$LOG"
+fi
+
+model_of() { echo "$SYNTH_DIR/llama-3-8b-$1.gguf"; }
+for type in $FORMATS; do
+  model=$(model_of "$type")
+  [ -f "$model" ] || timeout 600 "$PI" synth --shape llama-3-8b --type "$type" --out "$model" \
+    --threads "$(nproc)" >/dev/null 2>&1 || { echo "synth $type failed" | tee -a "$LOG"; continue; }
+  if step bench; then
+    section "bench $type: -p 512 -n 128, median of 5"
+    timeout 300 "$PI" bench "$model" --device cuda:0 -p 512 -n 128 -r 5 --json 2>&1 |
+      sed "s/^{/{\"format\":\"$type\",/" | tee -a "$LOG"
+  fi
+  if step batches; then
+    section "continuous batching $type"
+    timeout 300 "$B/bin/decode_batches" "$model" --device cuda:0 --batches 1,8,32,128 \
+      --prompt 128 --gen 64 --reps 3 2>&1 | tee -a "$LOG"
+  fi
+done
+first=$(model_of "${FORMATS%% *}")
+
+if step profile; then
+  section "per-op GPU time of decode steps (graphs off: intervals include launch gaps)"
+  for n in 1 32; do
+    POLYINFER_GPU_PROFILE=1 timeout 120 "$B/bin/decode_batches" "$first" --device cuda:0 \
+      --batches $n --prompt 128 --gen 16 --reps 1 2>&1 | tee -a "$LOG"
+  done
+  section "graphs off"
+  POLYINFER_GPU_GRAPHS=0 timeout 120 "$B/bin/decode_batches" "$first" --device cuda:0 \
+    --batches 1,8 --prompt 128 --gen 64 --reps 3 2>&1 | tee -a "$LOG"
+fi
+
+if step workload; then
+  section "Engine workload (500 requests of workload-dev), cpu vs cuda:0"
+  TRACE=$B/shared/taskmodels/workload-dev.jsonl
+  for config in taskmodels-gguf taskmodels-gguf-baseline; do
+    for device in cpu cuda:0; do
+      result=$(timeout 300 "$PI" workload --config "examples/configs/$config.json" \
+        --trace "$TRACE" --limit 500 --fast --json --device "$device" 2>&1 | tail -1)
+      python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(sys.argv[2], sys.argv[3], "accuracy", r["accuracy"], "errors", r["errors"], "cost_device_s", round(r["cost_device_s"], 3), "wall_s", round(r["wall_s"], 3), "p50_ms", round(r["latency_ms"]["p50"], 1))' \
+        "$result" "$config" "$device" 2>&1 | tee -a "$LOG"
+    done
+  done
+fi
+
+if step ncu && command -v ncu >/dev/null; then
+  section "Nsight Compute: kernel times of one batch-1 decode step (graph replay)"
+  # Warm-up pass only (--reps 0): a 16-token prefill, then 40 decode steps; skip to step ~6.
+  timeout 300 ncu --metrics gpu__time_duration.sum --csv --print-units base --launch-skip 2600 \
+    --launch-count 470 "$B/bin/decode_batches" "$first" --device cuda:0 --batches 1 --prompt 16 \
+    --gen 40 --reps 0 >"$OUT/ncu-1.csv" 2>"$OUT/ncu-1.err"
+  python3 scripts/dev/ncu_summary.py "$OUT/ncu-1.csv" 2>&1 | head -30 | tee -a "$LOG"
+fi
+
+if step torch; then
+  section "PyTorch f16, same shape (transformers LlamaForCausalLM, sdpa)"
+  PYTHONUNBUFFERED=1 timeout 400 python3 scripts/dev/torch_llama_bench.py --shape llama-3-8b \
+    --prompt 512 --gen 64 --batches 1,8,32,128 --reps 2 2>&1 | grep -v -i warn | tee -a "$LOG"
+fi
+
+echo "===== gpu_models: $(( $(date +%s) - START ))s, tests status $STATUS =====" | tee -a "$LOG"
+exit "$STATUS"

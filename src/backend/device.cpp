@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+// Device names and the build's backends.
+#include "backend/device.hpp"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <charconv>
+
+#include "common/fail.hpp"
+
+namespace polyinfer::inline v0::detail {
+
+std::string Device::name() const {
+  return kind == Kind::kCpu ? std::string("cpu") : fmt::format("cuda:{}", ordinal);
+}
+
+bool cuda_built() noexcept {
+#if defined(POLYINFER_HAVE_CUDA)
+  return true;
+#else
+  return false;
+#endif
+}
+
+Device parse_device(std::string_view text, std::string_view where) {
+  std::string lower;
+  for (const char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower.empty() || lower == "cpu") return {};
+  Device device{Device::Kind::kCuda, 0};
+  if (lower != "cuda") {
+    const bool prefixed = lower.starts_with("cuda:");
+    const std::string_view rest = prefixed ? std::string_view(lower).substr(5) : std::string_view();
+    const auto [end, error] =
+        std::from_chars(rest.data(), rest.data() + rest.size(), device.ordinal);
+    if (!prefixed || rest.empty() || error != std::errc() || end != rest.data() + rest.size() ||
+        device.ordinal < 0) {
+      fail(ErrorCode::kInvalidArgument, std::string(where),
+           "unknown device '{}' (cpu, cuda, cuda:N)", text);
+    }
+  }
+  if (!cuda_built()) {
+    fail(ErrorCode::kUnsupported, std::string(where),
+         "device '{}': this build has no CUDA backend (configure with POLYINFER_WITH_CUDA=ON)",
+         text);
+  }
+  return device;
+}
+
+}  // namespace polyinfer::inline v0::detail

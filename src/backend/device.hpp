@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: Apache-2.0
+// Device names ("cpu", "cuda", "cuda:N") and what this build and machine offer.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace polyinfer::inline v0::detail {
+
+/// Where a model runs.
+struct Device {
+  enum class Kind { kCpu, kCuda };
+  Kind kind = Kind::kCpu;
+  int ordinal = 0;  ///< GPU index for kCuda
+
+  [[nodiscard]] bool is_gpu() const noexcept { return kind != Kind::kCpu; }
+  /// "cpu" or "cuda:N".
+  [[nodiscard]] std::string name() const;
+};
+
+/// Parses "cpu", "cuda" (= cuda:0) or "cuda:N" (case-insensitive; "" is cpu). Throws
+/// Error(kInvalidArgument) naming `where` for anything else, and Error(kUnsupported) for cuda
+/// in a build without the CUDA backend.
+[[nodiscard]] Device parse_device(std::string_view text, std::string_view where);
+
+/// Whether this build has the CUDA backend (POLYINFER_WITH_CUDA).
+[[nodiscard]] bool cuda_built() noexcept;
+
+}  // namespace polyinfer::inline v0::detail

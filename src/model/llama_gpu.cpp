@@ -1,0 +1,578 @@
+// SPDX-License-Identifier: Apache-2.0
+// GpuLlama: the Llama forward pass over kernels/cuda, with fused QKV and gate/up projections,
+// a device-memory KV cache, batched attention across sequences and CUDA graphs for decode.
+#include "model/llama_gpu.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+#include "common/fail.hpp"
+
+#if defined(POLYINFER_HAVE_CUDA)
+#include "kernels/cuda/cuda_ops.hpp"
+#include "kernels/ref/quant_ref.hpp"
+#endif
+
+namespace polyinfer::inline v0::detail {
+
+#if !defined(POLYINFER_HAVE_CUDA)
+
+std::unique_ptr<GpuLlama> GpuLlama::create(const LlamaModel& /*model*/, int ordinal) {
+  fail(ErrorCode::kUnsupported, fmt::format("cuda:{}", ordinal),
+       "this build has no CUDA backend (configure with POLYINFER_WITH_CUDA=ON)");
+}
+
+#else
+
+namespace {
+
+using gpu::Status;
+
+// Throws for a failed GPU call, naming the step.
+void check(Status status, std::string_view what) {
+  if (status == Status::kOk) return;
+  const ErrorCode code = status == Status::kOutOfMemory   ? ErrorCode::kOutOfMemory
+                         : status == Status::kUnsupported ? ErrorCode::kUnsupported
+                                                          : ErrorCode::kDevice;
+  fail(code, "cuda", "{}: {}", what, gpu::status_name(status));
+}
+
+// Grows a device buffer to `bytes` (never shrinks).
+void reserve(gpu::DeviceBuffer& buffer, uint64_t bytes, std::string_view what) {
+  if (buffer.bytes() >= bytes) return;
+  gpu::DeviceBuffer fresh;
+  check(gpu::DeviceBuffer::allocate(std::max<uint64_t>(bytes, 256), &fresh), what);
+  buffer = std::move(fresh);
+}
+
+gpu::DeviceBuffer upload_floats(std::span<const float> values, gpu::Stream stream,
+                                std::string_view what) {
+  gpu::DeviceBuffer buffer;
+  check(gpu::DeviceBuffer::allocate(std::max<uint64_t>(values.size_bytes(), 4), &buffer), what);
+  check(gpu::copy_to_device(buffer.data(), values.data(), values.size_bytes(), stream), what);
+  return buffer;
+}
+
+// Several weight matrices over the same input whose outputs sit side by side in one row
+// (q|k|v, gate|up): one matrix, one GEMV, when their formats agree.
+struct Stack {
+  struct Part {
+    gpu::DeviceMatrix weight;
+    int64_t offset = 0;  // first output column
+  };
+  std::vector<Part> parts;
+  int64_t rows = 0;  // outputs in all
+  gpu::DeviceBuffer bias;
+  bool has_bias = false;
+};
+
+// The format a matrix is uploaded in: its own when the GPU kernels read it, else Q8_0 (Q6_K of
+// Q4_K_M files and other k-quants), else F32.
+DType gpu_dtype(const PackedMatrix& m) {
+  if (gpu::matmul_supports(m.dtype(), m.cols())) return m.dtype();
+  if (m.cols() % 32 == 0) return DType::kQ8_0;
+  return DType::kF32;
+}
+
+// The matrix's bytes in `target` (GGUF layout), converted through f32 when it differs.
+void append_bytes(const PackedMatrix& m, DType target, std::vector<std::byte>& out) {
+  const uint64_t bytes = dtype_bytes(target, m.rows() * m.cols());
+  const size_t at = out.size();
+  out.resize(at + bytes);
+  if (target == m.dtype()) {
+    std::memcpy(out.data() + at, m.data(), bytes);
+    return;
+  }
+  const uint64_t in_row = dtype_bytes(m.dtype(), m.cols());
+  const uint64_t out_row = dtype_bytes(target, m.cols());
+  std::vector<float> row(static_cast<size_t>(m.cols()));
+  for (int64_t r = 0; r < m.rows(); ++r) {
+    if (!ref::dequantize(m.dtype(), m.data() + r * in_row, row.data(), m.cols()) ||
+        !ref::quantize(target, row.data(), out.data() + at + r * out_row, m.cols())) {
+      fail(ErrorCode::kUnsupported, "cuda", "cannot convert {} weights to {}",
+           dtype_name(m.dtype()), dtype_name(target));
+    }
+  }
+}
+
+class KvDeviceMemory final : public KvMemory {
+ public:
+  KvDeviceMemory(int ordinal, gpu::Stream stream) : ordinal_(ordinal), stream_(stream) {}
+  std::byte* allocate(uint64_t bytes) noexcept override {
+    if (gpu::use_device(ordinal_) != Status::kOk) return nullptr;
+    gpu::DeviceBuffer buffer;
+    if (gpu::DeviceBuffer::allocate(bytes, &buffer) != Status::kOk) return nullptr;
+    auto* data = static_cast<std::byte*>(buffer.data());
+    buffers_.emplace(data, std::move(buffer));
+    return data;
+  }
+  void release(std::byte* data) noexcept override { buffers_.erase(data); }
+  void copy(std::byte* dst, const std::byte* src, uint64_t bytes) override {
+    check(gpu::copy_on_device(dst, src, bytes, stream_), "kv cache block copy");
+  }
+
+ private:
+  int ordinal_;
+  gpu::Stream stream_;
+  std::map<std::byte*, gpu::DeviceBuffer> buffers_;
+};
+
+struct GpuLayer {
+  gpu::DeviceBuffer attn_norm, ffn_norm;
+  Stack qkv, o, gate_up, down;
+};
+
+class CudaLlama final : public GpuLlama {
+ public:
+  CudaLlama(const LlamaModel& model, int ordinal) : model_(model), ordinal_(ordinal) {
+    const std::string where = fmt::format("cuda:{}", ordinal);
+    if (ordinal >= gpu::device_count()) {
+      fail(ErrorCode::kDevice, where, "no such GPU ({} visible)", gpu::device_count());
+    }
+    check(gpu::use_device(ordinal), "select device");
+    check(gpu::DeviceStream::create(&stream_), "create stream");
+    check(gpu::Context::create(stream_.get(), &context_), "create context");
+    const LlamaShape& s = model.shape();
+    gpu::DeviceKvView probe{KvType::kF16, s.kv_heads, s.head_dim, 16, nullptr, 0};
+    std::vector<void*> one(1, nullptr);
+    probe.blocks = one.data();
+    if (!gpu::attention_supports(probe)) {
+      fail(ErrorCode::kUnsupported, where,
+           "head_dim {} has no GPU attention kernel (32, 64, 96, "
+           "128, 256)",
+           s.head_dim);
+    }
+    const gpu::Stream stream = stream_.get();
+    for (const LlamaLayer& layer : model.layers()) {
+      GpuLayer g;
+      g.attn_norm = upload_floats(layer.attn_norm, stream, "attn_norm");
+      g.ffn_norm = upload_floats(layer.ffn_norm, stream, "ffn_norm");
+      g.qkv = stack({&layer.q, &layer.k, &layer.v});
+      g.o = stack({&layer.o});
+      g.gate_up = stack({&layer.gate, &layer.up});
+      g.down = stack({&layer.down});
+      layers_.push_back(std::move(g));
+    }
+    output_norm_ = upload_floats(model.output_norm(), stream, "output_norm");
+    const Linear output{PackedMatrix(model.output().dtype(), model.output().rows(),
+                                     model.output().cols(), model.output().data(), false),
+                        {}};
+    output_ = stack({&output});
+    inv_freq_ = upload_floats(std::span(model.rope_table().inv_freq.get(),
+                                        static_cast<size_t>(model.rope_table().head_dim / 2)),
+                              stream, "rope");
+    upload_embedding();
+    check(gpu::synchronize(stream), "upload");
+    if (const char* env = std::getenv("POLYINFER_GPU_PROFILE"); env != nullptr && *env == '1') {
+      profile_ = true;
+      graphs_enabled_ = false;
+    }
+    if (const char* env = std::getenv("POLYINFER_GPU_GRAPHS"); env != nullptr && *env == '0') {
+      graphs_enabled_ = false;  // A/B measurements of graph replay
+    }
+  }
+
+  std::shared_ptr<KvMemory> kv_memory() override {
+    return std::make_shared<KvDeviceMemory>(ordinal_, stream_.get());
+  }
+  uint64_t device_weight_bytes() const noexcept override { return weight_bytes_; }
+
+  bool forward(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length,
+               std::vector<float>& logits) override;
+
+ private:
+  Stack stack(std::initializer_list<const Linear*> linears) {
+    Stack result;
+    std::vector<DType> types;
+    for (const Linear* l : linears) types.push_back(gpu_dtype(l->weight));
+    const bool same =
+        std::all_of(types.begin(), types.end(), [&](DType t) { return t == types[0]; });
+    std::vector<float> bias;
+    for (const Linear* l : linears) {
+      if (!l->bias.empty()) result.has_bias = true;
+    }
+    const gpu::Stream stream = stream_.get();
+    std::vector<std::byte> bytes;
+    int64_t offset = 0;
+    int64_t group_first = 0;  // output offset of the bytes gathered so far
+    int64_t group_rows = 0;
+    size_t index = 0;
+    const auto flush = [&](DType dtype, int64_t cols) {
+      if (group_rows == 0) return;
+      Stack::Part part;
+      check(gpu::DeviceMatrix::upload(dtype, group_rows, cols, bytes.data(), stream, &part.weight),
+            "upload weights");
+      part.offset = group_first;
+      weight_bytes_ += part.weight.bytes();
+      result.parts.push_back(std::move(part));
+      check(gpu::synchronize(stream), "upload weights");  // `bytes` is reused
+      bytes.clear();
+      group_rows = 0;
+    };
+    for (const Linear* l : linears) {
+      const PackedMatrix& w = l->weight;
+      if (!same && group_rows > 0) flush(types[index - 1], w.cols());
+      if (group_rows == 0) group_first = offset;
+      append_bytes(w, types[index], bytes);
+      group_rows += w.rows();
+      if (result.has_bias) {
+        if (l->bias.empty()) {
+          bias.insert(bias.end(), static_cast<size_t>(w.rows()), 0.0f);
+        } else {
+          bias.insert(bias.end(), l->bias.begin(), l->bias.end());
+        }
+      }
+      offset += w.rows();
+      ++index;
+    }
+    flush(types.back(), (*linears.begin())->weight.cols());
+    result.rows = offset;
+    if (result.has_bias) result.bias = upload_floats(bias, stream, "bias");
+    return result;
+  }
+
+  void upload_embedding() {
+    const LlamaShape& s = model_.shape();
+    embedding_dtype_ = model_.embedding_dtype();
+    const gpu::Stream stream = stream_.get();
+    if (gpu::embed_supports(embedding_dtype_) &&
+        ((embedding_dtype_ != DType::kQ8_0 && embedding_dtype_ != DType::kQ4_0) ||
+         s.hidden % 32 == 0)) {
+      const uint64_t bytes = dtype_bytes(embedding_dtype_, s.vocab * s.hidden);
+      check(gpu::DeviceBuffer::allocate(bytes, &embedding_), "upload embedding");
+      check(gpu::copy_to_device(embedding_.data(), model_.embedding_data(), bytes, stream),
+            "upload embedding");
+      return;
+    }
+    // Other formats (k-quants): dequantized once to f32 rows.
+    embedding_dtype_ = DType::kF32;
+    const uint64_t in_row = dtype_bytes(model_.embedding_dtype(), s.hidden);
+    check(gpu::DeviceBuffer::allocate(static_cast<uint64_t>(s.vocab * s.hidden) * 4, &embedding_),
+          "upload embedding");
+    std::vector<float> rows(static_cast<size_t>(std::min<int64_t>(s.vocab, 4096) * s.hidden));
+    for (int64_t first = 0; first < s.vocab; first += 4096) {
+      const int64_t count = std::min<int64_t>(4096, s.vocab - first);
+      for (int64_t r = 0; r < count; ++r) {
+        if (!ref::dequantize(model_.embedding_dtype(),
+                             model_.embedding_data() + (first + r) * in_row,
+                             rows.data() + r * s.hidden, s.hidden)) {
+          fail(ErrorCode::kUnsupported, "cuda", "cannot read {} token embeddings",
+               dtype_name(model_.embedding_dtype()));
+        }
+      }
+      check(gpu::copy_to_device(embedding_.as<float>() + first * s.hidden, rows.data(),
+                                static_cast<uint64_t>(count * s.hidden) * 4, stream),
+            "upload embedding");
+      check(gpu::synchronize(stream), "upload embedding");
+    }
+  }
+
+  void matmul(const Stack& stack, const float* x, int64_t tokens, float* y) {
+    const int64_t cols = stack.parts.front().weight.cols();
+    for (const Stack::Part& part : stack.parts) {
+      check(gpu::matmul(*context_, part.weight, x, tokens, cols, y + part.offset, stack.rows),
+            "matmul");
+    }
+    if (stack.has_bias) {
+      check(gpu::add_bias(y, stack.bias.as<float>(), tokens, stack.rows, stream_.get()), "bias");
+    }
+  }
+
+  // Everything between the uploaded metadata and the logits, on the stream.
+  void run_layers(int64_t tokens, int64_t rows, int64_t max_positions, const KvCacheShape& kv);
+
+  const LlamaModel& model_;
+  int ordinal_;
+  gpu::DeviceStream stream_;
+  std::unique_ptr<gpu::Context> context_;
+  std::vector<GpuLayer> layers_;
+  gpu::DeviceBuffer output_norm_, inv_freq_, embedding_;
+  DType embedding_dtype_ = DType::kF32;
+  Stack output_;
+  uint64_t weight_bytes_ = 0;
+
+  // Scratch, grown to the largest batch.
+  gpu::DeviceBuffer x_, normed_, qkv_, attn_, projected_, gate_up_, act_, last_, logits_;
+  gpu::DeviceBuffer meta_, tables_;
+  std::vector<int32_t> host_meta_;
+  std::vector<void*> host_tables_;
+
+  // Decode graphs by batch size: captured on a second decode step of that size (the first
+  // warms the scratch up), valid while the scratch buffers stay where they are.
+  struct DecodeGraph {
+    int seen = 0;
+    uint64_t generation = 0;  // the context's scratch generation at capture
+    gpu::Graph graph;
+  };
+  std::map<int64_t, DecodeGraph> graphs_;
+  bool graphs_enabled_ = true;
+
+  // POLYINFER_GPU_PROFILE=1: no graphs; GPU time per op kind, printed at destruction.
+  bool profile_ = false;
+  gpu::Timeline timeline_;
+  std::vector<const char*> marks_;
+  std::map<std::string, std::pair<double, int64_t> > profile_ms_;  // op → (ms, calls)
+  int64_t profiled_passes_ = 0;
+  double profiled_wall_ms_ = 0;
+
+  void mark(const char* op) {
+    if (!profile_) return;
+    (void)timeline_.mark(stream_.get());
+    marks_.push_back(op);
+  }
+  void collect_profile() {
+    std::vector<float> ms;
+    if (timeline_.intervals(&ms) != Status::kOk) return;
+    for (size_t i = 0; i < ms.size() && i + 1 < marks_.size(); ++i) {
+      auto& entry = profile_ms_[marks_[i + 1]];
+      entry.first += ms[i];
+      entry.second += 1;
+    }
+    marks_.clear();
+    ++profiled_passes_;
+  }
+
+ public:
+  ~CudaLlama() override {
+    if (!profile_ || profiled_passes_ == 0) return;
+    double total = 0;
+    for (const auto& [op, v] : profile_ms_) total += v.first;
+    const auto passes = static_cast<double>(profiled_passes_);
+    fmt::print(stderr, "gpu profile: {} passes, {:.3f} ms wall / pass, {:.3f} ms of kernels\n",
+               profiled_passes_, profiled_wall_ms_ / passes, total / passes);
+    for (const auto& [op, v] : profile_ms_) {
+      fmt::print(stderr, "  {:<12} {:8.3f} ms / pass  {:7.1f} us / call  {:5.1f}%\n", op,
+                 v.first / passes, 1e3 * v.first / static_cast<double>(v.second),
+                 100 * v.first / total);
+    }
+  }
+};
+
+void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
+                           const KvCacheShape& kv) {
+  const LlamaShape& s = model_.shape();
+  const gpu::Stream stream = stream_.get();
+  const int64_t q_width = s.heads * s.head_dim;
+  const int64_t kv_width = s.kv_heads * s.head_dim;
+  const int64_t qkv_width = q_width + 2 * kv_width;
+  const auto* ids = meta_.as<int32_t>();
+  const int32_t* positions = ids + tokens;
+  const int32_t* token_tables = positions + tokens;
+  const int32_t* logit_rows = token_tables + tokens;
+  auto* x = x_.as<float>();
+  auto* normed = normed_.as<float>();
+  auto* qkv = qkv_.as<float>();
+  auto* attn = attn_.as<float>();
+  auto* projected = projected_.as<float>();
+  auto* gate_up = gate_up_.as<float>();
+  auto* act = act_.as<float>();
+  const float* inv_freq = inv_freq_.as<float>();
+  const uint64_t row_bytes = kv_row_bytes(kv.type, kv.kv_heads, kv.head_dim);
+
+  mark("start");
+  check(gpu::embed_rows(embedding_dtype_, embedding_.data(), s.hidden, ids, tokens, x, stream),
+        "embedding");
+  mark("embedding");
+  // The first norm; later ones are fused with the residual connection before them.
+  check(gpu::rms_norm(x, layers_.front().attn_norm.as<float>(), s.norm_eps, tokens, s.hidden,
+                      normed, stream),
+        "rms_norm");
+  mark("norm");
+  for (int64_t l = 0; l < s.layers; ++l) {
+    const GpuLayer& g = layers_[static_cast<size_t>(l)];
+    matmul(g.qkv, normed, tokens, qkv);
+    mark("qkv");
+    // q and k sit side by side in each row: one rotation over heads + kv_heads.
+    check(gpu::rope(qkv, tokens, s.heads + s.kv_heads, s.head_dim, qkv_width, positions, inv_freq,
+                    s.rope_layout, stream),
+          "rope");
+    mark("rope");
+    gpu::DeviceKvView keys{
+        kv.type,       kv.kv_heads, kv.head_dim, kv.block_rows, tables_.as<void*>(),
+        max_positions, 0,           token_tables};
+    keys.block_offset =
+        static_cast<int64_t>(static_cast<uint64_t>(2 * l * kv.block_rows) * row_bytes);
+    gpu::DeviceKvView values = keys;
+    values.block_offset =
+        static_cast<int64_t>(static_cast<uint64_t>((2 * l + 1) * kv.block_rows) * row_bytes);
+    check(gpu::kv_store_tokens(qkv + q_width, qkv + q_width + kv_width, qkv_width, tokens,
+                               positions, keys, values, stream),
+          "kv store");
+    mark("kv_store");
+    check(gpu::attention_tokens(*context_, qkv, qkv_width, tokens, s.heads, keys, values, positions,
+                                0.0f, attn),
+          "attention");
+    mark("attention");
+    matmul(g.o, attn, tokens, projected);
+    mark("o");
+    check(gpu::add_rms_norm(x, projected, g.ffn_norm.as<float>(), s.norm_eps, tokens, s.hidden,
+                            normed, stream),
+          "residual + norm");
+    mark("add_norm");
+    matmul(g.gate_up, normed, tokens, gate_up);
+    mark("gate_up");
+    check(gpu::silu_mul_rows(gate_up, tokens, s.ffn, act, stream), "silu_mul");
+    mark("silu_mul");
+    matmul(g.down, act, tokens, projected);
+    mark("down");
+    if (l + 1 < s.layers) {
+      check(
+          gpu::add_rms_norm(x, projected, layers_[static_cast<size_t>(l + 1)].attn_norm.as<float>(),
+                            s.norm_eps, tokens, s.hidden, normed, stream),
+          "residual + norm");
+      mark("add_norm");
+    } else {
+      check(gpu::add(x, projected, x, tokens * s.hidden, stream), "residual");
+      mark("residual");
+    }
+  }
+  if (rows == 0) return;
+  check(gpu::gather_rows(x, logit_rows, rows, s.hidden, last_.as<float>(), stream), "gather");
+  check(gpu::rms_norm(last_.as<float>(), output_norm_.as<float>(), s.norm_eps, rows, s.hidden,
+                      normed, stream),
+        "rms_norm");
+  mark("norm");
+  matmul(output_, normed, rows, logits_.as<float>());
+  mark("output");
+}
+
+bool CudaLlama::forward(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length,
+                        std::vector<float>& logits) {
+  model_.check(batch, cache, context_length);
+  const KvCacheShape& kv = cache.shape();
+  if (kv.type != KvType::kF16 && kv.type != KvType::kF32) {
+    fail(ErrorCode::kUnsupported, "cuda", "the GPU KV cache holds f16 or f32, not {}",
+         kv.type == KvType::kQ8_0 ? "q8_0" : "this type");
+  }
+  for (const BatchEntry& entry : batch) {
+    if (!cache.reserve(entry.sequence, static_cast<int64_t>(entry.tokens.size()))) return false;
+  }
+  check(gpu::use_device(ordinal_), "select device");
+  const LlamaShape& s = model_.shape();
+  const gpu::Stream stream = stream_.get();
+
+  // Metadata: ids, positions, each token's block-table start, the rows that need logits.
+  int64_t tokens = 0;
+  for (const BatchEntry& entry : batch) tokens += static_cast<int64_t>(entry.tokens.size());
+  const int64_t rows = logits_rows(batch);
+  bool decode = true;  // one token per sequence, last logits: the shape graphs replay
+  host_meta_.assign(static_cast<size_t>(3 * tokens + rows), 0);
+  host_tables_.clear();
+  int64_t max_positions = 0;
+  {
+    int64_t t = 0;
+    int64_t row = 0;
+    for (const BatchEntry& entry : batch) {
+      const int64_t start = cache.length(entry.sequence);
+      const auto count = static_cast<int64_t>(entry.tokens.size());
+      decode = decode && count == 1 && entry.logits == LogitsRows::kLast;
+      const KvView view = cache.view(entry.sequence, 0, KvCache::Kind::kKeys, start + count);
+      const auto table = static_cast<int32_t>(host_tables_.size());
+      const int64_t blocks = cache.blocks_for(start + count);
+      for (int64_t b = 0; b < blocks; ++b) {
+        host_tables_.push_back(const_cast<std::byte*>(view.blocks[b]));
+      }
+      for (int64_t i = 0; i < count; ++i, ++t) {
+        host_meta_[static_cast<size_t>(t)] = entry.tokens[static_cast<size_t>(i)];
+        host_meta_[static_cast<size_t>(tokens + t)] = static_cast<int32_t>(start + i);
+        host_meta_[static_cast<size_t>(2 * tokens + t)] = table;
+      }
+      const int64_t take = entry.logits == LogitsRows::kAll    ? count
+                           : entry.logits == LogitsRows::kLast ? 1
+                                                               : 0;
+      for (int64_t i = 0; i < take; ++i, ++row) {
+        host_meta_[static_cast<size_t>(3 * tokens + row)] = static_cast<int32_t>(t - take + i);
+      }
+      max_positions = std::max(max_positions, start + count);
+    }
+  }
+  // Decode steps bound attention by the context (fixed launch shapes for graph replay).
+  if (decode) max_positions = context_length;
+
+  // Scratch (sizes only grow; a move invalidates captured graphs).
+  const int64_t q_width = s.heads * s.head_dim;
+  const int64_t qkv_width = q_width + 2 * s.kv_heads * s.head_dim;
+  const uint64_t f = sizeof(float);
+  const auto grow = [&](gpu::DeviceBuffer& buffer, uint64_t bytes) {
+    const void* old = buffer.data();
+    reserve(buffer, bytes, "scratch");
+    if (buffer.data() != old) graphs_.clear();
+  };
+  grow(x_, static_cast<uint64_t>(tokens * s.hidden) * f);
+  grow(normed_, static_cast<uint64_t>(std::max(tokens, rows) * s.hidden) * f);
+  grow(qkv_, static_cast<uint64_t>(tokens * qkv_width) * f);
+  grow(attn_, static_cast<uint64_t>(tokens * q_width) * f);
+  grow(projected_, static_cast<uint64_t>(tokens * s.hidden) * f);
+  grow(gate_up_, static_cast<uint64_t>(tokens * 2 * s.ffn) * f);
+  grow(act_, static_cast<uint64_t>(tokens * s.ffn) * f);
+  grow(last_, static_cast<uint64_t>(std::max<int64_t>(rows, 1) * s.hidden) * f);
+  grow(logits_, static_cast<uint64_t>(std::max<int64_t>(rows, 1) * s.vocab) * f);
+  // Tables sized for every sequence at full context, so decode graphs keep their pointers.
+  grow(meta_, host_meta_.size() * sizeof(int32_t));
+  grow(tables_, std::max<uint64_t>(host_tables_.size(),
+                                   static_cast<uint64_t>(static_cast<int64_t>(batch.size()) *
+                                                         cache.blocks_for(context_length))) *
+                    sizeof(void*));
+  check(gpu::copy_to_device(meta_.data(), host_meta_.data(), host_meta_.size() * sizeof(int32_t),
+                            stream),
+        "metadata");
+  check(gpu::copy_to_device(tables_.data(), host_tables_.data(),
+                            host_tables_.size() * sizeof(void*), stream),
+        "block tables");
+
+  const auto wall_start = std::chrono::steady_clock::now();
+  bool ran = false;
+  if (decode && graphs_enabled_) {
+    DecodeGraph& entry = graphs_[tokens];
+    if (!entry.graph.empty() && entry.generation != context_->scratch_generation()) {
+      entry = DecodeGraph{};  // the kernels' scratch moved since the capture
+    }
+    if (entry.graph.empty() && ++entry.seen >= 2 &&
+        gpu::Graph::begin_capture(stream) == Status::kOk) {
+      // The second step of this size: its scratch is warm, so nothing allocates in capture.
+      bool captured = false;
+      try {
+        run_layers(tokens, rows, max_positions, kv);
+        captured = true;
+      } catch (const Error&) {
+      }
+      const Status ended = gpu::Graph::end_capture(stream, &entry.graph);
+      if (!captured || ended != Status::kOk) {
+        entry.graph = gpu::Graph();
+        graphs_enabled_ = false;  // this device or driver cannot capture: run eagerly
+      }
+      entry.generation = context_->scratch_generation();
+    }
+    if (!entry.graph.empty()) {
+      check(entry.graph.launch(stream), "decode graph");
+      ran = true;
+    }
+  }
+  if (!ran) run_layers(tokens, rows, max_positions, kv);
+  logits.resize(static_cast<size_t>(rows * s.vocab));
+  check(gpu::copy_to_host(logits.data(), logits_.data(), logits.size() * sizeof(float), stream),
+        "logits");
+  if (profile_) {
+    collect_profile();
+    profiled_wall_ms_ +=
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wall_start)
+            .count();
+  }
+  for (const BatchEntry& entry : batch) cache.commit(entry.sequence, entry.tokens);
+  return true;
+}
+
+}  // namespace
+
+std::unique_ptr<GpuLlama> GpuLlama::create(const LlamaModel& model, int ordinal) {
+  return std::make_unique<CudaLlama>(model, ordinal);
+}
+
+#endif
+
+}  // namespace polyinfer::inline v0::detail

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+// GpuLlama: a loaded LlamaModel's forward pass on a GPU (weights uploaded once, KV cache in
+// device memory, every op a kernel of kernels/cuda).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "model/llama.hpp"
+#include "runtime/batch.hpp"
+#include "runtime/kv_cache.hpp"
+
+namespace polyinfer::inline v0::detail {
+
+/// The Llama forward pass on GPU `ordinal`. Uploads the model's weights at construction
+/// (matrices the GPU kernels cannot read are converted: Q6_K and other formats to Q8_0, odd
+/// widths to F32); the LlamaModel must outlive it. One caller at a time (the LanguageModel's
+/// mutex, the Engine runner's claim); any thread may be that caller.
+class GpuLlama {
+ public:
+  /// Throws Error: kDevice when there is no such GPU, kOutOfMemory when the weights do not fit,
+  /// kUnsupported for shapes the kernels lack (head_dim outside 32/64/96/128/256) and in a
+  /// build without CUDA.
+  [[nodiscard]] static std::unique_ptr<GpuLlama> create(const LlamaModel& model, int ordinal);
+  virtual ~GpuLlama() = default;
+
+  /// Device memory for a KvCache of this model (allocations on this GPU).
+  [[nodiscard]] virtual std::shared_ptr<KvMemory> kv_memory() = 0;
+  /// Bytes of weights held on the GPU.
+  [[nodiscard]] virtual uint64_t device_weight_bytes() const noexcept = 0;
+  /// LlamaModel::forward on the GPU; `cache` must use kv_memory() and an F16 or F32 type.
+  [[nodiscard]] virtual bool forward(std::span<const BatchEntry> batch, KvCache& cache,
+                                     int64_t context_length, std::vector<float>& logits) = 0;
+};
+
+}  // namespace polyinfer::inline v0::detail

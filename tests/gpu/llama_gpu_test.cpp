@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: Apache-2.0
+// Llama / Qwen2 on cuda:0 against the fixtures' references with the CPU bounds, and the GPU
+// forward pass's own invariants: batches equal single sequences, prefix sharing, decode graphs.
+// Without a GPU (CI) every case says so and passes: nothing here can run there.
+#include <catch2/catch.hpp>
+
+#include "conformance/model/llama_support.hpp"
+#include "kernels/cuda/cuda_ops.hpp"
+#include "model/llama.hpp"
+#include "model/llama_gpu.hpp"
+#include "polyinfer/model.hpp"
+#include "support/fixtures.hpp"
+
+namespace {
+
+using polyinfer::Generation;
+using polyinfer::GenerationOptions;
+using polyinfer::KvCacheType;
+using polyinfer::LanguageModel;
+using polyinfer::LoadOptions;
+using polyinfer::Tier;
+using polyinfer::test::Difference;
+using polyinfer::test::ReferenceFile;
+using polyinfer::test::report_line;
+namespace detail = polyinfer::detail;
+
+constexpr const char* kModels[] = {"tiny-llama", "tiny-qwen2"};
+constexpr double kF32Bound = 1e-4;  // × scale
+constexpr double kF16Bound = 3e-3;  // × scale
+
+bool have_gpu() {
+  if (detail::gpu::device_count() > 0) return true;
+  WARN("no GPU: the cuda model tests did not run");
+  return false;
+}
+
+LoadOptions gpu_options(Tier tier, KvCacheType kv = KvCacheType::kF32) {
+  return LoadOptions{.tier = tier, .threads = 1, .kv_type = kv, .device = "cuda:0"};
+}
+
+Difference prompt_logits(LanguageModel& model, const ReferenceFile& ids_file,
+                         const ReferenceFile& reference) {
+  Difference diff;
+  const int64_t vocab = model.config().vocab_size;
+  for (int c = 0; c < ids_file.cases(); ++c) {
+    const std::vector<int32_t> ids = ids_file.i32(fmt::format("case{}.ids", c));
+    diff.add(model.logits(ids), reference.f32(fmt::format("case{}.logits", c)), vocab);
+  }
+  REQUIRE(diff.rows > 0);
+  return diff;
+}
+
+int greedy_matches(LanguageModel& model, const ReferenceFile& reference, double margin_floor) {
+  int compared_total = 0;
+  for (int c = 0; c < reference.cases(); ++c) {
+    const std::vector<int32_t> ids = reference.i32(fmt::format("case{}.ids", c));
+    const std::vector<int32_t> expected = reference.i32(fmt::format("case{}.gen_ids", c));
+    const std::vector<float> margins = reference.f32(fmt::format("case{}.gen_margins", c));
+    const Generation generation =
+        model.generate(ids, GenerationOptions{.max_tokens = static_cast<int32_t>(expected.size()),
+                                              .stop_at_eos = false});
+    int mismatch = -1;
+    compared_total += polyinfer::test::checked_greedy_prefix(generation.ids, expected, margins,
+                                                             margin_floor, &mismatch);
+    INFO("case " << c << ": first mismatch at " << mismatch);
+    CHECK(mismatch == -1);
+  }
+  return compared_total;
+}
+
+}  // namespace
+
+TEST_CASE("cuda: f32 and f16 models match transformers with the CPU bounds", "[gpu][llama]") {
+  if (!have_gpu()) return;
+  for (const char* name : kModels) {
+    POLYINFER_SHARED_OR_RETURN(folder, std::string("fixtures/models/") + name);
+    const ReferenceFile reference(folder / "reference.safetensors");
+    {
+      LanguageModel model = LanguageModel::load(folder, gpu_options(Tier::kNative));
+      const Difference logits = prompt_logits(model, reference, reference);
+      report_line(name, "cuda hf f32", "transformers", logits, kF32Bound * logits.scale);
+      CHECK(logits.max_abs <= kF32Bound * logits.scale);
+      const int compared = greedy_matches(model, reference, 2 * kF32Bound * logits.scale);
+      CHECK(compared > 0);
+    }
+    {
+      LanguageModel model = LanguageModel::load(folder / "gguf" / fmt::format("{}-f16.gguf", name),
+                                                gpu_options(Tier::kNative));
+      const Difference logits = prompt_logits(model, reference, reference);
+      report_line(name, "cuda gguf f16", "transformers", logits, kF16Bound * logits.scale);
+      CHECK(logits.max_abs <= kF16Bound * logits.scale);
+      CHECK(greedy_matches(model, reference, 2 * kF16Bound * logits.scale) > 0);
+    }
+  }
+}
+
+TEST_CASE("cuda: quantized GGUFs and derived tiers match llama.cpp", "[gpu][llama]") {
+  if (!have_gpu()) return;
+  struct Form {
+    const char* quant;
+    Tier derived;  // the tier derived from f32 with the same recipe
+    double bound;  // vs llama.cpp
+  };
+  const Form forms[] = {
+      {"q8_0", Tier::kQ8_0, 0.05}, {"q4_0", Tier::kQ4_0, 0.06}, {"q4_k_m", Tier::kQ4_K, 0.06}};
+  for (const char* name : kModels) {
+    POLYINFER_SHARED_OR_RETURN(folder, std::string("fixtures/models/") + name);
+    const ReferenceFile reference(folder / "reference.safetensors");
+    for (const Form& form : forms) {
+      const ReferenceFile llamacpp(folder / fmt::format("llamacpp.{}.safetensors", form.quant));
+      INFO(name << " " << form.quant);
+      LanguageModel stored =
+          LanguageModel::load(folder / "gguf" / fmt::format("{}-{}.gguf", name, form.quant),
+                              gpu_options(Tier::kNative));
+      const Difference from_file = prompt_logits(stored, reference, llamacpp);
+      report_line(name, fmt::format("cuda gguf {}", form.quant), "llama.cpp", from_file,
+                  form.bound);
+      CHECK(from_file.max_abs <= form.bound);
+      LanguageModel derived = LanguageModel::load(folder, gpu_options(form.derived));
+      const Difference from_f32 = prompt_logits(derived, reference, llamacpp);
+      report_line(name, fmt::format("cuda hf→{}", polyinfer::tier_name(form.derived)), "llama.cpp",
+                  from_f32, form.bound);
+      CHECK(from_f32.max_abs <= form.bound);
+    }
+  }
+}
+
+TEST_CASE("cuda: the KV-cache path lands on gen_logits; graphs replay the same steps",
+          "[gpu][llama]") {
+  if (!have_gpu()) return;
+  for (const char* name : kModels) {
+    POLYINFER_SHARED_OR_RETURN(folder, std::string("fixtures/models/") + name);
+    const ReferenceFile reference(folder / "reference.safetensors");
+    const polyinfer::ModelFile file = polyinfer::ModelFile::open(folder);
+    const auto llama = detail::LlamaModel::load(file, Tier::kNative, false);
+    const auto gpu = detail::GpuLlama::create(*llama, 0);
+    detail::KvCache cache(llama->kv_shape(detail::KvType::kF32), 64 << 20, gpu->kv_memory());
+    const int64_t vocab = llama->shape().vocab;
+    std::vector<float> out;
+    Difference kv_path;
+    // Teacher-forced through the cache one token per pass: the second pass of each batch size
+    // is captured as a graph and later passes replay it.
+    for (int c = 0; c < reference.cases(); ++c) {
+      const std::vector<int32_t> prompt = reference.i32(fmt::format("case{}.ids", c));
+      const std::vector<int32_t> generated = reference.i32(fmt::format("case{}.gen_ids", c));
+      const std::vector<float> gen_logits = reference.f32(fmt::format("case{}.gen_logits", c));
+      const auto sequence = cache.create();
+      const detail::BatchEntry first{sequence, prompt, detail::LogitsRows::kLast};
+      REQUIRE(gpu->forward(std::span(&first, 1), cache, 512, out));
+      kv_path.add(out.data(), gen_logits.data(), 1, vocab);
+      for (size_t k = 0; k + 1 < generated.size(); ++k) {
+        const detail::BatchEntry step{sequence, std::span(&generated[k], 1),
+                                      detail::LogitsRows::kLast};
+        REQUIRE(gpu->forward(std::span(&step, 1), cache, 512, out));
+        kv_path.add(out.data(), gen_logits.data() + static_cast<int64_t>(k + 1) * vocab, 1, vocab);
+      }
+      cache.release(sequence);
+    }
+    INFO(name << " KV path vs gen_logits: " << kv_path.summary());
+    report_line(name, "cuda kv path", "gen_logits", kv_path, kF32Bound * kv_path.scale);
+    CHECK(kv_path.max_abs <= kF32Bound * kv_path.scale);
+  }
+}
+
+TEST_CASE("cuda: a batch of sequences equals each sequence alone; shared prefixes agree",
+          "[gpu][llama]") {
+  if (!have_gpu()) return;
+  POLYINFER_SHARED_OR_RETURN(folder, "fixtures/models/tiny-qwen2");
+  const polyinfer::ModelFile file = polyinfer::ModelFile::open(folder);
+  // F32 weights take the same cuBLAS path at every batch size: equal to rounding. Q8_0 runs
+  // GEMV (8-bit activations) for small batches and GEMM (f16 activations) for large ones, so
+  // batch composition changes rounding: the llama.cpp q8_0 bound applies.
+  struct Form {
+    Tier tier;
+    detail::KvType kv;
+    double bound;  // × scale
+  };
+  const Form forms[] = {{Tier::kNative, detail::KvType::kF32, 1e-4},
+                        {Tier::kQ8_0, detail::KvType::kF16, 0.05}};
+  for (const Form& form : forms) {
+    const auto llama = detail::LlamaModel::load(file, form.tier, false);
+    const auto gpu = detail::GpuLlama::create(*llama, 0);
+    const int64_t vocab = llama->shape().vocab;
+    const std::vector<std::vector<int32_t>> prompts = {
+        {1, 5, 9, 22, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53},
+        {7, 3},
+        {1, 5, 9, 22, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 60, 61, 62}};
+    const int32_t next[] = {100, 200, 300};
+
+    // Alone: each prompt, then one decode step, in a cache of its own.
+    std::vector<std::vector<float>> alone;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      detail::KvCache cache(llama->kv_shape(form.kv), 16 << 20, gpu->kv_memory());
+      const auto s = cache.create();
+      std::vector<float> out;
+      const detail::BatchEntry prefill{s, prompts[i], detail::LogitsRows::kLast};
+      REQUIRE(gpu->forward(std::span(&prefill, 1), cache, 256, out));
+      alone.push_back(out);
+      const detail::BatchEntry step{s, std::span(&next[i], 1), detail::LogitsRows::kLast};
+      REQUIRE(gpu->forward(std::span(&step, 1), cache, 256, out));
+      alone.push_back(out);
+    }
+
+    // Together: the three prefills in one pass (the third sharing the first's full block), then
+    // the three decode steps in one pass, three times so that the batch-3 graph is captured.
+    for (int round = 0; round < 3; ++round) {
+      detail::KvCache cache(llama->kv_shape(form.kv), 16 << 20, gpu->kv_memory());
+      std::vector<detail::KvCache::SequenceId> ids;
+      for (size_t i = 0; i < prompts.size(); ++i) ids.push_back(cache.create());
+      std::vector<float> out;
+      const detail::BatchEntry first{ids[0], prompts[0], detail::LogitsRows::kLast};
+      REQUIRE(gpu->forward(std::span(&first, 1), cache, 256, out));
+      // The third prompt reuses the first's registered block of 16 tokens.
+      const int64_t reused = cache.reuse_prefix(ids[2], prompts[2], 18);
+      CHECK(reused == 16);
+      const std::vector<detail::BatchEntry> prefill = {
+          {ids[1], prompts[1], detail::LogitsRows::kLast},
+          {ids[2], std::span(prompts[2]).subspan(static_cast<size_t>(reused)),
+           detail::LogitsRows::kLast}};
+      REQUIRE(gpu->forward(prefill, cache, 256, out));
+      Difference prefills;
+      prefills.add(out.data(), alone[2].data(), 1, vocab);
+      prefills.add(out.data() + vocab, alone[4].data(), 1, vocab);
+      INFO("round " << round << " prefills: " << prefills.summary());
+      CHECK(prefills.max_abs <= form.bound * prefills.scale);
+      const std::vector<detail::BatchEntry> decode = {
+          {ids[0], std::span(&next[0], 1), detail::LogitsRows::kLast},
+          {ids[1], std::span(&next[1], 1), detail::LogitsRows::kLast},
+          {ids[2], std::span(&next[2], 1), detail::LogitsRows::kLast}};
+      REQUIRE(gpu->forward(decode, cache, 256, out));
+      Difference steps;
+      for (size_t i = 0; i < 3; ++i) {
+        steps.add(out.data() + static_cast<int64_t>(i) * vocab, alone[2 * i + 1].data(), 1, vocab);
+      }
+      INFO("round " << round << " decode: " << steps.summary());
+      CHECK(steps.max_abs <= form.bound * steps.scale);
+      CHECK(steps.top1_same == 3);
+    }
+  }
+}
+
+TEST_CASE("cuda: bad devices and shapes get clear errors", "[gpu][llama]") {
+  POLYINFER_SHARED_OR_RETURN(folder, "fixtures/models/tiny-llama");
+  LoadOptions options = gpu_options(Tier::kNative);
+  options.device = "cuda:99";
+  CHECK_THROWS_WITH(LanguageModel::load(folder, options), Catch::Contains("no such GPU"));
+  options.device = "tpu";
+  CHECK_THROWS_WITH(LanguageModel::load(folder, options), Catch::Contains("unknown device"));
+  if (!have_gpu()) return;
+  options = gpu_options(Tier::kNative, KvCacheType::kQ8_0);
+  CHECK_THROWS_WITH(LanguageModel::load(folder, options), Catch::Contains("CPU-only"));
+}
