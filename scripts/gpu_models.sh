@@ -79,12 +79,12 @@ if step profile; then
 fi
 
 if step workload; then
-  section "Engine workload (500 requests of workload-dev), cpu vs cuda:0"
+  section "Engine workload (the 2000 requests of workload-dev), cpu vs cuda:0"
   TRACE=$B/shared/taskmodels/workload-dev.jsonl
   for config in taskmodels-gguf taskmodels-gguf-baseline; do
     for device in cpu cuda:0; do
       result=$(timeout 300 "$PI" workload --config "examples/configs/$config.json" \
-        --trace "$TRACE" --limit 500 --fast --json --device "$device" 2>&1 | tail -1)
+        --trace "$TRACE" --fast --json --device "$device" 2>&1 | tail -1)
       python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(sys.argv[2], sys.argv[3], "accuracy", r["accuracy"], "errors", r["errors"], "cost_device_s", round(r["cost_device_s"], 3), "wall_s", round(r["wall_s"], 3), "p50_ms", round(r["latency_ms"]["p50"], 1))' \
         "$result" "$config" "$device" 2>&1 | tee -a "$LOG"
     done

@@ -181,9 +181,16 @@ void float_x16_rows(const MatmulCall& call, int64_t row, int64_t row_end, int64_
 template <typename W, int G, int T>
 void compute_float_x16(const MatmulCall& call, int64_t row_begin, int64_t row_end,
                        int64_t token_begin, int64_t token_end) {
-  const int64_t chunk = token_end - token_begin >= 4 ? kFloatChunk : call.cols;
+  const bool batch = token_end - token_begin >= 4;
+  const int64_t chunk = batch ? kFloatChunk : call.cols;
   for (int64_t k0 = 0; k0 < call.cols; k0 += chunk) {
     const int64_t k1 = call.cols - k0 < chunk ? call.cols : k0 + chunk;
+    if constexpr (G > 2) {
+      if (!batch) {  // a few tokens stream weights from DRAM: two groups (streams) per tile
+        float_x16_rows<W, 2, T>(call, row_begin, row_end, k0, k1, token_begin, token_end);
+        continue;
+      }
+    }
     float_x16_rows<W, G, T>(call, row_begin, row_end, k0, k1, token_begin, token_end);
   }
 }

@@ -27,6 +27,9 @@ namespace {
 
 constexpr int64_t kDefaultMaxContext = 4096;
 constexpr int64_t kChunkTokens = 256;  // prompt positions per forward pass
+// On a GPU, prompts (whose logits are not kept) go in larger passes: the GEMM path's weight
+// conversion is paid once per pass.
+constexpr int64_t kGpuChunkTokens = 2048;
 
 KvType kv_type_for(KvCacheType type, bool f32_weights) {
   switch (type) {
@@ -131,7 +134,8 @@ Generation LanguageModelImpl::generate(std::span<const int32_t> prompt,
       cache->reuse_prefix(sequence.id(), prompt, static_cast<int64_t>(prompt.size()) - 1);
   result.cached_prompt_tokens = cached;
   for (auto begin = static_cast<size_t>(cached); begin < prompt.size();) {
-    const size_t count = std::min(prompt.size() - begin, static_cast<size_t>(kChunkTokens));
+    const auto chunk = static_cast<size_t>(gpu ? kGpuChunkTokens : kChunkTokens);
+    const size_t count = std::min(prompt.size() - begin, chunk);
     const bool last = begin + count == prompt.size();
     run(sequence.id(), prompt.subspan(begin, count), last ? LogitsRows::kLast : LogitsRows::kNone);
     begin += count;
