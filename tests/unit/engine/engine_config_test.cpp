@@ -130,6 +130,10 @@ TEST_CASE("engine config: errors name the file and the key", "[engine][config]")
   error_for(std::string("{") + kModels + ", \"batching\": {\"max_sequences\": 0}}",
             "batching.max_sequences");
   error_for(std::string("{") + kModels + ", \"cache\": {\"size\": 3}}", "cache.size");
+  // Devices: a name that is no device; an encoder on a GPU.
+  error_for(R"({"models": [{"name": "m", "path": "x", "device": "gpu0"}]})", "device");
+  error_for(R"({"models": [{"name": "m", "path": "x", "kind": "classifier", "device": "cuda:0"}]})",
+            "device");
   error_for(std::string("{") + kModels + ", \"routing\": {\"policy\": \"magic\"}}",
             "routing.policy");
   error_for(std::string("{") + kModels + ", \"routing\": {\"policy\": \"cascade\"}}",

@@ -3,7 +3,9 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <memory>
 #include <numeric>
+#include <vector>
 
 #include "polyinfer/error.hpp"
 #include "runtime/kv_cache.hpp"
@@ -194,4 +196,74 @@ TEST_CASE("KvCache: bad shapes and budgets are errors", "[kv_cache]") {
   q8.head_dim = 32;
   const KvCache cache(q8, 1 << 20);
   CHECK(cache.row_bytes() == 2 * 34);
+}
+
+namespace {
+
+/// Host memory behind the KvMemory interface, counting what the cache asks of it (a GPU's
+/// memory in production): the cache must allocate once, copy shared blocks through it, and
+/// release what it took.
+class CountingMemory final : public polyinfer::detail::KvMemory {
+ public:
+  std::byte* allocate(uint64_t bytes) noexcept override {
+    ++allocations;
+    if (bytes > limit) return nullptr;
+    buffers.push_back(std::make_unique<std::byte[]>(bytes));
+    return buffers.back().get();
+  }
+  void release(std::byte* data) noexcept override {
+    ++releases;
+    released = data;
+  }
+  void copy(std::byte* dst, const std::byte* src, uint64_t bytes) override {
+    ++copies;
+    std::memcpy(dst, src, bytes);
+  }
+
+  uint64_t limit = uint64_t{1} << 30;
+  int allocations = 0;
+  int releases = 0;
+  int copies = 0;
+  std::byte* released = nullptr;
+  std::vector<std::unique_ptr<std::byte[]>> buffers;
+};
+
+}  // namespace
+
+TEST_CASE("KvCache: blocks in a KvMemory (device memory) behave as host blocks", "[kv_cache]") {
+  auto memory = std::make_shared<CountingMemory>();
+  {
+    KvCache cache(kShape, 64 * 4096, memory);
+    CHECK(memory->allocations == 1);  // the whole budget up front
+    const std::byte* base = memory->buffers.front().get();
+    const auto parent = cache.create();
+    REQUIRE(cache.reserve(parent, 6));
+    fill(cache, parent, 0, 6);
+    // Rows and views point into the memory's allocation.
+    const std::byte* row = cache.row(parent, 1, Kind::kKeys, 5);
+    CHECK(row >= base);
+    CHECK(row < base + 64 * 4096);
+    cache.commit(parent, iota_tokens(6));
+    // Copy-on-write of the shared partial block goes through the memory's copy.
+    const auto child = cache.fork(parent);
+    REQUIRE(cache.reserve(child, 1));
+    CHECK(memory->copies == 1);
+    CHECK(marker_at(cache, child, 1, Kind::kValues, 5) == 11005.0f);
+    // Prefix reuse shares blocks without copying.
+    const auto other = cache.create();
+    CHECK(cache.reuse_prefix(other, iota_tokens(6), 6) == 4);
+    CHECK(marker_at(cache, other, 0, Kind::kKeys, 3) == 3.0f);
+    CHECK(memory->copies == 1);
+    CHECK(cache.allocated_bytes() ==
+          static_cast<uint64_t>(64 * 4096 / cache.block_bytes()) * cache.block_bytes());
+  }
+  CHECK(memory->releases == 1);
+  CHECK(memory->released == memory->buffers.front().get());
+}
+
+TEST_CASE("KvCache: a KvMemory without room for the budget is a clear error", "[kv_cache]") {
+  auto memory = std::make_shared<CountingMemory>();
+  memory->limit = 1024;
+  CHECK_THROWS_WITH(KvCache(kShape, 64 * 4096, memory),
+                    Catch::Contains("could not allocate") && Catch::Contains("kv cache"));
 }

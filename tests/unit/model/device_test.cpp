@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+// Device names: what parses, what is refused and how the refusal reads, with and without CUDA.
+#include <catch2/catch.hpp>
+
+#include "backend/device.hpp"
+#include "polyinfer/error.hpp"
+#include "polyinfer/model.hpp"
+#include "support/fixtures.hpp"
+
+using polyinfer::Error;
+using polyinfer::ErrorCode;
+using polyinfer::detail::cuda_built;
+using polyinfer::detail::Device;
+using polyinfer::detail::parse_device;
+
+TEST_CASE("device names: cpu, cuda, cuda:N", "[device]") {
+  CHECK(parse_device("", "d").kind == Device::Kind::kCpu);
+  CHECK(parse_device("cpu", "d").kind == Device::Kind::kCpu);
+  CHECK(parse_device("CPU", "d").name() == "cpu");
+  for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "cuda:1x", "cud", "cpu:0", "tpu"}) {
+    INFO(bad);
+    try {
+      (void)parse_device(bad, "model m: device");
+      FAIL("accepted");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::kInvalidArgument);
+      CHECK(std::string(e.what()).find("model m: device") != std::string::npos);
+      CHECK(std::string(e.what()).find("cpu, cuda, cuda:N") != std::string::npos);
+    }
+  }
+  if (cuda_built()) {
+    CHECK(parse_device("cuda", "d").name() == "cuda:0");
+    const Device device = parse_device("CUDA:3", "d");
+    CHECK(device.is_gpu());
+    CHECK(device.ordinal == 3);
+    CHECK(device.name() == "cuda:3");
+  } else {
+    try {
+      (void)parse_device("cuda:0", "d");
+      FAIL("accepted");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::kUnsupported);
+      CHECK(std::string(e.what()).find("no CUDA backend") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("device option: encoders refuse a GPU, decoders name what is missing", "[device]") {
+  POLYINFER_SHARED_OR_RETURN(bert, "fixtures/models/tiny-bert");
+  POLYINFER_SHARED_OR_RETURN(llama, "fixtures/models/tiny-llama");
+  CHECK_THROWS_WITH(polyinfer::Encoder::load(bert, {.device = "cuda:0"}),
+                    Catch::Contains("encoders run on the cpu"));
+  // cuda:64 exists nowhere: either no such GPU or no CUDA backend, never a crash.
+  CHECK_THROWS_WITH(polyinfer::LanguageModel::load(llama, {.device = "cuda:64"}),
+                    Catch::Contains("no such GPU") || Catch::Contains("no CUDA backend"));
+  CHECK_THROWS_WITH(polyinfer::LanguageModel::load(llama, {.device = "vulkan"}),
+                    Catch::Contains("unknown device"));
+}
