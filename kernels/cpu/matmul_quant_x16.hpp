@@ -243,11 +243,8 @@ inline void store_rows(const VF (&acc)[T], float* y, int64_t y_stride, int rows)
 
 // ---- Q4_0 and Q8_0 ----------------------------------------------------------------------------
 
-#ifndef POLYINFER_Q8_TILE_TOKENS
-#define POLYINFER_Q8_TILE_TOKENS 6
-#endif
-// Tokens per two-group tile: 2·T integer and 2·T float accumulators.
-constexpr int kQ8TileTokens = POLYINFER_Q8_TILE_TOKENS;
+// Tokens per two-group tile: 2·T integer and 2·T float accumulators (24 of 32 registers).
+constexpr int kQ8TileTokens = 6;
 
 // One group of 16 rows × T tokens: Σ_b d_w·d_x·(Σ q·x − offset·Σx) with q unsigned.
 template <int T, bool kQ8>

@@ -264,7 +264,13 @@ TEST_CASE("LanguageModel: a repeated prompt reuses the prefix cache with identic
   CHECK(first.cached_prompt_tokens == 0);
   CHECK(second.cached_prompt_tokens > 0);
   CHECK(second.ids == first.ids);
-  CHECK(second.logprobs == first.logprobs);
+  // The reused run computes the prompt in other chunks (one token instead of all), so matrix
+  // products run at other token counts: equal up to f32 rounding (bit-equal at some ISA
+  // levels, not at AVX2).
+  REQUIRE(second.logprobs.size() == first.logprobs.size());
+  for (size_t i = 0; i < first.logprobs.size(); ++i) {
+    CHECK(second.logprobs[i] == Approx(first.logprobs[i]).margin(1e-5));
+  }
   CHECK(model.kv_cache_bytes() > 0);
   CHECK(model.kv_cache_bytes() <= model.kv_cache_budget_bytes());
 }
