@@ -20,6 +20,8 @@ using polyinfer::LanguageModel;
 using polyinfer::LoadOptions;
 using polyinfer::Tier;
 using polyinfer::test::Difference;
+using polyinfer::test::greedy_matches;
+using polyinfer::test::prompt_logits;
 using polyinfer::test::ReferenceFile;
 using polyinfer::test::report_line;
 namespace detail = polyinfer::detail;
@@ -38,36 +40,6 @@ LoadOptions gpu_options(Tier tier, KvCacheType kv = KvCacheType::kF32) {
   return LoadOptions{.tier = tier, .threads = 1, .kv_type = kv, .device = "cuda:0"};
 }
 
-Difference prompt_logits(LanguageModel& model, const ReferenceFile& ids_file,
-                         const ReferenceFile& reference) {
-  Difference diff;
-  const int64_t vocab = model.config().vocab_size;
-  for (int c = 0; c < ids_file.cases(); ++c) {
-    const std::vector<int32_t> ids = ids_file.i32(fmt::format("case{}.ids", c));
-    diff.add(model.logits(ids), reference.f32(fmt::format("case{}.logits", c)), vocab);
-  }
-  REQUIRE(diff.rows > 0);
-  return diff;
-}
-
-int greedy_matches(LanguageModel& model, const ReferenceFile& reference, double margin_floor) {
-  int compared_total = 0;
-  for (int c = 0; c < reference.cases(); ++c) {
-    const std::vector<int32_t> ids = reference.i32(fmt::format("case{}.ids", c));
-    const std::vector<int32_t> expected = reference.i32(fmt::format("case{}.gen_ids", c));
-    const std::vector<float> margins = reference.f32(fmt::format("case{}.gen_margins", c));
-    const Generation generation =
-        model.generate(ids, GenerationOptions{.max_tokens = static_cast<int32_t>(expected.size()),
-                                              .stop_at_eos = false});
-    int mismatch = -1;
-    compared_total += polyinfer::test::checked_greedy_prefix(generation.ids, expected, margins,
-                                                             margin_floor, &mismatch);
-    INFO("case " << c << ": first mismatch at " << mismatch);
-    CHECK(mismatch == -1);
-  }
-  return compared_total;
-}
-
 }  // namespace
 
 TEST_CASE("cuda: f32 and f16 models match transformers with the CPU bounds", "[gpu][llama]") {
@@ -80,7 +52,7 @@ TEST_CASE("cuda: f32 and f16 models match transformers with the CPU bounds", "[g
       const Difference logits = prompt_logits(model, reference, reference);
       report_line(name, "cuda hf f32", "transformers", logits, kF32Bound * logits.scale);
       CHECK(logits.max_abs <= kF32Bound * logits.scale);
-      const int compared = greedy_matches(model, reference, 2 * kF32Bound * logits.scale);
+      const int compared = greedy_matches(model, reference, 2 * kF32Bound * logits.scale, name);
       CHECK(compared > 0);
     }
     {
@@ -89,7 +61,7 @@ TEST_CASE("cuda: f32 and f16 models match transformers with the CPU bounds", "[g
       const Difference logits = prompt_logits(model, reference, reference);
       report_line(name, "cuda gguf f16", "transformers", logits, kF16Bound * logits.scale);
       CHECK(logits.max_abs <= kF16Bound * logits.scale);
-      CHECK(greedy_matches(model, reference, 2 * kF16Bound * logits.scale) > 0);
+      CHECK(greedy_matches(model, reference, 2 * kF16Bound * logits.scale, name) > 0);
     }
   }
 }

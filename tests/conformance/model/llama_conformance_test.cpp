@@ -17,6 +17,8 @@ using polyinfer::LanguageModel;
 using polyinfer::LoadOptions;
 using polyinfer::Tier;
 using polyinfer::test::Difference;
+using polyinfer::test::greedy_matches;
+using polyinfer::test::prompt_logits;
 using polyinfer::test::ReferenceFile;
 using polyinfer::test::report_line;
 
@@ -27,42 +29,6 @@ constexpr double kF16Bound = 3e-3;  // × scale
 LoadOptions options_for(Tier tier) {
   // An f32 KV cache, as llama.cpp's logits were made with, so that only the weights differ.
   return LoadOptions{.tier = tier, .threads = 1, .kv_type = KvCacheType::kF32};
-}
-
-/// Logits of every case's prompt against `reference`'s caseN.logits.
-Difference prompt_logits(LanguageModel& model, const ReferenceFile& ids_file,
-                         const ReferenceFile& reference) {
-  Difference diff;
-  const int64_t vocab = model.config().vocab_size;
-  for (int c = 0; c < ids_file.cases(); ++c) {
-    const std::vector<int32_t> ids = ids_file.i32(fmt::format("case{}.ids", c));
-    const std::vector<float> ours = model.logits(ids);
-    diff.add(ours, reference.f32(fmt::format("case{}.logits", c)), vocab);
-  }
-  REQUIRE(diff.rows > 0);
-  return diff;
-}
-
-/// Greedy generation of every case against the reference's gen_ids, compared the README way
-/// (while earlier ids matched and the margin exceeds twice the bound). Returns ids compared.
-int greedy_matches(LanguageModel& model, const ReferenceFile& reference, double margin_floor,
-                   std::string_view label) {
-  int compared_total = 0;
-  for (int c = 0; c < reference.cases(); ++c) {
-    const std::vector<int32_t> ids = reference.i32(fmt::format("case{}.ids", c));
-    const std::vector<int32_t> expected = reference.i32(fmt::format("case{}.gen_ids", c));
-    const std::vector<float> margins = reference.f32(fmt::format("case{}.gen_margins", c));
-    const Generation generation =
-        model.generate(ids, GenerationOptions{.max_tokens = static_cast<int32_t>(expected.size()),
-                                              .stop_at_eos = false});
-    int mismatch = -1;
-    const int compared = polyinfer::test::checked_greedy_prefix(generation.ids, expected, margins,
-                                                                margin_floor, &mismatch);
-    INFO(label << " case " << c << ": first mismatch at " << mismatch << " of " << compared);
-    CHECK(mismatch == -1);
-    compared_total += compared;
-  }
-  return compared_total;
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "format/safetensors.hpp"
+#include "polyinfer/model.hpp"
 #include "support/reference_file.hpp"
 
 namespace polyinfer::test {
@@ -79,6 +80,42 @@ inline void report_line(std::string_view model, std::string_view form, std::stri
                         const Difference& diff, double bound) {
   std::cout << fmt::format("conformance | {:<11} | {:<16} | vs {:<15} | {} | bound {:.3g}\n", model,
                            form, against, diff.summary(), bound);
+}
+
+/// Logits of every case's prompt (caseN.ids of `ids_file`) against `reference`'s caseN.logits.
+inline Difference prompt_logits(LanguageModel& model, const ReferenceFile& ids_file,
+                                const ReferenceFile& reference) {
+  Difference diff;
+  const int64_t vocab = model.config().vocab_size;
+  for (int c = 0; c < ids_file.cases(); ++c) {
+    const std::vector<int32_t> ids = ids_file.i32(fmt::format("case{}.ids", c));
+    const std::vector<float> ours = model.logits(ids);
+    diff.add(ours, reference.f32(fmt::format("case{}.logits", c)), vocab);
+  }
+  REQUIRE(diff.rows > 0);
+  return diff;
+}
+
+/// Greedy generation of every case against the reference's gen_ids, compared the README way
+/// (while earlier ids matched and the margin exceeds twice the bound). Returns ids compared.
+inline int greedy_matches(LanguageModel& model, const ReferenceFile& reference, double margin_floor,
+                          std::string_view label) {
+  int compared_total = 0;
+  for (int c = 0; c < reference.cases(); ++c) {
+    const std::vector<int32_t> ids = reference.i32(fmt::format("case{}.ids", c));
+    const std::vector<int32_t> expected = reference.i32(fmt::format("case{}.gen_ids", c));
+    const std::vector<float> margins = reference.f32(fmt::format("case{}.gen_margins", c));
+    const Generation generation =
+        model.generate(ids, GenerationOptions{.max_tokens = static_cast<int32_t>(expected.size()),
+                                              .stop_at_eos = false});
+    int mismatch = -1;
+    const int compared =
+        checked_greedy_prefix(generation.ids, expected, margins, margin_floor, &mismatch);
+    INFO(label << " case " << c << ": first mismatch at " << mismatch << " of " << compared);
+    CHECK(mismatch == -1);
+    compared_total += compared;
+  }
+  return compared_total;
 }
 
 }  // namespace polyinfer::test
