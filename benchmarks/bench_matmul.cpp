@@ -135,12 +135,19 @@ void set_counters(benchmark::State& state, double bytes, double flops) {
 
 // ---- roofline ---------------------------------------------------------------------------------
 
+// The sum the roofline takes: 8 independent accumulators and, like the GEMV kernels, a software
+// prefetch 8 KiB ahead (the hardware streamer alone runs too close behind on these VMs, so a
+// roofline without it would understate what a kernel can read).
 __attribute__((target("avx512f"))) double sum_avx512(const double* p, int64_t n) {
   __m512d acc[8];
   for (auto& a : acc) a = _mm512_setzero_pd();
   int64_t i = 0;
+  constexpr int64_t kAhead = 8192 / sizeof(double);
   for (; i + 64 <= n; i += 64) {
-    for (int k = 0; k < 8; ++k) acc[k] = _mm512_add_pd(acc[k], _mm512_loadu_pd(p + i + 8 * k));
+    for (int k = 0; k < 8; ++k) {
+      _mm_prefetch(reinterpret_cast<const char*>(p + i + kAhead + 8 * k), _MM_HINT_T1);
+      acc[k] = _mm512_add_pd(acc[k], _mm512_loadu_pd(p + i + 8 * k));
+    }
   }
   double sum = 0;
   for (auto& a : acc) sum += _mm512_reduce_add_pd(a);
@@ -172,30 +179,44 @@ const double* roofline_buffer() {
   return buffer;
 }
 
-// Read-only sum over `bytes` (STREAM-like), split in contiguous chunks over the pool.
-void bm_roofline(benchmark::State& state, double bytes, int threads) {
+// One read-only sum over `bytes` of the roofline buffer (STREAM-like), split in contiguous
+// chunks over the pool; returns the seconds it took.
+double read_pass(ThreadPool& pool, int threads, double bytes) {
   const double* data = roofline_buffer();
   const auto count = static_cast<int64_t>(bytes / sizeof(double));
-  ThreadPool& pool = pool_of(threads);
   const bool avx512 = detail::detect_isa() >= Isa::kAvx512;
+  const auto start = std::chrono::steady_clock::now();
+  std::atomic<double> sum{0};
+  const int64_t chunks = threads * 8;
+  pool.parallel_for(chunks, [&](int64_t begin, int64_t end) {
+    const int64_t first = count * begin / chunks;
+    const int64_t last = count * end / chunks;
+    const double part =
+        avx512 ? sum_avx512(data + first, last - first) : sum_plain(data + first, last - first);
+    sum.fetch_add(part);
+  });
+  benchmark::DoNotOptimize(sum.load());
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void bm_roofline(benchmark::State& state, double bytes, int threads) {
+  (void)roofline_buffer();
+  ThreadPool& pool = pool_of(threads);
   double best = 1e30;
-  for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
-    std::atomic<double> sum{0};
-    const int64_t chunks = threads * 8;
-    pool.parallel_for(chunks, [&](int64_t begin, int64_t end) {
-      const int64_t first = count * begin / chunks;
-      const int64_t last = count * end / chunks;
-      const double part =
-          avx512 ? sum_avx512(data + first, last - first) : sum_plain(data + first, last - first);
-      sum.fetch_add(part);
-    });
-    benchmark::DoNotOptimize(sum.load());
-    best = std::min(
-        best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
+  for (auto _ : state) best = std::min(best, read_pass(pool, threads, bytes));
   set_counters(state, bytes, 0);
   state.counters["best GB/s"] = bytes / best / 1e9;
+}
+
+// The DRAM read rate right now: median of `passes` sums over 2 GiB. This VM's bandwidth drifts
+// by up to 1.6x over minutes, so each GEMV is compared with a roofline taken beside it.
+double roofline_now(ThreadPool& pool, int threads, int passes) {
+  (void)roofline_buffer();
+  std::vector<double> rates;
+  const auto bytes = static_cast<double>(2 * kGiB);
+  for (int i = 0; i < passes; ++i) rates.push_back(bytes / read_pass(pool, threads, bytes) / 1e9);
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
 }
 
 // ---- polyinfer ------------------------------------------------------------------------------
@@ -208,6 +229,8 @@ void bm_gemv(benchmark::State& state, DType dtype, Shape shape, Isa isa, int thr
   std::vector<float> y(static_cast<size_t>(shape.rows));
   size_t next = 0;
   double best = 1e30;
+  const double roofline_before = roofline_now(pool, threads, 3);
+  const auto loop_start = std::chrono::steady_clock::now();
   for (auto _ : state) {
     const auto start = std::chrono::steady_clock::now();
     detail::matmul(set.matrices[next], x.data(), 1, shape.cols, y.data(), shape.rows, &pool);
@@ -220,6 +243,14 @@ void bm_gemv(benchmark::State& state, DType dtype, Shape shape, Isa isa, int thr
   set_counters(state, bytes, 2.0 * static_cast<double>(shape.rows * shape.cols));
   state.counters["matrices"] = static_cast<double>(set.matrices.size());
   state.counters["best GB/s"] = bytes / best / 1e9;
+  // Side by side: the GEMV's mean rate over its loop against the roofline read just before and
+  // just after it (mean of the two medians).
+  const double loop_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();
+  const double roofline = 0.5 * (roofline_before + roofline_now(pool, threads, 3));
+  state.counters["roofline GB/s"] = roofline;
+  state.counters["of roofline"] =
+      bytes * static_cast<double>(state.iterations()) / loop_s / 1e9 / roofline;
   state.SetLabel(std::string(detail::matmul_kernel_name(set.matrices[0], 1)));
 }
 

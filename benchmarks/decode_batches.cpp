@@ -3,10 +3,11 @@
 // all N in one forward pass (what the Engine's batcher issues), on the CPU or a GPU.
 //
 //   decode_batches MODEL [--device cuda:0] [--tier q4_0] [--batches 1,8,32,128]
-//                        [--prompt 128] [--gen 64] [--reps 3] [--threads N]
+//                        [--prompt 128] [--gen 64] [--reps 3] [--threads N] [--greedy]
 //
 // Prints one line per batch size: prefill tokens/s and generated tokens/s (all sequences
-// together, logits copied to the host every step), medians over the repetitions.
+// together), medians over the repetitions. Every step copies the logits to the host, or with
+// --greedy only each row's greedy pick (taken on the GPU; what greedy Engine requests do).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -47,6 +48,7 @@ struct Options {
   int64_t gen = 64;
   int reps = 3;
   int threads = 0;
+  bool greedy = false;
 };
 
 Options parse(int argc, char** argv) {
@@ -79,6 +81,8 @@ Options parse(int argc, char** argv) {
       o.reps = std::stoi(value());
     } else if (arg == "--threads") {
       o.threads = std::stoi(value());
+    } else if (arg == "--greedy") {
+      o.greedy = true;
     } else if (o.model.empty()) {
       o.model = arg;
     } else {
@@ -109,14 +113,30 @@ int run(const Options& o) {
       static_cast<uint64_t>((context + shape.block_rows - 1) / shape.block_rows + 1) * block;
   KvCache cache(shape, budget, gpu ? gpu->kv_memory() : nullptr);
   std::vector<float> logits;
+  std::vector<GreedyPick> picks;
   const auto forward = [&](std::span<const BatchEntry> batch) {
-    const bool ok = gpu ? gpu->forward(batch, cache, context, logits)
-                        : model->forward(batch, cache, context, workspace, pool.get(), logits);
+    bool ok = false;
+    if (gpu && o.greedy) {
+      ok = gpu->forward_greedy(batch, cache, context, picks);
+    } else if (gpu) {
+      ok = gpu->forward(batch, cache, context, logits);
+    } else {
+      ok = model->forward(batch, cache, context, workspace, pool.get(), logits);
+      if (ok && o.greedy) {
+        const size_t rows = logits.size() / static_cast<size_t>(model->shape().vocab);
+        picks.resize(rows);
+        for (size_t r = 0; r < rows; ++r) {
+          picks[r] = greedy_pick(logits.data() + r * static_cast<size_t>(model->shape().vocab),
+                                 model->shape().vocab);
+        }
+      }
+    }
     if (!ok) throw std::runtime_error("kv cache full");
   };
-  fmt::print("model {} ({} layers, hidden {}, vocab {}), tier {}, device {}, prompt {}, gen {}\n",
-             o.model, s.layers, s.hidden, s.vocab, tier_name(model->tier()), device.name(),
-             o.prompt, o.gen);
+  fmt::print(
+      "model {} ({} layers, hidden {}, vocab {}), tier {}, device {}, prompt {}, gen {}, {}\n",
+      o.model, s.layers, s.hidden, s.vocab, tier_name(model->tier()), device.name(), o.prompt,
+      o.gen, o.greedy ? "greedy picks copied" : "logits copied");
   fmt::print("{:>6} {:>14} {:>14} {:>12}\n", "batch", "prefill tok/s", "decode tok/s", "ms/step");
   for (const int64_t n : o.batches) {
     std::vector<double> prefill_rates;

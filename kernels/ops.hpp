@@ -110,6 +110,15 @@ void gelu(const float* x, float* out, int64_t count);
 /// In-place softmax of each row.
 void softmax(float* x, int64_t rows, int64_t cols);
 
+/// Greedy decoding's choice from a logits row: the argmax (lowest id among equal logits) and
+/// its log-softmax, which is also the row's top log-probability.
+struct GreedyPick {
+  int32_t id = 0;
+  float logprob = 0.0f;
+};
+/// greedy_pick over `vocab` logits (normalizer summed in double).
+[[nodiscard]] GreedyPick greedy_pick(const float* logits, int64_t vocab) noexcept;
+
 /// KV cache element types for attention.
 enum class KvType { kF32, kF16, kQ8_0 };
 

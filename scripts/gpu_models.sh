@@ -60,8 +60,11 @@ for type in $FORMATS; do
       sed "s/^{/{\"format\":\"$type\",/" | tee -a "$LOG"
   fi
   if step batches; then
-    section "continuous batching $type"
+    section "continuous batching $type (greedy picks on the GPU, as the Engine's greedy requests)"
     timeout 300 "$B/bin/decode_batches" "$model" --device cuda:0 --batches 1,8,32,128 \
+      --prompt 128 --gen 64 --reps 3 --greedy 2>&1 | tee -a "$LOG"
+    section "continuous batching $type, whole logits copied every step"
+    timeout 300 "$B/bin/decode_batches" "$model" --device cuda:0 --batches 1,8 \
       --prompt 128 --gen 64 --reps 3 2>&1 | tee -a "$LOG"
   fi
 done
@@ -71,11 +74,11 @@ if step profile; then
   section "per-op GPU time of decode steps (graphs off: intervals include launch gaps)"
   for n in 1 32; do
     POLYINFER_GPU_PROFILE=1 timeout 120 "$B/bin/decode_batches" "$first" --device cuda:0 \
-      --batches $n --prompt 128 --gen 16 --reps 1 2>&1 | tee -a "$LOG"
+      --batches $n --prompt 128 --gen 16 --reps 1 --greedy 2>&1 | tee -a "$LOG"
   done
   section "graphs off"
   POLYINFER_GPU_GRAPHS=0 timeout 120 "$B/bin/decode_batches" "$first" --device cuda:0 \
-    --batches 1,8 --prompt 128 --gen 64 --reps 3 2>&1 | tee -a "$LOG"
+    --batches 1,8 --prompt 128 --gen 64 --reps 3 --greedy 2>&1 | tee -a "$LOG"
 fi
 
 if step workload; then

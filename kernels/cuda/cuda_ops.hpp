@@ -347,6 +347,11 @@ struct DeviceKvView {
 [[nodiscard]] Status silu_mul_rows(const float* gate_up, int64_t tokens, int64_t width, float* out,
                                    Stream stream) noexcept;
 
+/// Greedy decoding on the device: out[r] = greedy_pick of logits row r (rows × vocab,
+/// contiguous), normalizer summed in f32.
+[[nodiscard]] Status greedy_rows(const float* logits, int64_t rows, int64_t vocab, GreedyPick* out,
+                                 Stream stream) noexcept;
+
 /// The roofline: reads `bytes` (a multiple of 16, 16-byte aligned) once with 128-bit loads and
 /// writes one word to `sink` (device). `variant` 0..stream_read_variants()−1 picks the unroll
 /// depth and block size (the benchmark keeps the fastest).

@@ -238,3 +238,23 @@ void attention(const float* q, int64_t tokens, int64_t heads, const KvView& keys
 }
 
 }  // namespace polyinfer::inline v0::detail::ref
+
+namespace polyinfer::inline v0::detail {
+
+// Scalar everywhere (one pass per generated token): the reference is the implementation.
+GreedyPick greedy_pick(const float* logits, int64_t vocab) noexcept {
+  if (vocab < 1) return {};
+  int32_t best = 0;
+  float best_logit = logits[0];
+  for (int64_t i = 1; i < vocab; ++i) {
+    if (logits[i] > best_logit) {
+      best_logit = logits[i];
+      best = static_cast<int32_t>(i);
+    }
+  }
+  double sum = 0.0;
+  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(logits[i] - best_logit));
+  return {best, static_cast<float>(-std::log(sum))};
+}
+
+}  // namespace polyinfer::inline v0::detail

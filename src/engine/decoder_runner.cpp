@@ -17,21 +17,6 @@ namespace {
 
 constexpr auto kWaitingSweep = std::chrono::milliseconds(2);
 
-/// Argmax (the lowest id among equal logits) and its log-probability.
-std::pair<int32_t, float> greedy_pick(const float* logits, int64_t vocab) {
-  int32_t best = 0;
-  float best_logit = logits[0];
-  for (int64_t i = 1; i < vocab; ++i) {
-    if (logits[i] > best_logit) {
-      best_logit = logits[i];
-      best = static_cast<int32_t>(i);
-    }
-  }
-  double sum = 0.0;
-  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(logits[i] - best_logit));
-  return {best, static_cast<float>(-std::log(sum))};
-}
-
 }  // namespace
 
 bool DecoderRunner::Order::operator()(const SequencePtr& a, const SequencePtr& b) const noexcept {
@@ -196,18 +181,9 @@ void DecoderRunner::sweep(Clock::time_point now) {
 }
 
 int DecoderRunner::sample(Sequence& s, const float* logits) {
-  const int64_t vocab = decoder_->vocab();
-  int32_t id = 0;
-  float top_logprob = 0.0f;
-  if (s.greedy) {
-    std::tie(id, top_logprob) = greedy_pick(logits, vocab);
-  } else {
-    const SampledToken token =
-        s.sampler->sample(std::span(logits, static_cast<size_t>(vocab)), s.ids);
-    id = token.id;
-    top_logprob = token.top_logprob;
-  }
-  return emit(s, id, top_logprob);
+  const SampledToken token =
+      s.sampler->sample(std::span(logits, static_cast<size_t>(decoder_->vocab())), s.ids);
+  return emit(s, token.id, token.top_logprob);
 }
 
 int DecoderRunner::emit(Sequence& s, int32_t id, float top_logprob) {
@@ -245,8 +221,7 @@ int DecoderRunner::emit(Sequence& s, int32_t id, float top_logprob) {
   return cancelled ? 2 : stop ? 1 : 0;
 }
 
-int DecoderRunner::verify(Sequence& s, const float* logits) {
-  const int64_t vocab = decoder_->vocab();
+int DecoderRunner::verify(Sequence& s, const GreedyPick* picks) {
   const int64_t prompt = s.prompt_length;
   const int64_t draft_length = s.draft_length;
   s.draft.assign(s.ids.begin() + prompt, s.ids.end());
@@ -255,8 +230,7 @@ int DecoderRunner::verify(Sequence& s, const float* logits) {
   int outcome = 0;
   for (int64_t i = 0; i <= draft_length && outcome == 0; ++i) {
     // The row of position prompt − 1 + i predicts token i of the answer.
-    const float* row = logits + (prompt - 1 + i - s.logits_first) * vocab;
-    const auto [id, top_logprob] = greedy_pick(row, vocab);
+    const auto [id, top_logprob] = picks[prompt - 1 + i - s.logits_first];
     outcome = emit(s, id, top_logprob);
     if (i == draft_length || id != s.draft[static_cast<size_t>(i)]) break;
   }
@@ -316,6 +290,7 @@ void DecoderRunner::step(std::vector<WorkItem>& incoming_items) {
   // One forward pass: decode tokens first, then prompt chunks within the token budget.
   const double cpu_start = thread_cpu_seconds();
   const Clock::time_point wall_start = Clock::now();
+  bool greedy_step = false;
   for (;;) {
     entries_.clear();
     entry_sequences_.clear();
@@ -347,9 +322,13 @@ void DecoderRunner::step(std::vector<WorkItem>& incoming_items) {
         budget -= take;
       }
     }
+    // Greedy sequences only need each row's argmax: reduced where the model runs.
+    greedy_step = std::all_of(entry_sequences_.begin(), entry_sequences_.end(),
+                              [](const Sequence* s) { return s->greedy || s->logits_row < 0; });
     bool ok = false;
     try {
-      ok = decoder_->forward(entries_, logits_);
+      ok = greedy_step ? decoder_->forward_greedy(entries_, picks_)
+                       : decoder_->forward(entries_, logits_);
     } catch (const std::exception& e) {
       for (SequencePtr& s : active_) finish(*s, Status::kInternalError, e.what());
       active_.clear();
@@ -377,8 +356,21 @@ void DecoderRunner::step(std::vector<WorkItem>& incoming_items) {
     s->computed += s->step_tokens;
     step_tokens += s->step_tokens;
     if (s->logits_row < 0) continue;
-    const float* logits = logits_.data() + s->logits_row * vocab;
-    const int outcome = s->draft_length > 0 ? verify(*s, logits) : sample(*s, logits);
+    int outcome = 0;
+    if (!s->greedy) {
+      outcome = sample(*s, logits_.data() + s->logits_row * vocab);
+    } else {
+      const GreedyPick* picks = picks_.data() + s->logits_row;
+      if (!greedy_step) {  // a step with sampled sequences: pick from the copied logits
+        row_picks_.resize(static_cast<size_t>(s->draft_length > 0 ? s->step_tokens : 1));
+        for (size_t r = 0; r < row_picks_.size(); ++r) {
+          row_picks_[r] = greedy_pick(
+              logits_.data() + (s->logits_row + static_cast<int64_t>(r)) * vocab, vocab);
+        }
+        picks = row_picks_.data();
+      }
+      outcome = s->draft_length > 0 ? verify(*s, picks) : emit(*s, picks->id, picks->logprob);
+    }
     if (outcome != 0) done_.emplace_back(s, outcome == 2);
   }
   const double cpu_seconds =

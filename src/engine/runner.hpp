@@ -134,13 +134,14 @@ class DecoderRunner final : public Runner {
   bool admit(Sequence& sequence);  // false: answered (bad prompt)
   void suspend(size_t index);
   void sweep(Clock::time_point now);
-  /// Picks the next token; 0: go on, 1: stopped, 2: cancelled by the stream callback.
+  /// Samples the next token (a sequence that is not greedy); 0: go on, 1: stopped, 2: cancelled
+  /// by the stream callback.
   int sample(Sequence& sequence, const float* logits);
   /// Appends a chosen token: stop conditions, text, streaming (returns as sample()).
   int emit(Sequence& sequence, int32_t id, float top_logprob);
-  /// Checks a draft against the model's greedy choices (logits of every draft position):
+  /// Checks a draft against the model's greedy choices (`picks`: one per row of the entry):
   /// accepted tokens are kept, the first disagreement is replaced by the model's token.
-  int verify(Sequence& sequence, const float* logits);
+  int verify(Sequence& sequence, const GreedyPick* picks);
   void finish(Sequence& sequence, Status status, std::string error);
   [[nodiscard]] int64_t generated(const Sequence& s) const noexcept {
     return static_cast<int64_t>(s.ids.size()) - s.prompt_length;
@@ -152,6 +153,8 @@ class DecoderRunner final : public Runner {
   std::vector<BatchEntry> entries_;
   std::vector<Sequence*> entry_sequences_;
   std::vector<float> logits_;
+  std::vector<GreedyPick> picks_;                 // steps where every sequence is greedy
+  std::vector<GreedyPick> row_picks_;             // a greedy sequence's rows in a step with logits
   std::vector<std::pair<Sequence*, bool>> done_;  // this step: (sequence, cancelled)
   Clock::time_point next_sweep_{};
 };

@@ -85,6 +85,16 @@ class LlamaDecoder final : public ServedDecoder {
     if (gpu_) return gpu_->forward(batch, *cache_, context_, logits);
     return model_->forward(batch, *cache_, context_, workspace_, pool_.get(), logits);
   }
+  bool forward_greedy(std::span<const BatchEntry> batch, std::vector<GreedyPick>& picks) override {
+    if (gpu_) return gpu_->forward_greedy(batch, *cache_, context_, picks);
+    if (!forward(batch, logits_)) return false;
+    const int64_t vocab = model_->shape().vocab;
+    picks.resize(logits_.size() / static_cast<size_t>(vocab));
+    for (size_t r = 0; r < picks.size(); ++r) {
+      picks[r] = greedy_pick(logits_.data() + static_cast<int64_t>(r) * vocab, vocab);
+    }
+    return true;
+  }
 
  private:
   ModelFile file_;
@@ -93,6 +103,7 @@ class LlamaDecoder final : public ServedDecoder {
   std::unique_ptr<KvCache> cache_;
   std::unique_ptr<ThreadPool> pool_;
   LlamaWorkspace workspace_;
+  std::vector<float> logits_;  // forward_greedy on the CPU
   std::vector<int32_t> eos_;
   int64_t context_ = 0;
 };

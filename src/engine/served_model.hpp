@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kernels/ops.hpp"
 #include "polyinfer/engine.hpp"
 #include "polyinfer/tokenizer.hpp"
 #include "runtime/batch.hpp"
@@ -42,6 +43,10 @@ class ServedDecoder {
   /// One forward pass (see LlamaModel::forward); false when the KV cache has no room.
   [[nodiscard]] virtual bool forward(std::span<const BatchEntry> batch,
                                      std::vector<float>& logits) = 0;
+  /// forward() with each logits row reduced to its greedy_pick (on the GPU when the model runs
+  /// there, so only the picks are copied); what a step of greedy sequences needs.
+  [[nodiscard]] virtual bool forward_greedy(std::span<const BatchEntry> batch,
+                                            std::vector<GreedyPick>& picks) = 0;
 };
 
 /// An encoder as the batching window drives it. Const methods; one caller at a time.

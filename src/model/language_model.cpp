@@ -58,6 +58,7 @@ class LanguageModelImpl {
   std::mutex mutex;
   LlamaWorkspace workspace;
   std::vector<float> logits;
+  std::vector<GreedyPick> picks;  ///< greedy decoding on a GPU
 
   /// A sequence of the cache, released when the scope ends (errors included).
   class Sequence {
@@ -89,11 +90,15 @@ class LanguageModelImpl {
   }
 
   /// One forward pass for one sequence; logits of the rows asked for land in `logits`.
-  void run(KvCache::SequenceId sequence, std::span<const int32_t> tokens, LogitsRows rows) {
+  /// `greedy` (on a GPU): the logits rows are reduced to `picks` there instead of copied.
+  void run(KvCache::SequenceId sequence, std::span<const int32_t> tokens, LogitsRows rows,
+           bool greedy = false) {
     const BatchEntry entry{sequence, tokens, rows};
-    const bool ok = gpu ? gpu->forward(std::span(&entry, 1), *cache, context_length, logits)
-                        : model->forward(std::span(&entry, 1), *cache, context_length, workspace,
-                                         pool.get(), logits);
+    const auto batch = std::span(&entry, 1);
+    const bool ok =
+        gpu && greedy ? gpu->forward_greedy(batch, *cache, context_length, picks)
+        : gpu         ? gpu->forward(batch, *cache, context_length, logits)
+              : model->forward(batch, *cache, context_length, workspace, pool.get(), logits);
     if (!ok) {
       fail(ErrorCode::kInvalidArgument, "kv cache",
            "out of memory for {} more positions: {} blocks of {} bytes left of a {}-byte budget",
@@ -118,6 +123,10 @@ Generation LanguageModelImpl::generate(std::span<const int32_t> prompt,
          file.path().string());
   }
   Sampler sampler(options.sampling);
+  // Greedy without penalties on a GPU: the argmax is taken there (8 bytes copied per token, not
+  // the logits); the same ids and log-probabilities as the sampler's greedy path.
+  const bool device_greedy = gpu != nullptr && options.sampling.temperature == 0.0f &&
+                             options.sampling.repetition_penalty == 1.0f;
   std::vector<int32_t> stop_ids = options.stop_ids;
   if (options.stop_at_eos) stop_ids.insert(stop_ids.end(), eos_ids.begin(), eos_ids.end());
   std::optional<TextStream> stream;
@@ -137,14 +146,17 @@ Generation LanguageModelImpl::generate(std::span<const int32_t> prompt,
     const auto chunk = static_cast<size_t>(gpu ? kGpuChunkTokens : kChunkTokens);
     const size_t count = std::min(prompt.size() - begin, chunk);
     const bool last = begin + count == prompt.size();
-    run(sequence.id(), prompt.subspan(begin, count), last ? LogitsRows::kLast : LogitsRows::kNone);
+    run(sequence.id(), prompt.subspan(begin, count), last ? LogitsRows::kLast : LogitsRows::kNone,
+        device_greedy);
     begin += count;
   }
 
   std::vector<int32_t> history(prompt.begin(), prompt.end());
   std::string piece;
   for (;;) {
-    const SampledToken token = sampler.sample(logits, history);
+    const SampledToken token = device_greedy
+                                   ? SampledToken{picks[0].id, picks[0].logprob, picks[0].logprob}
+                                   : sampler.sample(logits, history);
     history.push_back(token.id);
     result.ids.push_back(token.id);
     result.logprobs.push_back(token.logprob);
@@ -174,7 +186,7 @@ Generation LanguageModelImpl::generate(std::span<const int32_t> prompt,
       result.stop_reason = *stop;
       return result;
     }
-    run(sequence.id(), std::span(&result.ids.back(), 1), LogitsRows::kLast);
+    run(sequence.id(), std::span(&result.ids.back(), 1), LogitsRows::kLast, device_greedy);
   }
 }
 

@@ -183,7 +183,32 @@ class CudaLlama final : public GpuLlama {
   uint64_t device_weight_bytes() const noexcept override { return weight_bytes_; }
 
   bool forward(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length,
-               std::vector<float>& logits) override;
+               std::vector<float>& logits) override {
+    const int64_t rows = run(batch, cache, context_length);
+    if (rows < 0) return false;
+    logits.resize(static_cast<size_t>(rows * model_.shape().vocab));
+    check(gpu::copy_to_host(logits.data(), logits_.data(), logits.size() * sizeof(float),
+                            stream_.get()),
+          "logits");
+    finish(batch, cache);
+    return true;
+  }
+
+  bool forward_greedy(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length,
+                      std::vector<GreedyPick>& picks) override {
+    const int64_t rows = run(batch, cache, context_length);
+    if (rows < 0) return false;
+    picks.resize(static_cast<size_t>(rows));
+    reserve(picks_, std::max<uint64_t>(picks.size(), 1) * sizeof(GreedyPick), "greedy picks");
+    check(gpu::greedy_rows(logits_.as<float>(), rows, model_.shape().vocab, picks_.as<GreedyPick>(),
+                           stream_.get()),
+          "greedy picks");
+    check(gpu::copy_to_host(picks.data(), picks_.data(), picks.size() * sizeof(GreedyPick),
+                            stream_.get()),
+          "greedy picks");
+    finish(batch, cache);
+    return true;
+  }
 
  private:
   Stack stack(std::initializer_list<const Linear*> linears) {
@@ -283,6 +308,20 @@ class CudaLlama final : public GpuLlama {
     }
   }
 
+  // The forward pass up to the logits (rows × vocab in logits_, on the stream); the number of
+  // logits rows, or −1 when the KV cache has no room.
+  int64_t run(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length);
+  // After the results are copied: profile bookkeeping, the cache takes the tokens.
+  void finish(std::span<const BatchEntry> batch, KvCache& cache) {
+    if (profile_) {
+      collect_profile();
+      profiled_wall_ms_ +=
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wall_start_)
+              .count();
+    }
+    for (const BatchEntry& entry : batch) cache.commit(entry.sequence, entry.tokens);
+  }
+
   // Everything between the uploaded metadata and the logits, on the stream.
   void run_layers(int64_t tokens, int64_t rows, int64_t max_positions, const KvCacheShape& kv);
 
@@ -298,7 +337,8 @@ class CudaLlama final : public GpuLlama {
 
   // Scratch, grown to the largest batch.
   gpu::DeviceBuffer x_, normed_, qkv_, attn_, projected_, gate_up_, act_, last_, logits_;
-  gpu::DeviceBuffer meta_, tables_;
+  gpu::DeviceBuffer meta_, tables_, picks_;
+  std::chrono::steady_clock::time_point wall_start_;
   std::vector<int32_t> host_meta_;
   std::vector<void*> host_tables_;
 
@@ -441,8 +481,7 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
   mark("output");
 }
 
-bool CudaLlama::forward(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length,
-                        std::vector<float>& logits) {
+int64_t CudaLlama::run(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length) {
   model_.check(batch, cache, context_length);
   const KvCacheShape& kv = cache.shape();
   if (kv.type != KvType::kF16 && kv.type != KvType::kF32) {
@@ -450,7 +489,7 @@ bool CudaLlama::forward(std::span<const BatchEntry> batch, KvCache& cache, int64
          kv.type == KvType::kQ8_0 ? "q8_0" : "this type");
   }
   for (const BatchEntry& entry : batch) {
-    if (!cache.reserve(entry.sequence, static_cast<int64_t>(entry.tokens.size()))) return false;
+    if (!cache.reserve(entry.sequence, static_cast<int64_t>(entry.tokens.size()))) return -1;
   }
   check(gpu::use_device(ordinal_), "select device");
   const LlamaShape& s = model_.shape();
@@ -525,7 +564,7 @@ bool CudaLlama::forward(std::span<const BatchEntry> batch, KvCache& cache, int64
                             host_tables_.size() * sizeof(void*), stream),
         "block tables");
 
-  const auto wall_start = std::chrono::steady_clock::now();
+  wall_start_ = std::chrono::steady_clock::now();
   bool ran = false;
   if (decode && graphs_enabled_) {
     DecodeGraph& entry = graphs_[tokens];
@@ -554,17 +593,7 @@ bool CudaLlama::forward(std::span<const BatchEntry> batch, KvCache& cache, int64
     }
   }
   if (!ran) run_layers(tokens, rows, max_positions, kv);
-  logits.resize(static_cast<size_t>(rows * s.vocab));
-  check(gpu::copy_to_host(logits.data(), logits_.data(), logits.size() * sizeof(float), stream),
-        "logits");
-  if (profile_) {
-    collect_profile();
-    profiled_wall_ms_ +=
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wall_start)
-            .count();
-  }
-  for (const BatchEntry& entry : batch) cache.commit(entry.sequence, entry.tokens);
-  return true;
+  return rows;
 }
 
 }  // namespace

@@ -33,6 +33,11 @@ class GpuLlama {
   /// LlamaModel::forward on the GPU; `cache` must use kv_memory() and an F16 or F32 type.
   [[nodiscard]] virtual bool forward(std::span<const BatchEntry> batch, KvCache& cache,
                                      int64_t context_length, std::vector<float>& logits) = 0;
+  /// forward() with every logits row reduced on the GPU to its greedy_pick: greedy decoding
+  /// copies 8 bytes per row instead of the vocabulary's logits.
+  [[nodiscard]] virtual bool forward_greedy(std::span<const BatchEntry> batch, KvCache& cache,
+                                            int64_t context_length,
+                                            std::vector<GreedyPick>& picks) = 0;
 };
 
 }  // namespace polyinfer::inline v0::detail

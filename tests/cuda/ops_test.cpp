@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // GPU norms, RoPE, element-wise ops, softmax and the streaming kernel against kernels/ref.
+#include <cmath>
 #include <cstring>
 
 #include "kernels/ref/ops_ref.hpp"
@@ -125,6 +126,46 @@ GPU_TEST(softmax_rows) {
     GPU_CHECK(error <= kTolerance, "softmax %lldx%lld: %g", static_cast<long long>(rows),
               static_cast<long long>(cols), error);
   }
+}
+
+GPU_TEST(greedy_rows_match_the_cpu_pick) {
+  uint32_t seed = 40;
+  for (const auto& [rows, vocab] : {std::pair<int64_t, int64_t>{1, 1},
+                                    {3, 7},
+                                    {5, 1025},
+                                    {2, 32000},
+                                    {1, 128256},
+                                    {130, 4099}}) {
+    std::vector<float> logits = gaussian(static_cast<size_t>(rows * vocab), seed++, 4.0f);
+    for (int64_t r = 0; r < rows; ++r) {
+      float* row = logits.data() + r * vocab;
+      if (r % 3 == 1 && vocab > 3) {  // a tie for the maximum: the lower id wins
+        row[vocab - 1] = 50.0f;
+        row[vocab / 2] = 50.0f;
+      }
+      if (r % 3 == 2 && vocab > 2) row[0] = -INFINITY;  // masked logits add nothing
+    }
+    DeviceArray<float> logits_device(logits);
+    DeviceArray<GreedyPick> picks_device(static_cast<size_t>(rows));
+    GPU_OK(gpu::greedy_rows(logits_device.data(), rows, vocab, picks_device.data(), test_stream()));
+    const std::vector<GreedyPick> picks = picks_device.to_host();
+    for (int64_t r = 0; r < rows; ++r) {
+      const GreedyPick want = greedy_pick(logits.data() + r * vocab, vocab);
+      const GreedyPick got = picks[static_cast<size_t>(r)];
+      GPU_CHECK(got.id == want.id, "greedy %lldx%lld row %lld: id %d, want %d",
+                static_cast<long long>(rows), static_cast<long long>(vocab),
+                static_cast<long long>(r), got.id, want.id);
+      // f32 sum of exps against a double one: relative to the normalizer's size.
+      GPU_CHECK(std::fabs(got.logprob - want.logprob) <= 1e-5 * (1.0 + std::fabs(want.logprob)),
+                "greedy %lldx%lld row %lld: logprob %g, want %g", static_cast<long long>(rows),
+                static_cast<long long>(vocab), static_cast<long long>(r), got.logprob,
+                want.logprob);
+    }
+  }
+  DeviceArray<float> one(1);
+  GPU_CHECK(
+      gpu::greedy_rows(one.data(), 1, 0, nullptr, test_stream()) == gpu::Status::kInvalidArgument,
+      "an empty vocabulary is refused");
 }
 
 GPU_TEST(stream_read_runs) {

@@ -211,6 +211,48 @@ TEST_CASE("cuda: a batch of sequences equals each sequence alone; shared prefixe
   }
 }
 
+TEST_CASE("cuda: greedy picks on the device equal the pick from the copied logits",
+          "[gpu][llama]") {
+  if (!have_gpu()) return;
+  POLYINFER_SHARED_OR_RETURN(folder, "fixtures/models/tiny-llama");
+  const polyinfer::ModelFile file = polyinfer::ModelFile::open(folder);
+  const auto llama = detail::LlamaModel::load(file, Tier::kQ8_0, false);
+  const auto gpu = detail::GpuLlama::create(*llama, 0);
+  const int64_t vocab = llama->shape().vocab;
+  detail::KvCache cache(llama->kv_shape(detail::KvType::kF16), 16 << 20, gpu->kv_memory());
+  const std::vector<int32_t> prompt = {1, 17, 230, 5, 99, 4, 61};
+  // Two identical sequences: one reads logits, the other picks on the device (a prompt pass,
+  // then decode steps past the graph capture).
+  const auto a = cache.create();
+  const auto b = cache.create();
+  std::vector<float> logits;
+  std::vector<detail::GreedyPick> picks;
+  int32_t next_a = 0;
+  int32_t next_b = 0;
+  for (int step = 0; step < 5; ++step) {
+    const std::span<const int32_t> tokens_a = step == 0 ? std::span(prompt) : std::span(&next_a, 1);
+    const std::span<const int32_t> tokens_b = step == 0 ? std::span(prompt) : std::span(&next_b, 1);
+    const detail::BatchEntry entry_a{a, tokens_a, detail::LogitsRows::kLast};
+    const detail::BatchEntry entry_b{b, tokens_b, detail::LogitsRows::kLast};
+    REQUIRE(gpu->forward(std::span(&entry_a, 1), cache, 64, logits));
+    REQUIRE(gpu->forward_greedy(std::span(&entry_b, 1), cache, 64, picks));
+    REQUIRE(picks.size() == 1);
+    const detail::GreedyPick want = detail::greedy_pick(logits.data(), vocab);
+    INFO("step " << step);
+    CHECK(picks[0].id == want.id);
+    CHECK(picks[0].logprob == Approx(want.logprob).margin(1e-4));
+    next_a = want.id;
+    next_b = picks[0].id;
+  }
+  // Both in one pass: one pick per sequence.
+  const std::vector<detail::BatchEntry> both = {
+      {a, std::span(&next_a, 1), detail::LogitsRows::kLast},
+      {b, std::span(&next_b, 1), detail::LogitsRows::kLast}};
+  REQUIRE(gpu->forward_greedy(both, cache, 64, picks));
+  REQUIRE(picks.size() == 2);
+  CHECK(picks[0].id == picks[1].id);
+}
+
 TEST_CASE("cuda: bad devices and shapes get clear errors", "[gpu][llama]") {
   POLYINFER_SHARED_OR_RETURN(folder, "fixtures/models/tiny-llama");
   LoadOptions options = gpu_options(Tier::kNative);

@@ -164,6 +164,33 @@ TEST_CASE("engine: continuous batching runs sequences together", "[engine]") {
   CHECK(zoo.of("large").forwards.load() < 40 * 10);
 }
 
+TEST_CASE("engine: greedy steps take the picks, sampled ones the logits", "[engine]") {
+  FakeZoo zoo = three_tiers();
+  EngineConfig config = three_tier_config();
+  config.cache.enabled = false;
+  auto engine = fake_engine(config, zoo);
+  Request greedy = ask("greedy steps =");
+  greedy.model = "large";
+  const Response first = engine->submit(greedy).get();
+  REQUIRE(first.status == Status::kOk);
+  CHECK(first.text == reversed("greedy steps ="));
+  // Every pass of a greedy request asks for the reduced rows (on a GPU: 8 bytes a row).
+  CHECK(zoo.of("large").greedy_forwards.load() == zoo.of("large").forwards.load());
+  CHECK(zoo.of("large").forwards.load() > 0);
+
+  // A sampled request needs the whole distribution: its passes copy the logits.
+  const int greedy_before = zoo.of("large").greedy_forwards.load();
+  const int before = zoo.of("large").forwards.load();
+  Request sampled = ask("sampled steps =");
+  sampled.model = "large";
+  sampled.sampling.temperature = 0.5f;
+  sampled.sampling.seed = 7;
+  const Response second = engine->submit(sampled).get();
+  REQUIRE(second.status == Status::kOk);
+  CHECK(zoo.of("large").forwards.load() > before);
+  CHECK(zoo.of("large").greedy_forwards.load() == greedy_before);
+}
+
 TEST_CASE("engine: deadlines, cancellation and admission control", "[engine]") {
   FakeZoo zoo = three_tiers();
   zoo.decoders["large"].step_time = std::chrono::microseconds(3000);

@@ -36,6 +36,7 @@ struct FakeStats {
   std::atomic<int> loads{0};
   std::atomic<int> unloads{0};
   std::atomic<int> forwards{0};
+  std::atomic<int> greedy_forwards{0};  ///< of those, passes that returned greedy picks
   std::atomic<int> max_batch{0};
   std::atomic<int> live{0};  ///< loaded instances now
 };
@@ -117,6 +118,18 @@ class FakeDecoder final : public detail::ServedDecoder {
         const std::vector<int32_t> prefix(tokens.begin(), tokens.begin() + static_cast<long>(end));
         predict(decode(prefix), logits.data() + row * static_cast<size_t>(vocab()));
       }
+    }
+    return true;
+  }
+
+  bool forward_greedy(std::span<const detail::BatchEntry> batch,
+                      std::vector<detail::GreedyPick>& picks) override {
+    ++stats_->greedy_forwards;
+    std::vector<float> logits;
+    if (!forward(batch, logits)) return false;
+    picks.resize(logits.size() / static_cast<size_t>(vocab()));
+    for (size_t r = 0; r < picks.size(); ++r) {
+      picks[r] = detail::greedy_pick(logits.data() + r * static_cast<size_t>(vocab()), vocab());
     }
     return true;
   }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// rms_norm, layer_norm, silu_mul, gelu and softmax at every ISA level against kernels/ref.
+// rms_norm, layer_norm, silu_mul, gelu and softmax at every ISA level against kernels/ref;
+// greedy_pick.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -113,6 +114,24 @@ TEST_CASE("softmax matches the reference at every ISA level", "[kernels][ops]") 
         CHECK(sum == Approx(1.0).epsilon(1e-5));
       }
     }
+  }
+}
+
+TEST_CASE("greedy_pick: the lowest id among the maxima and its log-softmax", "[kernels][ops]") {
+  const std::vector<float> logits = {1.0f, 3.0f, -INFINITY, 3.0f, 2.0f};
+  const GreedyPick pick = greedy_pick(logits.data(), static_cast<int64_t>(logits.size()));
+  CHECK(pick.id == 1);
+  const double normalizer = std::log(std::exp(1.0) + 2 * std::exp(3.0) + std::exp(2.0));
+  CHECK(pick.logprob == Approx(3.0 - normalizer).epsilon(1e-6));
+  for (const int64_t cols : kColumnCounts) {
+    const std::vector<float> x = gaussian(static_cast<size_t>(cols), 9, 5.0f);
+    const GreedyPick p = greedy_pick(x.data(), cols);
+    CAPTURE(cols);
+    for (int64_t c = 0; c < cols; ++c)
+      CHECK(x[static_cast<size_t>(c)] <= x[static_cast<size_t>(p.id)]);
+    std::vector<float> probabilities = x;
+    ref::softmax(probabilities.data(), 1, cols);
+    CHECK(p.logprob == Approx(std::log(probabilities[static_cast<size_t>(p.id)])).margin(1e-6));
   }
 }
 

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+// greedy_rows(): the argmax and its log-softmax of each logits row, on the device, so greedy
+// decoding copies 8 bytes per sequence instead of the vocabulary's logits.
+#include <cfloat>
+
+#include "kernels/cuda/cuda_common.cuh"
+
+namespace polyinfer::inline v0::detail::gpu {
+namespace {
+
+constexpr int kThreads = 1024;
+
+// A running (max, argmax, Σ exp(v − max)) over some of a row's values.
+struct Partial {
+  float max;
+  int id;
+  float sum;
+};
+
+__device__ __forceinline__ Partial merge(Partial a, Partial b) {
+  if (b.sum == 0.0f) return a;  // b saw no finite value
+  if (a.sum == 0.0f) return b;
+  if (b.max > a.max || (b.max == a.max && b.id < a.id)) {
+    const Partial t = a;
+    a = b;
+    b = t;
+  }
+  // a holds the larger maximum (the lower id on ties).
+  a.sum += b.sum * expf(b.max - a.max);
+  return a;
+}
+
+// One block per row. Values that are not finite-or-−inf (NaN) never win, as on the CPU;
+// −inf values add nothing.
+__global__ void greedy_kernel(const float* logits, int64_t vocab, GreedyPick* out) {
+  const float* row = logits + int64_t{blockIdx.x} * vocab;
+  Partial p{-FLT_MAX, INT_MAX, 0.0f};
+  for (int64_t i = threadIdx.x; i < vocab; i += kThreads) {
+    const float v = row[i];
+    if (!(v > -INFINITY)) continue;  // −inf and NaN
+    if (p.sum == 0.0f || v > p.max) {
+      p.sum = p.sum * expf(p.max - v) + 1.0f;
+      p.max = v;
+      p.id = static_cast<int>(i);  // i grows: an equal value later never has a lower id
+    } else {
+      p.sum += expf(v - p.max);
+    }
+  }
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
+    Partial other;
+    other.max = shfl_xor(p.max, offset);
+    other.id = shfl_xor(p.id, offset);
+    other.sum = shfl_xor(p.sum, offset);
+    p = merge(p, other);
+  }
+  __shared__ Partial warps[kThreads / kWarp];
+  const int lane = static_cast<int>(threadIdx.x) % kWarp;
+  const int warp = static_cast<int>(threadIdx.x) / kWarp;
+  if (lane == 0) warps[warp] = p;
+  __syncthreads();
+  if (threadIdx.x != 0) return;
+  Partial total = warps[0];
+  for (int w = 1; w < kThreads / kWarp; ++w) total = merge(total, warps[w]);
+  GreedyPick pick;
+  pick.id = total.sum == 0.0f ? 0 : total.id;  // a row without a finite logit: id 0, as the CPU
+  pick.logprob = total.sum == 0.0f ? -INFINITY : -logf(total.sum);
+  out[blockIdx.x] = pick;
+}
+
+}  // namespace
+
+Status greedy_rows(const float* logits, int64_t rows, int64_t vocab, GreedyPick* out,
+                   Stream stream) noexcept {
+  if (logits == nullptr || out == nullptr || rows < 0 || vocab < 1 || rows > INT32_MAX ||
+      vocab > INT32_MAX) {
+    return Status::kInvalidArgument;
+  }
+  if (rows == 0) return Status::kOk;
+  return launch(&greedy_kernel, dim3(static_cast<unsigned>(rows)), dim3(kThreads), 0, stream, false,
+                logits, vocab, out);
+}
+
+}  // namespace polyinfer::inline v0::detail::gpu
