@@ -121,7 +121,17 @@ struct ModelSpec {
   double relative_cost = 1.0;  ///< cost per token relative to the reference model (units)
   double quality = 1.0;        ///< expected accuracy in [0, 1] (a hint for rules)
   int32_t context_length = 0;  ///< 0: the model's own (at most 4096)
-  std::string device = "cpu";  ///< decoders: "cpu", "cuda" or "cuda:N"; encoders run on the CPU
+  /// Decoders: "cpu", "cuda:N" (pinned to that GPU) or "cuda" (placed by the Engine on one of
+  /// EngineConfig::devices, or cuda:0 when none are listed); encoders run on the CPU.
+  std::string device = "cpu";
+};
+
+/// A GPU the Engine places models on, with a memory budget of its own.
+struct DeviceConfig {
+  std::string name;                  ///< "cuda:N"
+  uint64_t memory_budget_bytes = 0;  ///< weights + KV caches of models placed there (0: unlimited)
+  /// The physical GPU (-1: N of the name). Two names on one GPU split it into two budgets.
+  int32_t gpu = -1;
 };
 
 /// Continuous batching of decoders, and the batching window of encoders.
@@ -160,9 +170,14 @@ struct TunerConfig {
 struct EngineConfig {
   int32_t executors = 1;             ///< threads that run model steps
   int32_t threads = 1;               ///< kernel threads per model (1: the executor alone)
-  uint64_t memory_budget_bytes = 0;  ///< resident weights + KV caches (0: unlimited)
-  int32_t max_queue = 4096;          ///< admission control: more waiting requests are refused
-  int32_t max_tokens = 64;           ///< default Request::max_tokens
+  uint64_t memory_budget_bytes = 0;  ///< host memory of models on the CPU (0: unlimited)
+  /// GPUs: where "cuda" models may go, and the budgets of each (a GPU not listed: unlimited).
+  /// A model is placed where it fits without evicting, the least busy and emptiest first;
+  /// otherwise idle models are evicted on the GPU that needs the least evicted. Each load
+  /// places anew, so an evicted model may come back on another GPU.
+  std::vector<DeviceConfig> devices;
+  int32_t max_queue = 4096;  ///< admission control: more waiting requests are refused
+  int32_t max_tokens = 64;   ///< default Request::max_tokens
   std::vector<ModelSpec> models;
   std::shared_ptr<RoutingPolicy> routing;  ///< null: rules with no rules
   BatchingConfig batching;
@@ -183,6 +198,15 @@ struct ModelMetrics {
   double device_seconds = 0;
   int64_t loads = 0;
   int64_t evictions = 0;
+  std::string device;  ///< where it was last loaded ("cpu", "cuda:N")
+};
+
+/// Memory of one device ("cpu" = host memory of CPU models).
+struct DeviceMetrics {
+  uint64_t budget_bytes = 0;    ///< 0: unlimited
+  uint64_t resident_bytes = 0;  ///< now
+  uint64_t peak_resident_bytes = 0;
+  int64_t models = 0;  ///< loaded now
 };
 
 /// Live counters, also exported as Prometheus text.
@@ -197,6 +221,7 @@ struct Metrics {
   double units = 0;
   std::map<std::string, int64_t> by_status;           ///< answers by status_name
   std::map<std::string, ModelMetrics> by_model_tier;  ///< by "model/tier"
+  std::map<std::string, DeviceMetrics> by_device;     ///< by device name
   std::map<std::string, double> knobs;                ///< current policy and tuner knobs
 };
 

@@ -98,7 +98,7 @@ double process_cpu_seconds() {
 
 int run_workload(const std::vector<std::string>& argv) {
   const Args args(argv, {"json", "realtime", "fast"},
-                  {"config", "trace", "limit", "responses", "device"});
+                  {"config", "trace", "limit", "responses", "device", "gpus", "gpu-budget-mb"});
   if (!args.positionals().empty()) throw UsageError("unexpected argument " + args.positionals()[0]);
   if (args.flag("realtime") && args.flag("fast")) {
     throw UsageError("--realtime and --fast do not go together");
@@ -118,6 +118,25 @@ int run_workload(const std::vector<std::string>& argv) {
   if (const auto device = args.option("device")) {  // every decoder on this device
     for (ModelSpec& spec : config.models) {
       if (spec.kind == "decoder") spec.device = *device;
+    }
+  }
+  if (const auto gpus = args.option("gpus")) {  // NAME or NAME@GPU, comma-separated
+    const auto budget_mb =
+        static_cast<double>(args.integer("gpu-budget-mb", 0, 1 << 30).value_or(0));
+    config.devices.clear();
+    for (size_t at = 0; at <= gpus->size();) {
+      const size_t comma = std::min(gpus->find(',', at), gpus->size());
+      const std::string item = gpus->substr(at, comma - at);
+      at = comma + 1;
+      if (item.empty()) continue;
+      DeviceConfig device;
+      const size_t sign = item.find('@');
+      device.name = item.substr(0, sign);
+      if (sign != std::string::npos) {
+        device.gpu = static_cast<int32_t>(parse_integer(item.substr(sign + 1), "--gpus GPU"));
+      }
+      device.memory_budget_bytes = static_cast<uint64_t>(budget_mb * 1024.0 * 1024.0);
+      config.devices.push_back(std::move(device));
     }
   }
   Engine engine(std::move(config));
@@ -243,9 +262,18 @@ int run_workload(const std::vector<std::string>& argv) {
                    {"prompt_tokens", m.prompt_tokens},
                    {"generated_tokens", m.generated_tokens},
                    {"device_s", m.device_seconds},
-                   {"loads", m.loads}};
+                   {"loads", m.loads},
+                   {"device", m.device}};
   }
   out["models"] = models;
+  nlohmann::json devices = nlohmann::json::object();
+  for (const auto& [name, d] : metrics.by_device) {
+    devices[name] = {{"budget_bytes", d.budget_bytes},
+                     {"resident_bytes", d.resident_bytes},
+                     {"peak_resident_bytes", d.peak_resident_bytes},
+                     {"models", d.models}};
+  }
+  out["devices"] = devices;
 
   if (args.flag("json")) {
     std::cout << out.dump() << "\n";

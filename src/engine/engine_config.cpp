@@ -378,6 +378,28 @@ EngineConfig EngineConfig::from_json(const std::filesystem::path& path) {
   config.max_tokens =
       static_cast<int32_t>(root.integer("max_tokens", config.max_tokens, 1, 1 << 20));
 
+  if (const Json* devices = root.get("devices"); devices != nullptr) {
+    if (!devices->is_array()) root.bad("devices", "must be an array");
+    for (size_t i = 0; i < devices->size(); ++i) {
+      Section d = root.section(fmt::format("devices[{}]", i), (*devices)[i]);
+      DeviceConfig device;
+      device.name = d.string("name", "");
+      try {
+        const detail::Device parsed = detail::parse_device(device.name, "");
+        if (!parsed.is_gpu() || device.name.find(':') == std::string::npos) {
+          d.bad("name", fmt::format("'{}' is not a GPU name (cuda:N)", device.name));
+        }
+      } catch (const Error& error) {
+        d.bad("name", error.what());
+      }
+      device.memory_budget_bytes =
+          static_cast<uint64_t>(d.number("memory_budget_mb", 0, 0, 1e9) * 1024.0 * 1024.0);
+      device.gpu = static_cast<int32_t>(d.integer("gpu", -1, -1, 4096));
+      d.finish();
+      config.devices.push_back(std::move(device));
+    }
+  }
+
   const Json& models = root.require("models");
   if (!models.is_array() || models.empty()) root.bad("models", "must be a non-empty array");
   for (size_t i = 0; i < models.size(); ++i) {

@@ -88,8 +88,26 @@ class EngineImpl {
   void respond(const JobPtr& job, Response response);
   void release_followers(const JobPtr& job, const Response& response);
   [[nodiscard]] Runner* find_runner(const std::string& model, const std::string& tier);
-  /// Unloads the best idle victim other than `keep` (mutex_ held by `lock`); false if none.
-  bool evict_one(std::unique_lock<std::mutex>& lock, const Runner& keep);
+  /// Unloads the best idle victim on `device` other than `keep` (mutex_ held by `lock`); false
+  /// if none.
+  bool evict_one(std::unique_lock<std::mutex>& lock, const Runner& keep, const std::string& device);
+  /// Memory of one device.
+  struct Pool {
+    std::string gpu;      // the physical device models of this pool load on ("cuda:N")
+    uint64_t budget = 0;  // 0: unlimited
+    uint64_t resident = 0;
+    uint64_t peak = 0;
+    int64_t models = 0;
+  };
+  Pool& pool(const std::string& device);
+  /// Devices a runner's model may be placed on: its pinned device, or the configured GPUs.
+  [[nodiscard]] std::vector<std::string> placement_candidates(const ModelSpec& spec) const;
+  /// Where a model of `need` bytes goes: a device where it fits now (least busy, then most
+  /// free), else the device needing the least eviction of idle models (`evict` set); empty
+  /// when no candidate can make room now. Mutex held.
+  [[nodiscard]] std::string place(const Runner& runner, uint64_t need, bool& evict);
+  /// Bytes of idle, evictable models on `device` other than `keep`. Mutex held.
+  [[nodiscard]] uint64_t evictable_bytes(const std::string& device, const Runner& keep) const;
   void add_model_locked(ModelSpec spec);
   void rebuild_catalog_locked();
   [[nodiscard]] std::shared_ptr<const std::vector<CatalogEntry>> catalog() const;
@@ -114,7 +132,7 @@ class EngineImpl {
   std::map<std::string, Runner*> runner_index_;  // "model/tier"
   std::map<std::string, ModelSpec> specs_;
   std::shared_ptr<const std::vector<CatalogEntry>> catalog_;
-  uint64_t resident_bytes_ = 0;
+  std::map<std::string, Pool> pools_;             // by device name; "cpu" always present
   std::atomic<const Runner*> pressure_{nullptr};  // a runner waiting for memory
   uint64_t step_counter_ = 0;
   bool stopping_ = false;

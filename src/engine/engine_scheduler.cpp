@@ -34,6 +34,22 @@ EngineImpl::EngineImpl(EngineConfig config, ModelLoader loader)
   if (config_.batching.max_tokens < 1) bad("batching.max_tokens", "must be at least 1");
   if (config_.batching.max_sequences < 1) bad("batching.max_sequences", "must be at least 1");
   if (config_.batching.window_ms < 0) bad("batching.window_ms", "must not be negative");
+  pools_["cpu"].budget = config_.memory_budget_bytes;
+  for (DeviceConfig& device : config_.devices) {
+    std::transform(device.name.begin(), device.name.end(), device.name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const std::string_view digits =
+        std::string_view(device.name).substr(std::min<size_t>(device.name.size(), 5));
+    if (!device.name.starts_with("cuda:") || digits.empty() || digits.size() > 4 ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      bad("devices", fmt::format("'{}' is not a GPU name (cuda:N)", device.name));
+    }
+    if (pools_.contains(device.name))
+      bad("devices", fmt::format("{} is listed twice", device.name));
+    Pool& pool = pools_[device.name];
+    pool.budget = device.memory_budget_bytes;
+    pool.gpu = device.gpu >= 0 ? fmt::format("cuda:{}", device.gpu) : device.name;
+  }
   routing_ = config_.routing ? config_.routing : make_rules_policy({});
   if (config_.cache.enabled && config_.cache.max_bytes > 0) {
     cache_ = std::make_unique<ResponseCache>(config_.cache.max_bytes, config_.cache.ttl_s);
@@ -238,13 +254,90 @@ bool EngineImpl::admitting(const Runner& runner) const {
          Clock::now() - runner.loaded_at < kMinResidency;
 }
 
-bool EngineImpl::evict_one(std::unique_lock<std::mutex>& lock, const Runner& keep) {
+EngineImpl::Pool& EngineImpl::pool(const std::string& device) {
+  const auto found = pools_.find(device);
+  if (found != pools_.end()) return found->second;
+  return pools_[device];  // a GPU without a configured budget: unlimited
+}
+
+std::vector<std::string> EngineImpl::placement_candidates(const ModelSpec& spec) const {
+  std::string device = spec.device;
+  std::transform(device.begin(), device.end(), device.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (device.empty() || device == "cpu") return {"cpu"};
+  if (device != "cuda") return {device};  // pinned ("cuda:N")
+  std::vector<std::string> gpus;
+  for (const DeviceConfig& d : config_.devices) gpus.push_back(d.name);
+  if (gpus.empty()) gpus.push_back("cuda:0");
+  return gpus;
+}
+
+uint64_t EngineImpl::evictable_bytes(const std::string& device, const Runner& keep) const {
+  uint64_t bytes = 0;
+  for (const std::unique_ptr<Runner>& other : runners_) {
+    if (other.get() != &keep && other->resident && other->device == device && !other->claimed &&
+        other->active() == 0) {
+      bytes += other->estimated_bytes;
+    }
+  }
+  return bytes;
+}
+
+std::string EngineImpl::place(const Runner& runner, uint64_t need, bool& evict) {
+  evict = false;
+  // Busy-ness of a device: the work its resident models hold.
+  const auto busy = [&](const std::string& device) {
+    size_t work = 0;
+    for (const std::unique_ptr<Runner>& other : runners_) {
+      if (other->resident && other->device == device) {
+        work += other->active() + other->held() + other->incoming.size();
+      }
+    }
+    return work;
+  };
+  std::string best;
+  size_t best_busy = 0;
+  uint64_t best_free = 0;
+  std::string fallback;  // fits after evicting the fewest bytes
+  uint64_t fallback_evicted = 0;
+  for (const std::string& device : placement_candidates(runner.spec())) {
+    Pool& p = pool(device);
+    const uint64_t free =
+        p.budget == 0 ? UINT64_MAX : (p.budget > p.resident ? p.budget - p.resident : 0);
+    if (need <= free) {
+      const size_t work = busy(device);
+      const bool better = best.empty() || work < best_busy ||
+                          (work == best_busy && free > best_free) ||
+                          (work == best_busy && free == best_free && device == runner.device);
+      if (better) {
+        best = device;
+        best_busy = work;
+        best_free = free;
+      }
+      continue;
+    }
+    if (need > p.budget) continue;
+    const uint64_t missing = need - free;
+    if (evictable_bytes(device, runner) >= missing &&
+        (fallback.empty() || missing < fallback_evicted)) {
+      fallback = device;
+      fallback_evicted = missing;
+    }
+  }
+  if (!best.empty()) return best;
+  evict = !fallback.empty();
+  return fallback;
+}
+
+bool EngineImpl::evict_one(std::unique_lock<std::mutex>& lock, const Runner& keep,
+                           const std::string& device) {
   // Idle models only: no work first, then the longest idle per second of reload time.
   Runner* victim = nullptr;
   double victim_score = 0;
   const Clock::time_point now = Clock::now();
   for (const std::unique_ptr<Runner>& other : runners_) {
-    if (other.get() == &keep || !other->resident || other->claimed || other->active() > 0) {
+    if (other.get() == &keep || !other->resident || other->device != device || other->claimed ||
+        other->active() > 0) {
       continue;
     }
     const double idle_s = std::chrono::duration<double>(now - other->last_used).count();
@@ -263,7 +356,9 @@ bool EngineImpl::evict_one(std::unique_lock<std::mutex>& lock, const Runner& kee
   lock.lock();
   victim->claimed = false;
   victim->resident = false;
-  resident_bytes_ -= victim->estimated_bytes;
+  Pool& p = pool(device);
+  p.resident -= victim->estimated_bytes;
+  --p.models;
   rebuild_catalog_locked();
   return true;
 }
@@ -278,34 +373,58 @@ EngineImpl::LoadOutcome EngineImpl::load(Runner& runner) {
     runner.estimated_bytes = estimate;
   }
   const uint64_t need = runner.estimated_bytes;
-  const uint64_t budget = config_.memory_budget_bytes;
-  if (budget > 0) {
-    if (need > budget) {
+  bool evict = false;
+  const std::string device = place(runner, need, evict);
+  if (device.empty()) {
+    // No candidate can make room now: too large for every budget, or busy models hold it.
+    uint64_t largest = 0;
+    bool unlimited = false;
+    for (const std::string& d : placement_candidates(runner.spec())) {
+      const uint64_t budget = pool(d).budget;
+      unlimited = unlimited || budget == 0;
+      largest = std::max(largest, budget);
+    }
+    if (!unlimited && need > largest) {
       outcome.error = fmt::format("{} needs {} bytes; the memory budget is {} bytes", runner.key(),
-                                  need, budget);
+                                  need, largest);
       return outcome;
     }
-    while (resident_bytes_ + need > budget) {
-      if (!evict_one(lock, runner)) {
-        pressure_.store(&runner);
-        runner.retry_at = Clock::now() + kMemoryRetry;
-        outcome.state = LoadState::kBlocked;
-        return outcome;
-      }
-    }
+    pressure_.store(&runner);
+    runner.retry_at = Clock::now() + kMemoryRetry;
+    outcome.state = LoadState::kBlocked;
+    return outcome;
   }
-  resident_bytes_ += need;
+  Pool* p = &pool(device);
+  while (evict && p->budget > 0 && p->resident + need > p->budget) {
+    if (!evict_one(lock, runner, device)) {  // a victim got busy meanwhile
+      pressure_.store(&runner);
+      runner.retry_at = Clock::now() + kMemoryRetry;
+      outcome.state = LoadState::kBlocked;
+      return outcome;
+    }
+    p = &pool(device);
+  }
+  p->resident += need;
+  ++p->models;
+  p->peak = std::max(p->peak, p->resident);
   runner.resident = true;
+  runner.device = device;
+  // The GPU the model loads on: a listed device's `gpu`, else the device itself.
+  const std::string load_device = p->gpu.empty() ? device : p->gpu;
   if (pressure_.load() == &runner) pressure_.store(nullptr);
   lock.unlock();
 
   const Clock::time_point start = Clock::now();
   ServeSettings settings{config_.threads, config_.batching.max_sequences};
+  ModelSpec placed = runner.spec();
+  placed.device = load_device;
   try {
-    outcome.model = loader_.load(runner.spec(), runner.tier(), settings);
+    outcome.model = loader_.load(placed, runner.tier(), settings);
   } catch (const std::exception& e) {
     lock.lock();
-    resident_bytes_ -= need;
+    Pool& failed = pool(device);
+    failed.resident -= need;
+    --failed.models;
     runner.resident = false;
     outcome.error = fmt::format("{}: {}", runner.key(), e.what());
     return outcome;
@@ -313,12 +432,14 @@ EngineImpl::LoadOutcome EngineImpl::load(Runner& runner) {
   const uint64_t bytes = outcome.model.decoder   ? outcome.model.decoder->resident_bytes()
                          : outcome.model.encoder ? outcome.model.encoder->resident_bytes()
                                                  : need;
-  metrics_.load(runner.key());
+  metrics_.load(runner.key(), device);
   lock.lock();
-  resident_bytes_ = resident_bytes_ - need + bytes;
+  Pool& loaded = pool(device);
+  loaded.resident = loaded.resident - need + bytes;
+  loaded.peak = std::max(loaded.peak, loaded.resident);
   runner.estimated_bytes = bytes;
   // The estimate may have been low: make room now if others are idle.
-  while (budget > 0 && resident_bytes_ > budget && evict_one(lock, runner)) {
+  while (loaded.budget > 0 && loaded.resident > loaded.budget && evict_one(lock, runner, device)) {
   }
   runner.loaded_at = Clock::now();
   runner.load_seconds = std::chrono::duration<double>(runner.loaded_at - start).count();
@@ -337,6 +458,10 @@ Metrics EngineImpl::metrics() const {
   m.knobs["batching.window_ms"] = window_ms_.load();
   m.knobs["batching.max_tokens"] = batch_max_tokens_.load();
   if (cache_ != nullptr) m.knobs["cache.max_bytes"] = static_cast<double>(cache_->max_bytes());
+  const std::lock_guard lock(mutex_);
+  for (const auto& [device, p] : pools_) {
+    m.by_device[device] = DeviceMetrics{p.budget, p.resident, p.peak, p.models};
+  }
   return m;
 }
 
@@ -345,13 +470,26 @@ std::string EngineImpl::metrics_prometheus() const {
   gauges["polyinfer_queued_requests"] = static_cast<double>(queued_.load());
   {
     const std::lock_guard lock(mutex_);
-    gauges["polyinfer_resident_bytes"] = static_cast<double>(resident_bytes_);
+    uint64_t total = 0;
+    for (const auto& [device, p] : pools_) total += p.resident;
+    gauges["polyinfer_resident_bytes"] = static_cast<double>(total);
   }
   if (cache_ != nullptr) {
     gauges["polyinfer_cache_bytes"] = static_cast<double>(cache_->bytes());
     gauges["polyinfer_cache_entries"] = static_cast<double>(cache_->entries());
   }
-  return metrics_.prometheus(gauges);
+  std::string text = metrics_.prometheus(gauges);
+  const std::lock_guard lock(mutex_);
+  text += "# TYPE polyinfer_device_resident_bytes gauge\n";
+  for (const auto& [device, p] : pools_) {
+    text +=
+        fmt::format("polyinfer_device_resident_bytes{{device=\"{}\"}} {}\n", device, p.resident);
+  }
+  text += "# TYPE polyinfer_device_budget_bytes gauge\n";
+  for (const auto& [device, p] : pools_) {
+    text += fmt::format("polyinfer_device_budget_bytes{{device=\"{}\"}} {}\n", device, p.budget);
+  }
+  return text;
 }
 
 }  // namespace polyinfer::inline v0::detail

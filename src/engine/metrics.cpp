@@ -89,9 +89,11 @@ void MetricsRegistry::over_budget() {
   ++metrics_.over_budget;
 }
 
-void MetricsRegistry::load(const std::string& model_tier) {
+void MetricsRegistry::load(const std::string& model_tier, const std::string& device) {
   const std::lock_guard lock(mutex_);
-  ++metrics_.by_model_tier[model_tier].loads;
+  ModelMetrics& m = metrics_.by_model_tier[model_tier];
+  ++m.loads;
+  m.device = device;
 }
 
 void MetricsRegistry::eviction(const std::string& model_tier) {

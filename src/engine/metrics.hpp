@@ -33,7 +33,7 @@ class MetricsRegistry {
   void answered(const Response& response);
   void escalation();
   void over_budget();
-  void load(const std::string& model_tier);
+  void load(const std::string& model_tier, const std::string& device);
   void eviction(const std::string& model_tier);
   void preemption();
 

@@ -68,7 +68,8 @@ class Runner {
   Clock::time_point retry_at{};  ///< blocked on memory: next try
   double load_seconds = 0.05;    ///< measured at the last load (eviction prefers cheap reloads)
   uint64_t estimated_bytes = 0;  ///< before the first load; then the measured bytes
-  bool resident = false;         ///< counted in the memory budget
+  bool resident = false;         ///< counted in the memory budget of `device`
+  std::string device;            ///< where it is (or was last) placed: "cpu", "cuda:N"
 
  protected:
   /// Device seconds of a step: the executor's CPU time, plus the kernel workers' (estimated as

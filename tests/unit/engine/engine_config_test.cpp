@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "backend/device.hpp"
 #include "polyinfer/engine.hpp"
 #include "polyinfer/error.hpp"
 
@@ -134,6 +135,14 @@ TEST_CASE("engine config: errors name the file and the key", "[engine][config]")
   error_for(R"({"models": [{"name": "m", "path": "x", "device": "gpu0"}]})", "device");
   error_for(R"({"models": [{"name": "m", "path": "x", "kind": "classifier", "device": "cuda:0"}]})",
             "device");
+  error_for(std::string("{") + kModels + ", \"devices\": {\"name\": \"cuda:0\"}}", "devices");
+  error_for(std::string("{") + kModels + ", \"devices\": [{\"name\": \"gpu0\"}]}",
+            "devices[0].name");
+  error_for(std::string("{") + kModels + ", \"devices\": [{\"name\": \"cpu\"}]}",
+            "devices[0].name");
+  error_for(std::string("{") + kModels +
+                ", \"devices\": [{\"name\": \"cuda:0\", \"memory_budget_mb\": -1}]}",
+            polyinfer::detail::cuda_built() ? "devices[0].memory_budget_mb" : "devices[0].name");
   error_for(std::string("{") + kModels + ", \"routing\": {\"policy\": \"magic\"}}",
             "routing.policy");
   error_for(std::string("{") + kModels + ", \"routing\": {\"policy\": \"cascade\"}}",
@@ -164,6 +173,23 @@ TEST_CASE("engine config: errors name the file and the key", "[engine][config]")
                   "routing.fit.dev")
             .code() == ErrorCode::kIo);
   CHECK_THROWS_AS(EngineConfig::from_json("/nonexistent/engine.json"), Error);
+}
+
+TEST_CASE("engine config: GPUs with budgets (a build with CUDA; else a clear error)",
+          "[engine][config]") {
+  const std::string text = R"({"devices": [{"name": "cuda:0", "memory_budget_mb": 100},
+                                           {"name": "CUDA:1"}],
+                               "models": [{"name": "m", "path": "x", "device": "cuda"}]})";
+  if (!polyinfer::detail::cuda_built()) {
+    CHECK(error_for(text, "devices[0].name").code() == ErrorCode::kInvalidArgument);
+    return;
+  }
+  const EngineConfig config = EngineConfig::from_json(write_config(text));
+  REQUIRE(config.devices.size() == 2);
+  CHECK(config.devices[0].name == "cuda:0");
+  CHECK(config.devices[0].memory_budget_bytes == 100ull << 20);
+  CHECK(config.devices[1].memory_budget_bytes == 0);
+  CHECK(config.models[0].device == "cuda");
 }
 
 TEST_CASE("engine config: the shipped example configs parse", "[engine][config]") {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,6 +40,20 @@ struct FakeStats {
   std::atomic<int> greedy_forwards{0};  ///< of those, passes that returned greedy picks
   std::atomic<int> max_batch{0};
   std::atomic<int> live{0};  ///< loaded instances now
+
+  /// The device of every load, in order (the Engine's placement).
+  std::vector<std::string> devices() {
+    const std::lock_guard lock(mutex);
+    return placed;
+  }
+  void placed_on(const std::string& device) {
+    const std::lock_guard lock(mutex);
+    placed.push_back(device);
+  }
+
+ private:
+  std::mutex mutex;
+  std::vector<std::string> placed;
 };
 
 class FakeDecoder final : public detail::ServedDecoder {
@@ -203,6 +218,7 @@ struct FakeZoo {
       if (const auto it = decoders.find(spec.name); it != decoders.end()) {
         if (it->second.load_time.count() > 0) std::this_thread::sleep_for(it->second.load_time);
         if (it->second.fail_load) throw Error(ErrorCode::kIo, spec.name, "fake load failure");
+        stats.at(spec.name)->placed_on(spec.device);
         loaded.decoder = std::make_unique<FakeDecoder>(it->second, stats.at(spec.name));
       } else if (const auto enc = encoders.find(spec.name); enc != encoders.end()) {
         loaded.encoder = std::make_unique<FakeEncoder>(labels, enc->second, stats.at(spec.name));
