@@ -94,17 +94,22 @@ Options parse(int argc, char** argv) {
 }
 
 int run(const Options& o) {
-  const Device device = parse_device(o.device, "--device");
+  const Placement placement = parse_placement(o.device, "--device");
+  const Device device = placement.device;
   const ModelFile file = ModelFile::open(o.model);
   const auto model = LlamaModel::load(file, o.tier, !device.is_gpu());
   std::unique_ptr<GpuLlama> gpu;
-  if (device.is_gpu()) gpu = GpuLlama::create(*model, device.ordinal);
+  if (!placement.split.empty()) {
+    gpu = GpuLlama::create(*model, placement.split);
+  } else if (device.is_gpu()) {
+    gpu = GpuLlama::create(*model, device.ordinal);
+  }
   std::unique_ptr<ThreadPool> pool;
   if (!gpu) pool = std::make_unique<ThreadPool>(o.threads);
   LlamaWorkspace workspace;
   const LlamaShape& s = model->shape();
   const int64_t context = o.prompt + o.gen + 1;
-  const KvCacheShape shape = model->kv_shape(KvType::kF16);
+  const KvCacheShape shape = gpu ? gpu->kv_shape(KvType::kF16) : model->kv_shape(KvType::kF16);
   const int64_t most = *std::max_element(o.batches.begin(), o.batches.end());
   const uint64_t row = kv_row_bytes(shape.type, shape.kv_heads, shape.head_dim);
   const uint64_t block = row * static_cast<uint64_t>(2 * shape.layers * shape.block_rows) + 64;
@@ -135,8 +140,8 @@ int run(const Options& o) {
   };
   fmt::print(
       "model {} ({} layers, hidden {}, vocab {}), tier {}, device {}, prompt {}, gen {}, {}\n",
-      o.model, s.layers, s.hidden, s.vocab, tier_name(model->tier()), device.name(), o.prompt,
-      o.gen, o.greedy ? "greedy picks copied" : "logits copied");
+      o.model, s.layers, s.hidden, s.vocab, tier_name(model->tier()), o.device, o.prompt, o.gen,
+      o.greedy ? "greedy picks copied" : "logits copied");
   fmt::print("{:>6} {:>14} {:>14} {:>12}\n", "batch", "prefill tok/s", "decode tok/s", "ms/step");
   for (const int64_t n : o.batches) {
     std::vector<double> prefill_rates;

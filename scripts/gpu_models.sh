@@ -9,14 +9,16 @@
 #
 # Steps (default: all but ncu): tests, bench (polyinfer bench -p 512 -n 128), batches
 # (decode_batches 1/8/32/128), profile (per-op GPU time, graphs off), workload (Engine on cpu
-# and cuda:0), ncu (Nsight Compute kernel times of one decode step), torch (PyTorch f16).
+# and cuda:0), split (tensor parallelism with two ranks on cuda:0; the Engine placing models
+# over two logical GPUs), ncu (Nsight Compute kernel times of one decode step), torch (PyTorch
+# f16).
 # Environment: OUT (results folder; default build/gpu-models), SYNTH_DIR (default /tmp).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-build/gpu-models}
 SYNTH_DIR=${SYNTH_DIR:-/tmp}
 FORMATS="q4_0 q4_k q8_0"
-STEPS="tests bench batches profile workload torch"
+STEPS="tests bench batches profile workload split torch"
 while [ $# -gt 0 ]; do
   case $1 in
     --formats) FORMATS=$2; shift ;;
@@ -91,6 +93,21 @@ if step workload; then
       python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(sys.argv[2], sys.argv[3], "accuracy", r["accuracy"], "errors", r["errors"], "cost_device_s", round(r["cost_device_s"], 3), "wall_s", round(r["wall_s"], 3), "p50_ms", round(r["latency_ms"]["p50"], 1))' \
         "$result" "$config" "$device" 2>&1 | tee -a "$LOG"
     done
+  done
+fi
+
+if step split; then
+  section "tensor parallel: $first split in two ranks on cuda:0 (local all-reduce; NCCL needs 2 GPUs)"
+  timeout 200 "$B/bin/decode_batches" "$first" --device cuda:0,cuda:0 --batches 1,32 \
+    --prompt 128 --gen 32 --reps 2 --greedy 2>&1 | tee -a "$LOG"
+  section "Engine placement: the workload over two logical GPUs on cuda:0 (32 MB budget each)"
+  TRACE=$B/shared/taskmodels/workload-dev.jsonl
+  for gpus in "" "--gpus cuda:0,cuda:1@0 --gpu-budget-mb 32"; do
+    # shellcheck disable=SC2086
+    result=$(timeout 300 "$PI" workload --config examples/configs/taskmodels-gguf.json \
+      --trace "$TRACE" --fast --json --device cuda $gpus 2>&1 | tail -1)
+    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(sys.argv[2] or "one device", "accuracy", r["accuracy"], "errors", r["errors"], "wall_s", round(r["wall_s"], 3), "devices", {k: (v["peak_resident_bytes"], v["budget_bytes"], v["models"]) for k, v in r["devices"].items()}, "placed", {k: v["device"] for k, v in r["models"].items()})' \
+      "$result" "$gpus" 2>&1 | tee -a "$LOG"
   done
 fi
 

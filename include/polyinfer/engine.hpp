@@ -121,8 +121,9 @@ struct ModelSpec {
   double relative_cost = 1.0;  ///< cost per token relative to the reference model (units)
   double quality = 1.0;        ///< expected accuracy in [0, 1] (a hint for rules)
   int32_t context_length = 0;  ///< 0: the model's own (at most 4096)
-  /// Decoders: "cpu", "cuda:N" (pinned to that GPU) or "cuda" (placed by the Engine on one of
-  /// EngineConfig::devices, or cuda:0 when none are listed); encoders run on the CPU.
+  /// Decoders: "cpu", "cuda:N" (pinned to that GPU), "cuda" (placed by the Engine on one of
+  /// EngineConfig::devices, or cuda:0 when none are listed) or "cuda:0,cuda:1" (split over
+  /// those GPUs: tensor parallelism); encoders run on the CPU.
   std::string device = "cpu";
 };
 

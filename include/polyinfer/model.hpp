@@ -131,8 +131,9 @@ struct LoadOptions {
   int64_t context_length = 0;  ///< positions per sequence; 0: the model's, at most 4096
   KvCacheType kv_type = KvCacheType::kAuto;
   uint64_t kv_cache_bytes = 0;  ///< KV cache budget; 0: two sequences of full context
-  /// Where decoders run: "cpu", or "cuda" / "cuda:N" (weights and KV cache in GPU memory; the
-  /// KV cache is f16, or f32 for f32/bf16 weights). Encoders run on the CPU.
+  /// Where decoders run: "cpu", "cuda" / "cuda:N" (weights and KV cache in GPU memory; the
+  /// KV cache is f16, or f32 for f32/bf16 weights), or "cuda:0,cuda:1" (split over those GPUs:
+  /// tensor parallelism). Encoders run on the CPU.
   std::string device = "cpu";
 };
 

@@ -47,4 +47,22 @@ Device parse_device(std::string_view text, std::string_view where) {
   return device;
 }
 
+Placement parse_placement(std::string_view text, std::string_view where) {
+  if (text.find(',') == std::string_view::npos) return {parse_device(text, where), {}};
+  Placement placement;
+  for (size_t at = 0; at <= text.size();) {
+    const size_t comma = std::min(text.find(',', at), text.size());
+    const std::string_view item = text.substr(at, comma - at);
+    at = comma + 1;
+    const Device device = parse_device(item, where);
+    if (!device.is_gpu()) {
+      fail(ErrorCode::kInvalidArgument, std::string(where),
+           "'{}': a split lists GPUs only (cuda:0,cuda:1)", text);
+    }
+    if (placement.split.empty()) placement.device = device;
+    placement.split.push_back(device.ordinal);
+  }
+  return placement;
+}
+
 }  // namespace polyinfer::inline v0::detail

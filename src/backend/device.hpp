@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace polyinfer::inline v0::detail {
 
@@ -22,6 +23,16 @@ struct Device {
 /// Error(kInvalidArgument) naming `where` for anything else, and Error(kUnsupported) for cuda
 /// in a build without the CUDA backend.
 [[nodiscard]] Device parse_device(std::string_view text, std::string_view where);
+
+/// Where a model runs: one device, or a tensor-parallel split over several GPUs.
+struct Placement {
+  Device device;           ///< the device, or the split's first GPU
+  std::vector<int> split;  ///< GPU ordinals of a split (2 or more), else empty
+};
+
+/// parse_device, or a comma-separated list of GPUs for a split ("cuda:0,cuda:1"; one GPU
+/// listed twice puts two ranks on it). Throws as parse_device; a list with "cpu" is refused.
+[[nodiscard]] Placement parse_placement(std::string_view text, std::string_view where);
 
 /// Whether this build has the CUDA backend (POLYINFER_WITH_CUDA).
 [[nodiscard]] bool cuda_built() noexcept;

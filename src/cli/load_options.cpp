@@ -25,7 +25,8 @@ void check_device(std::string_view device) {
     throw Error(ErrorCode::kUnsupported, "--device " + std::string(device),
                 "the HIP backend compiles (POLYINFER_WITH_HIP) but does not run models yet");
   }
-  throw UsageError("--device must be cpu, cuda[:N] or hip[:N], not '" + std::string(device) + "'");
+  throw UsageError("--device must be cpu, cuda[:N], a list cuda:0,cuda:1 or hip[:N], not '" +
+                   std::string(device) + "'");
 }
 
 }  // namespace
@@ -33,7 +34,12 @@ void check_device(std::string_view device) {
 LoadOptions load_options(const Args& args) {
   LoadOptions options;
   options.device = args.option("device").value_or("cpu");
-  check_device(options.device);
+  // "cuda:0,cuda:1": the model split over those GPUs (tensor parallelism).
+  for (size_t at = 0; at <= options.device.size();) {
+    const size_t comma = std::min(options.device.find(',', at), options.device.size());
+    check_device(std::string_view(options.device).substr(at, comma - at));
+    at = comma + 1;
+  }
   if (const auto tier = args.option("tier")) {
     const auto parsed = tier_from_name(*tier);
     if (!parsed) {

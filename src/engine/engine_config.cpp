@@ -344,7 +344,7 @@ ModelSpec model_spec(Section& m, const std::filesystem::path& folder) {
   spec.device = m.string("device", spec.device);
   detail::Device device;
   try {
-    device = detail::parse_device(spec.device, "");
+    device = detail::parse_placement(spec.device, "").device;
   } catch (const Error& error) {
     m.bad("device", error.what());
   }

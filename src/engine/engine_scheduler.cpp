@@ -368,7 +368,9 @@ EngineImpl::LoadOutcome EngineImpl::load(Runner& runner) {
   std::unique_lock lock(mutex_);
   if (runner.estimated_bytes == 0) {
     lock.unlock();
-    const uint64_t estimate = std::max<uint64_t>(1, loader_.estimate_bytes(runner.spec()));
+    const ServeSettings settings{config_.threads, config_.batching.max_sequences};
+    const uint64_t estimate =
+        std::max<uint64_t>(1, loader_.estimate_bytes(runner.spec(), settings));
     lock.lock();
     runner.estimated_bytes = estimate;
   }

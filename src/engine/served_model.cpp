@@ -32,25 +32,38 @@ Tier parse_tier(const ModelSpec& spec, const std::string& tier) {
   return *parsed;
 }
 
+// Positions per sequence a served decoder keeps.
+int64_t served_context(const ModelConfig& config, const ModelSpec& spec) {
+  const int64_t model_max = config.max_positions > 0 ? config.max_positions : kMaxContext;
+  return spec.context_length > 0 ? std::min<int64_t>(spec.context_length, model_max)
+                                 : std::min(model_max, kMaxContext);
+}
+
+// The KV cache budget: every sequence at full context, plus room for cached prefixes.
+uint64_t kv_budget(const KvCacheShape& shape, int64_t context, const ServeSettings& settings) {
+  const uint64_t row = kv_row_bytes(shape.type, shape.kv_heads, shape.head_dim);
+  const uint64_t block = row * static_cast<uint64_t>(2 * shape.layers * shape.block_rows) + 64;
+  const auto blocks = static_cast<uint64_t>((context + shape.block_rows - 1) / shape.block_rows);
+  return (static_cast<uint64_t>(std::max(1, settings.max_sequences)) * (blocks + 1) + 8) * block;
+}
+
 class LlamaDecoder final : public ServedDecoder {
  public:
   LlamaDecoder(const ModelSpec& spec, const std::string& tier, const ServeSettings& settings)
       : file_(ModelFile::open(spec.path)) {
-    const Device device = parse_device(spec.device, fmt::format("model {}: device", spec.name));
+    const Placement placement =
+        parse_placement(spec.device, fmt::format("model {}: device", spec.name));
+    const Device device = placement.device;
     model_ = LlamaModel::load(file_, parse_tier(spec, tier), /*cpu_layouts=*/!device.is_gpu());
-    if (device.is_gpu()) gpu_ = GpuLlama::create(*model_, device.ordinal);
-    const ModelConfig& config = file_.config();
-    const int64_t model_max = config.max_positions > 0 ? config.max_positions : kMaxContext;
-    context_ = spec.context_length > 0 ? std::min<int64_t>(spec.context_length, model_max)
-                                       : std::min(model_max, kMaxContext);
-    const KvCacheShape shape =
-        model_->kv_shape(model_->full_precision() ? KvType::kF32 : KvType::kF16);
-    const uint64_t row = kv_row_bytes(shape.type, shape.kv_heads, shape.head_dim);
-    const uint64_t block = row * static_cast<uint64_t>(2 * shape.layers * shape.block_rows) + 64;
-    const auto blocks = static_cast<uint64_t>((context_ + shape.block_rows - 1) / shape.block_rows);
-    // Every sequence at full context, plus room for cached prefixes.
-    const uint64_t budget =
-        (static_cast<uint64_t>(std::max(1, settings.max_sequences)) * (blocks + 1) + 8) * block;
+    if (!placement.split.empty()) {
+      gpu_ = GpuLlama::create(*model_, placement.split);
+    } else if (device.is_gpu()) {
+      gpu_ = GpuLlama::create(*model_, device.ordinal);
+    }
+    context_ = served_context(file_.config(), spec);
+    const KvType kv_type = model_->full_precision() ? KvType::kF32 : KvType::kF16;
+    const KvCacheShape shape = gpu_ ? gpu_->kv_shape(kv_type) : model_->kv_shape(kv_type);
+    const uint64_t budget = kv_budget(shape, context_, settings);
     cache_ = std::make_unique<KvCache>(shape, budget, gpu_ ? gpu_->kv_memory() : nullptr);
     if (settings.threads > 1 && !gpu_) pool_ = std::make_unique<ThreadPool>(settings.threads);
     eos_ = model_end_ids(file_);
@@ -73,7 +86,8 @@ class LlamaDecoder final : public ServedDecoder {
   int64_t vocab() const override { return model_->shape().vocab; }
   int64_t context_length() const override { return context_; }
   uint64_t resident_bytes() const override {
-    return model_->weight_bytes() + cache_->budget_bytes();
+    // On a GPU: what the device holds (weights as uploaded, converted formats included).
+    return (gpu_ ? gpu_->device_weight_bytes() : model_->weight_bytes()) + cache_->budget_bytes();
   }
   int32_t create_sequence() override { return cache_->create(); }
   void release_sequence(int32_t sequence) override { cache_->release(sequence); }
@@ -159,11 +173,21 @@ LoadedModel load_served_model(const ModelSpec& spec, const std::string& tier,
   return loaded;
 }
 
-uint64_t estimate_model_bytes(const ModelSpec& spec) {
+uint64_t estimate_model_bytes(const ModelSpec& spec, const ServeSettings& settings) {
   try {
     const ModelFile file = ModelFile::open(spec.path);
     uint64_t bytes = 0;
     for (const TensorInfo& info : file.tensors()) bytes += info.bytes;
+    const ModelConfig& config = file.config();
+    if (spec.kind == "decoder" && config.num_layers > 0 && config.num_kv_heads > 0) {
+      // The KV cache at f16 (f32 for f32 files, which keep f32 at the native tier).
+      const int64_t head_dim = config.head_dim > 0    ? config.head_dim
+                               : config.num_heads > 0 ? config.hidden_size / config.num_heads
+                                                      : 0;
+      const KvType type = config.stored_dtype == DType::kF32 ? KvType::kF32 : KvType::kF16;
+      const KvCacheShape shape{config.num_layers, config.num_kv_heads, head_dim, type};
+      if (head_dim > 0) bytes += kv_budget(shape, served_context(config, spec), settings);
+    }
     return bytes;
   } catch (const Error&) {
     return 0;  // the load reports the problem

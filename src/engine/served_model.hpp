@@ -79,8 +79,9 @@ struct ServeSettings {
 [[nodiscard]] LoadedModel load_served_model(const ModelSpec& spec, const std::string& tier,
                                             const ServeSettings& settings);
 
-/// Bytes a model will take before it is loaded (the sum of its stored tensors; 0 if unknown).
-[[nodiscard]] uint64_t estimate_model_bytes(const ModelSpec& spec);
+/// Bytes a model will take before it is loaded: its stored tensors, and for decoders the KV
+/// cache budget `settings` gives it (0 if the file cannot be read).
+[[nodiscard]] uint64_t estimate_model_bytes(const ModelSpec& spec, const ServeSettings& settings);
 
 /// How the engine loads models and sizes them beforehand; tests substitute fakes.
 struct ModelLoader {
@@ -88,7 +89,8 @@ struct ModelLoader {
   std::function<LoadedModel(const ModelSpec&, const std::string& tier, const ServeSettings&)> load =
       load_served_model;
   /// Bytes before loading, for the memory budget (corrected by the measured bytes after).
-  std::function<uint64_t(const ModelSpec&)> estimate_bytes = estimate_model_bytes;
+  std::function<uint64_t(const ModelSpec&, const ServeSettings&)> estimate_bytes =
+      estimate_model_bytes;
 };
 
 }  // namespace polyinfer::inline v0::detail

@@ -218,11 +218,16 @@ LanguageModel LanguageModel::load(const std::filesystem::path& path, const LoadO
     fail(ErrorCode::kInvalidArgument, where, "context_length {} is negative",
          options.context_length);
   }
-  const detail::Device device = detail::parse_device(options.device, where + ": device");
+  const detail::Placement placement = detail::parse_placement(options.device, where + ": device");
+  const detail::Device device = placement.device;
   const ModelFile file = ModelFile::open(path);
   auto impl = std::make_unique<detail::LanguageModelImpl>();
   impl->model = detail::LlamaModel::load(file, options.tier, /*cpu_layouts=*/!device.is_gpu());
-  if (device.is_gpu()) impl->gpu = detail::GpuLlama::create(*impl->model, device.ordinal);
+  if (!placement.split.empty()) {
+    impl->gpu = detail::GpuLlama::create(*impl->model, placement.split);
+  } else if (device.is_gpu()) {
+    impl->gpu = detail::GpuLlama::create(*impl->model, device.ordinal);
+  }
   const ModelConfig& config = file.config();
 
   const int64_t model_max =
@@ -236,8 +241,10 @@ LanguageModel LanguageModel::load(const std::filesystem::path& path, const LoadO
          impl->context_length, model_max);
   }
 
+  const detail::KvType kv_type =
+      detail::kv_type_for(options.kv_type, impl->model->full_precision());
   const detail::KvCacheShape shape =
-      impl->model->kv_shape(detail::kv_type_for(options.kv_type, impl->model->full_precision()));
+      impl->gpu ? impl->gpu->kv_shape(kv_type) : impl->model->kv_shape(kv_type);
   uint64_t budget = options.kv_cache_bytes;
   if (budget == 0) {
     const uint64_t row = detail::kv_row_bytes(shape.type, shape.kv_heads, shape.head_dim);

@@ -7,13 +7,19 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include "common/fail.hpp"
 
 #if defined(POLYINFER_HAVE_CUDA)
+#include <dlfcn.h>
+
 #include "kernels/cuda/cuda_ops.hpp"
 #include "kernels/ref/quant_ref.hpp"
 #endif
@@ -25,6 +31,10 @@ namespace polyinfer::inline v0::detail {
 std::unique_ptr<GpuLlama> GpuLlama::create(const LlamaModel& /*model*/, int ordinal) {
   fail(ErrorCode::kUnsupported, fmt::format("cuda:{}", ordinal),
        "this build has no CUDA backend (configure with POLYINFER_WITH_CUDA=ON)");
+}
+
+std::unique_ptr<GpuLlama> GpuLlama::create(const LlamaModel& model, std::span<const int> ordinals) {
+  return create(model, ordinals.empty() ? 0 : ordinals[0]);
 }
 
 #else
@@ -100,6 +110,52 @@ void append_bytes(const PackedMatrix& m, DType target, std::vector<std::byte>& o
   }
 }
 
+// Rows [first, first + count) of a stored matrix (zero copy: GGUF rows are contiguous).
+PackedMatrix row_slice(const PackedMatrix& m, int64_t first, int64_t count) {
+  const uint64_t row = dtype_bytes(m.dtype(), m.cols());
+  return PackedMatrix(m.dtype(), count, m.cols(), m.data() + first * row, false);
+}
+
+// Columns [first, first + count) of a stored matrix, copied into `storage`; both must be
+// multiples of the format's block (checked by the caller's plan).
+PackedMatrix column_slice(const PackedMatrix& m, int64_t first, int64_t count,
+                          std::vector<std::byte>& storage) {
+  const uint64_t row = dtype_bytes(m.dtype(), m.cols());
+  const uint64_t skip = dtype_bytes(m.dtype(), first);
+  const uint64_t take = dtype_bytes(m.dtype(), count);
+  storage.resize(take * static_cast<uint64_t>(m.rows()));
+  for (int64_t r = 0; r < m.rows(); ++r) {
+    std::memcpy(storage.data() + r * take, m.data() + r * row + skip, take);
+  }
+  return PackedMatrix(m.dtype(), m.rows(), count, storage.data(), false);
+}
+
+std::vector<float> part(const std::vector<float>& bias, int64_t first, int64_t count) {
+  if (bias.empty()) return {};
+  return {bias.begin() + first, bias.begin() + first + count};
+}
+
+/// Sums a tensor-parallel group's partial results: every rank calls all_reduce() from its own
+/// thread at the same points of the forward pass, with its buffer on its stream.
+class Reducer {
+ public:
+  virtual ~Reducer() = default;
+  virtual void all_reduce(int rank, float* data, int64_t count, gpu::Stream stream) = 0;
+  /// Whether the ranks share one stream (every rank on one GPU).
+  [[nodiscard]] virtual bool shared_stream() const noexcept = 0;
+};
+
+/// One rank's slice of a tensor-parallel group: attention heads and MLP columns split evenly;
+/// rank 0 alone computes the logits.
+struct ShardPlan {
+  int rank = 0;
+  int ranks = 1;
+  Reducer* reducer = nullptr;
+  gpu::Stream stream;  ///< the group's shared stream when reducer->shared_stream()
+  /// Rank 0's KV block address → this rank's (every rank's KV memory mirrors rank 0's).
+  std::function<std::byte*(std::byte*)> translate;
+};
+
 class KvDeviceMemory final : public KvMemory {
  public:
   KvDeviceMemory(int ordinal, gpu::Stream stream) : ordinal_(ordinal), stream_(stream) {}
@@ -129,15 +185,28 @@ struct GpuLayer {
 
 class CudaLlama final : public GpuLlama {
  public:
-  CudaLlama(const LlamaModel& model, int ordinal) : model_(model), ordinal_(ordinal) {
+  CudaLlama(const LlamaModel& model, int ordinal, ShardPlan plan = {})
+      : model_(model), ordinal_(ordinal), plan_(std::move(plan)) {
     const std::string where = fmt::format("cuda:{}", ordinal);
     if (ordinal >= gpu::device_count()) {
       fail(ErrorCode::kDevice, where, "no such GPU ({} visible)", gpu::device_count());
     }
     check(gpu::use_device(ordinal), "select device");
-    check(gpu::DeviceStream::create(&stream_), "create stream");
-    check(gpu::Context::create(stream_.get(), &context_), "create context");
+    if (plan_.reducer == nullptr || !plan_.reducer->shared_stream()) {
+      check(gpu::DeviceStream::create(&stream_), "create stream");
+    }
+    check(gpu::Context::create(gpu_stream(), &context_), "create context");
     const LlamaShape& s = model.shape();
+    const int ranks = plan_.ranks;
+    if (s.heads % ranks != 0 || s.kv_heads % ranks != 0 || s.ffn % ranks != 0) {
+      fail(ErrorCode::kUnsupported, where,
+           "{} heads, {} kv heads and {} MLP columns do not split over {} GPUs", s.heads,
+           s.kv_heads, s.ffn, ranks);
+    }
+    heads_ = s.heads / ranks;
+    kv_heads_ = s.kv_heads / ranks;
+    ffn_ = s.ffn / ranks;
+    if (ranks > 1) graphs_enabled_ = false;  // a step spans the group: replayed eagerly
     gpu::DeviceKvView probe{KvType::kF16, s.kv_heads, s.head_dim, 16, nullptr, 0};
     std::vector<void*> one(1, nullptr);
     probe.blocks = one.data();
@@ -147,22 +216,58 @@ class CudaLlama final : public GpuLlama {
            "128, 256)",
            s.head_dim);
     }
-    const gpu::Stream stream = stream_.get();
+    const gpu::Stream stream = gpu_stream();
+    const int64_t q0 = plan_.rank * heads_ * s.head_dim;
+    const int64_t qn = heads_ * s.head_dim;
+    const int64_t k0 = plan_.rank * kv_heads_ * s.head_dim;
+    const int64_t kn = kv_heads_ * s.head_dim;
+    const int64_t f0 = plan_.rank * ffn_;
     for (const LlamaLayer& layer : model.layers()) {
       GpuLayer g;
       g.attn_norm = upload_floats(layer.attn_norm, stream, "attn_norm");
       g.ffn_norm = upload_floats(layer.ffn_norm, stream, "ffn_norm");
-      g.qkv = stack({&layer.q, &layer.k, &layer.v});
-      g.o = stack({&layer.o});
-      g.gate_up = stack({&layer.gate, &layer.up});
-      g.down = stack({&layer.down});
+      if (ranks == 1) {
+        g.qkv = stack({&layer.q, &layer.k, &layer.v});
+        g.o = stack({&layer.o});
+        g.gate_up = stack({&layer.gate, &layer.up});
+        g.down = stack({&layer.down});
+      } else {
+        // This rank's heads (q, k, v rows) and MLP columns (gate, up rows); o and down read
+        // the matching input columns and give partial sums, reduced over the group. Biases
+        // of o and down are added by rank 0 only.
+        for (const PackedMatrix* m : {&layer.o.weight, &layer.down.weight}) {
+          const int64_t block = dtype_info(m->dtype())->block_elements;
+          const int64_t width = m == &layer.o.weight ? qn : ffn_;
+          if (width % block != 0) {
+            fail(ErrorCode::kUnsupported, where,
+                 "{} columns per GPU are not whole {} blocks of {}: choose fewer GPUs", width,
+                 dtype_name(m->dtype()), block);
+          }
+        }
+        const Linear q{row_slice(layer.q.weight, q0, qn), part(layer.q.bias, q0, qn)};
+        const Linear k{row_slice(layer.k.weight, k0, kn), part(layer.k.bias, k0, kn)};
+        const Linear v{row_slice(layer.v.weight, k0, kn), part(layer.v.bias, k0, kn)};
+        g.qkv = stack({&q, &k, &v});
+        std::vector<std::byte> columns;
+        const Linear o{column_slice(layer.o.weight, q0, qn, columns),
+                       plan_.rank == 0 ? layer.o.bias : std::vector<float>{}};
+        g.o = stack({&o});
+        const Linear gate{row_slice(layer.gate.weight, f0, ffn_), part(layer.gate.bias, f0, ffn_)};
+        const Linear up{row_slice(layer.up.weight, f0, ffn_), part(layer.up.bias, f0, ffn_)};
+        g.gate_up = stack({&gate, &up});
+        const Linear down{column_slice(layer.down.weight, f0, ffn_, columns),
+                          plan_.rank == 0 ? layer.down.bias : std::vector<float>{}};
+        g.down = stack({&down});
+      }
       layers_.push_back(std::move(g));
     }
     output_norm_ = upload_floats(model.output_norm(), stream, "output_norm");
-    const Linear output{PackedMatrix(model.output().dtype(), model.output().rows(),
-                                     model.output().cols(), model.output().data(), false),
-                        {}};
-    output_ = stack({&output});
+    if (plan_.rank == 0) {  // the logits: rank 0 alone
+      const Linear output{PackedMatrix(model.output().dtype(), model.output().rows(),
+                                       model.output().cols(), model.output().data(), false),
+                          {}};
+      output_ = stack({&output});
+    }
     inv_freq_ = upload_floats(std::span(model.rope_table().inv_freq.get(),
                                         static_cast<size_t>(model.rope_table().head_dim / 2)),
                               stream, "rope");
@@ -178,7 +283,12 @@ class CudaLlama final : public GpuLlama {
   }
 
   std::shared_ptr<KvMemory> kv_memory() override {
-    return std::make_shared<KvDeviceMemory>(ordinal_, stream_.get());
+    return std::make_shared<KvDeviceMemory>(ordinal_, gpu_stream());
+  }
+  KvCacheShape kv_shape(KvType type) const noexcept override {
+    KvCacheShape shape = model_.kv_shape(type);
+    shape.kv_heads = kv_heads_;
+    return shape;
   }
   uint64_t device_weight_bytes() const noexcept override { return weight_bytes_; }
 
@@ -186,10 +296,7 @@ class CudaLlama final : public GpuLlama {
                std::vector<float>& logits) override {
     const int64_t rows = run(batch, cache, context_length);
     if (rows < 0) return false;
-    logits.resize(static_cast<size_t>(rows * model_.shape().vocab));
-    check(gpu::copy_to_host(logits.data(), logits_.data(), logits.size() * sizeof(float),
-                            stream_.get()),
-          "logits");
+    copy_logits(rows, logits);
     finish(batch, cache);
     return true;
   }
@@ -198,17 +305,49 @@ class CudaLlama final : public GpuLlama {
                       std::vector<GreedyPick>& picks) override {
     const int64_t rows = run(batch, cache, context_length);
     if (rows < 0) return false;
-    picks.resize(static_cast<size_t>(rows));
-    reserve(picks_, std::max<uint64_t>(picks.size(), 1) * sizeof(GreedyPick), "greedy picks");
-    check(gpu::greedy_rows(logits_.as<float>(), rows, model_.shape().vocab, picks_.as<GreedyPick>(),
-                           stream_.get()),
-          "greedy picks");
-    check(gpu::copy_to_host(picks.data(), picks_.data(), picks.size() * sizeof(GreedyPick),
-                            stream_.get()),
-          "greedy picks");
+    copy_picks(rows, picks);
     finish(batch, cache);
     return true;
   }
+
+  // ---- The steps of forward(), also driven by a tensor-parallel group.
+
+  // The forward pass up to the logits (rows × vocab in logits_, on the stream); the number of
+  // logits rows, or −1 when the KV cache has no room.
+  int64_t run(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length);
+
+  void copy_logits(int64_t rows, std::vector<float>& logits) {
+    logits.resize(static_cast<size_t>(rows * model_.shape().vocab));
+    check(gpu::copy_to_host(logits.data(), logits_.data(), logits.size() * sizeof(float),
+                            gpu_stream()),
+          "logits");
+  }
+
+  void copy_picks(int64_t rows, std::vector<GreedyPick>& picks) {
+    picks.resize(static_cast<size_t>(rows));
+    reserve(picks_, std::max<uint64_t>(picks.size(), 1) * sizeof(GreedyPick), "greedy picks");
+    check(gpu::greedy_rows(logits_.as<float>(), rows, model_.shape().vocab, picks_.as<GreedyPick>(),
+                           gpu_stream()),
+          "greedy picks");
+    check(gpu::copy_to_host(picks.data(), picks_.data(), picks.size() * sizeof(GreedyPick),
+                            gpu_stream()),
+          "greedy picks");
+  }
+
+  // After the results are copied: profile bookkeeping, the cache takes the tokens (a group's
+  // ranks leave that to the group).
+  void finish(std::span<const BatchEntry> batch, KvCache& cache) {
+    if (profile_) {
+      collect_profile();
+      profiled_wall_ms_ +=
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wall_start_)
+              .count();
+    }
+    if (plan_.ranks > 1) return;
+    for (const BatchEntry& entry : batch) cache.commit(entry.sequence, entry.tokens);
+  }
+
+  void synchronize() { check(gpu::synchronize(gpu_stream()), "synchronize"); }
 
  private:
   Stack stack(std::initializer_list<const Linear*> linears) {
@@ -221,7 +360,7 @@ class CudaLlama final : public GpuLlama {
     for (const Linear* l : linears) {
       if (!l->bias.empty()) result.has_bias = true;
     }
-    const gpu::Stream stream = stream_.get();
+    const gpu::Stream stream = gpu_stream();
     std::vector<std::byte> bytes;
     int64_t offset = 0;
     int64_t group_first = 0;  // output offset of the bytes gathered so far
@@ -264,7 +403,7 @@ class CudaLlama final : public GpuLlama {
   void upload_embedding() {
     const LlamaShape& s = model_.shape();
     embedding_dtype_ = model_.embedding_dtype();
-    const gpu::Stream stream = stream_.get();
+    const gpu::Stream stream = gpu_stream();
     if (gpu::embed_supports(embedding_dtype_) &&
         ((embedding_dtype_ != DType::kQ8_0 && embedding_dtype_ != DType::kQ4_0) ||
          s.hidden % 32 == 0)) {
@@ -304,30 +443,22 @@ class CudaLlama final : public GpuLlama {
             "matmul");
     }
     if (stack.has_bias) {
-      check(gpu::add_bias(y, stack.bias.as<float>(), tokens, stack.rows, stream_.get()), "bias");
+      check(gpu::add_bias(y, stack.bias.as<float>(), tokens, stack.rows, gpu_stream()), "bias");
     }
-  }
-
-  // The forward pass up to the logits (rows × vocab in logits_, on the stream); the number of
-  // logits rows, or −1 when the KV cache has no room.
-  int64_t run(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length);
-  // After the results are copied: profile bookkeeping, the cache takes the tokens.
-  void finish(std::span<const BatchEntry> batch, KvCache& cache) {
-    if (profile_) {
-      collect_profile();
-      profiled_wall_ms_ +=
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wall_start_)
-              .count();
-    }
-    for (const BatchEntry& entry : batch) cache.commit(entry.sequence, entry.tokens);
   }
 
   // Everything between the uploaded metadata and the logits, on the stream.
   void run_layers(int64_t tokens, int64_t rows, int64_t max_positions, const KvCacheShape& kv);
 
+  [[nodiscard]] gpu::Stream gpu_stream() const noexcept {
+    return stream_.get().native != nullptr ? stream_.get() : plan_.stream;
+  }
+
   const LlamaModel& model_;
   int ordinal_;
-  gpu::DeviceStream stream_;
+  ShardPlan plan_;
+  int64_t heads_ = 0, kv_heads_ = 0, ffn_ = 0;  // this rank's share
+  gpu::DeviceStream stream_;                    // own stream, unless the group shares one
   std::unique_ptr<gpu::Context> context_;
   std::vector<GpuLayer> layers_;
   gpu::DeviceBuffer output_norm_, inv_freq_, embedding_;
@@ -362,7 +493,7 @@ class CudaLlama final : public GpuLlama {
 
   void mark(const char* op) {
     if (!profile_) return;
-    (void)timeline_.mark(stream_.get());
+    (void)timeline_.mark(gpu_stream());
     marks_.push_back(op);
   }
   void collect_profile() {
@@ -396,9 +527,9 @@ class CudaLlama final : public GpuLlama {
 void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
                            const KvCacheShape& kv) {
   const LlamaShape& s = model_.shape();
-  const gpu::Stream stream = stream_.get();
-  const int64_t q_width = s.heads * s.head_dim;
-  const int64_t kv_width = s.kv_heads * s.head_dim;
+  const gpu::Stream stream = gpu_stream();
+  const int64_t q_width = heads_ * s.head_dim;
+  const int64_t kv_width = kv_heads_ * s.head_dim;
   const int64_t qkv_width = q_width + 2 * kv_width;
   const auto* ids = meta_.as<int32_t>();
   const int32_t* positions = ids + tokens;
@@ -428,7 +559,7 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
     matmul(g.qkv, normed, tokens, qkv);
     mark("qkv");
     // q and k sit side by side in each row: one rotation over heads + kv_heads.
-    check(gpu::rope(qkv, tokens, s.heads + s.kv_heads, s.head_dim, qkv_width, positions, inv_freq,
+    check(gpu::rope(qkv, tokens, heads_ + kv_heads_, s.head_dim, qkv_width, positions, inv_freq,
                     s.rope_layout, stream),
           "rope");
     mark("rope");
@@ -444,11 +575,13 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
                                positions, keys, values, stream),
           "kv store");
     mark("kv_store");
-    check(gpu::attention_tokens(*context_, qkv, qkv_width, tokens, s.heads, keys, values, positions,
+    check(gpu::attention_tokens(*context_, qkv, qkv_width, tokens, heads_, keys, values, positions,
                                 0.0f, attn),
           "attention");
     mark("attention");
     matmul(g.o, attn, tokens, projected);
+    if (plan_.ranks > 1)
+      plan_.reducer->all_reduce(plan_.rank, projected, tokens * s.hidden, stream);
     mark("o");
     check(gpu::add_rms_norm(x, projected, g.ffn_norm.as<float>(), s.norm_eps, tokens, s.hidden,
                             normed, stream),
@@ -456,9 +589,11 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
     mark("add_norm");
     matmul(g.gate_up, normed, tokens, gate_up);
     mark("gate_up");
-    check(gpu::silu_mul_rows(gate_up, tokens, s.ffn, act, stream), "silu_mul");
+    check(gpu::silu_mul_rows(gate_up, tokens, ffn_, act, stream), "silu_mul");
     mark("silu_mul");
     matmul(g.down, act, tokens, projected);
+    if (plan_.ranks > 1)
+      plan_.reducer->all_reduce(plan_.rank, projected, tokens * s.hidden, stream);
     mark("down");
     if (l + 1 < s.layers) {
       check(
@@ -471,7 +606,7 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
       mark("residual");
     }
   }
-  if (rows == 0) return;
+  if (rows == 0 || plan_.rank != 0) return;
   check(gpu::gather_rows(x, logit_rows, rows, s.hidden, last_.as<float>(), stream), "gather");
   check(gpu::rms_norm(last_.as<float>(), output_norm_.as<float>(), s.norm_eps, rows, s.hidden,
                       normed, stream),
@@ -488,12 +623,15 @@ int64_t CudaLlama::run(std::span<const BatchEntry> batch, KvCache& cache, int64_
     fail(ErrorCode::kUnsupported, "cuda", "the GPU KV cache holds f16 or f32, not {}",
          kv.type == KvType::kQ8_0 ? "q8_0" : "this type");
   }
-  for (const BatchEntry& entry : batch) {
-    if (!cache.reserve(entry.sequence, static_cast<int64_t>(entry.tokens.size()))) return -1;
+  for (const BatchEntry& entry : batch) {  // a group reserves once, before its ranks run
+    if (plan_.ranks == 1 &&
+        !cache.reserve(entry.sequence, static_cast<int64_t>(entry.tokens.size()))) {
+      return -1;
+    }
   }
   check(gpu::use_device(ordinal_), "select device");
   const LlamaShape& s = model_.shape();
-  const gpu::Stream stream = stream_.get();
+  const gpu::Stream stream = gpu_stream();
 
   // Metadata: ids, positions, each token's block-table start, the rows that need logits.
   int64_t tokens = 0;
@@ -514,7 +652,8 @@ int64_t CudaLlama::run(std::span<const BatchEntry> batch, KvCache& cache, int64_
       const auto table = static_cast<int32_t>(host_tables_.size());
       const int64_t blocks = cache.blocks_for(start + count);
       for (int64_t b = 0; b < blocks; ++b) {
-        host_tables_.push_back(const_cast<std::byte*>(view.blocks[b]));
+        auto* block = const_cast<std::byte*>(view.blocks[b]);
+        host_tables_.push_back(plan_.translate ? plan_.translate(block) : block);
       }
       for (int64_t i = 0; i < count; ++i, ++t) {
         host_meta_[static_cast<size_t>(t)] = entry.tokens[static_cast<size_t>(i)];
@@ -534,8 +673,8 @@ int64_t CudaLlama::run(std::span<const BatchEntry> batch, KvCache& cache, int64_
   if (decode) max_positions = context_length;
 
   // Scratch (sizes only grow; a move invalidates captured graphs).
-  const int64_t q_width = s.heads * s.head_dim;
-  const int64_t qkv_width = q_width + 2 * s.kv_heads * s.head_dim;
+  const int64_t q_width = heads_ * s.head_dim;
+  const int64_t qkv_width = q_width + 2 * kv_heads_ * s.head_dim;
   const uint64_t f = sizeof(float);
   const auto grow = [&](gpu::DeviceBuffer& buffer, uint64_t bytes) {
     const void* old = buffer.data();
@@ -547,8 +686,8 @@ int64_t CudaLlama::run(std::span<const BatchEntry> batch, KvCache& cache, int64_
   grow(qkv_, static_cast<uint64_t>(tokens * qkv_width) * f);
   grow(attn_, static_cast<uint64_t>(tokens * q_width) * f);
   grow(projected_, static_cast<uint64_t>(tokens * s.hidden) * f);
-  grow(gate_up_, static_cast<uint64_t>(tokens * 2 * s.ffn) * f);
-  grow(act_, static_cast<uint64_t>(tokens * s.ffn) * f);
+  grow(gate_up_, static_cast<uint64_t>(tokens * 2 * ffn_) * f);
+  grow(act_, static_cast<uint64_t>(tokens * ffn_) * f);
   grow(last_, static_cast<uint64_t>(std::max<int64_t>(rows, 1) * s.hidden) * f);
   grow(logits_, static_cast<uint64_t>(std::max<int64_t>(rows, 1) * s.vocab) * f);
   // Tables sized for every sequence at full context, so decode graphs keep their pointers.
@@ -596,10 +735,311 @@ int64_t CudaLlama::run(std::span<const BatchEntry> batch, KvCache& cache, int64_
   return rows;
 }
 
+// ---- Tensor parallelism ----------------------------------------------------------------------
+
+// A barrier that a failing rank breaks: the others throw instead of waiting forever.
+class GroupBarrier {
+ public:
+  explicit GroupBarrier(int count) : count_(count) {}
+  void wait() {
+    std::unique_lock lock(mutex_);
+    if (broken_) fail(ErrorCode::kDevice, "tensor parallel", "another GPU of the group failed");
+    const uint64_t phase = phase_;
+    if (++arrived_ == count_) {
+      arrived_ = 0;
+      ++phase_;
+      cv_.notify_all();
+      return;
+    }
+    cv_.wait(lock, [&] { return phase_ != phase || broken_; });
+    if (broken_) fail(ErrorCode::kDevice, "tensor parallel", "another GPU of the group failed");
+  }
+  void reset() {
+    const std::lock_guard lock(mutex_);
+    broken_ = false;
+    arrived_ = 0;
+  }
+  void brake() {
+    const std::lock_guard lock(mutex_);
+    broken_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  int count_;
+  int arrived_ = 0;
+  uint64_t phase_ = 0;
+  bool broken_ = false;
+};
+
+// Every rank on one GPU (checks the split on one card): the ranks share a stream; at each
+// reduction rank 0 sums the others' partials into its buffer and copies the sum back, between
+// two barriers, so that every rank's later kernels are enqueued after it.
+class LocalReducer final : public Reducer {
+ public:
+  explicit LocalReducer(int ranks) : barrier_(ranks), buffers_(static_cast<size_t>(ranks)) {}
+  void all_reduce(int rank, float* data, int64_t count, gpu::Stream stream) override {
+    buffers_[static_cast<size_t>(rank)] = data;
+    barrier_.wait();
+    if (rank == 0) {
+      for (size_t r = 1; r < buffers_.size(); ++r) {
+        check(gpu::add(data, buffers_[r], data, count, stream), "all-reduce");
+      }
+      for (size_t r = 1; r < buffers_.size(); ++r) {
+        check(gpu::copy_on_device(buffers_[r], data, static_cast<uint64_t>(count) * 4, stream),
+              "all-reduce");
+      }
+    }
+    barrier_.wait();
+  }
+  bool shared_stream() const noexcept override { return true; }
+  GroupBarrier& barrier() { return barrier_; }
+
+ private:
+  GroupBarrier barrier_;
+  std::vector<float*> buffers_;
+};
+
+// NCCL, loaded at run time (libnccl.so.2 of the CUDA toolkit or the nvidia-nccl wheel), so that
+// neither the build nor single-GPU users depend on it. One communicator per GPU from
+// ncclCommInitAll; each rank's thread enqueues its own all-reduce on its stream.
+class NcclReducer final : public Reducer {
+ public:
+  explicit NcclReducer(const std::vector<int>& ordinals) {
+    library_ = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (library_ == nullptr) library_ = dlopen("libnccl.so", RTLD_NOW | RTLD_LOCAL);
+    if (library_ == nullptr) {
+      fail(ErrorCode::kUnsupported, "tensor parallel",
+           "NCCL (libnccl.so.2) is not on the library path: {}", dlerror());
+    }
+    init_all_ = symbol<InitAll>("ncclCommInitAll");
+    all_reduce_ = symbol<AllReduce>("ncclAllReduce");
+    destroy_ = symbol<Destroy>("ncclCommDestroy");
+    error_string_ = symbol<ErrorString>("ncclGetErrorString");
+    comms_.resize(ordinals.size());
+    nccl(init_all_(comms_.data(), static_cast<int>(ordinals.size()), ordinals.data()),
+         "ncclCommInitAll");
+  }
+  ~NcclReducer() override {
+    for (void* comm : comms_) {
+      if (comm != nullptr) (void)destroy_(comm);
+    }
+    if (library_ != nullptr) dlclose(library_);
+  }
+  void all_reduce(int rank, float* data, int64_t count, gpu::Stream stream) override {
+    constexpr int kFloat32 = 7;  // ncclFloat32
+    constexpr int kSum = 0;      // ncclSum
+    nccl(all_reduce_(data, data, static_cast<size_t>(count), kFloat32, kSum,
+                     comms_[static_cast<size_t>(rank)], stream.native),
+         "ncclAllReduce");
+  }
+  bool shared_stream() const noexcept override { return false; }
+
+ private:
+  using InitAll = int (*)(void** comms, int count, const int* devices);
+  using AllReduce = int (*)(const void*, void*, size_t, int, int, void*, void*);
+  using Destroy = int (*)(void*);
+  using ErrorString = const char* (*)(int);
+
+  template <typename F>
+  F symbol(const char* name) {
+    void* address = dlsym(library_, name);
+    if (address == nullptr) fail(ErrorCode::kUnsupported, "tensor parallel", "NCCL lacks {}", name);
+    return reinterpret_cast<F>(address);
+  }
+  void nccl(int result, const char* what) {
+    if (result != 0)
+      fail(ErrorCode::kDevice, "tensor parallel", "{}: {}", what, error_string_(result));
+  }
+
+  void* library_ = nullptr;
+  InitAll init_all_ = nullptr;
+  AllReduce all_reduce_ = nullptr;
+  Destroy destroy_ = nullptr;
+  ErrorString error_string_ = nullptr;
+  std::vector<void*> comms_;
+};
+
+// KV memory of a group: every allocation is made on every rank at once; the KvCache sees rank
+// 0's addresses and each rank translates them to its own (same offsets).
+class MirroredKvMemory final : public KvMemory {
+ public:
+  explicit MirroredKvMemory(std::vector<std::shared_ptr<KvMemory> > ranks)
+      : ranks_(std::move(ranks)) {}
+  std::byte* allocate(uint64_t bytes) noexcept override {
+    std::vector<std::byte*> copies;
+    for (const auto& rank : ranks_) {
+      std::byte* data = rank->allocate(bytes);
+      if (data == nullptr) {
+        for (size_t r = 0; r < copies.size(); ++r) ranks_[r]->release(copies[r]);
+        return nullptr;
+      }
+      copies.push_back(data);
+    }
+    const std::lock_guard lock(mutex_);
+    blocks_[copies[0]] = copies;
+    return copies[0];
+  }
+  void release(std::byte* data) noexcept override {
+    std::vector<std::byte*> copies;
+    {
+      const std::lock_guard lock(mutex_);
+      const auto found = blocks_.find(data);
+      if (found == blocks_.end()) return;
+      copies = std::move(found->second);
+      blocks_.erase(found);
+    }
+    for (size_t r = 0; r < copies.size(); ++r) ranks_[r]->release(copies[r]);
+  }
+  void copy(std::byte* dst, const std::byte* src, uint64_t bytes) override {
+    for (size_t r = 0; r < ranks_.size(); ++r) {
+      ranks_[r]->copy(translate(static_cast<int>(r), dst),
+                      translate(static_cast<int>(r), const_cast<std::byte*>(src)), bytes);
+    }
+  }
+  std::byte* translate(int rank, std::byte* address) const {
+    const std::lock_guard lock(mutex_);
+    auto found = blocks_.upper_bound(address);
+    if (found == blocks_.begin()) return address;
+    --found;
+    return found->second[static_cast<size_t>(rank)] + (address - found->first);
+  }
+
+ private:
+  std::vector<std::shared_ptr<KvMemory> > ranks_;
+  mutable std::mutex mutex_;
+  std::map<std::byte*, std::vector<std::byte*> > blocks_;  // rank 0's address → every rank's
+};
+
+// One decoder split over several GPUs (or several ranks on one GPU): each rank holds its heads
+// and MLP columns, runs its part of every step on a thread of its own, and the partial sums
+// of the attention output and the MLP are all-reduced (NCCL across GPUs).
+class SplitLlama final : public GpuLlama {
+ public:
+  SplitLlama(const LlamaModel& model, const std::vector<int>& ordinals) : model_(model) {
+    const int ranks = static_cast<int>(ordinals.size());
+    const bool one_gpu =
+        std::all_of(ordinals.begin(), ordinals.end(), [&](int o) { return o == ordinals[0]; });
+    for (int i = 0; i < ranks; ++i) {
+      for (int j = 0; j < i; ++j) {
+        if (!one_gpu && ordinals[static_cast<size_t>(i)] == ordinals[static_cast<size_t>(j)]) {
+          fail(ErrorCode::kInvalidArgument, "tensor parallel",
+               "cuda:{} is listed twice (list distinct GPUs, or one GPU for every rank)",
+               ordinals[static_cast<size_t>(i)]);
+        }
+      }
+    }
+    if (one_gpu) {
+      if (ordinals[0] >= gpu::device_count()) {
+        fail(ErrorCode::kDevice, fmt::format("cuda:{}", ordinals[0]), "no such GPU ({} visible)",
+             gpu::device_count());
+      }
+      check(gpu::use_device(ordinals[0]), "select device");
+      check(gpu::DeviceStream::create(&shared_stream_), "create stream");
+      auto local = std::make_unique<LocalReducer>(ranks);
+      barrier_ = &local->barrier();
+      reducer_ = std::move(local);
+    } else {
+      for (const int ordinal : ordinals) {
+        if (ordinal >= gpu::device_count()) {
+          fail(ErrorCode::kDevice, fmt::format("cuda:{}", ordinal), "no such GPU ({} visible)",
+               gpu::device_count());
+        }
+      }
+      reducer_ = std::make_unique<NcclReducer>(ordinals);
+    }
+    std::vector<std::shared_ptr<KvMemory> > memories;
+    for (int r = 0; r < ranks; ++r) {
+      ShardPlan plan;
+      plan.rank = r;
+      plan.ranks = ranks;
+      plan.reducer = reducer_.get();
+      plan.stream = shared_stream_.get();
+      plan.translate = [this, r](std::byte* address) { return kv_->translate(r, address); };
+      ranks_.push_back(
+          std::make_unique<CudaLlama>(model, ordinals[static_cast<size_t>(r)], std::move(plan)));
+      memories.push_back(ranks_.back()->kv_memory());
+    }
+    kv_ = std::make_shared<MirroredKvMemory>(std::move(memories));
+  }
+
+  std::shared_ptr<KvMemory> kv_memory() override { return kv_; }
+  KvCacheShape kv_shape(KvType type) const noexcept override {
+    KvCacheShape shape = model_.kv_shape(type);
+    shape.kv_heads /= static_cast<int64_t>(ranks_.size());
+    return shape;
+  }
+  uint64_t device_weight_bytes() const noexcept override {
+    uint64_t bytes = 0;
+    for (const auto& rank : ranks_) bytes += rank->device_weight_bytes();
+    return bytes;
+  }
+
+  bool forward(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length,
+               std::vector<float>& logits) override {
+    return step(batch, cache, context_length,
+                [&](CudaLlama& first, int64_t rows) { first.copy_logits(rows, logits); });
+  }
+  bool forward_greedy(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length,
+                      std::vector<GreedyPick>& picks) override {
+    return step(batch, cache, context_length,
+                [&](CudaLlama& first, int64_t rows) { first.copy_picks(rows, picks); });
+  }
+
+ private:
+  template <typename Copy>
+  bool step(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length,
+            const Copy& copy) {
+    model_.check(batch, cache, context_length);
+    for (const BatchEntry& entry : batch) {
+      if (!cache.reserve(entry.sequence, static_cast<int64_t>(entry.tokens.size()))) return false;
+    }
+    if (barrier_ != nullptr) barrier_->reset();
+    // Ranks 1.. on threads of their own, rank 0 here; a failing rank breaks the barrier.
+    std::vector<std::exception_ptr> errors(ranks_.size());
+    std::vector<int64_t> rows(ranks_.size(), 0);
+    const auto run_rank = [&](size_t r) {
+      try {
+        rows[r] = ranks_[r]->run(batch, cache, context_length);
+        if (r != 0) ranks_[r]->synchronize();
+      } catch (...) {
+        errors[r] = std::current_exception();
+        if (barrier_ != nullptr) barrier_->brake();
+      }
+    };
+    std::vector<std::thread> threads;
+    for (size_t r = 1; r < ranks_.size(); ++r) threads.emplace_back(run_rank, r);
+    run_rank(0);
+    for (std::thread& thread : threads) thread.join();
+    for (const std::exception_ptr& error : errors) {
+      if (error) std::rethrow_exception(error);
+    }
+    copy(*ranks_[0], rows[0]);
+    for (const auto& rank : ranks_) rank->finish(batch, cache);
+    for (const BatchEntry& entry : batch) cache.commit(entry.sequence, entry.tokens);
+    return true;
+  }
+
+  const LlamaModel& model_;
+  gpu::DeviceStream shared_stream_;  // every rank on one GPU
+  std::unique_ptr<Reducer> reducer_;
+  GroupBarrier* barrier_ = nullptr;  // the local reducer's
+  std::vector<std::unique_ptr<CudaLlama> > ranks_;
+  std::shared_ptr<MirroredKvMemory> kv_;
+};
+
 }  // namespace
 
 std::unique_ptr<GpuLlama> GpuLlama::create(const LlamaModel& model, int ordinal) {
   return std::make_unique<CudaLlama>(model, ordinal);
+}
+
+std::unique_ptr<GpuLlama> GpuLlama::create(const LlamaModel& model, std::span<const int> ordinals) {
+  if (ordinals.empty()) fail(ErrorCode::kInvalidArgument, "tensor parallel", "no GPUs listed");
+  if (ordinals.size() == 1) return create(model, ordinals[0]);
+  return std::make_unique<SplitLlama>(model, std::vector<int>(ordinals.begin(), ordinals.end()));
 }
 
 #endif

@@ -24,10 +24,19 @@ class GpuLlama {
   /// kUnsupported for shapes the kernels lack (head_dim outside 32/64/96/128/256) and in a
   /// build without CUDA.
   [[nodiscard]] static std::unique_ptr<GpuLlama> create(const LlamaModel& model, int ordinal);
+  /// Tensor parallelism: the model split over `ordinals` (attention heads and MLP columns;
+  /// one all-reduce after the attention output and one after the MLP of every layer, through
+  /// NCCL across GPUs), or, when every ordinal is the same GPU, that many ranks on it (the
+  /// split checked on one card). Heads, KV heads and MLP columns must divide evenly.
+  [[nodiscard]] static std::unique_ptr<GpuLlama> create(const LlamaModel& model,
+                                                        std::span<const int> ordinals);
   virtual ~GpuLlama() = default;
 
-  /// Device memory for a KvCache of this model (allocations on this GPU).
+  /// Device memory for a KvCache of this model (allocations on this GPU, or on every GPU of a
+  /// split).
   [[nodiscard]] virtual std::shared_ptr<KvMemory> kv_memory() = 0;
+  /// The shape of that KvCache (a split holds its share of the KV heads on each GPU).
+  [[nodiscard]] virtual KvCacheShape kv_shape(KvType type) const noexcept = 0;
   /// Bytes of weights held on the GPU.
   [[nodiscard]] virtual uint64_t device_weight_bytes() const noexcept = 0;
   /// LlamaModel::forward on the GPU; `cache` must use kv_memory() and an F16 or F32 type.

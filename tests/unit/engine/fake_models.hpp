@@ -227,7 +227,8 @@ struct FakeZoo {
       }
       return loaded;
     };
-    loader.estimate_bytes = [this](const ModelSpec& spec) -> uint64_t {
+    loader.estimate_bytes = [this](const ModelSpec& spec,
+                                   const detail::ServeSettings&) -> uint64_t {
       const auto it = decoders.find(spec.name);
       return it != decoders.end() ? it->second.bytes : 100;
     };

@@ -45,6 +45,23 @@ TEST_CASE("device names: cpu, cuda, cuda:N", "[device]") {
   }
 }
 
+TEST_CASE("device lists: a split over GPUs", "[device]") {
+  using polyinfer::detail::parse_placement;
+  CHECK(parse_placement("cpu", "d").split.empty());
+  CHECK_THROWS_WITH(parse_placement("cpu,cuda:1", "model m: device"),
+                    Catch::Contains("model m: device"));
+  CHECK_THROWS_WITH(parse_placement("gpu,cuda:0", "d"), Catch::Contains("unknown device"));
+  if (cuda_built()) {
+    const auto placement = parse_placement("cuda:1,CUDA:0", "d");
+    CHECK(placement.device.ordinal == 1);
+    CHECK(placement.split == std::vector<int>{1, 0});
+    CHECK(parse_placement("cuda:2", "d").split.empty());
+    CHECK_THROWS_WITH(parse_placement("cuda:0,cpu", "d"), Catch::Contains("GPUs only"));
+  } else {
+    CHECK_THROWS_WITH(parse_placement("cuda:0,cuda:1", "d"), Catch::Contains("no CUDA backend"));
+  }
+}
+
 TEST_CASE("device option: encoders refuse a GPU, decoders name what is missing", "[device]") {
   POLYINFER_SHARED_OR_RETURN(bert, "fixtures/models/tiny-bert");
   POLYINFER_SHARED_OR_RETURN(llama, "fixtures/models/tiny-llama");
