@@ -285,12 +285,13 @@ uint64_t EngineImpl::evictable_bytes(const std::string& device, const Runner& ke
 
 std::string EngineImpl::place(const Runner& runner, uint64_t need, bool& evict) {
   evict = false;
-  // Busy-ness of a device: the work its resident models hold.
+  // Busy-ness of a device: the work its resident models hold. A claimed runner is stepping on
+  // another executor: its own counts are not ours to read, so it counts as busy.
   const auto busy = [&](const std::string& device) {
     size_t work = 0;
     for (const std::unique_ptr<Runner>& other : runners_) {
       if (other->resident && other->device == device) {
-        work += other->active() + other->held() + other->incoming.size();
+        work += other->incoming.size() + (other->claimed ? 1 : other->active() + other->held());
       }
     }
     return work;
