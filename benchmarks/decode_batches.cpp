@@ -127,14 +127,7 @@ int run(const Options& o) {
       ok = gpu->forward(batch, cache, context, logits);
     } else {
       ok = model->forward(batch, cache, context, workspace, pool.get(), logits);
-      if (ok && o.greedy) {
-        const size_t rows = logits.size() / static_cast<size_t>(model->shape().vocab);
-        picks.resize(rows);
-        for (size_t r = 0; r < rows; ++r) {
-          picks[r] = greedy_pick(logits.data() + r * static_cast<size_t>(model->shape().vocab),
-                                 model->shape().vocab);
-        }
-      }
+      if (ok && o.greedy) greedy_picks(logits, model->shape().vocab, picks);
     }
     if (!ok) throw std::runtime_error("kv cache full");
   };

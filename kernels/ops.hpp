@@ -9,6 +9,7 @@
 #include <memory>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "polyinfer/tensor.hpp"
 
@@ -118,6 +119,8 @@ struct GreedyPick {
 };
 /// greedy_pick over `vocab` logits (normalizer summed in double).
 [[nodiscard]] GreedyPick greedy_pick(const float* logits, int64_t vocab) noexcept;
+/// The picks of every row of `logits` (rows × vocab, contiguous; a partial row is ignored).
+void greedy_picks(std::span<const float> logits, int64_t vocab, std::vector<GreedyPick>& picks);
 
 /// KV cache element types for attention.
 enum class KvType { kF32, kF16, kQ8_0 };

@@ -257,4 +257,11 @@ GreedyPick greedy_pick(const float* logits, int64_t vocab) noexcept {
   return {best, static_cast<float>(-std::log(sum))};
 }
 
+void greedy_picks(std::span<const float> logits, int64_t vocab, std::vector<GreedyPick>& picks) {
+  picks.resize(vocab > 0 ? logits.size() / static_cast<size_t>(vocab) : 0);
+  for (size_t r = 0; r < picks.size(); ++r) {
+    picks[r] = greedy_pick(logits.data() + static_cast<int64_t>(r) * vocab, vocab);
+  }
+}
+
 }  // namespace polyinfer::inline v0::detail

@@ -362,11 +362,10 @@ void DecoderRunner::step(std::vector<WorkItem>& incoming_items) {
     } else {
       const GreedyPick* picks = picks_.data() + s->logits_row;
       if (!greedy_step) {  // a step with sampled sequences: pick from the copied logits
-        row_picks_.resize(static_cast<size_t>(s->draft_length > 0 ? s->step_tokens : 1));
-        for (size_t r = 0; r < row_picks_.size(); ++r) {
-          row_picks_[r] = greedy_pick(
-              logits_.data() + (s->logits_row + static_cast<int64_t>(r)) * vocab, vocab);
-        }
+        const int64_t rows = s->draft_length > 0 ? s->step_tokens : 1;
+        greedy_picks(std::span(logits_).subspan(static_cast<size_t>(s->logits_row * vocab),
+                                                static_cast<size_t>(rows * vocab)),
+                     vocab, row_picks_);
         picks = row_picks_.data();
       }
       outcome = s->draft_length > 0 ? verify(*s, picks) : emit(*s, picks->id, picks->logprob);

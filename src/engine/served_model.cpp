@@ -102,11 +102,7 @@ class LlamaDecoder final : public ServedDecoder {
   bool forward_greedy(std::span<const BatchEntry> batch, std::vector<GreedyPick>& picks) override {
     if (gpu_) return gpu_->forward_greedy(batch, *cache_, context_, picks);
     if (!forward(batch, logits_)) return false;
-    const int64_t vocab = model_->shape().vocab;
-    picks.resize(logits_.size() / static_cast<size_t>(vocab));
-    for (size_t r = 0; r < picks.size(); ++r) {
-      picks[r] = greedy_pick(logits_.data() + static_cast<int64_t>(r) * vocab, vocab);
-    }
+    greedy_picks(logits_, model_->shape().vocab, picks);
     return true;
   }
 

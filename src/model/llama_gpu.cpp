@@ -294,18 +294,21 @@ class CudaLlama final : public GpuLlama {
 
   bool forward(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length,
                std::vector<float>& logits) override {
-    const int64_t rows = run(batch, cache, context_length);
-    if (rows < 0) return false;
-    copy_logits(rows, logits);
-    finish(batch, cache);
-    return true;
+    return pass(batch, cache, context_length, [&](int64_t rows) { copy_logits(rows, logits); });
   }
 
   bool forward_greedy(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length,
                       std::vector<GreedyPick>& picks) override {
+    return pass(batch, cache, context_length, [&](int64_t rows) { copy_picks(rows, picks); });
+  }
+
+  // run(), then `copy` of the results, then finish(); false when the KV cache has no room.
+  template <typename Copy>
+  bool pass(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length,
+            const Copy& copy) {
     const int64_t rows = run(batch, cache, context_length);
     if (rows < 0) return false;
-    copy_picks(rows, picks);
+    copy(rows);
     finish(batch, cache);
     return true;
   }

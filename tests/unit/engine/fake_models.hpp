@@ -142,10 +142,7 @@ class FakeDecoder final : public detail::ServedDecoder {
     ++stats_->greedy_forwards;
     std::vector<float> logits;
     if (!forward(batch, logits)) return false;
-    picks.resize(logits.size() / static_cast<size_t>(vocab()));
-    for (size_t r = 0; r < picks.size(); ++r) {
-      picks[r] = detail::greedy_pick(logits.data() + r * static_cast<size_t>(vocab()), vocab());
-    }
+    detail::greedy_picks(logits, vocab(), picks);
     return true;
   }
 
