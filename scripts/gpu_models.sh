@@ -10,7 +10,8 @@
 # Steps (default: all but ncu): tests, bench (polyinfer bench -p 512 -n 128), batches
 # (decode_batches 1/8/32/128), profile (per-op GPU time, graphs off), workload (Engine on cpu
 # and cuda:0), split (tensor parallelism with two ranks on cuda:0; the Engine placing models
-# over two logical GPUs), ncu (Nsight Compute kernel times of one decode step), torch (PyTorch
+# over two logical GPUs), ab (batch-1/8 decode with the fused launches and programmatic launch
+# switched off in turn), ncu (Nsight Compute kernel times of one decode step), torch (PyTorch
 # f16).
 # Environment: OUT (results folder; default build/gpu-models), SYNTH_DIR (default /tmp).
 set -uo pipefail
@@ -96,6 +97,17 @@ if step workload; then
   done
 fi
 
+if step ab; then
+  section "decode with the fused launches / programmatic launch switched off ($first)"
+  for switches in "" "POLYINFER_GPU_FUSE=0" "POLYINFER_GPU_PDL=0" \
+    "POLYINFER_GPU_FUSE=0 POLYINFER_GPU_PDL=0"; do
+    echo "-- ${switches:-default}" | tee -a "$LOG"
+    # shellcheck disable=SC2086
+    env $switches timeout 200 "$B/bin/decode_batches" "$first" --device cuda:0 --batches 1,8 \
+      --prompt 128 --gen 64 --reps 3 --greedy 2>&1 | tail -2 | tee -a "$LOG"
+  done
+fi
+
 if step split; then
   section "tensor parallel: $first split in two ranks on cuda:0 (local all-reduce; NCCL needs 2 GPUs)"
   timeout 200 "$B/bin/decode_batches" "$first" --device cuda:0,cuda:0 --batches 1,32 \
@@ -115,7 +127,7 @@ if step ncu && command -v ncu >/dev/null; then
   section "Nsight Compute: kernel times of one batch-1 decode step (graph replay)"
   # Warm-up pass only (--reps 0): a 16-token prefill, then 40 decode steps; skip to step ~6.
   timeout 300 ncu --metrics gpu__time_duration.sum --csv --print-units base --launch-skip 2600 \
-    --launch-count 470 "$B/bin/decode_batches" "$first" --device cuda:0 --batches 1 --prompt 16 \
+    --launch-count 326 "$B/bin/decode_batches" "$first" --device cuda:0 --batches 1 --prompt 16 \
     --gen 40 --reps 0 >"$OUT/ncu-1.csv" 2>"$OUT/ncu-1.err"
   python3 scripts/dev/ncu_summary.py "$OUT/ncu-1.csv" 2>&1 | head -30 | tee -a "$LOG"
 fi

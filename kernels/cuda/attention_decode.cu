@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/context.cuh"
+#include "kernels/cuda/gemv.cuh"
 
 namespace polyinfer::inline v0::detail::gpu {
 namespace {
@@ -75,15 +76,16 @@ __device__ __forceinline__ T* kv_row(const DeviceKvView& view, void* const* bloc
 // weighted values) per query head in registers, lane i holding dims i·kValues…; the warps'
 // states are merged in shared memory and written as the split's partial state (or, with one
 // split, as the output).
-template <int kValues, typename T>
+template <int kValues, typename T, int kAhead>
 __global__ void __launch_bounds__(kWarps* kWarp)
     attention_split_kernel(const float* q, SplitPlan plan, DeviceKvView keys, DeviceKvView values,
                            const int32_t* positions, int causal, float scale, float* partials,
-                           float* out) {
+                           float* out, QuantizedRows quantized) {
   constexpr int kDim = kValues * kWarp;
   __shared__ float shared_acc[kWarps][kMaxGroup][kDim];
   __shared__ float shared_m[kWarps][kMaxGroup];
   __shared__ float shared_l[kWarps][kMaxGroup];
+  pdl_begin();
   const int lane = static_cast<int>(threadIdx.x) % kWarp;
   const int warp = static_cast<int>(threadIdx.x) / kWarp;
   const int split = static_cast<int>(blockIdx.x);
@@ -116,26 +118,43 @@ __global__ void __launch_bounds__(kWarps* kWarp)
   }
   void* const* key_blocks = token_blocks(keys, token);
   void* const* value_blocks = token_blocks(values, token);
-  for (int64_t row = begin + warp; row < end; row += kWarps) {
-    float key[kValues];
-    float value[kValues];
-    load_values<kValues>(kv_row<const T>(keys, key_blocks, row, kv_head) + lane * kValues, key);
-    load_values<kValues>(kv_row<const T>(values, value_blocks, row, kv_head) + lane * kValues,
-                         value);
+  // The warp's next kAhead rows are loaded before any is used: one memory round trip per
+  // kAhead rows instead of one per row (decode steps, whose few blocks are latency-bound; the
+  // registers it takes cost occupancy in prompts, which run kAhead 1). Rows are still folded
+  // into the softmax state one by one, in the same order.
+  for (int64_t first = begin + warp; first < end; first += kWarps * kAhead) {
+    float key[kAhead][kValues];
+    float value[kAhead][kValues];
 #pragma unroll
-    for (int g = 0; g < kMaxGroup; ++g) {
-      if (g < count) {
-        float score = 0.0f;
+    for (int a = 0; a < kAhead; ++a) {
+      const int64_t row = first + a * kWarps;
+      if (row < end) {
+        load_values<kValues>(kv_row<const T>(keys, key_blocks, row, kv_head) + lane * kValues,
+                             key[a]);
+        load_values<kValues>(kv_row<const T>(values, value_blocks, row, kv_head) + lane * kValues,
+                             value[a]);
+      }
+    }
 #pragma unroll
-        for (int e = 0; e < kValues; ++e) score = fmaf(query[g][e], key[e], score);
-        score = warp_sum(score);
-        const float m_new = fmaxf(m[g], score);
-        const float correction = expf(m[g] - m_new);
-        const float p = expf(score - m_new);
-        l[g] = l[g] * correction + p;
+    for (int a = 0; a < kAhead; ++a) {
+      if (first + a * kWarps >= end) break;
 #pragma unroll
-        for (int e = 0; e < kValues; ++e) acc[g][e] = fmaf(acc[g][e], correction, p * value[e]);
-        m[g] = m_new;
+      for (int g = 0; g < kMaxGroup; ++g) {
+        if (g < count) {
+          float score = 0.0f;
+#pragma unroll
+          for (int e = 0; e < kValues; ++e) score = fmaf(query[g][e], key[a][e], score);
+          score = warp_sum(score);
+          const float m_new = fmaxf(m[g], score);
+          const float correction = expf(m[g] - m_new);
+          const float p = expf(score - m_new);
+          l[g] = l[g] * correction + p;
+#pragma unroll
+          for (int e = 0; e < kValues; ++e) {
+            acc[g][e] = fmaf(acc[g][e], correction, p * value[a][e]);
+          }
+          m[g] = m_new;
+        }
       }
     }
   }
@@ -167,7 +186,11 @@ __global__ void __launch_bounds__(kWarps* kWarp)
     }
     const int64_t head_index = token * plan.heads + first_head + g;
     if (plan.splits == 1) {
-      out[head_index * kDim + d] = sum > 0.0f ? weighted / sum : 0.0f;
+      // A warp's 32 indices are 32 consecutive d of one head (kDim is a multiple of 32).
+      const float result = sum > 0.0f ? weighted / sum : 0.0f;
+      out[head_index * kDim + d] = result;
+      if (quantized.qs != nullptr)
+        quantize_warp_block(result, quantized, head_index * kDim + d - d % 32);
     } else {
       float* state = partials + (head_index * plan.splits + split) * (kDim + 2);
       state[2 + d] = weighted;
@@ -180,16 +203,19 @@ __global__ void __launch_bounds__(kWarps* kWarp)
 }
 
 // One block per (token, head): merges the splits' states {m, l, acc[dim]}.
-__global__ void attention_combine_kernel(const float* partials, int splits, int64_t dim,
-                                         float* out) {
+__global__ void attention_combine_kernel(const float* partials, int splits, int64_t dim, float* out,
+                                         QuantizedRows quantized) {
+  pdl_begin();
   const int64_t head_index = blockIdx.x;
   const float* states = partials + head_index * splits * (dim + 2);
   float m_max = -INFINITY;
+#pragma unroll 8
   for (int s = 0; s < splits; ++s) m_max = fmaxf(m_max, states[s * (dim + 2)]);
   for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) {
     float sum = 0.0f;
     float weighted = 0.0f;
     if (m_max != -INFINITY) {
+#pragma unroll 8
       for (int s = 0; s < splits; ++s) {
         const float* state = states + s * (dim + 2);
         const float factor = expf(state[0] - m_max);
@@ -197,7 +223,10 @@ __global__ void attention_combine_kernel(const float* partials, int splits, int6
         weighted += factor * state[2 + d];
       }
     }
-    out[head_index * dim + d] = sum > 0.0f ? weighted / sum : 0.0f;
+    const float result = sum > 0.0f ? weighted / sum : 0.0f;
+    out[head_index * dim + d] = result;  // dim is a multiple of 32: whole warps, one block each
+    if (quantized.qs != nullptr)
+      quantize_warp_block(result, quantized, head_index * dim + d - d % 32);
   }
 }
 
@@ -215,6 +244,7 @@ template <typename T>
 __global__ void kv_store_kernel(const float* src, const float* src2, int64_t src_stride,
                                 int64_t rows, int64_t first_row, const int32_t* positions,
                                 DeviceKvView dst, DeviceKvView dst2) {
+  pdl_begin();
   const int64_t row_values = dst.kv_heads * dst.head_dim;
   const int64_t per_view = rows * row_values;
   const int64_t total = src2 != nullptr ? 2 * per_view : per_view;
@@ -240,30 +270,91 @@ Status store_rows(const float* src, const float* src2, int64_t src_stride, int64
   if (src == nullptr) return Status::kInvalidArgument;
   if (dst.type == KvType::kF32) {
     return launch(&kv_store_kernel<float>, dim3(grid_for(total, kThreads)), dim3(kThreads), 0,
-                  stream, false, src, src2, src_stride, rows, first_row, positions, dst, dst2);
+                  stream, true, src, src2, src_stride, rows, first_row, positions, dst, dst2);
   }
   return launch(&kv_store_kernel<__half>, dim3(grid_for(total, kThreads)), dim3(kThreads), 0,
-                stream, false, src, src2, src_stride, rows, first_row, positions, dst, dst2);
+                stream, true, src, src2, src_stride, rows, first_row, positions, dst, dst2);
+}
+
+// rope_kernel's rotation of pair i of a head at `position` (double, as the reference).
+__device__ __forceinline__ void rotate_pair(float* first, float* second, int32_t position,
+                                            float inv_freq) {
+  const double angle = static_cast<double>(position) * static_cast<double>(inv_freq);
+  double sin_angle = 0.0;
+  double cos_angle = 0.0;
+  sincos(angle, &sin_angle, &cos_angle);
+  const double a = *first;
+  const double b = *second;
+  *first = static_cast<float>(a * cos_angle - b * sin_angle);
+  *second = static_cast<float>(a * sin_angle + b * cos_angle);
+}
+
+// Index i < tokens·(heads + kv_heads)·half rotates one pair of a q or k head (k pairs are
+// also stored); the indices after it store one v value each.
+template <typename T>
+__global__ void rope_kv_store_kernel(float* qkv, int64_t row_stride, int64_t tokens, int64_t heads,
+                                     const int32_t* positions, const float* inv_freq,
+                                     bool interleaved, DeviceKvView keys, DeviceKvView values) {
+  pdl_begin();
+  const int64_t dim = keys.head_dim;
+  const int64_t half = dim / 2;
+  const int64_t rotated_heads = heads + keys.kv_heads;
+  const int64_t pairs = tokens * rotated_heads * half;
+  const int64_t v_values = tokens * keys.kv_heads * dim;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t index = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; index < pairs + v_values;
+       index += stride) {
+    if (index < pairs) {
+      const int64_t i = index % half;
+      const int64_t head = (index / half) % rotated_heads;
+      const int64_t token = index / (half * rotated_heads);
+      float* row = qkv + token * row_stride + head * dim;
+      const int64_t first = interleaved ? 2 * i : i;
+      const int64_t second = interleaved ? 2 * i + 1 : i + half;
+      rotate_pair(row + first, row + second, positions[token], inv_freq[i]);
+      if (head >= heads) {
+        T* cached = kv_row<T>(keys, token_blocks(keys, token), positions[token], head - heads);
+        store_value(cached + first, row[first]);
+        store_value(cached + second, row[second]);
+      }
+    } else {
+      const int64_t k = index - pairs;
+      const int64_t token = k / (keys.kv_heads * dim);
+      const int64_t value = k % (keys.kv_heads * dim);
+      T* cached = kv_row<T>(values, token_blocks(values, token), positions[token], 0);
+      store_value(cached + value, qkv[token * row_stride + rotated_heads * dim + value]);
+    }
+  }
 }
 
 template <int kValues>
 Status launch_split(const float* q, const SplitPlan& plan, int64_t tokens, int64_t kv_heads,
                     const DeviceKvView& keys, const DeviceKvView& values, const int32_t* positions,
-                    bool causal, float scale, float* partials, float* out, Stream stream) noexcept {
+                    bool causal, float scale, float* partials, float* out,
+                    const QuantizedRows& quantized, Stream stream) noexcept {
   const dim3 grid(static_cast<unsigned>(plan.splits),
                   static_cast<unsigned>(kv_heads * plan.head_groups),
                   static_cast<unsigned>(tokens));
+  constexpr int kAhead = kValues <= 4 ? 4 : 2;
+  const bool ahead = tokens <= kGemvMaxTokens;  // decode-sized steps
+  using Kernel = void (*)(const float*, SplitPlan, DeviceKvView, DeviceKvView, const int32_t*, int,
+                          float, float*, float*, QuantizedRows);
+  Kernel kernel = nullptr;
   if (keys.type == KvType::kF32) {
-    return launch(&attention_split_kernel<kValues, float>, grid, dim3(kWarps * kWarp), 0, stream,
-                  false, q, plan, keys, values, positions, causal ? 1 : 0, scale, partials, out);
+    kernel = ahead ? &attention_split_kernel<kValues, float, kAhead>
+                   : &attention_split_kernel<kValues, float, 1>;
+  } else {
+    kernel = ahead ? &attention_split_kernel<kValues, __half, kAhead>
+                   : &attention_split_kernel<kValues, __half, 1>;
   }
-  return launch(&attention_split_kernel<kValues, __half>, grid, dim3(kWarps * kWarp), 0, stream,
-                false, q, plan, keys, values, positions, causal ? 1 : 0, scale, partials, out);
+  return launch(kernel, grid, dim3(kWarps * kWarp), 0, stream, true, q, plan, keys, values,
+                positions, causal ? 1 : 0, scale, partials, out, quantized);
 }
 
 Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t tokens,
                      int64_t heads, const DeviceKvView& keys, const DeviceKvView& values,
-                     const int32_t* positions, bool causal, float scale, float* out) noexcept;
+                     const int32_t* positions, bool causal, float scale, float* out,
+                     void* quantized) noexcept;
 
 }  // namespace
 
@@ -297,26 +388,56 @@ Status kv_store_tokens(const float* keys_src, const float* values_src, int64_t s
   return store_rows(keys_src, values_src, src_stride, tokens, 0, positions, keys, values, stream);
 }
 
+Status rope_kv_store_tokens(float* qkv, int64_t row_stride, int64_t tokens, int64_t heads,
+                            const int32_t* positions, const float* inv_freq, RopeLayout layout,
+                            const DeviceKvView& keys, const DeviceKvView& values,
+                            Stream stream) noexcept {
+  if (qkv == nullptr || positions == nullptr || inv_freq == nullptr || tokens < 0 || heads < 0 ||
+      row_stride < (heads + 2 * keys.kv_heads) * keys.head_dim) {
+    return Status::kInvalidArgument;
+  }
+  if (!attention_supports(keys) || !attention_supports(values) || keys.type != values.type ||
+      keys.kv_heads != values.kv_heads || keys.head_dim != values.head_dim ||
+      keys.block_rows != values.block_rows) {
+    return Status::kUnsupported;
+  }
+  const int64_t total =
+      tokens * ((heads + keys.kv_heads) * (keys.head_dim / 2) + keys.kv_heads * keys.head_dim);
+  if (total == 0) return Status::kOk;
+  constexpr int kThreads = 256;
+  const bool interleaved = layout == RopeLayout::kInterleaved;
+  if (keys.type == KvType::kF32) {
+    return launch(&rope_kv_store_kernel<float>, dim3(grid_for(total, kThreads)), dim3(kThreads), 0,
+                  stream, true, qkv, row_stride, tokens, heads, positions, inv_freq, interleaved,
+                  keys, values);
+  }
+  return launch(&rope_kv_store_kernel<__half>, dim3(grid_for(total, kThreads)), dim3(kThreads), 0,
+                stream, true, qkv, row_stride, tokens, heads, positions, inv_freq, interleaved,
+                keys, values);
+}
+
 Status attention(Context& context, const float* q, int64_t tokens, int64_t heads,
                  const DeviceKvView& keys, const DeviceKvView& values, const int32_t* positions,
                  bool causal, float scale, float* out) noexcept {
   return run_attention(context, q, heads * keys.head_dim, tokens, heads, keys, values, positions,
-                       causal, scale, out);
+                       causal, scale, out, nullptr);
 }
 
 Status attention_tokens(Context& context, const float* q, int64_t q_stride, int64_t tokens,
                         int64_t heads, const DeviceKvView& keys, const DeviceKvView& values,
-                        const int32_t* positions, float scale, float* out) noexcept {
+                        const int32_t* positions, float scale, float* out,
+                        void* quantized) noexcept {
   if (q_stride < heads * keys.head_dim) return Status::kInvalidArgument;
   return run_attention(context, q, q_stride, tokens, heads, keys, values, positions, true, scale,
-                       out);
+                       out, quantized);
 }
 
 namespace {
 
 Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t tokens,
                      int64_t heads, const DeviceKvView& keys, const DeviceKvView& values,
-                     const int32_t* positions, bool causal, float scale, float* out) noexcept {
+                     const int32_t* positions, bool causal, float scale, float* out,
+                     void* quantized_out) noexcept {
   if (q == nullptr || out == nullptr || tokens < 0 || heads < 1 ||
       (causal && positions == nullptr)) {
     return Status::kInvalidArgument;
@@ -331,6 +452,7 @@ Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t
   if (tokens == 0) return Status::kOk;
   Context::Impl& impl = context.impl();
   const int64_t dim = keys.head_dim;
+  const QuantizedRows quantized = quantized_rows(quantized_out, tokens, heads * dim);
   SplitPlan plan{};
   plan.heads = heads;
   plan.q_stride = q_stride;
@@ -356,31 +478,34 @@ Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t
   switch (dim) {
     case 32:
       status = launch_split<1>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
-                               scale == 0.0f ? 1.0f / sqrtf(32.0f) : scale, partials, out, stream);
+                               scale == 0.0f ? 1.0f / sqrtf(32.0f) : scale, partials, out,
+                               quantized, stream);
       break;
     case 64:
       status = launch_split<2>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
-                               scale == 0.0f ? 0.125f : scale, partials, out, stream);
+                               scale == 0.0f ? 0.125f : scale, partials, out, quantized, stream);
       break;
     case 96:
       status = launch_split<3>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
-                               scale == 0.0f ? 1.0f / sqrtf(96.0f) : scale, partials, out, stream);
+                               scale == 0.0f ? 1.0f / sqrtf(96.0f) : scale, partials, out,
+                               quantized, stream);
       break;
     case 128:
       status = launch_split<4>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
-                               scale == 0.0f ? 1.0f / sqrtf(128.0f) : scale, partials, out, stream);
+                               scale == 0.0f ? 1.0f / sqrtf(128.0f) : scale, partials, out,
+                               quantized, stream);
       break;
     case 256:
       status = launch_split<8>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
-                               scale == 0.0f ? 0.0625f : scale, partials, out, stream);
+                               scale == 0.0f ? 0.0625f : scale, partials, out, quantized, stream);
       break;
     default:
       break;
   }
   if (status != Status::kOk || plan.splits == 1) return status;
   return launch(&attention_combine_kernel, dim3(static_cast<unsigned>(tokens * heads)),
-                dim3(static_cast<unsigned>(std::min<int64_t>(dim, 256))), 0, stream, false,
-                static_cast<const float*>(partials), plan.splits, dim, out);
+                dim3(static_cast<unsigned>(std::min<int64_t>(dim, 256))), 0, stream, true,
+                static_cast<const float*>(partials), plan.splits, dim, out, quantized);
 }
 
 }  // namespace

@@ -150,6 +150,15 @@ __device__ __forceinline__ void pdl_launch_dependents() {
 #endif
 }
 
+/// The start of every kernel of the forward pass but the GEMVs: lets the next kernel launch
+/// (a GEMV then streams its weights during this one), then waits for the previous one. With
+/// every kernel of a chain launched programmatically, each waits for its predecessor, which
+/// waited for its own: the chain stays ordered, while launches and weight loads overlap.
+__device__ __forceinline__ void pdl_begin() {
+  pdl_launch_dependents();
+  pdl_wait();
+}
+
 /// 128-bit load of data read once (weights): no L1 allocation, 256-byte L2 prefetch.
 __device__ __forceinline__ uint4 load_stream(const void* address) {
 #if !POLYINFER_GPU_HIP && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -162,6 +171,9 @@ __device__ __forceinline__ uint4 load_stream(const void* address) {
   return *static_cast<const uint4*>(address);
 #endif
 }
+
+/// Whether launch() honours `programmatic` (POLYINFER_GPU_PDL=0 turns it off, for comparisons).
+[[nodiscard]] bool programmatic_launches() noexcept;
 
 /// Launches `kernel`; with `programmatic` (CUDA, sm_90) it may overlap the end of the previous
 /// kernel on the stream, which it must then wait for with pdl_wait().
@@ -182,7 +194,7 @@ Status launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_by
   attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attribute[0].val.programmaticStreamSerializationAllowed = 1;
   config.attrs = attribute;
-  config.numAttrs = programmatic ? 1 : 0;
+  config.numAttrs = programmatic && programmatic_launches() ? 1 : 0;
   return status_of(cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...));
 #endif
 }

@@ -251,6 +251,19 @@ struct GemvConfig {
 /// to f16 tiles, then cuBLAS (f32 accumulation).
 [[nodiscard]] Status matmul(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
                             int64_t x_stride, float* y, int64_t y_stride) noexcept;
+/// Bytes of `tokens` rows of `cols` activations in 8-bit blocks of 32 (cols % 32 == 0), the
+/// input of the integer GEMV kernels: quants, then per block {fp16-rounded scale, Σq}.
+[[nodiscard]] uint64_t quantized_activation_bytes(int64_t tokens, int64_t cols) noexcept;
+/// Quantizes `tokens` rows of x (row stride x_stride floats, cols % 32 == 0) into `scratch` as
+/// ggml's quantize_row_q8_0 does (amax/127, round half away from zero, scale rounded to fp16),
+/// adding Σq per block.
+[[nodiscard]] Status quantize_activations(const float* x, int64_t tokens, int64_t cols,
+                                          int64_t x_stride, void* scratch, Stream stream) noexcept;
+/// matmul() with x also given quantized (`xq`, as quantize_activations() writes it for tokens ×
+/// cols, or null): the integer GEMV path reads xq instead of quantizing x again; others read x.
+/// Producers of layer inputs (the norms, SiLU·mul, attention) can write xq as they go.
+[[nodiscard]] Status matmul(Context& context, const DeviceMatrix& w, const float* x, const void* xq,
+                            int64_t tokens, int64_t x_stride, float* y, int64_t y_stride) noexcept;
 /// The GEMV path with an explicit launch shape (tokens ≤ kGemvMaxTokens; F32 weights have none).
 [[nodiscard]] Status gemv(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
                           int64_t x_stride, float* y, int64_t y_stride,
@@ -259,12 +272,22 @@ struct GemvConfig {
 [[nodiscard]] Status gemm(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
                           int64_t x_stride, float* y, int64_t y_stride) noexcept;
 
-/// y = x / sqrt(mean(x²) + eps) · weight, per row of `cols`.
+/// y = x / sqrt(mean(x²) + eps) · weight, per row of `cols`. With `quantized` (cols % 32 == 0),
+/// y is also written there as quantize_activations() would (for matmul()'s xq).
 [[nodiscard]] Status rms_norm(const float* x, const float* weight, float eps, int64_t rows,
-                              int64_t cols, float* y, Stream stream) noexcept;
-/// x += delta, then y = rms_norm(x) (a residual connection and the next norm, one pass).
+                              int64_t cols, float* y, Stream stream,
+                              void* quantized = nullptr) noexcept;
+/// x += delta, then y = rms_norm(x) (a residual connection and the next norm, one pass);
+/// `quantized` as for rms_norm().
 [[nodiscard]] Status add_rms_norm(float* x, const float* delta, const float* weight, float eps,
-                                  int64_t rows, int64_t cols, float* y, Stream stream) noexcept;
+                                  int64_t rows, int64_t cols, float* y, Stream stream,
+                                  void* quantized = nullptr) noexcept;
+/// x_out = x + delta (x_out ≠ x), then y = rms_norm(x_out): add_rms_norm() out of place, which
+/// lets each row be split over several blocks (decode rows otherwise run on one multiprocessor).
+/// Sums in another order than add_rms_norm(): equal to f32 rounding, not bit for bit.
+[[nodiscard]] Status add_rms_norm_to(const float* x, const float* delta, float* x_out,
+                                     const float* weight, float eps, int64_t rows, int64_t cols,
+                                     float* y, Stream stream, void* quantized = nullptr) noexcept;
 /// y = (x − mean) / sqrt(var + eps) · weight + bias, per row (bias may be null).
 [[nodiscard]] Status layer_norm(const float* x, const float* weight, const float* bias, float eps,
                                 int64_t rows, int64_t cols, float* y, Stream stream) noexcept;
@@ -316,6 +339,15 @@ struct DeviceKvView {
                                      const DeviceKvView& keys, const DeviceKvView& values,
                                      Stream stream) noexcept;
 
+/// rope() over the q and k heads of each qkv row (q: `heads` heads, then k: keys.kv_heads
+/// heads, then v), then kv_store_tokens() of the rotated k and of v, in one launch: the same
+/// values as the two calls.
+[[nodiscard]] Status rope_kv_store_tokens(float* qkv, int64_t row_stride, int64_t tokens,
+                                          int64_t heads, const int32_t* positions,
+                                          const float* inv_freq, RopeLayout layout,
+                                          const DeviceKvView& keys, const DeviceKvView& values,
+                                          Stream stream) noexcept;
+
 /// Grouped-query attention over the paged cache, as kernels/ops.hpp's attention(): q and out are
 /// tokens × heads × head_dim; token t attends to rows 0..positions[t] when `causal` (positions
 /// on the device), else to every row. Split-K ("flash decoding"): each (token, kv head) pair's
@@ -327,10 +359,11 @@ struct DeviceKvView {
 
 /// Causal attention of tokens from several sequences in one launch (DeviceKvView's
 /// token_tables); token t's query row starts at q + t·q_stride, out is tokens × heads × head_dim.
+/// With `quantized`, out is also written there as quantize_activations() would.
 [[nodiscard]] Status attention_tokens(Context& context, const float* q, int64_t q_stride,
                                       int64_t tokens, int64_t heads, const DeviceKvView& keys,
                                       const DeviceKvView& values, const int32_t* positions,
-                                      float scale, float* out) noexcept;
+                                      float scale, float* out, void* quantized = nullptr) noexcept;
 
 /// Whether embed_rows() reads `dtype` (F32, F16, BF16, Q8_0, Q4_0).
 [[nodiscard]] bool embed_supports(DType dtype) noexcept;
@@ -343,9 +376,10 @@ struct DeviceKvView {
 /// y[r][c] += bias[c] for r < rows, c < cols (row stride cols).
 [[nodiscard]] Status add_bias(float* y, const float* bias, int64_t rows, int64_t cols,
                               Stream stream) noexcept;
-/// out[t][i] = silu(gu[t][i]) · gu[t][width + i]: gate and up side by side in each row.
+/// out[t][i] = silu(gu[t][i]) · gu[t][width + i]: gate and up side by side in each row. With
+/// `quantized` (width % 32 == 0), out is also written there as quantize_activations() would.
 [[nodiscard]] Status silu_mul_rows(const float* gate_up, int64_t tokens, int64_t width, float* out,
-                                   Stream stream) noexcept;
+                                   Stream stream, void* quantized = nullptr) noexcept;
 
 /// Greedy decoding on the device: out[r] = greedy_pick of logits row r (rows × vocab,
 /// contiguous), normalizer summed in f32.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Devices, owned buffers, copies and the per-stream Context (cuBLAS handle, scratch).
+#include <cstdlib>
 #include <utility>
 
 #include "kernels/cuda/context.cuh"
@@ -22,6 +23,14 @@ std::string_view status_name(Status status) noexcept {
       return "device error";
   }
   return "unknown";
+}
+
+bool programmatic_launches() noexcept {
+  static const bool enabled = [] {
+    const char* env = std::getenv("POLYINFER_GPU_PDL");
+    return env == nullptr || *env != '0';
+  }();
+  return enabled;
 }
 
 int device_count() noexcept {

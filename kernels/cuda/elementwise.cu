@@ -11,6 +11,7 @@ enum class Op { kSiluMul, kGelu, kAdd };
 
 template <Op kOp>
 __global__ void elementwise_kernel(const float* a, const float* b, float* out, int64_t count) {
+  pdl_begin();
   const int64_t stride = int64_t{gridDim.x} * blockDim.x;
   for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < count; i += stride) {
     const float value = a[i];
@@ -31,7 +32,7 @@ Status run(const float* a, const float* b, float* out, int64_t count, Stream str
   }
   if (count == 0) return Status::kOk;
   return launch(&elementwise_kernel<kOp>, dim3(grid_for(count, kThreads)), dim3(kThreads), 0,
-                stream, false, a, b, out, count);
+                stream, true, a, b, out, count);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "kernels/common/block_formats.hpp"
 #include "kernels/cuda/cuda_common.cuh"
 
 namespace polyinfer::inline v0::detail::gpu {
@@ -48,16 +49,44 @@ inline constexpr int kMultiTokenWarps = 4;
 
 [[nodiscard]] WeightsView weights_view(const DeviceMatrix& w) noexcept;
 
-/// Bytes of the quantized activations of `tokens` rows of `cols` (quants, then metadata).
-[[nodiscard]] uint64_t quantized_activation_bytes(int64_t tokens, int64_t cols) noexcept;
-/// Offset of the metadata inside those bytes (256-byte aligned).
+/// Offset of the metadata inside quantized_activation_bytes(tokens, cols) (256-byte aligned).
 [[nodiscard]] uint64_t quantized_activation_meta_offset(int64_t tokens, int64_t cols) noexcept;
 
-/// Quantizes `tokens` rows of x (row stride x_stride floats, cols % 32 == 0) into `scratch` as
-/// ggml's quantize_row_q8_0 does (amax/127, round half away from zero, scale rounded to fp16),
-/// adding Σq per block. Lets a programmatic dependent kernel launch early.
-[[nodiscard]] Status quantize_activations(const float* x, int64_t tokens, int64_t cols,
-                                          int64_t x_stride, void* scratch, Stream stream) noexcept;
+/// Quantized activations of `tokens` rows of `cols` in a scratch laid out as above: token t's
+/// block b has its quants at qs + t·cols + 32·b and its metadata at meta[t·cols/32 + b].
+struct QuantizedRows {
+  int8_t* qs = nullptr;
+  int2* meta = nullptr;
+};
+
+[[nodiscard]] inline QuantizedRows quantized_rows(void* scratch, int64_t tokens,
+                                                  int64_t cols) noexcept {
+  if (scratch == nullptr) return {};
+  auto* qs = static_cast<int8_t*>(scratch);
+  return {qs, reinterpret_cast<int2*>(qs + quantized_activation_meta_offset(tokens, cols))};
+}
+
+/// Quantizes the 32 values a full warp holds (lane l: value l of the block at flat index
+/// `first`, a multiple of 32, of `rows`) as quantize_activations does: same rounding, bit for bit.
+/// Producers of GEMV inputs (norms, SiLU·mul, attention) call it instead of a separate launch.
+__device__ __forceinline__ void quantize_warp_block(float v, const QuantizedRows& rows,
+                                                    int64_t first) {
+  float amax = fabsf(v);
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) amax = fmaxf(amax, shfl_xor(amax, offset));
+  const float d = amax / 127.0f;
+  const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
+  const int q = static_cast<int>(roundf(v * inverse));
+  int sum = q;
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) sum += shfl_xor(sum, offset);
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  rows.qs[first + lane] = static_cast<int8_t>(q);
+  if (lane == 0) {
+    const float stored_d = fp16_to_f32(f32_to_fp16(d));  // the block scale as GGUF keeps it
+    rows.meta[first / 32] = make_int2(__float_as_int(stored_d), sum);
+  }
+}
 
 /// One GEMV launch per format; `config` must be one of gemv_variants() (tokens == 1) or
 /// gemv_default(dtype, tokens). `programmatic`: the kernel may start before the previous one

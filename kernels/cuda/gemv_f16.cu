@@ -40,7 +40,7 @@ struct FormatHalf {
 
   __device__ static Activation load_x(const ActivationsView& x, int token, int64_t k) {
     const float4* p = reinterpret_cast<const float4*>(x.x + token * x.x_stride + k * 8);
-    return {__ldg(p), __ldg(p + 1)};
+    return {load_activation(p), load_activation(p + 1)};
   }
 
   __device__ static float dot(const Chunk& c, const Activation& a, int64_t /*k*/) {
@@ -93,9 +93,8 @@ Status gemv_half(const WeightsView& w, const ActivationsView& x, bool bf16, int 
   const bool vector_path = w.cols % 8 == 0 && reinterpret_cast<uintptr_t>(x.x) % 16 == 0 &&
                            (tokens == 1 || x.x_stride % 4 == 0);
   if (vector_path) {
-    return bf16
-               ? dispatch_gemv<FormatHalf<true>>(w, x, tokens, y, y_stride, config, stream, false)
-               : dispatch_gemv<FormatHalf<false>>(w, x, tokens, y, y_stride, config, stream, false);
+    return bf16 ? dispatch_gemv<FormatHalf<true>>(w, x, tokens, y, y_stride, config, stream, true)
+                : dispatch_gemv<FormatHalf<false>>(w, x, tokens, y, y_stride, config, stream, true);
   }
   if (tokens < 1 || tokens > kGemvMaxTokens) return Status::kUnsupported;
   const auto kernel = bf16 ? &gemv_half_scalar_kernel<true> : &gemv_half_scalar_kernel<false>;

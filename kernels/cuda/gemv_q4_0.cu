@@ -28,7 +28,7 @@ struct FormatQ4_0 {
 
   __device__ static Activation load_x(const ActivationsView& x, int token, int64_t k) {
     const int8_t* qs = x.qs + token * x.cols + k * 32;
-    return {load_x16(qs), load_x16(qs + 16), __ldg(x.meta + token * (x.cols / 32) + k)};
+    return {load_x16(qs), load_x16(qs + 16), load_activation(x.meta + token * (x.cols / 32) + k)};
   }
 
   __device__ static int nibbles_dot(uint32_t q, int lo, int hi, int sum) {

@@ -36,7 +36,7 @@ struct FormatQ4_K {
     const int half = static_cast<int>(k & 1);
     const int8_t* qs = x.qs + token * x.cols + super_block * 256 + 64 * pair + 16 * half;
     const int2* meta = x.meta + token * (x.cols / 32) + super_block * 8 + 2 * pair;
-    return {load_x16(qs), load_x16(qs + 32), __ldg(reinterpret_cast<const int4*>(meta))};
+    return {load_x16(qs), load_x16(qs + 32), load_activation(reinterpret_cast<const int4*>(meta))};
   }
 
   // Scale and min of sub-block s = 2·pair + which, as get_scale_min_k4, from the header words.

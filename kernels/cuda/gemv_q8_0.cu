@@ -27,7 +27,7 @@ struct FormatQ8_0 {
   __device__ static Activation load_x(const ActivationsView& x, int token, int64_t k) {
     const int8_t* qs = x.qs + token * x.cols + k * 16;
     const int* meta = reinterpret_cast<const int*>(x.meta + token * (x.cols / 32) + k / 2);
-    return {load_x16(qs), __int_as_float(__ldg(meta))};
+    return {load_x16(qs), __int_as_float(load_activation(meta))};
   }
 
   __device__ static float dot(const Chunk& c, const Activation& a, int64_t /*k*/) {

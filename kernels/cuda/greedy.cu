@@ -33,6 +33,7 @@ __device__ __forceinline__ Partial merge(Partial a, Partial b) {
 // One block per row. Values that are not finite-or-−inf (NaN) never win, as on the CPU;
 // −inf values add nothing.
 __global__ void greedy_kernel(const float* logits, int64_t vocab, GreedyPick* out) {
+  pdl_begin();
   const float* row = logits + int64_t{blockIdx.x} * vocab;
   Partial p{-FLT_MAX, INT_MAX, 0.0f};
   for (int64_t i = threadIdx.x; i < vocab; i += kThreads) {
@@ -76,7 +77,7 @@ Status greedy_rows(const float* logits, int64_t rows, int64_t vocab, GreedyPick*
     return Status::kInvalidArgument;
   }
   if (rows == 0) return Status::kOk;
-  return launch(&greedy_kernel, dim3(static_cast<unsigned>(rows)), dim3(kThreads), 0, stream, false,
+  return launch(&greedy_kernel, dim3(static_cast<unsigned>(rows)), dim3(kThreads), 0, stream, true,
                 logits, vocab, out);
 }
 

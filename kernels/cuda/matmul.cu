@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // matmul(): GEMV kernels for up to 8 activation rows, cuBLAS (after f16 conversion) for more.
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <iterator>
 
@@ -14,7 +15,7 @@ namespace {
 // Must match the shapes gemv_kernel.cuh compiles (kSingleTokenShapes × 4 or 8 warps).
 constexpr GemvConfig kSingleTokenVariants[] = {
     {1, 2, 8}, {1, 4, 8}, {1, 8, 8}, {2, 2, 8}, {2, 4, 8},
-    {4, 2, 8}, {1, 4, 4}, {2, 2, 4}, {1, 8, 4},
+    {4, 2, 8}, {1, 4, 4}, {2, 2, 4}, {1, 8, 4}, {2, 4, 4},
 };
 
 bool is_quantized(DType dtype) noexcept {
@@ -67,15 +68,37 @@ std::span<const GemvConfig> gemv_variants() noexcept {
 }
 
 GemvConfig gemv_default(DType dtype, int64_t tokens) noexcept {
+  // POLYINFER_GPU_GEMV=rows,unroll,warps: one single-token shape for every format (tuning).
+  static const GemvConfig forced = [] {
+    GemvConfig config{};
+    if (const char* env = std::getenv("POLYINFER_GPU_GEMV"); env != nullptr) {
+      GemvConfig parsed{};
+      if (std::sscanf(env, "%d,%d,%d", &parsed.rows_per_warp, &parsed.unroll,
+                      &parsed.warps_per_block) == 3 &&
+          std::find_if(std::begin(kSingleTokenVariants), std::end(kSingleTokenVariants),
+                       [&](const GemvConfig& c) {
+                         return c.rows_per_warp == parsed.rows_per_warp &&
+                                c.unroll == parsed.unroll;
+                       }) != std::end(kSingleTokenVariants)) {
+        config = parsed;
+      }
+    }
+    return config;
+  }();
+  if (tokens <= 1 && forced.rows_per_warp != 0 && dtype != DType::kF32) return forced;
   if (tokens <= 1 || tokens > kGemvMaxTokens) {
-    // The fastest single-token shapes over the benchmark's matrices on an H200
-    // (docs/measurements/gpu_check-2026-11-25*.txt: best per matrix, most often).
+    // The fastest single-token shapes for decoding llama-3-8b on an H200 (batch-1 tok/s with
+    // POLYINFER_GPU_GEMV over the compiled shapes, docs/measurements/gpu_models-2026-11-25-
+    // session4.txt). Inside the model, where each GEMV is launched early and loads its first
+    // chunks while the kernel before it runs, two rows × four chunks in flight per lane win
+    // (Q4_0 2,2,4 → 2,4,8: 404 → 425 tok/s), unlike alone (gpu_check: 2,2,x).
     switch (dtype) {
       case DType::kQ4_0:
+        return {2, 4, 8};
       case DType::kQ4_K:
-        return {2, 2, 4};
+        return {2, 4, 4};
       case DType::kQ8_0:
-        return {2, 2, 8};
+        return {2, 4, 8};
       case DType::kF16:
       case DType::kBF16:
         return {1, 2, 8};
@@ -87,8 +110,12 @@ GemvConfig gemv_default(DType dtype, int64_t tokens) noexcept {
   return {shape.rows_per_warp, shape.unroll, kMultiTokenWarps};
 }
 
-Status gemv(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
-            int64_t x_stride, float* y, int64_t y_stride, const GemvConfig& requested) noexcept {
+namespace {
+
+// The GEMV path; xq: x already quantized (quantized formats only), or null.
+Status run_gemv(Context& context, const DeviceMatrix& w, const float* x, const void* xq,
+                int64_t tokens, int64_t x_stride, float* y, int64_t y_stride,
+                const GemvConfig& requested) noexcept {
   POLYINFER_GPU_TRY(check_product(w, x, tokens, x_stride, y, y_stride));
   if (tokens > kGemvMaxTokens) return Status::kUnsupported;
   const GemvConfig config =
@@ -101,12 +128,16 @@ Status gemv(Context& context, const DeviceMatrix& w, const float* x, int64_t tok
   ActivationsView activations;
   activations.cols = w.cols();
   if (is_quantized(w.dtype())) {
-    POLYINFER_GPU_TRY(impl.reserve(impl.activations, quantized_activation_bytes(tokens, w.cols())));
-    POLYINFER_GPU_TRY(
-        quantize_activations(x, tokens, w.cols(), x_stride, impl.activations.data(), impl.stream));
-    activations.qs = impl.activations.as<int8_t>();
-    activations.meta = reinterpret_cast<const int2*>(
-        impl.activations.as<uint8_t>() + quantized_activation_meta_offset(tokens, w.cols()));
+    if (xq == nullptr) {
+      POLYINFER_GPU_TRY(
+          impl.reserve(impl.activations, quantized_activation_bytes(tokens, w.cols())));
+      POLYINFER_GPU_TRY(quantize_activations(x, tokens, w.cols(), x_stride, impl.activations.data(),
+                                             impl.stream));
+      xq = impl.activations.data();
+    }
+    const QuantizedRows rows = quantized_rows(const_cast<void*>(xq), tokens, w.cols());
+    activations.qs = rows.qs;
+    activations.meta = rows.meta;
   }
   switch (w.dtype()) {
     case DType::kQ4_0:
@@ -124,6 +155,13 @@ Status gemv(Context& context, const DeviceMatrix& w, const float* x, int64_t tok
     default:
       return Status::kUnsupported;
   }
+}
+
+}  // namespace
+
+Status gemv(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
+            int64_t x_stride, float* y, int64_t y_stride, const GemvConfig& config) noexcept {
+  return run_gemv(context, w, x, nullptr, tokens, x_stride, y, y_stride, config);
 }
 
 Status gemm(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
@@ -163,12 +201,17 @@ Status gemm(Context& context, const DeviceMatrix& w, const float* x, int64_t tok
   return Status::kOk;
 }
 
-Status matmul(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
-              int64_t x_stride, float* y, int64_t y_stride) noexcept {
+Status matmul(Context& context, const DeviceMatrix& w, const float* x, const void* xq,
+              int64_t tokens, int64_t x_stride, float* y, int64_t y_stride) noexcept {
   if (tokens <= kGemvMaxTokens && w.dtype() != DType::kF32) {
-    return gemv(context, w, x, tokens, x_stride, y, y_stride, GemvConfig{});
+    return run_gemv(context, w, x, xq, tokens, x_stride, y, y_stride, GemvConfig{});
   }
   return gemm(context, w, x, tokens, x_stride, y, y_stride);
+}
+
+Status matmul(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
+              int64_t x_stride, float* y, int64_t y_stride) noexcept {
+  return matmul(context, w, x, nullptr, tokens, x_stride, y, y_stride);
 }
 
 }  // namespace polyinfer::inline v0::detail::gpu

@@ -11,8 +11,7 @@ namespace {
 // compute on zeros and store nothing) so that every shuffle has all 32 lanes.
 __global__ void quantize_q8_kernel(const float* x, int64_t tokens, int64_t cols, int64_t x_stride,
                                    int8_t* qs, int2* meta) {
-  pdl_launch_dependents();  // the GEMV may start streaming weights now
-  pdl_wait();               // x may be the previous kernel's output
+  pdl_begin();  // the GEMV may start streaming weights now; x may be the previous kernel's output
   const int64_t quads_per_row = cols / 4;
   const int64_t total = tokens * quads_per_row;
   const int lane = static_cast<int>(threadIdx.x) % kWarp;
@@ -75,7 +74,7 @@ Status quantize_activations(const float* x, int64_t tokens, int64_t cols, int64_
   auto* meta = reinterpret_cast<int2*>(qs + quantized_activation_meta_offset(tokens, cols));
   constexpr int kThreads = 256;
   return launch(&quantize_q8_kernel, dim3(grid_for(tokens * cols / 4, kThreads)), dim3(kThreads), 0,
-                stream, false, x, tokens, cols, x_stride, qs, meta);
+                stream, true, x, tokens, cols, x_stride, qs, meta);
 }
 
 }  // namespace polyinfer::inline v0::detail::gpu

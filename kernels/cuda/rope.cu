@@ -10,6 +10,7 @@ namespace {
 __global__ void rope_kernel(float* x, int64_t tokens, int64_t heads, int64_t head_dim,
                             int64_t row_stride, const int32_t* positions, const float* inv_freq,
                             bool interleaved) {
+  pdl_begin();
   const int64_t half = head_dim / 2;
   const int64_t total = tokens * heads * half;
   const int64_t stride = int64_t{gridDim.x} * blockDim.x;
@@ -44,7 +45,7 @@ Status rope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t r
   const int64_t total = tokens * heads * (head_dim / 2);
   if (total == 0) return Status::kOk;
   constexpr int kThreads = 256;
-  return launch(&rope_kernel, dim3(grid_for(total, kThreads)), dim3(kThreads), 0, stream, false, x,
+  return launch(&rope_kernel, dim3(grid_for(total, kThreads)), dim3(kThreads), 0, stream, true, x,
                 tokens, heads, head_dim, row_stride, positions, inv_freq,
                 layout == RopeLayout::kInterleaved);
 }

@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "common/fail.hpp"
 
@@ -277,6 +278,9 @@ class CudaLlama final : public GpuLlama {
       profile_ = true;
       graphs_enabled_ = false;
     }
+    if (const char* env = std::getenv("POLYINFER_GPU_FUSE"); env != nullptr && *env == '0') {
+      fuse_ = false;
+    }
     if (const char* env = std::getenv("POLYINFER_GPU_GRAPHS"); env != nullptr && *env == '0') {
       graphs_enabled_ = false;  // A/B measurements of graph replay
     }
@@ -439,15 +443,25 @@ class CudaLlama final : public GpuLlama {
     }
   }
 
-  void matmul(const Stack& stack, const float* x, int64_t tokens, float* y) {
+  // xq: x in 8-bit blocks (quantized_inputs()), or null.
+  void matmul(const Stack& stack, const float* x, int64_t tokens, float* y,
+              const void* xq = nullptr) {
     const int64_t cols = stack.parts.front().weight.cols();
     for (const Stack::Part& part : stack.parts) {
-      check(gpu::matmul(*context_, part.weight, x, tokens, cols, y + part.offset, stack.rows),
+      check(gpu::matmul(*context_, part.weight, x, xq, tokens, cols, y + part.offset, stack.rows),
             "matmul");
     }
     if (stack.has_bias) {
       check(gpu::add_bias(y, stack.bias.as<float>(), tokens, stack.rows, gpu_stream()), "bias");
     }
+  }
+
+  // Whether a step of `tokens` has the producers of GEMV inputs quantize them (every width a
+  // multiple of 32; more tokens than the GEMV takes go to the GEMM path, which reads f32).
+  [[nodiscard]] bool quantized_inputs(int64_t tokens) const noexcept {
+    const LlamaShape& s = model_.shape();
+    return fuse_ && tokens <= gpu::kGemvMaxTokens && s.hidden % 32 == 0 && ffn_ % 32 == 0 &&
+           (heads_ * s.head_dim) % 32 == 0;
   }
 
   // Everything between the uploaded metadata and the logits, on the stream.
@@ -470,8 +484,11 @@ class CudaLlama final : public GpuLlama {
   uint64_t weight_bytes_ = 0;
 
   // Scratch, grown to the largest batch.
-  gpu::DeviceBuffer x_, normed_, qkv_, attn_, projected_, gate_up_, act_, last_, logits_;
+  gpu::DeviceBuffer x_, x_next_, normed_, qkv_, attn_, projected_, gate_up_, act_, last_, logits_;
   gpu::DeviceBuffer meta_, tables_, picks_;
+  // The next GEMV's input in 8-bit blocks, written by the kernel that makes it (norm, attention,
+  // SiLU·mul) for steps of up to kGemvMaxTokens tokens: no separate quantization launches.
+  gpu::DeviceBuffer quantized_;
   std::chrono::steady_clock::time_point wall_start_;
   std::vector<int32_t> host_meta_;
   std::vector<void*> host_tables_;
@@ -485,6 +502,9 @@ class CudaLlama final : public GpuLlama {
   };
   std::map<int64_t, DecodeGraph> graphs_;
   bool graphs_enabled_ = true;
+  // POLYINFER_GPU_FUSE=0: the separate launches the fused ones replace (quantization before
+  // each GEMV, RoPE then the KV store), for comparisons.
+  bool fuse_ = true;
 
   // POLYINFER_GPU_PROFILE=1: no graphs; GPU time per op kind, printed at destruction.
   bool profile_ = false;
@@ -538,7 +558,10 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
   const int32_t* positions = ids + tokens;
   const int32_t* token_tables = positions + tokens;
   const int32_t* logit_rows = token_tables + tokens;
+  // The residual stream alternates between two buffers: each residual connection writes the
+  // sum to the other one, so that its norm can split rows over several blocks.
   auto* x = x_.as<float>();
+  auto* x_next = x_next_.as<float>();
   auto* normed = normed_.as<float>();
   auto* qkv = qkv_.as<float>();
   auto* attn = attn_.as<float>();
@@ -547,6 +570,7 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
   auto* act = act_.as<float>();
   const float* inv_freq = inv_freq_.as<float>();
   const uint64_t row_bytes = kv_row_bytes(kv.type, kv.kv_heads, kv.head_dim);
+  void* xq = quantized_inputs(tokens) ? quantized_.data() : nullptr;
 
   mark("start");
   check(gpu::embed_rows(embedding_dtype_, embedding_.data(), s.hidden, ids, tokens, x, stream),
@@ -554,18 +578,13 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
   mark("embedding");
   // The first norm; later ones are fused with the residual connection before them.
   check(gpu::rms_norm(x, layers_.front().attn_norm.as<float>(), s.norm_eps, tokens, s.hidden,
-                      normed, stream),
+                      normed, stream, xq),
         "rms_norm");
   mark("norm");
   for (int64_t l = 0; l < s.layers; ++l) {
     const GpuLayer& g = layers_[static_cast<size_t>(l)];
-    matmul(g.qkv, normed, tokens, qkv);
+    matmul(g.qkv, normed, tokens, qkv, xq);
     mark("qkv");
-    // q and k sit side by side in each row: one rotation over heads + kv_heads.
-    check(gpu::rope(qkv, tokens, heads_ + kv_heads_, s.head_dim, qkv_width, positions, inv_freq,
-                    s.rope_layout, stream),
-          "rope");
-    mark("rope");
     gpu::DeviceKvView keys{
         kv.type,       kv.kv_heads, kv.head_dim, kv.block_rows, tables_.as<void*>(),
         max_positions, 0,           token_tables};
@@ -574,35 +593,50 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
     gpu::DeviceKvView values = keys;
     values.block_offset =
         static_cast<int64_t>(static_cast<uint64_t>((2 * l + 1) * kv.block_rows) * row_bytes);
-    check(gpu::kv_store_tokens(qkv + q_width, qkv + q_width + kv_width, qkv_width, tokens,
-                               positions, keys, values, stream),
-          "kv store");
-    mark("kv_store");
+    // q and k sit side by side in each row: one rotation over heads + kv_heads, then k and v
+    // into the cache, in one launch.
+    if (fuse_) {
+      check(gpu::rope_kv_store_tokens(qkv, qkv_width, tokens, heads_, positions, inv_freq,
+                                      s.rope_layout, keys, values, stream),
+            "rope + kv store");
+      mark("rope_kv_store");
+    } else {
+      check(gpu::rope(qkv, tokens, heads_ + kv_heads_, s.head_dim, qkv_width, positions, inv_freq,
+                      s.rope_layout, stream),
+            "rope");
+      mark("rope");
+      check(gpu::kv_store_tokens(qkv + q_width, qkv + q_width + kv_width, qkv_width, tokens,
+                                 positions, keys, values, stream),
+            "kv store");
+      mark("kv_store");
+    }
     check(gpu::attention_tokens(*context_, qkv, qkv_width, tokens, heads_, keys, values, positions,
-                                0.0f, attn),
+                                0.0f, attn, xq),
           "attention");
     mark("attention");
-    matmul(g.o, attn, tokens, projected);
+    matmul(g.o, attn, tokens, projected, xq);
     if (plan_.ranks > 1)
       plan_.reducer->all_reduce(plan_.rank, projected, tokens * s.hidden, stream);
     mark("o");
-    check(gpu::add_rms_norm(x, projected, g.ffn_norm.as<float>(), s.norm_eps, tokens, s.hidden,
-                            normed, stream),
+    check(gpu::add_rms_norm_to(x, projected, x_next, g.ffn_norm.as<float>(), s.norm_eps, tokens,
+                               s.hidden, normed, stream, xq),
           "residual + norm");
+    std::swap(x, x_next);
     mark("add_norm");
-    matmul(g.gate_up, normed, tokens, gate_up);
+    matmul(g.gate_up, normed, tokens, gate_up, xq);
     mark("gate_up");
-    check(gpu::silu_mul_rows(gate_up, tokens, ffn_, act, stream), "silu_mul");
+    check(gpu::silu_mul_rows(gate_up, tokens, ffn_, act, stream, xq), "silu_mul");
     mark("silu_mul");
-    matmul(g.down, act, tokens, projected);
+    matmul(g.down, act, tokens, projected, xq);
     if (plan_.ranks > 1)
       plan_.reducer->all_reduce(plan_.rank, projected, tokens * s.hidden, stream);
     mark("down");
     if (l + 1 < s.layers) {
-      check(
-          gpu::add_rms_norm(x, projected, layers_[static_cast<size_t>(l + 1)].attn_norm.as<float>(),
-                            s.norm_eps, tokens, s.hidden, normed, stream),
-          "residual + norm");
+      check(gpu::add_rms_norm_to(x, projected, x_next,
+                                 layers_[static_cast<size_t>(l + 1)].attn_norm.as<float>(),
+                                 s.norm_eps, tokens, s.hidden, normed, stream, xq),
+            "residual + norm");
+      std::swap(x, x_next);
       mark("add_norm");
     } else {
       check(gpu::add(x, projected, x, tokens * s.hidden, stream), "residual");
@@ -611,11 +645,12 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
   }
   if (rows == 0 || plan_.rank != 0) return;
   check(gpu::gather_rows(x, logit_rows, rows, s.hidden, last_.as<float>(), stream), "gather");
+  void* output_xq = xq != nullptr && quantized_inputs(rows) ? xq : nullptr;
   check(gpu::rms_norm(last_.as<float>(), output_norm_.as<float>(), s.norm_eps, rows, s.hidden,
-                      normed, stream),
+                      normed, stream, output_xq),
         "rms_norm");
   mark("norm");
-  matmul(output_, normed, rows, logits_.as<float>());
+  matmul(output_, normed, rows, logits_.as<float>(), output_xq);
   mark("output");
 }
 
@@ -685,6 +720,7 @@ int64_t CudaLlama::run(std::span<const BatchEntry> batch, KvCache& cache, int64_
     if (buffer.data() != old) graphs_.clear();
   };
   grow(x_, static_cast<uint64_t>(tokens * s.hidden) * f);
+  grow(x_next_, static_cast<uint64_t>(tokens * s.hidden) * f);
   grow(normed_, static_cast<uint64_t>(std::max(tokens, rows) * s.hidden) * f);
   grow(qkv_, static_cast<uint64_t>(tokens * qkv_width) * f);
   grow(attn_, static_cast<uint64_t>(tokens * q_width) * f);
@@ -693,6 +729,9 @@ int64_t CudaLlama::run(std::span<const BatchEntry> batch, KvCache& cache, int64_
   grow(act_, static_cast<uint64_t>(tokens * ffn_) * f);
   grow(last_, static_cast<uint64_t>(std::max<int64_t>(rows, 1) * s.hidden) * f);
   grow(logits_, static_cast<uint64_t>(std::max<int64_t>(rows, 1) * s.vocab) * f);
+  if (quantized_inputs(tokens)) {
+    grow(quantized_, gpu::quantized_activation_bytes(tokens, std::max({s.hidden, ffn_, q_width})));
+  }
   // Tables sized for every sequence at full context, so decode graphs keep their pointers.
   grow(meta_, host_meta_.size() * sizeof(int32_t));
   grow(tables_, std::max<uint64_t>(host_tables_.size(),
