@@ -89,7 +89,7 @@ __device__ __forceinline__ void quantize_warp_block(float v, const QuantizedRows
 }
 
 /// One GEMV launch per format; `config` must be one of gemv_variants() (tokens == 1) or
-/// gemv_default(dtype, tokens). `programmatic`: the kernel may start before the previous one
+/// gemv_default(dtype, tokens, cols). `programmatic`: the kernel may start before the previous one
 /// on the stream ends (it waits before reading activations).
 [[nodiscard]] Status gemv_q4_0(const WeightsView& w, const ActivationsView& x, int tokens, float* y,
                                int64_t y_stride, const GemvConfig& config, Stream stream,

@@ -67,7 +67,7 @@ std::span<const GemvConfig> gemv_variants() noexcept {
   return kSingleTokenVariants;
 }
 
-GemvConfig gemv_default(DType dtype, int64_t tokens) noexcept {
+GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols) noexcept {
   // POLYINFER_GPU_GEMV=rows,unroll,warps: one single-token shape for every format (tuning).
   static const GemvConfig forced = [] {
     GemvConfig config{};
@@ -87,21 +87,25 @@ GemvConfig gemv_default(DType dtype, int64_t tokens) noexcept {
   }();
   if (tokens <= 1 && forced.rows_per_warp != 0 && dtype != DType::kF32) return forced;
   if (tokens <= 1 || tokens > kGemvMaxTokens) {
-    // The fastest single-token shapes for decoding llama-3-8b on an H200 (batch-1 tok/s with
-    // POLYINFER_GPU_GEMV over the compiled shapes, docs/measurements/gpu_models-2026-11-25-
-    // session4.txt). Inside the model, where each GEMV is launched early and loads its first
-    // chunks while the kernel before it runs, two rows × four chunks in flight per lane win
-    // (Q4_0 2,2,4 → 2,4,8: 404 → 425 tok/s), unlike alone (gpu_check: 2,2,x).
+    // Rows up to 14336 columns (every matrix of an 8B Llama): the fastest shapes for decoding
+    // llama-3-8b on an H200 (batch-1 tok/s with POLYINFER_GPU_GEMV over the compiled shapes,
+    // docs/measurements/gpu_models-2026-11-25-session4.txt). Inside the model, where each GEMV
+    // is launched early and loads its first chunks while the kernel before it runs, two rows ×
+    // four chunks in flight per lane win (Q4_0 2,2,4 → 2,4,8: 404 → 425 tok/s). Longer rows
+    // (70B-sized down projections): the fastest alone (gpu_check, 8192×28672: Q4_0 81 % of
+    // streaming with 2,2,4 against 64 % with 2,4,8; Q8_0 87 % with 2,2,8 against 70 %). F16:
+    // eight chunks of one row per lane past 4096 columns (4096×14336: 88 % against 69 %).
+    const bool long_rows = cols > 14336;
     switch (dtype) {
       case DType::kQ4_0:
-        return {2, 4, 8};
+        return long_rows ? GemvConfig{2, 2, 4} : GemvConfig{2, 4, 8};
       case DType::kQ4_K:
-        return {2, 4, 4};
+        return long_rows ? GemvConfig{4, 2, 8} : GemvConfig{2, 4, 4};
       case DType::kQ8_0:
-        return {2, 4, 8};
+        return long_rows ? GemvConfig{2, 2, 8} : GemvConfig{2, 4, 8};
       case DType::kF16:
       case DType::kBF16:
-        return {1, 2, 8};
+        return cols > 4096 ? GemvConfig{1, 8, 8} : GemvConfig{1, 2, 8};
       default:
         return {1, 4, 8};
     }
@@ -119,7 +123,7 @@ Status run_gemv(Context& context, const DeviceMatrix& w, const float* x, const v
   POLYINFER_GPU_TRY(check_product(w, x, tokens, x_stride, y, y_stride));
   if (tokens > kGemvMaxTokens) return Status::kUnsupported;
   const GemvConfig config =
-      requested.rows_per_warp == 0 ? gemv_default(w.dtype(), tokens) : requested;
+      requested.rows_per_warp == 0 ? gemv_default(w.dtype(), tokens, w.cols()) : requested;
   Context::Impl& impl = context.impl();
   const WeightsView view = weights_view(w);
   const int token_count = static_cast<int>(tokens);
