@@ -277,17 +277,13 @@ struct GemvConfig {
 [[nodiscard]] Status rms_norm(const float* x, const float* weight, float eps, int64_t rows,
                               int64_t cols, float* y, Stream stream,
                               void* quantized = nullptr) noexcept;
-/// x += delta, then y = rms_norm(x) (a residual connection and the next norm, one pass);
-/// `quantized` as for rms_norm().
-[[nodiscard]] Status add_rms_norm(float* x, const float* delta, const float* weight, float eps,
-                                  int64_t rows, int64_t cols, float* y, Stream stream,
-                                  void* quantized = nullptr) noexcept;
-/// x_out = x + delta (x_out ≠ x), then y = rms_norm(x_out): add_rms_norm() out of place, which
-/// lets each row be split over several blocks (decode rows otherwise run on one multiprocessor).
-/// Sums in another order than add_rms_norm(): equal to f32 rounding, not bit for bit.
-[[nodiscard]] Status add_rms_norm_to(const float* x, const float* delta, float* x_out,
-                                     const float* weight, float eps, int64_t rows, int64_t cols,
-                                     float* y, Stream stream, void* quantized = nullptr) noexcept;
+/// x_out = x + delta (x_out ≠ x: the residual stream alternates between two buffers), then
+/// y = rms_norm(x_out): a residual connection and the next norm in one launch. Rows are split
+/// over several blocks when there are few (decode), each summing the whole row and normalizing
+/// its slice; `quantized` as for rms_norm().
+[[nodiscard]] Status add_rms_norm(const float* x, const float* delta, float* x_out,
+                                  const float* weight, float eps, int64_t rows, int64_t cols,
+                                  float* y, Stream stream, void* quantized = nullptr) noexcept;
 /// y = (x − mean) / sqrt(var + eps) · weight + bias, per row (bias may be null).
 [[nodiscard]] Status layer_norm(const float* x, const float* weight, const float* bias, float eps,
                                 int64_t rows, int64_t cols, float* y, Stream stream) noexcept;

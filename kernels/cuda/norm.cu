@@ -46,59 +46,13 @@ __global__ void __launch_bounds__(kNormThreads)
   }
 }
 
-// x += delta, then y = rms_norm(x): the residual connection and the next norm in one pass, with
-// the same f32 operations as add() followed by rms_norm().
-__global__ void __launch_bounds__(kNormThreads)
-    add_rms_norm_kernel(float* x, const float* delta, const float* weight, float eps, int64_t cols,
-                        float* y, QuantizedRows quantized) {
-  __shared__ float shared[kWarp];
-  pdl_launch_dependents();
-  pdl_wait();
-  float* row = x + int64_t{blockIdx.x} * cols;
-  const float* add = delta + int64_t{blockIdx.x} * cols;
-  float* out = y + int64_t{blockIdx.x} * cols;
-  float sum_squares = 0.0f;
-  // Rows of up to 4096 values stay in registers between the two passes (one load each).
-  constexpr int kHeld = 4;
-  float held[kHeld];
-#pragma unroll
-  for (int i = 0; i < kHeld; ++i) {
-    const int64_t c = threadIdx.x + int64_t{i} * blockDim.x;
-    held[i] = c < cols ? row[c] + add[c] : 0.0f;
-  }
-#pragma unroll
-  for (int i = 0; i < kHeld; ++i) {
-    const int64_t c = threadIdx.x + int64_t{i} * blockDim.x;
-    if (c < cols) {
-      row[c] = held[i];
-      sum_squares = fmaf(held[i], held[i], sum_squares);
-    }
-  }
-  for (int64_t c = threadIdx.x + int64_t{kHeld} * blockDim.x; c < cols; c += blockDim.x) {
-    const float value = row[c] + add[c];
-    row[c] = value;
-    sum_squares = fmaf(value, value, sum_squares);
-  }
-  sum_squares = block_sum(sum_squares, shared);
-  const float inverse = 1.0f / sqrtf(sum_squares / static_cast<float>(cols) + eps);
-#pragma unroll
-  for (int i = 0; i < kHeld; ++i) {
-    const int64_t c = threadIdx.x + int64_t{i} * blockDim.x;
-    if (c < cols) store_output(held[i] * inverse * weight[c], out, blockIdx.x, cols, c, quantized);
-  }
-  for (int64_t c = threadIdx.x + int64_t{kHeld} * blockDim.x; c < cols; c += blockDim.x) {
-    store_output(row[c] * inverse * weight[c], out, blockIdx.x, cols, c, quantized);
-  }
-}
-
 // x_out = x + delta and y = rms_norm(x_out) with a row split over gridDim.x blocks: each sums
 // the whole row (L2-resident; decode rows are a few KB) and normalizes its `slice` of columns,
 // so a row's work is spread over several multiprocessors instead of one block's warps. x_out
 // must not alias x: other blocks are still summing x while this one writes its slice.
 __global__ void __launch_bounds__(256)
-    add_rms_norm_split_kernel(const float* x, const float* delta, float* x_out, const float* weight,
-                              float eps, int64_t cols, int64_t slice, float* y,
-                              QuantizedRows quantized) {
+    add_rms_norm_kernel(const float* x, const float* delta, float* x_out, const float* weight,
+                        float eps, int64_t cols, int64_t slice, float* y, QuantizedRows quantized) {
   __shared__ float shared[kWarp];
   pdl_begin();
   const int64_t row = blockIdx.y;
@@ -148,19 +102,9 @@ Status rms_norm(const float* x, const float* weight, float eps, int64_t rows, in
                 quantized_rows(quantized, rows, cols));
 }
 
-Status add_rms_norm(float* x, const float* delta, const float* weight, float eps, int64_t rows,
-                    int64_t cols, float* y, Stream stream, void* quantized) noexcept {
-  POLYINFER_GPU_TRY(check(x, weight, rows, cols, y, quantized));
-  if (delta == nullptr) return Status::kInvalidArgument;
-  if (rows == 0) return Status::kOk;
-  return launch(&add_rms_norm_kernel, dim3(static_cast<unsigned>(rows)), dim3(kNormThreads), 0,
-                stream, true, x, delta, weight, eps, cols, y,
-                quantized_rows(quantized, rows, cols));
-}
-
-Status add_rms_norm_to(const float* x, const float* delta, float* x_out, const float* weight,
-                       float eps, int64_t rows, int64_t cols, float* y, Stream stream,
-                       void* quantized) noexcept {
+Status add_rms_norm(const float* x, const float* delta, float* x_out, const float* weight,
+                    float eps, int64_t rows, int64_t cols, float* y, Stream stream,
+                    void* quantized) noexcept {
   POLYINFER_GPU_TRY(check(x, weight, rows, cols, y, quantized));
   if (delta == nullptr || x_out == nullptr || x_out == x) return Status::kInvalidArgument;
   if (rows == 0) return Status::kOk;
@@ -170,7 +114,7 @@ Status add_rms_norm_to(const float* x, const float* delta, float* x_out, const f
   int64_t slices = 1;
   while (rows < 64 && slices < 16 && cols % (64 * slices) == 0 && cols / (2 * slices) >= 256)
     slices *= 2;
-  return launch(&add_rms_norm_split_kernel,
+  return launch(&add_rms_norm_kernel,
                 dim3(static_cast<unsigned>(slices), static_cast<unsigned>(rows)), dim3(256), 0,
                 stream, true, x, delta, x_out, weight, eps, cols, cols / slices, y,
                 quantized_rows(quantized, rows, cols));

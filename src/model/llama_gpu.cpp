@@ -262,6 +262,15 @@ class CudaLlama final : public GpuLlama {
       }
       layers_.push_back(std::move(g));
     }
+    const auto integer = [](const Stack& stack) {
+      return std::any_of(stack.parts.begin(), stack.parts.end(), [](const Stack::Part& part) {
+        const DType t = part.weight.dtype();
+        return t == DType::kQ4_0 || t == DType::kQ8_0 || t == DType::kQ4_K;
+      });
+    };
+    integer_gemv_ = std::any_of(layers_.begin(), layers_.end(), [&](const GpuLayer& l) {
+      return integer(l.qkv) || integer(l.o) || integer(l.gate_up) || integer(l.down);
+    });
     output_norm_ = upload_floats(model.output_norm(), stream, "output_norm");
     if (plan_.rank == 0) {  // the logits: rank 0 alone
       const Linear output{PackedMatrix(model.output().dtype(), model.output().rows(),
@@ -456,12 +465,13 @@ class CudaLlama final : public GpuLlama {
     }
   }
 
-  // Whether a step of `tokens` has the producers of GEMV inputs quantize them (every width a
-  // multiple of 32; more tokens than the GEMV takes go to the GEMM path, which reads f32).
+  // Whether a step of `tokens` has the producers of GEMV inputs quantize them: the layers have
+  // 8-bit-activation matrices (F16 / F32 ones read f32), every width is a multiple of 32, and
+  // the step is small enough for the GEMV (the GEMM path reads f32).
   [[nodiscard]] bool quantized_inputs(int64_t tokens) const noexcept {
     const LlamaShape& s = model_.shape();
-    return fuse_ && tokens <= gpu::kGemvMaxTokens && s.hidden % 32 == 0 && ffn_ % 32 == 0 &&
-           (heads_ * s.head_dim) % 32 == 0;
+    return fuse_ && integer_gemv_ && tokens <= gpu::kGemvMaxTokens && s.hidden % 32 == 0 &&
+           ffn_ % 32 == 0 && (heads_ * s.head_dim) % 32 == 0;
   }
 
   // Everything between the uploaded metadata and the logits, on the stream.
@@ -505,6 +515,7 @@ class CudaLlama final : public GpuLlama {
   // POLYINFER_GPU_FUSE=0: the separate launches the fused ones replace (quantization before
   // each GEMV, RoPE then the KV store), for comparisons.
   bool fuse_ = true;
+  bool integer_gemv_ = false;  // some layer matrix is Q4_0 / Q8_0 / Q4_K (set at upload)
 
   // POLYINFER_GPU_PROFILE=1: no graphs; GPU time per op kind, printed at destruction.
   bool profile_ = false;
@@ -618,8 +629,8 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
     if (plan_.ranks > 1)
       plan_.reducer->all_reduce(plan_.rank, projected, tokens * s.hidden, stream);
     mark("o");
-    check(gpu::add_rms_norm_to(x, projected, x_next, g.ffn_norm.as<float>(), s.norm_eps, tokens,
-                               s.hidden, normed, stream, xq),
+    check(gpu::add_rms_norm(x, projected, x_next, g.ffn_norm.as<float>(), s.norm_eps, tokens,
+                            s.hidden, normed, stream, xq),
           "residual + norm");
     std::swap(x, x_next);
     mark("add_norm");
@@ -632,9 +643,9 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
       plan_.reducer->all_reduce(plan_.rank, projected, tokens * s.hidden, stream);
     mark("down");
     if (l + 1 < s.layers) {
-      check(gpu::add_rms_norm_to(x, projected, x_next,
-                                 layers_[static_cast<size_t>(l + 1)].attn_norm.as<float>(),
-                                 s.norm_eps, tokens, s.hidden, normed, stream, xq),
+      check(gpu::add_rms_norm(x, projected, x_next,
+                              layers_[static_cast<size_t>(l + 1)].attn_norm.as<float>(), s.norm_eps,
+                              tokens, s.hidden, normed, stream, xq),
             "residual + norm");
       std::swap(x, x_next);
       mark("add_norm");
