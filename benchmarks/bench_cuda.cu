@@ -336,14 +336,19 @@ struct Bench {
     double best_us = 1e30;
     GemvConfig best{};
     double worst_difference = 0.0;
+    std::string every;  // each variant's fraction, for tuning the defaults
     for (const GemvConfig& config : gemv_variants()) {
       const double us = time_calls_us(stream, calls, reps, [&](int i) {
         return ok(gemv(*context, matrices[i % copies], x_data, 1, cols, y_data, rows, config));
       });
+      char text[48];
+      std::snprintf(text, sizeof text, " (%d,%d,%d,%d) %.1f", config.rows_per_warp, config.unroll,
+                    config.warps_per_block, config.splits, 100.0 * bytes / us / 1e3 / stream_gb_s);
+      every += text;
       worst_difference =
           std::max(worst_difference, relative_difference(to_host(y_data, rows), expected));
       if (config.rows_per_warp == fallback.rows_per_warp && config.unroll == fallback.unroll &&
-          config.warps_per_block == fallback.warps_per_block) {
+          config.warps_per_block == fallback.warps_per_block && config.splits == fallback.splits) {
         default_us = us;
       }
       if (us < best_us) {
@@ -413,11 +418,14 @@ struct Bench {
       std::snprintf(kernel_text, sizeof kernel_text, " | kernel %5.1f%%", fraction(kernel_us));
     }
     report.line(
-        "%-4s %6lldx%-6lld %7.1f MB | default %7.1f us %5.0f GB/s %5.1f%% | best (%d,%d,%d) "
+        "%-4s %6lldx%-6lld %7.1f MB | default %7.1f us %5.0f GB/s %5.1f%% | best (%d,%d,%d,%d) "
         "%7.1f us %5.1f%%%s%s | diff %.1e",
         name_of(dtype), static_cast<long long>(rows), static_cast<long long>(cols), mb, default_us,
         bytes / default_us / 1e3, fraction(default_us), best.rows_per_warp, best.unroll,
-        best.warps_per_block, best_us, fraction(best_us), kernel_text, blas_text, worst_difference);
+        best.warps_per_block, best.splits, best_us, fraction(best_us), kernel_text, blas_text,
+        worst_difference);
+    std::printf("  variants %s %lldx%lld:%s\n", name_of(dtype), static_cast<long long>(rows),
+                static_cast<long long>(cols), every.c_str());
     if (bytes >= 100000000) large->emplace_back(fraction(default_us), fraction(best_us));
   }
 

@@ -11,8 +11,8 @@
 # (decode_batches 1/8/32/128), profile (per-op GPU time, graphs off), workload (Engine on cpu
 # and cuda:0), split (tensor parallelism with two ranks on cuda:0; the Engine placing models
 # over two logical GPUs), ab (batch-1/8 decode with the fused launches and programmatic launch
-# switched off in turn), ncu (Nsight Compute kernel times of one decode step), torch (PyTorch
-# f16).
+# switched off in turn), sweep (batch-1 decode with each single-token GEMV shape forced), ncu
+# (Nsight Compute kernel times of one decode step), torch (PyTorch f16).
 # Environment: OUT (results folder; default build/gpu-models), SYNTH_DIR (default /tmp).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -93,6 +93,19 @@ if step workload; then
         --trace "$TRACE" --fast --json --device "$device" 2>&1 | tail -1)
       python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(sys.argv[2], sys.argv[3], "accuracy", r["accuracy"], "errors", r["errors"], "cost_device_s", round(r["cost_device_s"], 3), "wall_s", round(r["wall_s"], 3), "p50_ms", round(r["latency_ms"]["p50"], 1))' \
         "$result" "$config" "$device" 2>&1 | tee -a "$LOG"
+    done
+  done
+fi
+
+if step sweep; then
+  section "batch-1 decode with each single-token GEMV shape forced (POLYINFER_GPU_GEMV=r,u,w,s)"
+  for type in $FORMATS; do
+    for shape in ${SWEEP_SHAPES:-default 2,4,8,1 2,4,4,1 2,2,8,1 2,2,4,1 1,4,8,1 1,4,4,1 2,2,8,2 2,2,8,4}; do
+      forced=$shape
+      [ "$shape" = default ] && forced=
+      result=$(POLYINFER_GPU_GEMV=$forced timeout 120 "$B/bin/decode_batches" "$(model_of "$type")" \
+        --device cuda:0 --batches 1 --prompt 128 --gen 64 --reps 3 --greedy 2>&1 | tail -1)
+      echo "$type $shape: $result" | tee -a "$LOG"
     done
   done
 fi

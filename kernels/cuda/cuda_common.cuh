@@ -134,6 +134,14 @@ __device__ __forceinline__ int dot4_i8(int a, int b, int c) {
 #endif
 }
 
+/// float(v) for |v| < 2^22, exactly, on the FP32/INT32 pipes: 0x4B400000 is 1.5·2^23, whose
+/// float spacing is 1, so adding v to its bits and subtracting 1.5·2^23 again is exact. An
+/// ordinary conversion (I2F) runs at a quarter of the rate or less: with several per 32 weights
+/// (Q4_K), it limited the GEMVs below the memory bandwidth.
+__device__ __forceinline__ float small_int_to_float(int v) {
+  return __int_as_float(0x4B400000 + v) - 12582912.0f;
+}
+
 /// Programmatic dependent launch (Hopper): a kernel launched with launch(…, programmatic=true)
 /// may start before its predecessor ends; pdl_wait() blocks until the predecessor has finished
 /// and its writes are visible. Anything read before it must not come from the predecessor.

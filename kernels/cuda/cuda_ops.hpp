@@ -188,8 +188,9 @@ class Context {
 
 /// A weight matrix of rows × cols on the device (y = W·x has `rows` outputs), laid out for the
 /// GPU kernels at upload: Q4_0, Q8_0 and Q4_K are split into a plane of quants (16-byte aligned
-/// rows, so every load is 128 bits) and a plane of block scales; F16, BF16 and F32 stay
-/// row-major. The same number of bytes as the GGUF tensor.
+/// rows, so every load is 128 bits; Q4_K's chunks reordered within 1 KB tiles for coalesced
+/// loads) and a plane of block scales; F16, BF16 and F32 stay row-major. The same number of
+/// bytes as the GGUF tensor.
 class DeviceMatrix {
  public:
   DeviceMatrix() = default;
@@ -230,11 +231,13 @@ class DeviceMatrix {
 inline constexpr int64_t kGemvMaxTokens = 8;
 
 /// A GEMV launch shape: weight rows per warp, 16-byte chunks each lane loads before using
-/// them, and warps per block. Zeros pick the tuned default for the format and token count.
+/// them, warps per block, and warps sharing each row's chunks (splits; 0 or 1: one warp per
+/// row). Zero rows pick the tuned default for the format and token count.
 struct GemvConfig {
   int rows_per_warp = 0;
   int unroll = 0;
   int warps_per_block = 0;
+  int splits = 1;
 };
 
 /// The launch shapes compiled for single-token GEMV (benchmarks compare them; every one is

@@ -24,7 +24,8 @@ __global__ void dequantize_f16_kernel(WeightsView w, int64_t first_row, int64_t 
     const int64_t local_row = index / w.chunks;
     const int64_t row = first_row + local_row;
     const int64_t k = index % w.chunks;
-    const uint4 packed = *reinterpret_cast<const uint4*>(w.quants + row * w.row_bytes + k * 16);
+    const int64_t offset = kFormat == 2 ? q4_k_chunk_offset(k, w.chunks) : k * 16;
+    const uint4 packed = *reinterpret_cast<const uint4*>(w.quants + row * w.row_bytes + offset);
     uint8_t q[16];
     *reinterpret_cast<uint4*>(q) = packed;
     __half* dst = out + local_row * w.cols;

@@ -26,6 +26,28 @@ __global__ void split_blocks_kernel(const uint8_t* gguf, int64_t blocks, uint8_t
   }
 }
 
+// Q4_K: header to the scales plane, quants to the tiled order of q4_k_chunk_offset.
+__global__ void split_q4_k_kernel(const uint8_t* gguf, int64_t blocks, int64_t row_blocks,
+                                  uint8_t* quants, uint8_t* scales) {
+  constexpr int kQuantBytes = static_cast<int>(sizeof(BlockQ4_K)) - 16;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  const int64_t row_chunks = row_blocks * (kQuantBytes / 16);
+  for (int64_t block = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; block < blocks;
+       block += stride) {
+    const uint8_t* src = gguf + block * sizeof(BlockQ4_K);
+#pragma unroll
+    for (int i = 0; i < 16; ++i) scales[block * 16 + i] = src[i];
+    const int64_t row = block / row_blocks;
+    uint8_t* row_quants = quants + row * row_blocks * kQuantBytes;
+    for (int chunk = 0; chunk < kQuantBytes / 16; ++chunk) {
+      const int64_t c = (block % row_blocks) * (kQuantBytes / 16) + chunk;
+      uint8_t* dst = row_quants + q4_k_chunk_offset(c, row_chunks);
+#pragma unroll
+      for (int i = 0; i < 16; ++i) dst[i] = src[16 + 16 * chunk + i];
+    }
+  }
+}
+
 struct Layout {
   int block_elements = 0;  // weights per GGUF block
   int block_bytes = 0;     // bytes per GGUF block (element bytes for F16 / BF16 / F32)
@@ -101,8 +123,8 @@ Status DeviceMatrix::import_device(DType dtype, int64_t rows, int64_t cols,
                                stream, false, src, blocks, base, base + matrix.scales_offset_));
       break;
     case DType::kQ4_K:
-      POLYINFER_GPU_TRY(launch(&split_blocks_kernel<sizeof(BlockQ4_K), 16>, grid, dim3(kThreads), 0,
-                               stream, false, src, blocks, base, base + matrix.scales_offset_));
+      POLYINFER_GPU_TRY(launch(&split_q4_k_kernel, grid, dim3(kThreads), 0, stream, false, src,
+                               blocks, cols / kBlockK, base, base + matrix.scales_offset_));
       break;
     default:
       POLYINFER_CUDA_TRY(

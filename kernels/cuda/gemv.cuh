@@ -49,6 +49,17 @@ inline constexpr int kMultiTokenWarps = 4;
 
 [[nodiscard]] WeightsView weights_view(const DeviceMatrix& w) noexcept;
 
+/// Where the Q4_K quants plane keeps 16-byte chunk c (GGUF order) of a row of `chunks`: in
+/// tiles of 64 chunks (1 KB, 8 super-blocks), the first halves of the 32 sub-block pairs come
+/// first, then the second halves, so a warp whose lane l reads pair l of a tile loads 512
+/// contiguous bytes per instruction (GGUF order: lanes 32 bytes apart, every sector fetched
+/// twice). Chunks after the last whole tile keep GGUF order.
+__host__ __device__ inline int64_t q4_k_chunk_offset(int64_t c, int64_t chunks) {
+  const int64_t tile = c / 64;
+  if (tile >= chunks / 64) return c * 16;
+  return tile * 1024 + (c & 1) * 512 + (c % 64) / 2 * 16;
+}
+
 /// Offset of the metadata inside quantized_activation_bytes(tokens, cols) (256-byte aligned).
 [[nodiscard]] uint64_t quantized_activation_meta_offset(int64_t tokens, int64_t cols) noexcept;
 

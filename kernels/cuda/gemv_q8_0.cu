@@ -35,7 +35,7 @@ struct FormatQ8_0 {
     sum = dot4_i8(static_cast<int>(c.q.y), a.q.y, sum);
     sum = dot4_i8(static_cast<int>(c.q.z), a.q.z, sum);
     sum = dot4_i8(static_cast<int>(c.q.w), a.q.w, sum);
-    return __half2float(c.d) * a.d * static_cast<float>(sum);
+    return __half2float(c.d) * a.d * small_int_to_float(sum);  // |sum| ≤ 16·127·127 < 2^22
   }
 };
 

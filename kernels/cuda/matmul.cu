@@ -12,10 +12,11 @@
 namespace polyinfer::inline v0::detail::gpu {
 namespace {
 
-// Must match the shapes gemv_kernel.cuh compiles (kSingleTokenShapes × 4 or 8 warps).
+// Must match the shapes gemv_kernel.cuh compiles (pick_gemv) × 4 or 8 warps.
 constexpr GemvConfig kSingleTokenVariants[] = {
-    {1, 2, 8}, {1, 4, 8}, {1, 8, 8}, {2, 2, 8}, {2, 4, 8},
-    {4, 2, 8}, {1, 4, 4}, {2, 2, 4}, {1, 8, 4}, {2, 4, 4},
+    {1, 2, 8, 1}, {1, 4, 8, 1}, {1, 8, 8, 1}, {2, 2, 8, 1}, {2, 4, 8, 1},
+    {4, 2, 8, 1}, {1, 4, 4, 1}, {2, 2, 4, 1}, {1, 8, 4, 1}, {2, 4, 4, 1},
+    {1, 8, 8, 2}, {2, 2, 8, 2}, {2, 4, 8, 2}, {2, 2, 8, 4}, {2, 4, 4, 2},
 };
 
 bool is_quantized(DType dtype) noexcept {
@@ -68,17 +69,19 @@ std::span<const GemvConfig> gemv_variants() noexcept {
 }
 
 GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols) noexcept {
-  // POLYINFER_GPU_GEMV=rows,unroll,warps: one single-token shape for every format (tuning).
+  // POLYINFER_GPU_GEMV=rows,unroll,warps[,splits]: one single-token shape for every format
+  // (tuning).
   static const GemvConfig forced = [] {
     GemvConfig config{};
     if (const char* env = std::getenv("POLYINFER_GPU_GEMV"); env != nullptr) {
       GemvConfig parsed{};
-      if (std::sscanf(env, "%d,%d,%d", &parsed.rows_per_warp, &parsed.unroll,
-                      &parsed.warps_per_block) == 3 &&
+      if (std::sscanf(env, "%d,%d,%d,%d", &parsed.rows_per_warp, &parsed.unroll,
+                      &parsed.warps_per_block, &parsed.splits) >= 3 &&
           std::find_if(std::begin(kSingleTokenVariants), std::end(kSingleTokenVariants),
                        [&](const GemvConfig& c) {
                          return c.rows_per_warp == parsed.rows_per_warp &&
-                                c.unroll == parsed.unroll;
+                                c.unroll == parsed.unroll && c.splits == parsed.splits &&
+                                c.warps_per_block == parsed.warps_per_block;
                        }) != std::end(kSingleTokenVariants)) {
         config = parsed;
       }
@@ -87,25 +90,28 @@ GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols) noexcept {
   }();
   if (tokens <= 1 && forced.rows_per_warp != 0 && dtype != DType::kF32) return forced;
   if (tokens <= 1 || tokens > kGemvMaxTokens) {
-    // Rows up to 14336 columns (every matrix of an 8B Llama): the fastest shapes for decoding
-    // llama-3-8b on an H200 (batch-1 tok/s with POLYINFER_GPU_GEMV over the compiled shapes,
-    // docs/measurements/gpu_models-2026-11-25-session4.txt). Inside the model, where each GEMV
-    // is launched early and loads its first chunks while the kernel before it runs, two rows ×
-    // four chunks in flight per lane win (Q4_0 2,2,4 → 2,4,8: 404 → 425 tok/s). Longer rows
-    // (70B-sized down projections): the fastest alone (gpu_check, 8192×28672: Q4_0 81 % of
-    // streaming with 2,2,4 against 64 % with 2,4,8; Q8_0 87 % with 2,2,8 against 70 %). F16:
-    // eight chunks of one row per lane past 4096 columns (4096×14336: 88 % against 69 %).
+    // Chosen on an H200 (docs/measurements/gpu_*-2026-11-25-session5.txt): batch-1 decode of
+    // llama-3-8b with each shape forced (POLYINFER_GPU_GEMV; every matrix of an 8B Llama has up
+    // to 14336 columns), and gpu_check's per-variant table for the matrices of 100 MB and more.
+    // - Q4_0: two rows × four chunks in flight per lane inside the model (445 tok/s; launched
+    //   early, each GEMV loads its first chunks while the kernel before it runs); past 14336
+    //   columns, four rows × two (8192×28672: 80–82 % of streaming against 64–66 %).
+    // - Q4_K (32-byte chunks): two rows × two, 4 warps, everywhere (438 tok/s; 78–80 % and
+    //   88–89 % on the two large matrices).
+    // - Q8_0: rows split over four warps (337 against 317 tok/s unsplit; 87–89 % and 96–98 %).
+    // - F16: eight chunks of one row per lane past 4096 columns (86–91 %); rows of 4096 split
+    //   over four warps (14336×4096: 87–89 % against 82–83 % unsplit, cuBLAS 80–86 %).
     const bool long_rows = cols > 14336;
     switch (dtype) {
       case DType::kQ4_0:
-        return long_rows ? GemvConfig{2, 2, 4} : GemvConfig{2, 4, 8};
+        return long_rows ? GemvConfig{4, 2, 8} : GemvConfig{2, 4, 8};
       case DType::kQ4_K:
-        return long_rows ? GemvConfig{4, 2, 8} : GemvConfig{2, 4, 4};
+        return GemvConfig{2, 2, 4};
       case DType::kQ8_0:
-        return long_rows ? GemvConfig{2, 2, 8} : GemvConfig{2, 4, 8};
+        return GemvConfig{2, 2, 8, 4};
       case DType::kF16:
       case DType::kBF16:
-        return cols > 4096 ? GemvConfig{1, 8, 8} : GemvConfig{1, 2, 8};
+        return cols > 4096 ? GemvConfig{1, 8, 8} : GemvConfig{2, 2, 8, 4};
       default:
         return {1, 4, 8};
     }

@@ -158,7 +158,8 @@ std::vector<Shape> gemv_shapes(DType dtype) {
     case DType::kQ8_0:
       return {{1, 32}, {7, 96}, {129, 1184}, {300, 4096}, {1031, 2080}};
     case DType::kQ4_K:
-      return {{1, 256}, {3, 768}, {129, 1792}, {300, 4096}};
+      // 2304 columns: one whole 1 KB tile of the device layout and a GGUF-order tail.
+      return {{1, 256}, {3, 768}, {129, 1792}, {300, 4096}, {65, 2304}};
     default:
       return {{1, 8}, {5, 20}, {77, 1001}, {130, 1032}, {300, 4096}};
   }
@@ -204,10 +205,10 @@ void check_gemv(DType dtype, uint32_t seed) {
                          y_stride, config));
         GPU_OK(gpu::synchronize(test_stream()));
         check_output(y_device.to_host(), tokens, w.rows, y_stride, want, magnitude, kSumTolerance,
-                     format("gemv %s %lldx%lld tokens %lld shape (%d,%d,%d)", name_of(dtype),
+                     format("gemv %s %lldx%lld tokens %lld shape (%d,%d,%d,%d)", name_of(dtype),
                             static_cast<long long>(w.rows), static_cast<long long>(w.cols),
                             static_cast<long long>(tokens), config.rows_per_warp, config.unroll,
-                            config.warps_per_block));
+                            config.warps_per_block, config.splits));
       }
       // The public entry point picks the GEMV path for ≤ 8 rows.
       y_device.poison();
