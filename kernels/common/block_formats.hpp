@@ -114,15 +114,22 @@ static_assert(sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210);
 static_assert(sizeof(BlockQ8_K) == 292);
 
+// std::memcpy is a host function to clang's HIP device compilation; its builtin is not.
+#if defined(__HIP_DEVICE_COMPILE__)
+#define POLYINFER_MEMCPY __builtin_memcpy
+#else
+#define POLYINFER_MEMCPY std::memcpy
+#endif
+
 POLYINFER_HOST_DEVICE inline uint32_t f32_bits(float value) {
   uint32_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
+  POLYINFER_MEMCPY(&bits, &value, sizeof bits);
   return bits;
 }
 
 POLYINFER_HOST_DEVICE inline float f32_from_bits(uint32_t bits) {
   float value;
-  std::memcpy(&value, &bits, sizeof value);
+  POLYINFER_MEMCPY(&value, &bits, sizeof value);
   return value;
 }
 

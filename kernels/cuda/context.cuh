@@ -12,7 +12,9 @@ struct Context::Impl {
   Stream stream;
   int device = 0;
   int multiprocessors = 1;
+#if POLYINFER_GPU_BLAS
   cublasHandle_t blas = nullptr;
+#endif
   DeviceBuffer blas_workspace;
   DeviceBuffer activations;  ///< quantized activation blocks, or f16 / bf16 copies of x
   DeviceBuffer weight_tile;  ///< dequantized f16 weight rows for the GEMM path

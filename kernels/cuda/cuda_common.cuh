@@ -27,9 +27,11 @@ inline Status status_of(cudaError_t error) noexcept {
   }
 }
 
+#if POLYINFER_GPU_BLAS
 inline Status status_of(cublasStatus_t status) noexcept {
   return status == CUBLAS_STATUS_SUCCESS ? Status::kOk : Status::kDeviceError;
 }
+#endif
 
 /// The status of the launch just made.
 inline Status launch_status() noexcept {

@@ -226,7 +226,9 @@ Status synchronize(Stream stream) noexcept {
 }
 
 Context::Impl::~Impl() {
+#if POLYINFER_GPU_BLAS
   if (blas != nullptr) (void)cublasDestroy(blas);
+#endif
 }
 
 Status Context::Impl::reserve(DeviceBuffer& buffer, uint64_t bytes) noexcept {
@@ -267,8 +269,10 @@ Status Context::create(Stream stream, std::unique_ptr<Context>* out) noexcept {
   POLYINFER_CUDA_TRY(cudaGetDevice(&impl->device));
   POLYINFER_CUDA_TRY(
       cudaDeviceGetAttribute(&impl->multiprocessors, cudaDevAttrMultiProcessorCount, impl->device));
+#if POLYINFER_GPU_BLAS
   POLYINFER_GPU_TRY(status_of(cublasCreate(&impl->blas)));
   POLYINFER_GPU_TRY(status_of(cublasSetStream(impl->blas, native(stream))));
+#endif
 #if !POLYINFER_GPU_HIP
   // A workspace of our own keeps cuBLAS from allocating inside graph captures.
   constexpr uint64_t kBlasWorkspaceBytes = uint64_t{32} << 20;

@@ -18,13 +18,37 @@
 
 #define POLYINFER_GPU_HIP 1
 
+#include <hip/hip_fp16.h>
+#include <hip/hip_runtime.h>
+
+// BLAS: hipBLAS where installed (ROCm's packages); Debian's HIP 5.2 has none, and then the GEMM
+// path runs blas_fallback_gemm (matmul.cu), a plain tiled kernel: correct, not fast.
+#if __has_include(<hipblas/hipblas.h>)
+#define POLYINFER_GPU_BLAS 1
 #ifndef HIPBLAS_V2
 #define HIPBLAS_V2  // hipblasGemmEx with hipDataType and hipblasComputeType_t, as cuBLAS 11+
 #endif
-#include <hip/hip_bf16.h>
-#include <hip/hip_fp16.h>
-#include <hip/hip_runtime.h>
 #include <hipblas/hipblas.h>
+#else
+#define POLYINFER_GPU_BLAS 0
+#endif
+
+// bfloat16: hip_bf16.h from ROCm 5.7; before it, a 16-bit struct with the conversion the
+// sources use (round to nearest even, as __float2bfloat16_rn; NaN kept quiet).
+#if __has_include(<hip/hip_bf16.h>)
+#include <hip/hip_bf16.h>
+#else
+struct __hip_bfloat16 {
+  unsigned short x;
+};
+__host__ __device__ inline __hip_bfloat16 __float2bfloat16_rn(float value) {
+  const unsigned int bits = __float_as_uint(value);
+  if ((bits & 0x7FFFFFFFu) > 0x7F800000u)
+    return {static_cast<unsigned short>((bits >> 16) | 0x40u)};
+  const unsigned int rounded = bits + 0x7FFFu + ((bits >> 16) & 1u);
+  return {static_cast<unsigned short>(rounded >> 16)};
+}
+#endif
 
 // Runtime.
 #define cudaError_t hipError_t
@@ -69,7 +93,7 @@
 #define cudaStreamBeginCapture hipStreamBeginCapture
 #define cudaStreamEndCapture hipStreamEndCapture
 #define cudaStreamCaptureModeThreadLocal hipStreamCaptureModeThreadLocal
-#define cudaGraphInstantiate hipGraphInstantiate
+#define cudaGraphInstantiate hipGraphInstantiateWithFlags  // CUDA 12: (exec, graph, flags)
 #define cudaGraphLaunch hipGraphLaunch
 #define cudaGraphDestroy hipGraphDestroy
 #define cudaGraphExecDestroy hipGraphExecDestroy
@@ -78,8 +102,8 @@
 
 // Half types.
 #define __nv_bfloat16 __hip_bfloat16
-#define __nv_bfloat162 __hip_bfloat162
 
+#if POLYINFER_GPU_BLAS
 // BLAS.
 #define cublasHandle_t hipblasHandle_t
 #define cublasStatus_t hipblasStatus_t
@@ -96,10 +120,15 @@
 #define CUDA_R_16BF HIP_R_16BF
 #define CUDA_R_32F HIP_R_32F
 #define cudaDataType_t hipDataType
+#else
+// Without a BLAS the GEMM path names its operand types itself.
+enum cudaDataType_t { CUDA_R_16F, CUDA_R_16BF, CUDA_R_32F };
+#endif
 
 #else
 
 #define POLYINFER_GPU_HIP 0
+#define POLYINFER_GPU_BLAS 1
 
 #include <cublas_v2.h>
 #include <cuda_bf16.h>

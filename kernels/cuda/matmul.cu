@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iterator>
+#include <type_traits>
 
 #include "kernels/cuda/context.cuh"
 #include "kernels/cuda/dequantize.cuh"
@@ -49,9 +50,63 @@ Status check_product(const DeviceMatrix& w, const float* x, int64_t tokens, int6
   return Status::kOk;
 }
 
+#if !POLYINFER_GPU_BLAS
+// The GEMM path where no BLAS library is installed (Debian's HIP has no hipBLAS): 16 × 16 tiles
+// of y through shared memory, f32 accumulation. Correct, not tuned.
+template <typename T>
+__device__ __forceinline__ float element(const void* data, int64_t index) {
+  const T value = static_cast<const T*>(data)[index];
+  if constexpr (std::is_same_v<T, float>) {
+    return value;
+  } else if constexpr (std::is_same_v<T, __half>) {
+    return __half2float(value);
+  } else {
+    return __uint_as_float(static_cast<uint32_t>(value) << 16);  // bfloat16 bits
+  }
+}
+
+template <typename T>
+__global__ void fallback_gemm_kernel(int64_t rows, int64_t tokens, int64_t cols,
+                                     const void* weights, const void* x, int64_t x_stride, float* y,
+                                     int64_t y_stride) {
+  constexpr int kTile = 16;
+  __shared__ float w_tile[kTile][kTile + 1];
+  __shared__ float x_tile[kTile][kTile + 1];
+  const int tx = static_cast<int>(threadIdx.x);
+  const int ty = static_cast<int>(threadIdx.y);
+  const int64_t row = int64_t{blockIdx.x} * kTile + tx;
+  const int64_t token = int64_t{blockIdx.y} * kTile + ty;
+  float sum = 0.0f;
+  for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+    const int64_t w_row = int64_t{blockIdx.x} * kTile + ty;
+    const int64_t x_token = int64_t{blockIdx.y} * kTile + ty;
+    w_tile[ty][tx] =
+        w_row < rows && c0 + tx < cols ? element<T>(weights, w_row * cols + c0 + tx) : 0.0f;
+    x_tile[ty][tx] =
+        x_token < tokens && c0 + tx < cols ? element<T>(x, x_token * x_stride + c0 + tx) : 0.0f;
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < kTile; ++k) sum += w_tile[tx][k] * x_tile[ty][k];
+    __syncthreads();
+  }
+  if (row < rows && token < tokens) y[token * y_stride + row] = sum;
+}
+#endif
+
 Status blas_gemm(Context::Impl& impl, int64_t rows, int64_t tokens, int64_t cols,
                  const void* weights, cudaDataType_t weight_type, const void* x,
                  cudaDataType_t x_type, int64_t x_stride, float* y, int64_t y_stride) noexcept {
+#if !POLYINFER_GPU_BLAS
+  if (weight_type != x_type) return Status::kUnsupported;
+  const dim3 grid(static_cast<unsigned>(ceil_div(rows, int64_t{16})),
+                  static_cast<unsigned>(ceil_div(tokens, int64_t{16})));
+  const dim3 block(16, 16);
+  const auto kernel = weight_type == CUDA_R_32F   ? &fallback_gemm_kernel<float>
+                      : weight_type == CUDA_R_16F ? &fallback_gemm_kernel<__half>
+                                                  : &fallback_gemm_kernel<uint16_t>;
+  return launch(kernel, grid, block, 0, impl.stream, false, rows, tokens, cols, weights, x,
+                x_stride, y, y_stride);
+#else
   // Row-major W (rows × cols) is column-major Wᵀ: y (column-major rows × tokens) = Wᵀᵀ·x.
   const float one = 1.0f;
   const float zero = 0.0f;
@@ -60,6 +115,7 @@ Status blas_gemm(Context::Impl& impl, int64_t rows, int64_t tokens, int64_t cols
       static_cast<int>(cols), &one, weights, weight_type, static_cast<int>(cols), x, x_type,
       static_cast<int>(x_stride), &zero, y, CUDA_R_32F, static_cast<int>(y_stride),
       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+#endif
 }
 
 }  // namespace
