@@ -7,7 +7,8 @@
 //   build/cpu/bin/bench_matmul --benchmark_filter='gemm/.*/4096x4096/tokens:512|onednn'
 // Environment: POLYINFER_BENCH_THREADS (default 2), POLYINFER_BENCH_ISA ("best" = the detected
 // level, default; "all" = every level from avx2 up that this CPU has; or one name, e.g. "avx2"),
-// POLYINFER_BENCH_GIB (GiB of distinct matrices a GEMV cycles through, default 1).
+// POLYINFER_BENCH_GIB (GiB of distinct matrices a GEMV cycles through, default 1),
+// POLYINFER_BENCH_MIB (MiB instead, for cache-resident runs).
 // Counters: GB/s = stored (GGUF) weight bytes per second; GFLOP/s = 2·rows·cols·tokens per
 // second (multiply-adds of integer kernels count the same: GOP/s). The label names the kernel.
 #include <benchmark/benchmark.h>
@@ -362,7 +363,10 @@ std::vector<Isa> bench_levels() {
 
 void register_all() {
   const int threads = std::max(1, env_int("POLYINFER_BENCH_THREADS", 2));
-  const double gib = std::max(1, env_int("POLYINFER_BENCH_GIB", 1));
+  // POLYINFER_BENCH_MIB cycles that many MiB instead (as little as 2 matrices): cache-resident
+  // runs, which show whether a kernel is bound by arithmetic rather than memory.
+  const int mib = env_int("POLYINFER_BENCH_MIB", 0);
+  const double gib = mib > 0 ? mib / 1024.0 : std::max(1, env_int("POLYINFER_BENCH_GIB", 1));
   const std::string suffix = "/threads:" + std::to_string(threads);
 
   for (int t : {1, 2}) {

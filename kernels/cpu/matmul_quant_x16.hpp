@@ -398,8 +398,13 @@ inline void q4_k_tile(const uint8_t* w, int64_t blocks, const ActQ8K (&x)[T], fl
   const VI nibble = vi_set1_i8(0x0F);
   VF facc[T];
   for (int t = 0; t < T; ++t) facc[t] = vf_zero();
+  // The block two ahead (4.6 KiB) is prefetched one line per 64 quant bytes used, as the
+  // smaller Q4_0/Q8_0 blocks are, not in one burst of 37 lines per block at the 8 KiB distance
+  // of the others. 4096×4096 medians of 4 runs beside each other, of the read roofline: burst
+  // 85 %, spread at 7 KiB 87 %, spread at 4.6 KiB 89 %, spread at 9.3 KiB 84–86 %.
+  constexpr int64_t kAhead = 2 * kQ4_Kx16Bytes;
+  constexpr int kHeadLines = (kQ4_Kx16Bytes - 2048) / 64;  // d, dmin, scales, mins: 5 lines
   for (int64_t b = 0; b < blocks; ++b, w += kQ4_Kx16Bytes) {
-    if constexpr (T <= 2) prefetch_block<kQ4_Kx16Bytes>(w);
     const uint8_t* scales = w + 64;
     const uint8_t* mins = w + 192;
     const uint8_t* qs = w + 320;
@@ -410,6 +415,10 @@ inline void q4_k_tile(const uint8_t* w, int64_t blocks, const ActQ8K (&x)[T], fl
       VI lo_acc[T], hi_acc[T];
       for (int t = 0; t < T; ++t) lo_acc[t] = hi_acc[t] = vi_zero();
       for (int k = 0; k < 8; ++k) {
+        if constexpr (T <= 2) {
+          prefetch(w + kAhead + 64 * (p * 8 + k));
+          if (p == 0 && k < kHeadLines) prefetch(w + kAhead + 2048 + 64 * k);
+        }
         const VI v = vi_load(qs + (p * 8 + k) * 64);
         const VI lo = vi_and(v, nibble);
         const VI hi = vi_and(vi_srl16(v, 4), nibble);
