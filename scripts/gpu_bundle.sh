@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Packs what the GPU model checks need into gpu-bundle.tar.xz (git-ignored), built here where
-# the library's dependencies are installed: the CLI, test_gpu_model and decode_batches from the
+# the library's dependencies are installed: the CLI, test_gpu_model, decode_batches and
+# bench_matmul (the host CPU's kernels: the GPU machine's Xeon has AMX) from the
 # `cuda` preset, the shared libraries they load (system ones excepted), and the fixtures the
 # tests read. GPU machines have the CUDA toolkit but not fmt, PCRE2, utf8proc or oneDNN, and no
 # ../shared; scripts/gpu_models.sh unpacks the bundle there.
@@ -13,13 +14,14 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD_DIR:-build/cuda}
 SHARED=${POLYINFER_SHARED_DIR:-../shared}
 [ -f "$BUILD/CMakeCache.txt" ] || cmake --preset cuda >/dev/null
-cmake --build "$BUILD" --target polyinfer_cli test_gpu_model test_cuda decode_batches -j"${JOBS:-2}"
+cmake --build "$BUILD" --target polyinfer_cli test_gpu_model test_cuda decode_batches bench_matmul \
+  -j"${JOBS:-2}"
 
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
 B=$STAGE/gpu-bundle
 mkdir -p "$B/bin" "$B/lib" "$B/shared/fixtures/models" "$B/shared/taskmodels"
-cp "$BUILD/bin/polyinfer" "$BUILD/bin/decode_batches" "$BUILD/tests/test_gpu_model" \
+cp "$BUILD/bin/polyinfer" "$BUILD/bin/decode_batches" "$BUILD/bin/bench_matmul" "$BUILD/tests/test_gpu_model" \
   "$BUILD/tests/test_cuda" "$B/bin/"
 # Libraries outside the C runtime and the CUDA toolkit (the GPU machine has both).
 for binary in "$B"/bin/*; do

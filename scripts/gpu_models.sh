@@ -11,7 +11,8 @@
 # (decode_batches 1/8/32/128), profile (per-op GPU time, graphs off), workload (Engine on cpu
 # and cuda:0), split (tensor parallelism with two ranks on cuda:0; the Engine placing models
 # over two logical GPUs), ab (batch-1/8 decode with the fused launches and programmatic launch
-# switched off in turn), sweep (batch-1 decode with each single-token GEMV shape forced), ncu
+# switched off in turn), sweep (batch-1 decode with each single-token GEMV shape forced), amx
+# (CPU GEMM at 512 tokens on the host CPU, 2 cores: AMX where present), ncu
 # (Nsight Compute kernel times of one decode step), torch (PyTorch f16).
 # Environment: OUT (results folder; default build/gpu-models), SYNTH_DIR (default /tmp).
 set -uo pipefail
@@ -95,6 +96,16 @@ if step workload; then
         "$result" "$config" "$device" 2>&1 | tee -a "$LOG"
     done
   done
+fi
+
+if step amx; then
+  section "CPU GEMM on the GPU machine's host CPU, 2 cores pinned (AMX tiles where it has them)"
+  echo "cpu flags: $(grep -o -w 'amx_int8\|amx_bf16\|amx_tile\|avx512_fp16' /proc/cpuinfo | sort -u | tr '\n' ' ')" |
+    tee -a "$LOG"
+  POLYINFER_BENCH_THREADS=2 timeout 400 taskset -c 2,3 "$B/bin/bench_matmul" \
+    --benchmark_filter='gemm/(f16|bf16|q8_0|q4_0|q4_k)/4096x4096/tokens:512|onednn/(bf16|u8s8s32)/4096x4096/tokens:512' \
+    --benchmark_repetitions=3 --benchmark_report_aggregates_only=true 2>&1 | grep -E "median|rror" |
+    tee -a "$LOG"
 fi
 
 if step sweep; then
