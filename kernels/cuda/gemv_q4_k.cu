@@ -62,6 +62,19 @@ struct FormatQ4_K {
     *min = static_cast<int>(first_half ? (mid & 63u) : ((high >> 4) | ((mid >> 6) << 4)));
   }
 
+  // *low += Σ low nibbles of q · lo, *high += Σ high nibbles · hi (16 bytes each).
+  __device__ static void nibbles_dot(const uint4& q, const int4& lo, const int4& hi, int* low,
+                                     int* high) {
+    const uint32_t words[4] = {q.x, q.y, q.z, q.w};
+    const int lows[4] = {lo.x, lo.y, lo.z, lo.w};
+    const int highs[4] = {hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      *low = dot4_i8(static_cast<int>(words[i] & 0x0F0F0F0Fu), lows[i], *low);
+      *high = dot4_i8(static_cast<int>((words[i] >> 4) & 0x0F0F0F0Fu), highs[i], *high);
+    }
+  }
+
   // The 6-bit scales and mins multiply the integer sums before the one conversion to float per
   // term (|sc·Σ q·qx| ≤ 63·32·15·127 and |m·Σ qx| ≤ 63·32·127, both below 2^22, so
   // small_int_to_float is exact and runs on the full-rate pipes, not the quarter-rate I2F).
@@ -69,22 +82,8 @@ struct FormatQ4_K {
     const int pair = static_cast<int>(k & 3);
     int low = 0;
     int high = 0;
-    low = dot4_i8(static_cast<int>(c.q0.x & 0x0F0F0F0Fu), a.lo0.x, low);
-    high = dot4_i8(static_cast<int>((c.q0.x >> 4) & 0x0F0F0F0Fu), a.hi0.x, high);
-    low = dot4_i8(static_cast<int>(c.q0.y & 0x0F0F0F0Fu), a.lo0.y, low);
-    high = dot4_i8(static_cast<int>((c.q0.y >> 4) & 0x0F0F0F0Fu), a.hi0.y, high);
-    low = dot4_i8(static_cast<int>(c.q0.z & 0x0F0F0F0Fu), a.lo0.z, low);
-    high = dot4_i8(static_cast<int>((c.q0.z >> 4) & 0x0F0F0F0Fu), a.hi0.z, high);
-    low = dot4_i8(static_cast<int>(c.q0.w & 0x0F0F0F0Fu), a.lo0.w, low);
-    high = dot4_i8(static_cast<int>((c.q0.w >> 4) & 0x0F0F0F0Fu), a.hi0.w, high);
-    low = dot4_i8(static_cast<int>(c.q1.x & 0x0F0F0F0Fu), a.lo1.x, low);
-    high = dot4_i8(static_cast<int>((c.q1.x >> 4) & 0x0F0F0F0Fu), a.hi1.x, high);
-    low = dot4_i8(static_cast<int>(c.q1.y & 0x0F0F0F0Fu), a.lo1.y, low);
-    high = dot4_i8(static_cast<int>((c.q1.y >> 4) & 0x0F0F0F0Fu), a.hi1.y, high);
-    low = dot4_i8(static_cast<int>(c.q1.z & 0x0F0F0F0Fu), a.lo1.z, low);
-    high = dot4_i8(static_cast<int>((c.q1.z >> 4) & 0x0F0F0F0Fu), a.hi1.z, high);
-    low = dot4_i8(static_cast<int>(c.q1.w & 0x0F0F0F0Fu), a.lo1.w, low);
-    high = dot4_i8(static_cast<int>((c.q1.w >> 4) & 0x0F0F0F0Fu), a.hi1.w, high);
+    nibbles_dot(c.q0, a.lo0, a.hi0, &low, &high);
+    nibbles_dot(c.q1, a.lo1, a.hi1, &low, &high);
     int scale0 = 0;
     int min0 = 0;
     int scale1 = 0;
