@@ -9,8 +9,8 @@ packages=(
   libeigen3-dev libdnnl-dev catch2 libbenchmark-dev
 )
 # Debian's hipcc (HIP 5.2, clang 15) compiles the GPU kernels for AMD GPUs (preset `hip`);
-# POLYINFER_WITH_HIP=0 leaves it out.
-if [[ "${POLYINFER_WITH_HIP:-1}" == "1" ]]; then packages+=(hipcc); fi
+# POLYINFER_WITH_HIP=1 (scripts/test.sh's default) adds it.
+if [[ "${POLYINFER_WITH_HIP:-0}" == "1" ]]; then packages+=(hipcc); fi
 # clang + compiler-rt give the libFuzzer targets; optional for a plain build.
 if [[ "${POLYINFER_WITH_FUZZ:-0}" == "1" ]]; then packages+=(clang libclang-rt-dev); fi
 

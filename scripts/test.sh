@@ -6,6 +6,7 @@
 # POLYINFER_WITH_HIP=0 skips it). The Engine's tests also run under ThreadSanitizer (`tsan`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export POLYINFER_WITH_HIP=${POLYINFER_WITH_HIP:-1}
 scripts/setup.sh
 preset=cpu
 if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
@@ -15,7 +16,7 @@ fi
 cmake --preset "$preset" -DPOLYINFER_BUILD_TESTS=ON -DPOLYINFER_BUILD_BENCHMARKS=ON -DPOLYINFER_BUILD_EXAMPLES=ON
 cmake --build --preset "$preset" -j "$(nproc)"
 # The GPU kernels through HIP: compiled and linked (test_hip skips without an AMD GPU).
-if [[ "${POLYINFER_WITH_HIP:-1}" == "1" ]] && command -v hipcc >/dev/null 2>&1; then
+if [[ "$POLYINFER_WITH_HIP" == "1" ]] && command -v hipcc >/dev/null 2>&1; then
   cmake --preset hip -DPOLYINFER_BUILD_TESTS=ON -DPOLYINFER_WERROR=ON
   cmake --build --preset hip -j "$(nproc)" --target test_hip
   build/hip/tests/test_hip
