@@ -108,6 +108,9 @@ class EngineImpl {
   [[nodiscard]] std::string place(const Runner& runner, uint64_t need, bool& evict);
   /// Bytes of idle, evictable models on `device` other than `keep`. Mutex held.
   [[nodiscard]] uint64_t evictable_bytes(const std::string& device, const Runner& keep) const;
+  /// Adds (or, with add false, removes) a model of `bytes` placed on `device` to the budget of
+  /// each GPU it uses: the device, or every GPU of a split, each its share. Mutex held.
+  void charge(const std::string& device, uint64_t bytes, bool add);
   void add_model_locked(ModelSpec spec);
   void rebuild_catalog_locked();
   [[nodiscard]] std::shared_ptr<const std::vector<CatalogEntry>> catalog() const;

@@ -17,6 +17,34 @@ constexpr auto kMemoryRetry = std::chrono::milliseconds(2);
 /// A model just loaded keeps admitting this long although another waits for memory.
 constexpr auto kMinResidency = std::chrono::milliseconds(50);
 
+/// The GPUs a placement names: each of a split ("cuda:0,cuda:1"), or the one device.
+std::vector<std::string> members_of(const std::string& device) {
+  std::vector<std::string> members;
+  size_t start = 0;
+  while (start <= device.size()) {
+    const size_t end = std::min(device.find(',', start), device.size());
+    std::string member = device.substr(start, end - start);
+    member.erase(0, member.find_first_not_of(' '));
+    member.erase(member.find_last_not_of(' ') + 1);
+    if (!member.empty()) members.push_back(member);
+    start = end + 1;
+  }
+  if (members.empty()) members.push_back(device);
+  return members;
+}
+
+/// Bytes each member of a placement holds of a model of `bytes`: a split shares it evenly
+/// (heads and MLP columns are; rank 0's extra logits matrix is not counted apart).
+uint64_t share_of(uint64_t bytes, size_t members) {
+  return (bytes + members - 1) / members;
+}
+
+bool on_device(const std::string& placement, const std::string& device) {
+  if (placement == device) return true;
+  const std::vector<std::string> members = members_of(placement);
+  return members.size() > 1 && std::find(members.begin(), members.end(), device) != members.end();
+}
+
 }  // namespace
 
 EngineImpl::EngineImpl(EngineConfig config, ModelLoader loader)
@@ -275,12 +303,28 @@ std::vector<std::string> EngineImpl::placement_candidates(const ModelSpec& spec)
 uint64_t EngineImpl::evictable_bytes(const std::string& device, const Runner& keep) const {
   uint64_t bytes = 0;
   for (const std::unique_ptr<Runner>& other : runners_) {
-    if (other.get() != &keep && other->resident && other->device == device && !other->claimed &&
-        other->active() == 0) {
-      bytes += other->estimated_bytes;
+    if (other.get() != &keep && other->resident && on_device(other->device, device) &&
+        !other->claimed && other->active() == 0) {
+      bytes += share_of(other->estimated_bytes, members_of(other->device).size());
     }
   }
   return bytes;
+}
+
+void EngineImpl::charge(const std::string& device, uint64_t bytes, bool add) {
+  const std::vector<std::string> members = members_of(device);
+  const uint64_t share = share_of(bytes, members.size());
+  for (const std::string& member : members) {
+    Pool& p = pool(member);
+    if (add) {
+      p.resident += share;
+      ++p.models;
+      p.peak = std::max(p.peak, p.resident);
+    } else {
+      p.resident -= share;
+      --p.models;
+    }
+  }
 }
 
 std::string EngineImpl::place(const Runner& runner, uint64_t need, bool& evict) {
@@ -290,7 +334,7 @@ std::string EngineImpl::place(const Runner& runner, uint64_t need, bool& evict) 
   const auto busy = [&](const std::string& device) {
     size_t work = 0;
     for (const std::unique_ptr<Runner>& other : runners_) {
-      if (other->resident && other->device == device) {
+      if (other->resident && on_device(other->device, device)) {
         work += other->incoming.size() + (other->claimed ? 1 : other->active() + other->held());
       }
     }
@@ -302,11 +346,29 @@ std::string EngineImpl::place(const Runner& runner, uint64_t need, bool& evict) 
   std::string fallback;  // fits after evicting the fewest bytes
   uint64_t fallback_evicted = 0;
   for (const std::string& device : placement_candidates(runner.spec())) {
-    Pool& p = pool(device);
-    const uint64_t free =
-        p.budget == 0 ? UINT64_MAX : (p.budget > p.resident ? p.budget - p.resident : 0);
-    if (need <= free) {
-      const size_t work = busy(device);
+    // A split fits where each of its GPUs takes its share; its free memory is the least of
+    // theirs, its work the sum.
+    const std::vector<std::string> members = members_of(device);
+    const uint64_t share = share_of(need, members.size());
+    bool fits = true;
+    bool possible = true;  // after evicting idle models
+    uint64_t free = UINT64_MAX;
+    uint64_t missing = 0;
+    size_t work = 0;
+    for (const std::string& member : members) {
+      Pool& p = pool(member);
+      const uint64_t member_free =
+          p.budget == 0 ? UINT64_MAX : (p.budget > p.resident ? p.budget - p.resident : 0);
+      free = std::min(free, member_free);
+      work += busy(member);
+      if (share <= member_free) continue;
+      fits = false;
+      if (share > p.budget || evictable_bytes(member, runner) < share - member_free) {
+        possible = false;
+      }
+      missing += share - member_free;
+    }
+    if (fits) {
       const bool better = best.empty() || work < best_busy ||
                           (work == best_busy && free > best_free) ||
                           (work == best_busy && free == best_free && device == runner.device);
@@ -317,10 +379,7 @@ std::string EngineImpl::place(const Runner& runner, uint64_t need, bool& evict) 
       }
       continue;
     }
-    if (need > p.budget) continue;
-    const uint64_t missing = need - free;
-    if (evictable_bytes(device, runner) >= missing &&
-        (fallback.empty() || missing < fallback_evicted)) {
+    if (possible && (fallback.empty() || missing < fallback_evicted)) {
       fallback = device;
       fallback_evicted = missing;
     }
@@ -337,8 +396,8 @@ bool EngineImpl::evict_one(std::unique_lock<std::mutex>& lock, const Runner& kee
   double victim_score = 0;
   const Clock::time_point now = Clock::now();
   for (const std::unique_ptr<Runner>& other : runners_) {
-    if (other.get() == &keep || !other->resident || other->device != device || other->claimed ||
-        other->active() > 0) {
+    if (other.get() == &keep || !other->resident || !on_device(other->device, device) ||
+        other->claimed || other->active() > 0) {
       continue;
     }
     const double idle_s = std::chrono::duration<double>(now - other->last_used).count();
@@ -357,9 +416,7 @@ bool EngineImpl::evict_one(std::unique_lock<std::mutex>& lock, const Runner& kee
   lock.lock();
   victim->claimed = false;
   victim->resident = false;
-  Pool& p = pool(device);
-  p.resident -= victim->estimated_bytes;
-  --p.models;
+  charge(victim->device, victim->estimated_bytes, false);
   rebuild_catalog_locked();
   return true;
 }
@@ -380,12 +437,16 @@ EngineImpl::LoadOutcome EngineImpl::load(Runner& runner) {
   const std::string device = place(runner, need, evict);
   if (device.empty()) {
     // No candidate can make room now: too large for every budget, or busy models hold it.
-    uint64_t largest = 0;
+    uint64_t largest = 0;  // the most a candidate can hold (a split: its GPUs' least × count)
     bool unlimited = false;
     for (const std::string& d : placement_candidates(runner.spec())) {
-      const uint64_t budget = pool(d).budget;
-      unlimited = unlimited || budget == 0;
-      largest = std::max(largest, budget);
+      const std::vector<std::string> members = members_of(d);
+      uint64_t least = UINT64_MAX;
+      for (const std::string& member : members) {
+        if (pool(member).budget > 0) least = std::min(least, pool(member).budget);
+      }
+      unlimited = unlimited || least == UINT64_MAX;
+      if (least != UINT64_MAX) largest = std::max(largest, least * members.size());
     }
     if (!unlimited && need > largest) {
       outcome.error = fmt::format("{} needs {} bytes; the memory budget is {} bytes", runner.key(),
@@ -397,23 +458,29 @@ EngineImpl::LoadOutcome EngineImpl::load(Runner& runner) {
     outcome.state = LoadState::kBlocked;
     return outcome;
   }
-  Pool* p = &pool(device);
-  while (evict && p->budget > 0 && p->resident + need > p->budget) {
-    if (!evict_one(lock, runner, device)) {  // a victim got busy meanwhile
-      pressure_.store(&runner);
-      runner.retry_at = Clock::now() + kMemoryRetry;
-      outcome.state = LoadState::kBlocked;
-      return outcome;
+  const std::vector<std::string> members = members_of(device);
+  const uint64_t share = share_of(need, members.size());
+  for (const std::string& member : members) {
+    while (evict && pool(member).budget > 0 &&
+           pool(member).resident + share > pool(member).budget) {
+      if (!evict_one(lock, runner, member)) {  // a victim got busy meanwhile
+        pressure_.store(&runner);
+        runner.retry_at = Clock::now() + kMemoryRetry;
+        outcome.state = LoadState::kBlocked;
+        return outcome;
+      }
     }
-    p = &pool(device);
   }
-  p->resident += need;
-  ++p->models;
-  p->peak = std::max(p->peak, p->resident);
+  charge(device, need, true);
   runner.resident = true;
   runner.device = device;
-  // The GPU the model loads on: a listed device's `gpu`, else the device itself.
-  const std::string load_device = p->gpu.empty() ? device : p->gpu;
+  // The GPU the model loads on: a listed device's `gpu`, else the device itself (each GPU of a
+  // split likewise).
+  std::string load_device;
+  for (const std::string& member : members) {
+    const Pool& p = pool(member);
+    load_device += (load_device.empty() ? "" : ",") + (p.gpu.empty() ? member : p.gpu);
+  }
   if (pressure_.load() == &runner) pressure_.store(nullptr);
   lock.unlock();
 
@@ -425,9 +492,7 @@ EngineImpl::LoadOutcome EngineImpl::load(Runner& runner) {
     outcome.model = loader_.load(placed, runner.tier(), settings);
   } catch (const std::exception& e) {
     lock.lock();
-    Pool& failed = pool(device);
-    failed.resident -= need;
-    --failed.models;
+    charge(device, need, false);
     runner.resident = false;
     outcome.error = fmt::format("{}: {}", runner.key(), e.what());
     return outcome;
@@ -437,12 +502,14 @@ EngineImpl::LoadOutcome EngineImpl::load(Runner& runner) {
                                                  : need;
   metrics_.load(runner.key(), device);
   lock.lock();
-  Pool& loaded = pool(device);
-  loaded.resident = loaded.resident - need + bytes;
-  loaded.peak = std::max(loaded.peak, loaded.resident);
+  charge(device, need, false);
+  charge(device, bytes, true);
   runner.estimated_bytes = bytes;
   // The estimate may have been low: make room now if others are idle.
-  while (loaded.budget > 0 && loaded.resident > loaded.budget && evict_one(lock, runner, device)) {
+  for (const std::string& member : members) {
+    while (pool(member).budget > 0 && pool(member).resident > pool(member).budget &&
+           evict_one(lock, runner, member)) {
+    }
   }
   runner.loaded_at = Clock::now();
   runner.load_seconds = std::chrono::duration<double>(runner.loaded_at - start).count();

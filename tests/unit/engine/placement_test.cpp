@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Placement of models across GPUs (EngineConfig::devices) over fake models: spread by free
-// memory and load, per-device budgets with eviction there, pinned devices, errors, and many
-// threads at once. The fakes never touch a GPU: device names only reach the loader.
+// memory and load, per-device budgets with eviction there, pinned devices, split models
+// charged to each of their GPUs, errors, and many threads at once. The fakes never touch a GPU:
+// device names only reach the loader.
 #include <catch2/catch.hpp>
 
 #include <fmt/format.h>
@@ -163,6 +164,63 @@ TEST_CASE("placement: pinned devices, budgets too small, bad device lists", "[en
   EngineConfig twice = gpu_config({"q"}, z, 1000, 0);
   twice.devices.push_back(DeviceConfig{"CUDA:1", 0});
   CHECK_THROWS_WITH(fake_engine(twice, z), Catch::Contains("listed twice"));
+}
+
+TEST_CASE("placement: a split model takes its share of each of its GPUs' budgets",
+          "[engine][placement]") {
+  FakeZoo zoo;
+  // One-model GPUs of 1500 bytes; "big" (2000) is split over both, 1000 on each.
+  EngineConfig config = gpu_config({"a", "b", "big"}, zoo, 1000, 1500);
+  zoo.decoders["big"].bytes = 2000;
+  config.models[2].device = "cuda:0, cuda:1";
+  auto engine = fake_engine(config, zoo);
+  REQUIRE(engine->submit(ask_model("big", "x =")).get().status == Status::kOk);
+  CHECK(zoo.of("big").devices() == std::vector<std::string>{"cuda:0,cuda:1"});
+  auto metrics = engine->metrics();
+  for (const char* device : {"cuda:0", "cuda:1"}) {
+    CAPTURE(device);
+    CHECK(metrics.by_device.at(device).resident_bytes == 1000);
+    CHECK(metrics.by_device.at(device).models == 1);
+  }
+  CHECK_FALSE(metrics.by_device.contains("cuda:0, cuda:1"));
+  CHECK(metrics.by_model_tier.at("big/native").device == "cuda:0, cuda:1");
+  // a fits on neither GPU beside big's share: big (idle) is evicted, which frees both.
+  REQUIRE(engine->submit(ask_model("a", "x =")).get().status == Status::kOk);
+  metrics = engine->metrics();
+  CHECK(metrics.by_model_tier.at("big/native").evictions == 1);
+  CHECK(metrics.by_device.at("cuda:0").resident_bytes +
+            metrics.by_device.at("cuda:1").resident_bytes ==
+        1000);
+  REQUIRE(engine->submit(ask_model("b", "x =")).get().status == Status::kOk);
+  // big again: a and b each leave 500 bytes on their GPU; both go.
+  REQUIRE(engine->submit(ask_model("big", "y =")).get().status == Status::kOk);
+  metrics = engine->metrics();
+  CHECK(metrics.by_model_tier.at("a/native").evictions == 1);
+  CHECK(metrics.by_model_tier.at("b/native").evictions == 1);
+  for (const char* device : {"cuda:0", "cuda:1"}) {
+    CAPTURE(device);
+    CHECK(metrics.by_device.at(device).resident_bytes == 1000);
+    CHECK(metrics.by_device.at(device).peak_resident_bytes <= 1500);
+  }
+
+  // A split larger than its GPUs can hold together: refused, naming what they hold.
+  FakeZoo other;
+  EngineConfig too_big = gpu_config({"huge"}, other, 4000, 1500);
+  too_big.models[0].device = "cuda:0,cuda:1";
+  auto engine2 = fake_engine(too_big, other);
+  const Response refused = engine2->submit(ask_model("huge", "x =")).get();
+  CHECK(refused.status == Status::kModelUnavailable);
+  CHECK(refused.error.find("memory budget is 3000") != std::string::npos);
+
+  // Logical GPUs on one card: a split over them loads on the physical one twice.
+  FakeZoo halves;
+  EngineConfig logical = gpu_config({"h"}, halves, 1000, 1500);
+  logical.devices = {DeviceConfig{"cuda:0", 1500, 0}, DeviceConfig{"cuda:1", 1500, 0}};
+  logical.models[0].device = "cuda:0,cuda:1";
+  auto engine3 = fake_engine(logical, halves);
+  REQUIRE(engine3->submit(ask_model("h", "x =")).get().status == Status::kOk);
+  CHECK(halves.of("h").devices() == std::vector<std::string>{"cuda:0,cuda:0"});
+  CHECK(engine3->metrics().by_device.at("cuda:1").resident_bytes == 500);
 }
 
 TEST_CASE("placement: many threads over four models on two GPUs stay within budgets",
