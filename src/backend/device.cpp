@@ -12,11 +12,20 @@
 namespace polyinfer::inline v0::detail {
 
 std::string Device::name() const {
-  return kind == Kind::kCpu ? std::string("cpu") : fmt::format("cuda:{}", ordinal);
+  if (kind == Kind::kCpu) return "cpu";
+  return fmt::format("{}:{}", hip_built() ? "hip" : "cuda", ordinal);
 }
 
 bool cuda_built() noexcept {
 #if defined(POLYINFER_HAVE_CUDA)
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool hip_built() noexcept {
+#if defined(POLYINFER_HAVE_HIP)
   return true;
 #else
   return false;
@@ -28,16 +37,24 @@ Device parse_device(std::string_view text, std::string_view where) {
   for (const char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (lower.empty() || lower == "cpu") return {};
   Device device{Device::Kind::kCuda, 0};
-  if (lower != "cuda") {
-    const bool prefixed = lower.starts_with("cuda:");
-    const std::string_view rest = prefixed ? std::string_view(lower).substr(5) : std::string_view();
+  const bool hip = lower.starts_with("hip");
+  const std::string_view prefix = hip ? "hip" : "cuda";
+  if (lower != prefix) {
+    const bool prefixed =
+        lower.starts_with(prefix) && lower.size() > prefix.size() && lower[prefix.size()] == ':';
+    const std::string_view rest =
+        prefixed ? std::string_view(lower).substr(prefix.size() + 1) : std::string_view();
     const auto [end, error] =
         std::from_chars(rest.data(), rest.data() + rest.size(), device.ordinal);
     if (!prefixed || rest.empty() || error != std::errc() || end != rest.data() + rest.size() ||
         device.ordinal < 0) {
       fail(ErrorCode::kInvalidArgument, std::string(where),
-           "unknown device '{}' (cpu, cuda, cuda:N)", text);
+           "unknown device '{}' (cpu, cuda, cuda:N, hip, hip:N)", text);
     }
+  }
+  if (hip && !hip_built()) {
+    fail(ErrorCode::kUnsupported, std::string(where),
+         "device '{}': this build has no HIP backend (configure with POLYINFER_WITH_HIP=ON)", text);
   }
   if (!cuda_built()) {
     fail(ErrorCode::kUnsupported, std::string(where),

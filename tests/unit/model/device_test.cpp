@@ -29,11 +29,12 @@ TEST_CASE("device names: cpu, cuda, cuda:N", "[device]") {
     }
   }
   if (cuda_built()) {
-    CHECK(parse_device("cuda", "d").name() == "cuda:0");
+    const std::string gpu = polyinfer::detail::hip_built() ? "hip" : "cuda";
+    CHECK(parse_device("cuda", "d").name() == gpu + ":0");
     const Device device = parse_device("CUDA:3", "d");
     CHECK(device.is_gpu());
     CHECK(device.ordinal == 3);
-    CHECK(device.name() == "cuda:3");
+    CHECK(device.name() == gpu + ":3");
   } else {
     try {
       (void)parse_device("cuda:0", "d");
@@ -41,6 +42,29 @@ TEST_CASE("device names: cpu, cuda, cuda:N", "[device]") {
     } catch (const Error& e) {
       CHECK(e.code() == ErrorCode::kUnsupported);
       CHECK(std::string(e.what()).find("no CUDA backend") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("device names: hip, hip:N", "[device]") {
+  using polyinfer::detail::hip_built;
+  for (const char* bad : {"hip:", "hip:x", "hip:-1", "hipp", "hip0"}) {
+    INFO(bad);
+    CHECK_THROWS_WITH(parse_device(bad, "d"),
+                      Catch::Contains("unknown device") && Catch::Contains("hip:N"));
+  }
+  if (hip_built()) {
+    CHECK(parse_device("HIP:2", "d").ordinal == 2);
+    CHECK(parse_device("hip", "d").name() == "hip:0");
+    CHECK(parse_device("cuda:1", "d").name() == "hip:1");  // the same GPUs
+  } else {
+    try {
+      (void)parse_device("hip:0", "model m: device");
+      FAIL("accepted");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::kUnsupported);
+      CHECK(std::string(e.what()).find("no HIP backend") != std::string::npos);
+      CHECK(std::string(e.what()).find("model m: device") != std::string::npos);
     }
   }
 }
