@@ -9,8 +9,8 @@ namespace polyinfer::cli {
 
 namespace {
 
-// cpu and cuda[:N] go to the loaders (which say whether this build and machine have the GPU);
-// hip[:N] is named but not built.
+// cpu, cuda[:N] and hip[:N] go to the loaders (which say whether this build and machine have
+// the GPU).
 void check_device(std::string_view device) {
   if (device == "cpu") return;
   for (const std::string_view kind : {"cuda", "hip"}) {
@@ -20,10 +20,8 @@ void check_device(std::string_view device) {
     if (rest.size() >= 2 && rest[0] == ':') {
       well_formed = rest.find_first_not_of("0123456789", 1) == std::string_view::npos;
     }
-    if (!well_formed) break;
-    if (kind == "cuda") return;
-    throw Error(ErrorCode::kUnsupported, "--device " + std::string(device),
-                "the HIP backend compiles (POLYINFER_WITH_HIP) but does not run models yet");
+    if (well_formed) return;
+    break;
   }
   throw UsageError("--device must be cpu, cuda[:N], a list cuda:0,cuda:1 or hip[:N], not '" +
                    std::string(device) + "'");

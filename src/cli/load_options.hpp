@@ -15,8 +15,9 @@ namespace polyinfer::cli {
 /// The option names load_options() reads; append them to a command's option list.
 inline const std::vector<std::string> kLoadOptionNames{"tier", "device", "threads", "ctx"};
 
-/// LoadOptions from --tier, --threads and --ctx. --device must be "cpu" (the default):
-/// UsageError for a malformed device, Error(kUnsupported) for cuda / hip (not built yet).
+/// LoadOptions from --tier, --device (cpu, the default; cuda[:N], hip[:N] or a list of GPUs),
+/// --threads and --ctx. UsageError for a malformed device (the loaders refuse a GPU this build
+/// has no backend for).
 [[nodiscard]] LoadOptions load_options(const Args& args);
 
 /// Parses a floating-point option in [min, max]; UsageError when malformed or out of range.

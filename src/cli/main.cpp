@@ -45,7 +45,7 @@ MODEL is a .gguf file, a vocabulary-only .gguf, or a Hugging Face folder.
                                                      Hugging Face folder → GGUF (llama.cpp layout)
 
   TIER: native, f32, f16, q8_0, q4_0, q4_k.
-  TYPE: f32, f16, bf16, q8_0, q4_0, q4_k, q4_k_m (llama.cpp's Q4_K_M mix).  D: cpu (cuda[:N], hip[:N] not built yet).
+  TYPE: f32, f16, bf16, q8_0, q4_0, q4_k, q4_k_m (llama.cpp's Q4_K_M mix).  D: cpu, cuda[:N] (CUDA or HIP builds), hip[:N] (HIP builds).
   Models also take --threads N (0: all cores); decoders --ctx N (context length).
 
   --version, --help
