@@ -13,20 +13,29 @@ using polyinfer::detail::cuda_built;
 using polyinfer::detail::Device;
 using polyinfer::detail::parse_device;
 
+namespace {
+
+// parse_device(text, where) throws Error(code) whose message names `where` and `fragment`.
+void check_refused(const char* text, const char* where, ErrorCode code, const char* fragment) {
+  INFO(text);
+  try {
+    (void)parse_device(text, where);
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(e.code() == code);
+    CHECK(std::string(e.what()).find(where) != std::string::npos);
+    CHECK(std::string(e.what()).find(fragment) != std::string::npos);
+  }
+}
+
+}  // namespace
+
 TEST_CASE("device names: cpu, cuda, cuda:N", "[device]") {
   CHECK(parse_device("", "d").kind == Device::Kind::kCpu);
   CHECK(parse_device("cpu", "d").kind == Device::Kind::kCpu);
   CHECK(parse_device("CPU", "d").name() == "cpu");
   for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "cuda:1x", "cud", "cpu:0", "tpu"}) {
-    INFO(bad);
-    try {
-      (void)parse_device(bad, "model m: device");
-      FAIL("accepted");
-    } catch (const Error& e) {
-      CHECK(e.code() == ErrorCode::kInvalidArgument);
-      CHECK(std::string(e.what()).find("model m: device") != std::string::npos);
-      CHECK(std::string(e.what()).find("cpu, cuda, cuda:N") != std::string::npos);
-    }
+    check_refused(bad, "model m: device", ErrorCode::kInvalidArgument, "cpu, cuda, cuda:N");
   }
   if (cuda_built()) {
     const std::string gpu = polyinfer::detail::hip_built() ? "hip" : "cuda";
@@ -36,13 +45,7 @@ TEST_CASE("device names: cpu, cuda, cuda:N", "[device]") {
     CHECK(device.ordinal == 3);
     CHECK(device.name() == gpu + ":3");
   } else {
-    try {
-      (void)parse_device("cuda:0", "d");
-      FAIL("accepted");
-    } catch (const Error& e) {
-      CHECK(e.code() == ErrorCode::kUnsupported);
-      CHECK(std::string(e.what()).find("no CUDA backend") != std::string::npos);
-    }
+    check_refused("cuda:0", "d", ErrorCode::kUnsupported, "no CUDA backend");
   }
 }
 
@@ -58,14 +61,7 @@ TEST_CASE("device names: hip, hip:N", "[device]") {
     CHECK(parse_device("hip", "d").name() == "hip:0");
     CHECK(parse_device("cuda:1", "d").name() == "hip:1");  // the same GPUs
   } else {
-    try {
-      (void)parse_device("hip:0", "model m: device");
-      FAIL("accepted");
-    } catch (const Error& e) {
-      CHECK(e.code() == ErrorCode::kUnsupported);
-      CHECK(std::string(e.what()).find("no HIP backend") != std::string::npos);
-      CHECK(std::string(e.what()).find("model m: device") != std::string::npos);
-    }
+    check_refused("hip:0", "model m: device", ErrorCode::kUnsupported, "no HIP backend");
   }
 }
 
