@@ -400,8 +400,8 @@ inline void q4_k_tile(const uint8_t* w, int64_t blocks, const ActQ8K (&x)[T], fl
   for (int t = 0; t < T; ++t) facc[t] = vf_zero();
   // The block two ahead (4.6 KiB) is prefetched one line per 64 quant bytes used, as the
   // smaller Q4_0/Q8_0 blocks are, not in one burst of 37 lines per block at the 8 KiB distance
-  // of the others. 4096×4096 medians of 4 runs beside each other, of the read roofline: burst
-  // 85 %, spread at 7 KiB 87 %, spread at 4.6 KiB 89 %, spread at 9.3 KiB 84–86 %.
+  // of the others. 4096×4096 medians of runs beside each other, of the read roofline: burst
+  // 85 %, spread at 7 KiB 87 %, spread at 4.6 KiB 89 % (4 runs), at 9.3 KiB 84 % (3 runs).
   constexpr int64_t kAhead = 2 * kQ4_Kx16Bytes;
   constexpr int kHeadLines = (kQ4_Kx16Bytes - 2048) / 64;  // d, dmin, scales, mins: 5 lines
   for (int64_t b = 0; b < blocks; ++b, w += kQ4_Kx16Bytes) {
