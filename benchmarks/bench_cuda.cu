@@ -573,6 +573,7 @@ int main(int argc, char** argv) {
   bench.multi_token(DType::kF16, 14336, 4096);
   bench.prompt_gemm(DType::kF16, 14336, 4096, 512);
   bench.prompt_gemm(DType::kQ4_0, 14336, 4096, 512);
+  bench.attention_decode(32, 8, 128, 512);
   bench.attention_decode(32, 8, 128, 8192);
   bench.attention_decode(32, 8, 128, 32768);
   BENCH_CUDA(cudaGetLastError());

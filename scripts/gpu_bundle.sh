@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD_DIR:-build/cuda}
 SHARED=${POLYINFER_SHARED_DIR:-../shared}
 [ -f "$BUILD/CMakeCache.txt" ] || cmake --preset cuda >/dev/null
-cmake --build "$BUILD" --target polyinfer_cli test_gpu_model test_cuda decode_batches bench_matmul \
+cmake --build "$BUILD" --target polyinfer_cli test_gpu_model test_cuda bench_cuda decode_batches bench_matmul \
   -j"${JOBS:-2}"
 
 STAGE=$(mktemp -d)
@@ -22,7 +22,7 @@ trap 'rm -rf "$STAGE"' EXIT
 B=$STAGE/gpu-bundle
 mkdir -p "$B/bin" "$B/lib" "$B/shared/fixtures/models" "$B/shared/taskmodels"
 cp "$BUILD/bin/polyinfer" "$BUILD/bin/decode_batches" "$BUILD/bin/bench_matmul" "$BUILD/tests/test_gpu_model" \
-  "$BUILD/tests/test_cuda" "$B/bin/"
+  "$BUILD/tests/test_cuda" "$BUILD/bin/bench_cuda" "$B/bin/"
 # Libraries outside the C runtime and the CUDA toolkit (the GPU machine has both).
 for binary in "$B"/bin/*; do
   ldd "$binary" | awk '/=> \// {print $3}'
@@ -33,9 +33,11 @@ done | sort -u | while read -r lib; do
     *) cp -L "$lib" "$B/lib/" ;;
   esac
 done
+# Symbols are not needed there, and the bundle travels within the device tool's 64 MiB.
+strip --strip-unneeded "$B"/bin/* "$B"/lib/libpolyinfer.so* 2>/dev/null || true
 for model in tiny-llama tiny-qwen2; do
   cp -r "$SHARED/fixtures/models/$model" "$B/shared/fixtures/models/"
 done
 cp "$SHARED/taskmodels/workload-dev.jsonl" "$B/shared/taskmodels/" 2>/dev/null || true
-tar -C "$STAGE" -cJf gpu-bundle.tar.xz gpu-bundle
+XZ_OPT=-9 tar -C "$STAGE" -cJf gpu-bundle.tar.xz gpu-bundle
 ls -la gpu-bundle.tar.xz

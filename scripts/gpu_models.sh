@@ -7,12 +7,13 @@
 #
 #   scripts/gpu_models.sh [--formats "q4_0 q4_k q8_0"] [--steps "tests bench batches ..."]
 #
-# Steps (default: all but ncu): tests, bench (polyinfer bench -p 512 -n 128), batches
+# Steps (default: all but ncu): tests, kernels (bench_cuda --quick), bench (polyinfer bench -p 512 -n 128), batches
 # (decode_batches 1/8/32/128), profile (per-op GPU time, graphs off), workload (Engine on cpu
 # and cuda:0), split (tensor parallelism with two ranks on cuda:0; the Engine placing models
 # over two logical GPUs), ab (batch-1/8 decode with the fused launches and programmatic launch
 # switched off in turn), sweep (batch-1 decode with each single-token GEMV shape forced), amx
-# (CPU GEMM at 512 tokens on the host CPU, 2 cores: AMX where present), ncu
+# (CPU GEMM at 512 tokens on the host CPU, 2 cores: AMX where present), skip (batch-1 decode
+# with kinds of launches left out, to place the step's time), ncu
 # (Nsight Compute kernel times of one decode step), torch (PyTorch f16).
 # Environment: OUT (results folder; default build/gpu-models), SYNTH_DIR (default /tmp).
 set -uo pipefail
@@ -51,6 +52,12 @@ if step tests; then
   grep -E "^FAIL|FAILED|passed|failed" "$OUT/test_cuda.log" | tail -5 | tee -a "$LOG"
   timeout 300 "$B/bin/test_gpu_model" --durations yes >"$OUT/test_gpu_model.log" 2>&1 || STATUS=1
   grep -E "^conformance|test cases|passed|failed|FAILED" "$OUT/test_gpu_model.log" | tee -a "$LOG"
+fi
+
+if step kernels; then
+  section "kernel benchmarks (bench_cuda --quick: GEMV table, GEMM, attention)"
+  timeout 300 "$B/bin/bench_cuda" --quick 2>&1 | tee "$OUT/bench_cuda.log" |
+    grep -E "^(device|stream|q4_0|q4_k|q8_0|f16|GEMV >=|attention|gemm)" | tee -a "$LOG"
 fi
 
 model_of() { echo "$SYNTH_DIR/llama-3-8b-$1.gguf"; }
@@ -129,6 +136,18 @@ if step ab; then
     # shellcheck disable=SC2086
     env $switches timeout 200 "$B/bin/decode_batches" "$first" --device cuda:0 --batches 1,8 \
       --prompt 128 --gen 64 --reps 3 --greedy 2>&1 | tail -2 | tee -a "$LOG"
+  done
+fi
+
+if step skip; then
+  section "batch-1 decode with launches left out (POLYINFER_GPU_SKIP; results wrong, times place the step)"
+  for type in $FORMATS; do
+    for skip in "" qkv,o,gate_up,down,output rope_kv_store,attention,add_norm,silu_mul \
+      attention rope_kv_store add_norm silu_mul qkv o gate_up down; do
+      result=$(POLYINFER_GPU_SKIP=$skip timeout 120 "$B/bin/decode_batches" "$(model_of "$type")" \
+        --device cuda:0 --batches 1 --prompt 128 --gen 64 --reps 3 --greedy 2>&1 | tail -1)
+      echo "$type skip ${skip:-nothing}: $result" | tee -a "$LOG"
+    done
   done
 fi
 

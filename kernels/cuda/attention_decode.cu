@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Attention over the paged f16 KV cache: split-K ("flash decoding") partial softmax states per
-// block of rows, combined by a second kernel; and storing rows into the cache.
+// Attention over the paged f16 / f32 KV cache: split-K ("flash decoding") partial softmax states
+// per share of rows, merged by the last block to finish, in one launch; and storing rows into
+// the cache.
 #include <algorithm>
 #include <type_traits>
 
@@ -11,51 +12,36 @@ namespace polyinfer::inline v0::detail::gpu {
 namespace {
 
 constexpr int kWarps = 4;
-constexpr int kMaxGroup = 8;           // query heads per block (more: several head groups)
-constexpr int64_t kMinSplitRows = 16;  // fewer rows per split cost more in partials than they save
+constexpr int kMaxGroup = 8;            // query heads per block (more: several head groups)
+constexpr int64_t kMinSplitRows = 32;   // fewer rows per split cost more in partials than they save
+constexpr int kChunkRows = 256;         // rows whose scores a block holds in shared memory at once
+constexpr int kMaxSplits = kChunkRows;  // the merge keeps a factor per split where the scores were
 
 struct SplitPlan {
   int64_t heads;
   int64_t q_stride;     // floats between tokens' queries
   int64_t group;        // query heads per kv head
   int64_t head_groups;  // ceil(group / kMaxGroup)
-  int64_t rows_per_split;
-  int splits;
+  int splits;           // blocks per (token, head group); a token's rows are shared among them
 };
 
-// Loads kValues consecutive halves (kValues·2 bytes, aligned to that when kValues ∈ {2, 4, 8}).
-template <int kValues>
-__device__ __forceinline__ void load_values(const __half* p, float (&out)[kValues]) {
-  if constexpr (kValues == 2 || kValues == 4 || kValues == 8) {
-    using Vector =
-        std::conditional_t<kValues == 2, uint32_t, std::conditional_t<kValues == 4, uint2, uint4>>;
-    const Vector v = *reinterpret_cast<const Vector*>(p);
-    const __half2* pairs = reinterpret_cast<const __half2*>(&v);
-#pragma unroll
-    for (int i = 0; i < kValues / 2; ++i) {
-      const float2 f = __half22float2(pairs[i]);
-      out[2 * i] = f.x;
-      out[2 * i + 1] = f.y;
-    }
-  } else {
-#pragma unroll
-    for (int i = 0; i < kValues; ++i) out[i] = __half2float(p[i]);
-  }
+// kValues consecutive cache values as stored: one vector load when kValues is a power of two.
+template <typename T, int kValues>
+struct alignas((kValues & (kValues - 1)) == 0 ? sizeof(T) * kValues : sizeof(T)) Lanes {
+  T v[kValues];
+};
+
+__device__ __forceinline__ float to_float(__half v) {
+  return __half2float(v);
+}
+__device__ __forceinline__ float to_float(float v) {
+  return v;
 }
 
-// Loads kValues consecutive floats.
-template <int kValues>
-__device__ __forceinline__ void load_values(const float* p, float (&out)[kValues]) {
-  if constexpr (kValues == 4) {
-    const float4 v = *reinterpret_cast<const float4*>(p);
-    out[0] = v.x;
-    out[1] = v.y;
-    out[2] = v.z;
-    out[3] = v.w;
-  } else {
+template <typename T, int kValues>
+__device__ __forceinline__ void to_floats(const Lanes<T, kValues>& raw, float (&out)[kValues]) {
 #pragma unroll
-    for (int i = 0; i < kValues; ++i) out[i] = p[i];
-  }
+  for (int i = 0; i < kValues; ++i) out[i] = to_float(raw.v[i]);
 }
 
 // The first block-table entry of `token`'s sequence.
@@ -63,28 +49,104 @@ __device__ __forceinline__ void* const* token_blocks(const DeviceKvView& view, i
   return view.blocks + (view.token_tables != nullptr ? view.token_tables[token] : 0);
 }
 
+// Row `row` of kv head `kv_head`. 32-bit division (attention_supports() bounds the rows): the
+// 64-bit one is a long subroutine, and it ran for every row.
 template <typename T>
 __device__ __forceinline__ T* kv_row(const DeviceKvView& view, void* const* blocks, int64_t row,
                                      int64_t kv_head) {
-  auto* block =
-      reinterpret_cast<T*>(static_cast<char*>(blocks[row / view.block_rows]) + view.block_offset);
-  return block + ((row % view.block_rows) * view.kv_heads + kv_head) * view.head_dim;
+  const auto r = static_cast<uint32_t>(row);
+  const auto block_rows = static_cast<uint32_t>(view.block_rows);
+  const uint32_t block_index = r / block_rows;
+  const uint32_t in_block = r - block_index * block_rows;
+  auto* block = reinterpret_cast<T*>(static_cast<char*>(blocks[block_index]) + view.block_offset);
+  return block + (int64_t{in_block} * view.kv_heads + kv_head) * view.head_dim;
 }
 
-// Block (split, kv head · head groups + head group, token). Each warp walks rows
-// begin + warp, begin + warp + kWarps, … keeping an online softmax state (max m, sum l,
-// weighted values) per query head in registers, lane i holding dims i·kValues…; the warps'
-// states are merged in shared memory and written as the split's partial state (or, with one
-// split, as the output).
-template <int kValues, typename T, int kAhead>
-__global__ void __launch_bounds__(kWarps* kWarp)
+// The warp's next kAhead rows (chunk + first + a·kWarps, lane's kValues values of kv head
+// kv_head) as stored, past the chunk's `rows` clamped to its last: branch-free, so every
+// block-table and row load is in flight before the first is used (a load guarded by a branch
+// and converted inside it made each row a separate round trip).
+template <int kValues, int kAhead, typename T>
+__device__ __forceinline__ void load_rows(const DeviceKvView& view, void* const* blocks,
+                                          int64_t chunk, int first, int rows, int64_t kv_head,
+                                          int lane, Lanes<T, kValues> (&raw)[kAhead]) {
+  const T* row[kAhead];
+#pragma unroll
+  for (int a = 0; a < kAhead; ++a) {
+    row[a] = kv_row<const T>(view, blocks, chunk + min(first + a * kWarps, rows - 1), kv_head);
+  }
+#pragma unroll
+  for (int a = 0; a < kAhead; ++a) {
+    raw[a] = *reinterpret_cast<const Lanes<T, kValues>*>(row[a] + lane * kValues);
+  }
+}
+
+// Sums v[h] (h < kGroup, a power of two ≤ 8) over the warp's lanes in kGroup + 1 + … shuffles
+// instead of kGroup × 5: each step sends half of the values still held to the partner lane and
+// keeps the other half. Lanes l with l % (32 / kGroup) == 0 end with the sum of head
+// group_sum_head<kGroup>(l) in v[0].
+template <int kGroup>
+inline constexpr int kGroupSteps = kGroup >= 8   ? 3
+                                   : kGroup >= 4 ? 2
+                                   : kGroup >= 2 ? 1
+                                                 : 0;
+
+template <int kGroup>
+__device__ __forceinline__ int group_sum_head(int lane) {
+  int head = 0;
+#pragma unroll
+  for (int step = 0; step < kGroupSteps<kGroup>; ++step) {
+    if ((lane & (16 >> step)) != 0) head += kGroup >> (step + 1);
+  }
+  return head;
+}
+
+template <int kGroup>
+__device__ __forceinline__ void group_sum(float (&v)[kGroup], int lane) {
+  static_assert(kGroup == 1 || kGroup == 2 || kGroup == 4 || kGroup == 8, "a power of two ≤ 8");
+  static_assert(kWarp == 32, "offsets below are a 32-lane warp's");
+#pragma unroll
+  for (int step = 0; step < kGroupSteps<kGroup>; ++step) {
+    const int offset = 16 >> step;
+    const int half = kGroup >> (step + 1);
+    const bool upper = (lane & offset) != 0;
+#pragma unroll
+    for (int i = 0; i < half; ++i) {
+      const float send = upper ? v[i] : v[i + half];
+      const float keep = upper ? v[i + half] : v[i];
+      v[i] = keep + shfl_xor(send, offset);
+    }
+  }
+#pragma unroll
+  for (int offset = 16 >> kGroupSteps<kGroup>; offset >= 1; offset /= 2) {
+    v[0] += shfl_xor(v[0], offset);
+  }
+}
+
+// Block (split, kv head · head groups + head group, token) attends over its share of the
+// token's rows, the share sized from the token's own length (so fixed launch shapes, as graph
+// replay needs, still spread a short context over every split). It walks the share in chunks
+// of kChunkRows: (1) the scores of the chunk's rows for its query heads into shared memory,
+// the warps taking rows in turn, kAhead rows' loads in flight per warp; (2) per head, the
+// chunk's max and exp(score − max), the running state rescaled once per chunk; (3) the
+// value rows weighted by those, each lane holding kValues dims of every head. No step waits
+// on the one before within a chunk, as a per-row online softmax would. With several splits,
+// each writes its state {m, l, acc[dim]} per head, and the last block of the token's head
+// group to finish (an arrival counter) merges them in split order and writes the output.
+// Registers: head_dim ≤ 96 keeps three blocks per multiprocessor; larger heads take what their
+// per-lane query, keys and sums need (capping them spilled).
+template <int kValues, int kGroup, typename T, int kAhead>
+__global__ void __launch_bounds__(kWarps* kWarp, kValues <= 3 ? 3 : 1)
     attention_split_kernel(const float* q, SplitPlan plan, DeviceKvView keys, DeviceKvView values,
                            const int32_t* positions, int causal, float scale, float* partials,
-                           float* out, QuantizedRows quantized) {
+                           int* arrivals, float* out, QuantizedRows quantized) {
   constexpr int kDim = kValues * kWarp;
-  __shared__ float shared_acc[kWarps][kMaxGroup][kDim];
-  __shared__ float shared_m[kWarps][kMaxGroup];
-  __shared__ float shared_l[kWarps][kMaxGroup];
+  __shared__ float shared_p[kGroup][kChunkRows];
+  __shared__ float shared_acc[kWarps][kGroup][kDim];
+  __shared__ float shared_m[kGroup];
+  __shared__ float shared_l[kGroup];
+  __shared__ float shared_correction[kGroup];
+  __shared__ int shared_last;
   pdl_begin();
   const int lane = static_cast<int>(threadIdx.x) % kWarp;
   const int warp = static_cast<int>(threadIdx.x) / kWarp;
@@ -93,20 +155,19 @@ __global__ void __launch_bounds__(kWarps* kWarp)
   const int64_t kv_head = blockIdx.y / plan.head_groups;
   const int64_t first_head = kv_head * plan.group + (blockIdx.y % plan.head_groups) * kMaxGroup;
   const int count =
-      static_cast<int>(min_i64(kMaxGroup, kv_head * plan.group + plan.group - first_head));
+      static_cast<int>(min_i64(kGroup, kv_head * plan.group + plan.group - first_head));
   int64_t limit = min_i64(keys.positions, values.positions);
   if (causal) limit = max_i64(0, min_i64(int64_t{positions[token]} + 1, limit));
-  const int64_t begin = split * plan.rows_per_split;
-  const int64_t end = min_i64(begin + plan.rows_per_split, limit);
+  const int64_t share = max_i64(kMinSplitRows, ceil_div_i64(limit, plan.splits));
+  const int active = static_cast<int>(max_i64(1, ceil_div_i64(limit, share)));
+  if (split >= active) return;
+  const int64_t begin = split * share;
+  const int64_t end = min_i64(begin + share, limit);
 
-  float query[kMaxGroup][kValues];
-  float m[kMaxGroup];
-  float l[kMaxGroup];
-  float acc[kMaxGroup][kValues];
+  float query[kGroup][kValues];
+  float acc[kGroup][kValues];
 #pragma unroll
-  for (int g = 0; g < kMaxGroup; ++g) {
-    m[g] = -INFINITY;
-    l[g] = 0.0f;
+  for (int g = 0; g < kGroup; ++g) {
 #pragma unroll
     for (int e = 0; e < kValues; ++e) {
       acc[g][e] = 0.0f;
@@ -116,77 +177,114 @@ __global__ void __launch_bounds__(kWarps* kWarp)
               : 0.0f;
     }
   }
+  if (threadIdx.x < kGroup) {
+    shared_m[threadIdx.x] = -INFINITY;
+    shared_l[threadIdx.x] = 0.0f;
+  }
   void* const* key_blocks = token_blocks(keys, token);
   void* const* value_blocks = token_blocks(values, token);
-  // The warp's next kAhead rows are loaded before any is used: one memory round trip per
-  // kAhead rows instead of one per row (decode steps, whose few blocks are latency-bound; the
-  // registers it takes cost occupancy in prompts, which run kAhead 1). Rows are still folded
-  // into the softmax state one by one, in the same order.
-  for (int64_t first = begin + warp; first < end; first += kWarps * kAhead) {
-    float key[kAhead][kValues];
-    float value[kAhead][kValues];
+  for (int64_t chunk = begin; chunk < end; chunk += kChunkRows) {
+    const int rows = static_cast<int>(min_i64(kChunkRows, end - chunk));
+    // A chunk of one load batch per warp (decode shares) loads its value rows with its keys:
+    // one memory round trip fewer.
+    const bool single = rows <= kWarps * kAhead;
+    Lanes<T, kValues> early[kAhead];
+    if (single)
+      load_rows<kValues, kAhead>(values, value_blocks, chunk, warp, rows, kv_head, lane, early);
+    // (1) Scores.
+    for (int first = warp; first < rows; first += kWarps * kAhead) {
+      Lanes<T, kValues> raw[kAhead];
+      load_rows<kValues, kAhead>(keys, key_blocks, chunk, first, rows, kv_head, lane, raw);
 #pragma unroll
-    for (int a = 0; a < kAhead; ++a) {
-      const int64_t row = first + a * kWarps;
-      if (row < end) {
-        load_values<kValues>(kv_row<const T>(keys, key_blocks, row, kv_head) + lane * kValues,
-                             key[a]);
-        load_values<kValues>(kv_row<const T>(values, value_blocks, row, kv_head) + lane * kValues,
-                             value[a]);
+      for (int a = 0; a < kAhead; ++a) {
+        const int r = first + a * kWarps;
+        if (r >= rows) break;
+        float key[kValues];
+        to_floats(raw[a], key);
+        float score[kGroup];
+#pragma unroll
+        for (int g = 0; g < kGroup; ++g) {
+          score[g] = 0.0f;
+#pragma unroll
+          for (int e = 0; e < kValues; ++e) score[g] = fmaf(query[g][e], key[e], score[g]);
+        }
+        group_sum<kGroup>(score, lane);
+        const int g = group_sum_head<kGroup>(lane);
+        if (lane % (kWarp / kGroup) == 0 && g < count) shared_p[g][r] = score[0];
       }
     }
+    __syncthreads();
+    // (2) Per head: the chunk's max, p = exp(score − max), the running state.
+    for (int g = warp; g < count; g += kWarps) {
+      float m = -INFINITY;
+      for (int r = lane; r < rows; r += kWarp) m = fmaxf(m, shared_p[g][r]);
+      m = fmaxf(warp_max(m), shared_m[g]);
+      float l = 0.0f;
+      for (int r = lane; r < rows; r += kWarp) {
+        const float p = expf(shared_p[g][r] - m);
+        shared_p[g][r] = p;
+        l += p;
+      }
+      l = warp_sum(l);
+      if (lane == 0) {
+        const float correction = shared_m[g] == -INFINITY ? 0.0f : expf(shared_m[g] - m);
+        shared_correction[g] = correction;
+        shared_l[g] = shared_l[g] * correction + l;
+        shared_m[g] = m;
+      }
+    }
+    __syncthreads();
+    // (3) Weighted values.
 #pragma unroll
-    for (int a = 0; a < kAhead; ++a) {
-      if (first + a * kWarps >= end) break;
+    for (int g = 0; g < kGroup; ++g) {
+      if (g < count) {
+        const float correction = shared_correction[g];
 #pragma unroll
-      for (int g = 0; g < kMaxGroup; ++g) {
-        if (g < count) {
-          float score = 0.0f;
+        for (int e = 0; e < kValues; ++e) acc[g][e] *= correction;
+      }
+    }
+    for (int first = warp; first < rows; first += kWarps * kAhead) {
+      Lanes<T, kValues> raw[kAhead];
+      if (single) {
 #pragma unroll
-          for (int e = 0; e < kValues; ++e) score = fmaf(query[g][e], key[a][e], score);
-          score = warp_sum(score);
-          const float m_new = fmaxf(m[g], score);
-          const float correction = expf(m[g] - m_new);
-          const float p = expf(score - m_new);
-          l[g] = l[g] * correction + p;
+        for (int a = 0; a < kAhead; ++a) raw[a] = early[a];
+      } else {
+        load_rows<kValues, kAhead>(values, value_blocks, chunk, first, rows, kv_head, lane, raw);
+      }
 #pragma unroll
-          for (int e = 0; e < kValues; ++e) {
-            acc[g][e] = fmaf(acc[g][e], correction, p * value[a][e]);
+      for (int a = 0; a < kAhead; ++a) {
+        const int r = first + a * kWarps;
+        if (r >= rows) break;
+        float value[kValues];
+        to_floats(raw[a], value);
+#pragma unroll
+        for (int g = 0; g < kGroup; ++g) {
+          if (g < count) {
+            const float p = shared_p[g][r];
+#pragma unroll
+            for (int e = 0; e < kValues; ++e) acc[g][e] = fmaf(p, value[e], acc[g][e]);
           }
-          m[g] = m_new;
         }
       }
     }
+    __syncthreads();  // shared_p is the next chunk's
   }
 #pragma unroll
-  for (int g = 0; g < kMaxGroup; ++g) {
+  for (int g = 0; g < kGroup; ++g) {
 #pragma unroll
     for (int e = 0; e < kValues; ++e) shared_acc[warp][g][lane * kValues + e] = acc[g][e];
-    if (lane == 0) {
-      shared_m[warp][g] = m[g];
-      shared_l[warp][g] = l[g];
-    }
   }
   __syncthreads();
+  // A warp's 32 indices are 32 consecutive d of one head (kDim is a multiple of 32).
   for (int index = static_cast<int>(threadIdx.x); index < count * kDim; index += blockDim.x) {
     const int g = index / kDim;
     const int d = index % kDim;
-    float m_max = -INFINITY;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) m_max = fmaxf(m_max, shared_m[w][g]);
-    float sum = 0.0f;
     float weighted = 0.0f;
-    if (m_max != -INFINITY) {
 #pragma unroll
-      for (int w = 0; w < kWarps; ++w) {
-        const float factor = expf(shared_m[w][g] - m_max);
-        sum += factor * shared_l[w][g];
-        weighted += factor * shared_acc[w][g][d];
-      }
-    }
+    for (int w = 0; w < kWarps; ++w) weighted += shared_acc[w][g][d];
     const int64_t head_index = token * plan.heads + first_head + g;
-    if (plan.splits == 1) {
-      // A warp's 32 indices are 32 consecutive d of one head (kDim is a multiple of 32).
+    if (active == 1) {
+      const float sum = shared_l[g];
       const float result = sum > 0.0f ? weighted / sum : 0.0f;
       out[head_index * kDim + d] = result;
       if (quantized.qs != nullptr)
@@ -195,38 +293,59 @@ __global__ void __launch_bounds__(kWarps* kWarp)
       float* state = partials + (head_index * plan.splits + split) * (kDim + 2);
       state[2 + d] = weighted;
       if (d == 0) {
-        state[0] = m_max;
-        state[1] = sum;
+        state[0] = shared_m[g];
+        state[1] = shared_l[g];
       }
     }
   }
-}
-
-// One block per (token, head): merges the splits' states {m, l, acc[dim]}.
-__global__ void attention_combine_kernel(const float* partials, int splits, int64_t dim, float* out,
-                                         QuantizedRows quantized) {
-  pdl_begin();
-  const int64_t head_index = blockIdx.x;
-  const float* states = partials + head_index * splits * (dim + 2);
-  float m_max = -INFINITY;
-#pragma unroll 8
-  for (int s = 0; s < splits; ++s) m_max = fmaxf(m_max, states[s * (dim + 2)]);
-  for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) {
+  if (active == 1) return;
+  // Arrival: the states above are visible device-wide before the counter moves.
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int* arrival = arrivals + token * gridDim.y + blockIdx.y;
+    shared_last = atomicAdd(arrival, 1) == active - 1 ? 1 : 0;
+    if (shared_last != 0) *arrival = 0;  // every split has arrived: ready for the next launch
+  }
+  __syncthreads();
+  if (shared_last == 0) return;
+  __threadfence();
+  // Per head: the splits' max, each split's factor exp(m_s − max) (into shared_p) and the
+  // total l; then each output sums its splits' values (coherent loads: other blocks wrote
+  // these during this kernel).
+  for (int g = warp; g < count; g += kWarps) {
+    const float* states =
+        partials + (token * plan.heads + first_head + g) * plan.splits * (kDim + 2);
+    float m_max = -INFINITY;
+    for (int s = lane; s < active; s += kWarp)
+      m_max = fmaxf(m_max, load_coherent(states + s * (kDim + 2)));
+    m_max = warp_max(m_max);
     float sum = 0.0f;
-    float weighted = 0.0f;
-    if (m_max != -INFINITY) {
-#pragma unroll 8
-      for (int s = 0; s < splits; ++s) {
-        const float* state = states + s * (dim + 2);
-        const float factor = expf(state[0] - m_max);
-        sum += factor * state[1];
-        weighted += factor * state[2 + d];
-      }
+    for (int s = lane; s < active; s += kWarp) {
+      const float factor =
+          m_max == -INFINITY ? 0.0f : expf(load_coherent(states + s * (kDim + 2)) - m_max);
+      shared_p[g][s] = factor;
+      sum += factor * load_coherent(states + s * (kDim + 2) + 1);
     }
+    sum = warp_sum(sum);
+    if (lane == 0) shared_l[g] = sum;
+  }
+  __syncthreads();
+  for (int index = static_cast<int>(threadIdx.x); index < count * kDim; index += blockDim.x) {
+    const int g = index / kDim;
+    const int d = index % kDim;
+    const int64_t head_index = token * plan.heads + first_head + g;
+    const float* values_d = partials + head_index * plan.splits * (kDim + 2) + 2 + d;
+    float weighted = 0.0f;
+#pragma unroll 8
+    for (int s = 0; s < active; ++s) {
+      weighted = fmaf(shared_p[g][s], load_coherent(values_d + s * (kDim + 2)), weighted);
+    }
+    const float sum = shared_l[g];
     const float result = sum > 0.0f ? weighted / sum : 0.0f;
-    out[head_index * dim + d] = result;  // dim is a multiple of 32: whole warps, one block each
+    out[head_index * kDim + d] = result;
     if (quantized.qs != nullptr)
-      quantize_warp_block(result, quantized, head_index * dim + d - d % 32);
+      quantize_warp_block(result, quantized, head_index * kDim + d - d % 32);
   }
 }
 
@@ -330,25 +449,32 @@ __global__ void rope_kv_store_kernel(float* qkv, int64_t row_stride, int64_t tok
 template <int kValues>
 Status launch_split(const float* q, const SplitPlan& plan, int64_t tokens, int64_t kv_heads,
                     const DeviceKvView& keys, const DeviceKvView& values, const int32_t* positions,
-                    bool causal, float scale, float* partials, float* out,
+                    bool causal, float scale, float* partials, int* arrivals, float* out,
                     const QuantizedRows& quantized, Stream stream) noexcept {
   const dim3 grid(static_cast<unsigned>(plan.splits),
                   static_cast<unsigned>(kv_heads * plan.head_groups),
                   static_cast<unsigned>(tokens));
-  constexpr int kAhead = kValues <= 4 ? 4 : 2;
-  const bool ahead = tokens <= kGemvMaxTokens;  // decode-sized steps
   using Kernel = void (*)(const float*, SplitPlan, DeviceKvView, DeviceKvView, const int32_t*, int,
-                          float, float*, float*, QuantizedRows);
-  Kernel kernel = nullptr;
-  if (keys.type == KvType::kF32) {
-    kernel = ahead ? &attention_split_kernel<kValues, float, kAhead>
-                   : &attention_split_kernel<kValues, float, 1>;
-  } else {
-    kernel = ahead ? &attention_split_kernel<kValues, __half, kAhead>
-                   : &attention_split_kernel<kValues, __half, 1>;
-  }
+                          float, float*, int*, float*, QuantizedRows);
+  // Decode-sized steps have few blocks: more rows in flight per warp. Prompts have blocks
+  // enough, and the registers would cost occupancy. Query heads per block: 1 (multi-head), up
+  // to 4, up to 8 (and several blocks per kv head past that).
+  constexpr int kAhead = kValues <= 4 ? 8 : 4;
+  const bool ahead = tokens <= kGemvMaxTokens;
+  const bool f32 = keys.type == KvType::kF32;
+  const auto pick = [&]<int kGroup>() -> Kernel {
+    if (f32) {
+      return ahead ? &attention_split_kernel<kValues, kGroup, float, kAhead>
+                   : &attention_split_kernel<kValues, kGroup, float, 2>;
+    }
+    return ahead ? &attention_split_kernel<kValues, kGroup, __half, kAhead>
+                 : &attention_split_kernel<kValues, kGroup, __half, 2>;
+  };
+  const Kernel kernel = plan.group == 1   ? pick.template operator()<1>()
+                        : plan.group <= 4 ? pick.template operator()<4>()
+                                          : pick.template operator()<kMaxGroup>();
   return launch(kernel, grid, dim3(kWarps * kWarp), 0, stream, true, q, plan, keys, values,
-                positions, causal ? 1 : 0, scale, partials, out, quantized);
+                positions, causal ? 1 : 0, scale, partials, arrivals, out, quantized);
 }
 
 Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t tokens,
@@ -360,7 +486,7 @@ Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t
 
 bool attention_supports(const DeviceKvView& view) noexcept {
   const int64_t d = view.head_dim;
-  return (view.type == KvType::kF16 || view.type == KvType::kF32) &&
+  return (view.type == KvType::kF16 || view.type == KvType::kF32) && view.positions <= INT32_MAX &&
          (d == 32 || d == 64 || d == 96 || d == 128 || d == 256) && view.block_offset >= 0 &&
          view.kv_heads > 0 && view.block_rows > 0 && view.blocks != nullptr && view.positions >= 0;
 }
@@ -458,54 +584,63 @@ Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t
   plan.q_stride = q_stride;
   plan.group = heads / keys.kv_heads;
   plan.head_groups = ceil_div(plan.group, kMaxGroup);
-  // Enough splits for about two blocks per multiprocessor, each of at least kMinSplitRows rows.
+  // Splits for about four blocks per multiprocessor (a decode step has few heads: its rows
+  // are spread thin, so that each warp's chain of dependent loads and sums is short), each of
+  // at least kMinSplitRows rows of the capacity; blocks size their share from the token's
+  // length.
   const int64_t rows = std::min(keys.positions, values.positions);
   const int64_t base_blocks = tokens * keys.kv_heads * plan.head_groups;
-  const int64_t wanted = ceil_div(2 * int64_t{impl.multiprocessors}, base_blocks);
+  const int64_t wanted = ceil_div(4 * int64_t{impl.multiprocessors}, base_blocks);
   const int64_t most = std::max<int64_t>(1, ceil_div(rows, kMinSplitRows));
-  int64_t splits = std::clamp<int64_t>(wanted, 1, std::min<int64_t>(most, 1024));
-  plan.rows_per_split = std::max<int64_t>(1, ceil_div(rows, splits));
-  splits = std::max<int64_t>(1, ceil_div(rows, plan.rows_per_split));
-  plan.splits = static_cast<int>(splits);
+  plan.splits =
+      static_cast<int>(std::clamp<int64_t>(wanted, 1, std::min<int64_t>(most, kMaxSplits)));
   float* partials = nullptr;
+  int* arrivals = nullptr;
   if (plan.splits > 1) {
-    POLYINFER_GPU_TRY(impl.reserve(impl.partials,
-                                   static_cast<uint64_t>(tokens * heads * splits * (dim + 2)) * 4));
+    POLYINFER_GPU_TRY(impl.reserve(
+        impl.partials, static_cast<uint64_t>(tokens * heads * plan.splits * (dim + 2)) * 4));
     partials = impl.partials.as<float>();
+    const void* old = impl.arrivals.data();
+    const uint64_t arrival_bytes = static_cast<uint64_t>(base_blocks) * sizeof(int);
+    POLYINFER_GPU_TRY(impl.reserve(impl.arrivals, arrival_bytes));
+    // Counters start at zero; each launch's last block leaves them at zero.
+    if (impl.arrivals.data() != old) {
+      POLYINFER_GPU_TRY(fill_bytes(impl.arrivals.data(), 0, impl.arrivals.bytes(), impl.stream));
+    }
+    arrivals = impl.arrivals.as<int>();
   }
   const Stream stream = impl.stream;
   Status status = Status::kUnsupported;
   switch (dim) {
     case 32:
       status = launch_split<1>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
-                               scale == 0.0f ? 1.0f / sqrtf(32.0f) : scale, partials, out,
+                               scale == 0.0f ? 1.0f / sqrtf(32.0f) : scale, partials, arrivals, out,
                                quantized, stream);
       break;
     case 64:
       status = launch_split<2>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
-                               scale == 0.0f ? 0.125f : scale, partials, out, quantized, stream);
+                               scale == 0.0f ? 0.125f : scale, partials, arrivals, out, quantized,
+                               stream);
       break;
     case 96:
       status = launch_split<3>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
-                               scale == 0.0f ? 1.0f / sqrtf(96.0f) : scale, partials, out,
+                               scale == 0.0f ? 1.0f / sqrtf(96.0f) : scale, partials, arrivals, out,
                                quantized, stream);
       break;
     case 128:
       status = launch_split<4>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
-                               scale == 0.0f ? 1.0f / sqrtf(128.0f) : scale, partials, out,
-                               quantized, stream);
+                               scale == 0.0f ? 1.0f / sqrtf(128.0f) : scale, partials, arrivals,
+                               out, quantized, stream);
       break;
     case 256:
       status = launch_split<8>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
-                               scale == 0.0f ? 0.0625f : scale, partials, out, quantized, stream);
+                               scale == 0.0f ? 0.0625f : scale, partials, arrivals, out, quantized,
+                               stream);
       break;
     default:
       break;
   }
-  if (status != Status::kOk || plan.splits == 1) return status;
-  return launch(&attention_combine_kernel, dim3(static_cast<unsigned>(tokens * heads)),
-                dim3(static_cast<unsigned>(std::min<int64_t>(dim, 256))), 0, stream, true,
-                static_cast<const float*>(partials), plan.splits, dim, out, quantized);
+  return status;
 }
 
 }  // namespace

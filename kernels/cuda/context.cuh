@@ -19,6 +19,7 @@ struct Context::Impl {
   DeviceBuffer activations;  ///< quantized activation blocks, or f16 / bf16 copies of x
   DeviceBuffer weight_tile;  ///< dequantized f16 weight rows for the GEMM path
   DeviceBuffer partials;     ///< split-K attention states
+  DeviceBuffer arrivals;     ///< split-K attention: splits finished per (token, head group)
   uint64_t generation = 0;   ///< reallocations of the buffers above
 
   Impl() = default;

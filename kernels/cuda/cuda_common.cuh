@@ -55,6 +55,9 @@ inline cudaStream_t native(Stream stream) noexcept {
 inline constexpr int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }
+__host__ __device__ __forceinline__ int64_t ceil_div_i64(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
 __host__ __device__ __forceinline__ int64_t min_i64(int64_t a, int64_t b) {
   return a < b ? a : b;
 }
@@ -75,6 +78,16 @@ __device__ __forceinline__ int shfl_xor(int value, int offset) {
   return __shfl_xor(value, offset, kWarp);
 #else
   return __shfl_xor_sync(0xFFFFFFFFu, value, offset);
+#endif
+}
+
+/// A load of data other blocks wrote during this kernel (after their __threadfence()): from L2,
+/// past this multiprocessor's non-coherent L1.
+__device__ __forceinline__ float load_coherent(const float* p) {
+#if POLYINFER_GPU_HIP
+  return *static_cast<const volatile float*>(p);  // volatile: a glc load on AMD GPUs
+#else
+  return __ldcg(p);
 #endif
 }
 

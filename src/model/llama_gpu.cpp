@@ -13,6 +13,9 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -293,6 +296,13 @@ class CudaLlama final : public GpuLlama {
     if (const char* env = std::getenv("POLYINFER_GPU_GRAPHS"); env != nullptr && *env == '0') {
       graphs_enabled_ = false;  // A/B measurements of graph replay
     }
+    if (const char* env = std::getenv("POLYINFER_GPU_SKIP"); env != nullptr) {
+      for (std::string_view list = env; !list.empty();) {
+        const size_t comma = std::min(list.find(','), list.size());
+        if (comma > 0) skipped_.emplace(list.substr(0, comma));
+        list.remove_prefix(std::min(comma + 1, list.size()));
+      }
+    }
   }
 
   std::shared_ptr<KvMemory> kv_memory() override {
@@ -525,6 +535,11 @@ class CudaLlama final : public GpuLlama {
   int64_t profiled_passes_ = 0;
   double profiled_wall_ms_ = 0;
 
+  // POLYINFER_GPU_SKIP=op[,op…] (op names as in the profile): those launches are left out, so
+  // that timing the decode step without them places its time (results are wrong then).
+  std::set<std::string, std::less<> > skipped_;
+  [[nodiscard]] bool runs(std::string_view op) const { return !skipped_.contains(op); }
+
   void mark(const char* op) {
     if (!profile_) return;
     (void)timeline_.mark(gpu_stream());
@@ -594,7 +609,7 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
   mark("norm");
   for (int64_t l = 0; l < s.layers; ++l) {
     const GpuLayer& g = layers_[static_cast<size_t>(l)];
-    matmul(g.qkv, normed, tokens, qkv, xq);
+    if (runs("qkv")) matmul(g.qkv, normed, tokens, qkv, xq);
     mark("qkv");
     gpu::DeviceKvView keys{
         kv.type,       kv.kv_heads, kv.head_dim, kv.block_rows, tables_.as<void*>(),
@@ -606,47 +621,54 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
         static_cast<int64_t>(static_cast<uint64_t>((2 * l + 1) * kv.block_rows) * row_bytes);
     // q and k sit side by side in each row: one rotation over heads + kv_heads, then k and v
     // into the cache, in one launch.
-    if (fuse_) {
+    if (!runs("rope_kv_store")) {
+    } else if (fuse_) {
       check(gpu::rope_kv_store_tokens(qkv, qkv_width, tokens, heads_, positions, inv_freq,
                                       s.rope_layout, keys, values, stream),
             "rope + kv store");
-      mark("rope_kv_store");
     } else {
       check(gpu::rope(qkv, tokens, heads_ + kv_heads_, s.head_dim, qkv_width, positions, inv_freq,
                       s.rope_layout, stream),
             "rope");
-      mark("rope");
       check(gpu::kv_store_tokens(qkv + q_width, qkv + q_width + kv_width, qkv_width, tokens,
                                  positions, keys, values, stream),
             "kv store");
-      mark("kv_store");
     }
-    check(gpu::attention_tokens(*context_, qkv, qkv_width, tokens, heads_, keys, values, positions,
-                                0.0f, attn, xq),
-          "attention");
+    mark("rope_kv_store");
+    if (runs("attention")) {
+      check(gpu::attention_tokens(*context_, qkv, qkv_width, tokens, heads_, keys, values,
+                                  positions, 0.0f, attn, xq),
+            "attention");
+    }
     mark("attention");
-    matmul(g.o, attn, tokens, projected, xq);
+    if (runs("o")) matmul(g.o, attn, tokens, projected, xq);
     if (plan_.ranks > 1)
       plan_.reducer->all_reduce(plan_.rank, projected, tokens * s.hidden, stream);
     mark("o");
-    check(gpu::add_rms_norm(x, projected, x_next, g.ffn_norm.as<float>(), s.norm_eps, tokens,
-                            s.hidden, normed, stream, xq),
-          "residual + norm");
+    if (runs("add_norm")) {
+      check(gpu::add_rms_norm(x, projected, x_next, g.ffn_norm.as<float>(), s.norm_eps, tokens,
+                              s.hidden, normed, stream, xq),
+            "residual + norm");
+    }
     std::swap(x, x_next);
     mark("add_norm");
-    matmul(g.gate_up, normed, tokens, gate_up, xq);
+    if (runs("gate_up")) matmul(g.gate_up, normed, tokens, gate_up, xq);
     mark("gate_up");
-    check(gpu::silu_mul_rows(gate_up, tokens, ffn_, act, stream, xq), "silu_mul");
+    if (runs("silu_mul")) {
+      check(gpu::silu_mul_rows(gate_up, tokens, ffn_, act, stream, xq), "silu_mul");
+    }
     mark("silu_mul");
-    matmul(g.down, act, tokens, projected, xq);
+    if (runs("down")) matmul(g.down, act, tokens, projected, xq);
     if (plan_.ranks > 1)
       plan_.reducer->all_reduce(plan_.rank, projected, tokens * s.hidden, stream);
     mark("down");
     if (l + 1 < s.layers) {
-      check(gpu::add_rms_norm(x, projected, x_next,
-                              layers_[static_cast<size_t>(l + 1)].attn_norm.as<float>(), s.norm_eps,
-                              tokens, s.hidden, normed, stream, xq),
-            "residual + norm");
+      if (runs("add_norm")) {
+        check(gpu::add_rms_norm(x, projected, x_next,
+                                layers_[static_cast<size_t>(l + 1)].attn_norm.as<float>(),
+                                s.norm_eps, tokens, s.hidden, normed, stream, xq),
+              "residual + norm");
+      }
       std::swap(x, x_next);
       mark("add_norm");
     } else {
@@ -661,7 +683,7 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
                       normed, stream, output_xq),
         "rms_norm");
   mark("norm");
-  matmul(output_, normed, rows, logits_.as<float>(), output_xq);
+  if (runs("output")) matmul(output_, normed, rows, logits_.as<float>(), output_xq);
   mark("output");
 }
 
