@@ -158,8 +158,8 @@ __global__ void __launch_bounds__(kWarps* kWarp, kValues <= 3 ? 3 : 1)
       static_cast<int>(min_i64(kGroup, kv_head * plan.group + plan.group - first_head));
   int64_t limit = min_i64(keys.positions, values.positions);
   if (causal) limit = max_i64(0, min_i64(int64_t{positions[token]} + 1, limit));
-  const int64_t share = max_i64(kMinSplitRows, ceil_div_i64(limit, plan.splits));
-  const int active = static_cast<int>(max_i64(1, ceil_div_i64(limit, share)));
+  const int64_t share = max_i64(kMinSplitRows, ceil_div(limit, plan.splits));
+  const int active = static_cast<int>(max_i64(1, ceil_div(limit, share)));
   if (split >= active) return;
   const int64_t begin = split * share;
   const int64_t end = min_i64(begin + share, limit);

@@ -52,10 +52,7 @@ inline cudaStream_t native(Stream stream) noexcept {
 
 #define POLYINFER_CUDA_TRY(expr) POLYINFER_GPU_TRY(::polyinfer::detail::gpu::status_of(expr))
 
-inline constexpr int64_t ceil_div(int64_t a, int64_t b) {
-  return (a + b - 1) / b;
-}
-__host__ __device__ __forceinline__ int64_t ceil_div_i64(int64_t a, int64_t b) {
+__host__ __device__ inline constexpr int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }
 __host__ __device__ __forceinline__ int64_t min_i64(int64_t a, int64_t b) {
