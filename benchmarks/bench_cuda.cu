@@ -2,7 +2,7 @@
 // GPU roofline and kernel timings: streaming read bandwidth first, then every GEMV (format ×
 // shape) as a fraction of it, with cuBLAS F16 beside; multi-row GEMV, GEMM and attention after.
 //
-//   bench_cuda [--quick] [--out FILE]
+//   bench_cuda [--quick] [--gemm] [--out FILE]
 //
 // Timing: CUDA graphs of many calls replayed (launch gaps as in a captured decode step), CUDA
 // events around each replay, the median of the replays. Matrices smaller than 512 MiB are
@@ -473,6 +473,46 @@ struct Bench {
                 static_cast<long long>(tokens), us, 2.0 * rows * cols * tokens / us / 1e6);
   }
 
+  // Quantized weights × 16..512 activation rows: the integer tensor-core GEMM (mmq) beside the
+  // cuBLAS path (dequantize to f16 tiles, then cublasGemmEx), in one run; % of streaming is the
+  // weight bytes over the time, against the measured read bandwidth. Matrices cycle as in
+  // multi_token() so the weights come from memory, not L2.
+  void batch_gemm(DType dtype, int64_t rows, int64_t cols) {
+    DeviceBuffer gguf = random_gguf(dtype, rows * cols, seed++);
+    std::vector<DeviceMatrix> matrices(4);
+    for (DeviceMatrix& m : matrices) {
+      BENCH_OK(DeviceMatrix::import_device(
+          dtype, rows, cols, static_cast<const std::byte*>(gguf.data()), handle(), &m));
+    }
+    const uint64_t bytes = matrices[0].bytes();
+    const int copies =
+        static_cast<int>(std::clamp<uint64_t>((kCycleBytes + bytes - 1) / bytes, 1, 4));
+    constexpr int64_t kMostTokens = 512;
+    DeviceBuffer x = random_gguf(DType::kF32, kMostTokens * cols, seed++);
+    DeviceBuffer y;
+    BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(kMostTokens * rows) * 4, &y));
+    std::string text;
+    for (int64_t tokens = 16; tokens <= kMostTokens; tokens *= 2) {
+      const double mmq_us = time_calls_us(stream, 5, reps, [&](int i) {
+        return ok(mmq(*context, matrices[i % copies], x.as<float>(), nullptr, tokens, cols,
+                      y.as<float>(), rows));
+      });
+      const double blas_us = time_calls_us(stream, 5, reps, [&](int i) {
+        return ok(
+            gemm(*context, matrices[i % copies], x.as<float>(), tokens, cols, y.as<float>(), rows));
+      });
+      char cell[96];
+      std::snprintf(cell, sizeof cell, " %lld: %.1f/%.1f us %.0f%%/%.0f TOP/s",
+                    static_cast<long long>(tokens), mmq_us, blas_us,
+                    100.0 * bytes / mmq_us / 1e3 / stream_gb_s,
+                    2.0 * rows * cols * tokens / mmq_us / 1e6);
+      text += cell;
+    }
+    report.line("mmq/cublas %-4s %lldx%lld tokens: mmq/cublas us, mmq %%stream / TOP/s%s",
+                name_of(dtype), static_cast<long long>(rows), static_cast<long long>(cols),
+                text.c_str());
+  }
+
   void attention_decode(int64_t heads, int64_t kv_heads, int64_t dim, int64_t context_rows) {
     constexpr int64_t kBlockRows = 16;
     const int64_t blocks = (context_rows + kBlockRows - 1) / kBlockRows;
@@ -523,9 +563,11 @@ int main(int argc, char** argv) {
   using namespace polyinfer::detail::gpu;
   using polyinfer::DType;
   bool quick = false;
+  bool gemm_only = false;  // --gemm: the roofline and the mmq / cuBLAS table only
   const char* out_path = nullptr;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    if (std::strcmp(argv[i], "--gemm") == 0) gemm_only = true;
     if (std::strcmp(argv[i], "--out") == 0 && i + 1 < argc) out_path = argv[++i];
   }
   if (device_count() == 0) {
@@ -548,6 +590,14 @@ int main(int argc, char** argv) {
   (void)cublasSetWorkspace(bench.blas, bench.blas_workspace.data(), uint64_t{32} << 20);
 
   bench.roofline();
+  if (gemm_only) {
+    for (DType dtype : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0}) {
+      bench.batch_gemm(dtype, 4096, 4096);
+      bench.batch_gemm(dtype, 28672, 4096);
+      bench.batch_gemm(dtype, 4096, 14336);
+    }
+    return 0;
+  }
   bench.report.line(
       "GEMV, 1 row: gemv() = activation quantization + GEMV (PDL), median of graph "
       "replays; %% of streaming read; best = fastest (rows/warp, unroll, warps)");
@@ -573,6 +623,7 @@ int main(int argc, char** argv) {
   bench.multi_token(DType::kF16, 14336, 4096);
   bench.prompt_gemm(DType::kF16, 14336, 4096, 512);
   bench.prompt_gemm(DType::kQ4_0, 14336, 4096, 512);
+  bench.batch_gemm(DType::kQ4_0, 14336, 4096);
   bench.attention_decode(32, 8, 128, 512);
   bench.attention_decode(32, 8, 128, 8192);
   bench.attention_decode(32, 8, 128, 32768);

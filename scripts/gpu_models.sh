@@ -7,14 +7,16 @@
 #
 #   scripts/gpu_models.sh [--formats "q4_0 q4_k q8_0"] [--steps "tests bench batches ..."]
 #
-# Steps (default: all but ncu): tests, kernels (bench_cuda --quick), bench (polyinfer bench -p 512 -n 128), batches
-# (decode_batches 1/8/32/128), profile (per-op GPU time, graphs off), workload (Engine on cpu
+# Steps (default: tests bench batches profile workload split torch): tests, kernels (bench_cuda
+# --quick), gemm (bench_cuda --gemm: the integer GEMM beside dequantize + cuBLAS), mmq (batched
+# decode with that GEMM and without), bench (polyinfer bench -p 512 -n 128), batches
+# (decode_batches 1/8/16/32/64/128), profile (per-op GPU time, graphs off), workload (Engine on cpu
 # and cuda:0), split (tensor parallelism with two ranks on cuda:0; the Engine placing models
 # over two logical GPUs), ab (batch-1/8 decode with the fused launches and programmatic launch
 # switched off in turn), sweep (batch-1 decode with each single-token GEMV shape forced), amx
 # (CPU GEMM at 512 tokens on the host CPU, 2 cores: AMX where present), skip (batch-1 decode
-# with kinds of launches left out, to place the step's time), ncu
-# (Nsight Compute kernel times of one decode step), torch (PyTorch f16).
+# with kinds of launches left out, to place the step's time), ncu (Nsight Compute kernel times
+# of one decode step), torch (PyTorch f16).
 # Environment: OUT (results folder; default build/gpu-models), SYNTH_DIR (default /tmp).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -60,6 +62,12 @@ if step kernels; then
     grep -E "^(device|stream|q4_0|q4_k|q8_0|f16|GEMV >=|attention|gemm)" | tee -a "$LOG"
 fi
 
+if step gemm; then
+  section "integer tensor-core GEMM beside dequantize + cuBLAS (bench_cuda --quick --gemm)"
+  timeout 300 "$B/bin/bench_cuda" --quick --gemm 2>&1 | tee "$OUT/bench_cuda_gemm.log" |
+    grep -E "^(device|stream|mmq)" | tee -a "$LOG"
+fi
+
 model_of() { echo "$SYNTH_DIR/llama-3-8b-$1.gguf"; }
 for type in $FORMATS; do
   model=$(model_of "$type")
@@ -72,7 +80,7 @@ for type in $FORMATS; do
   fi
   if step batches; then
     section "continuous batching $type (greedy picks on the GPU, as the Engine's greedy requests)"
-    timeout 300 "$B/bin/decode_batches" "$model" --device cuda:0 --batches 1,8,32,128 \
+    timeout 300 "$B/bin/decode_batches" "$model" --device cuda:0 --batches 1,8,16,32,64,128 \
       --prompt 128 --gen 64 --reps 3 --greedy 2>&1 | tee -a "$LOG"
     section "continuous batching $type, whole logits copied every step"
     timeout 300 "$B/bin/decode_batches" "$model" --device cuda:0 --batches 1,8 \
@@ -136,6 +144,18 @@ if step ab; then
     # shellcheck disable=SC2086
     env $switches timeout 200 "$B/bin/decode_batches" "$first" --device cuda:0 --batches 1,8 \
       --prompt 128 --gen 64 --reps 3 --greedy 2>&1 | tail -2 | tee -a "$LOG"
+  done
+fi
+
+if step mmq; then
+  section "batched decode, integer GEMM against dequantize + cuBLAS (POLYINFER_GPU_MMQ_MAX=0)"
+  for type in $FORMATS; do
+    for most in 64 0; do
+      echo "-- $type POLYINFER_GPU_MMQ_MAX=$most" | tee -a "$LOG"
+      POLYINFER_GPU_MMQ_MAX=$most timeout 200 "$B/bin/decode_batches" "$(model_of "$type")" \
+        --device cuda:0 --batches 16,32,64,128 --prompt 128 --gen 64 --reps 3 --greedy 2>&1 |
+        tee -a "$LOG"
+    done
   done
 fi
 

@@ -12,15 +12,18 @@ struct Context::Impl {
   Stream stream;
   int device = 0;
   int multiprocessors = 1;
+  int compute_major = 0;  ///< compute capability (CUDA); 0 on HIP
 #if POLYINFER_GPU_BLAS
   cublasHandle_t blas = nullptr;
 #endif
   DeviceBuffer blas_workspace;
-  DeviceBuffer activations;  ///< quantized activation blocks, or f16 / bf16 copies of x
-  DeviceBuffer weight_tile;  ///< dequantized f16 weight rows for the GEMM path
-  DeviceBuffer partials;     ///< split-K attention states
-  DeviceBuffer arrivals;     ///< split-K attention: splits finished per (token, head group)
-  uint64_t generation = 0;   ///< reallocations of the buffers above
+  DeviceBuffer activations;    ///< quantized activation blocks, or f16 / bf16 copies of x
+  DeviceBuffer weight_tile;    ///< dequantized f16 weight rows for the GEMM path
+  DeviceBuffer partials;       ///< split-K attention states
+  DeviceBuffer arrivals;       ///< split-K attention: splits finished per (token, head group)
+  DeviceBuffer gemm_partials;  ///< split-K integer GEMM: partial sums per split
+  DeviceBuffer gemm_arrivals;  ///< split-K integer GEMM: splits finished per output tile
+  uint64_t generation = 0;     ///< reallocations of the buffers above
 
   Impl() = default;
   ~Impl();

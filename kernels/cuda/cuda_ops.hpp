@@ -250,8 +250,10 @@ struct GemvConfig {
 /// y: tokens × rows f32, row stride `y_stride`). Up to kGemvMaxTokens rows run the GEMV
 /// kernels: quantized weights with activations quantized to 8-bit blocks of 32 (ggml's q8_0
 /// rounding, fp16 scale) and integer dot products (dp4a); F16 / BF16 weights in f32 arithmetic.
-/// More rows run the GEMM path: F16 / BF16 / F32 through cuBLAS; quantized weights dequantized
-/// to f16 tiles, then cuBLAS (f32 accumulation).
+/// More rows: quantized weights (up to a measured row count) through the integer tensor-core
+/// GEMM, mmq(), on activations quantized as for the GEMVs; otherwise the GEMM path: F16 / BF16 /
+/// F32 through cuBLAS, quantized weights dequantized to f16 tiles, then cuBLAS (f32
+/// accumulation).
 [[nodiscard]] Status matmul(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
                             int64_t x_stride, float* y, int64_t y_stride) noexcept;
 /// Bytes of `tokens` rows of `cols` activations in 8-bit blocks of 32 (cols % 32 == 0), the
@@ -271,6 +273,17 @@ struct GemvConfig {
 [[nodiscard]] Status gemv(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
                           int64_t x_stride, float* y, int64_t y_stride,
                           const GemvConfig& config) noexcept;
+/// The integer tensor-core GEMM for Q4_0 / Q8_0 / Q4_K weights and any number of tokens, x
+/// quantized to 8-bit blocks as for the GEMVs (or given as xq); kUnsupported where the device
+/// has no int8 MMA (before sm_80, HIP) or for other formats.
+[[nodiscard]] Status mmq(Context& context, const DeviceMatrix& w, const float* x, const void* xq,
+                         int64_t tokens, int64_t x_stride, float* y, int64_t y_stride) noexcept;
+/// Whether mmq() runs `dtype` weights on this context's device.
+[[nodiscard]] bool mmq_supported(const Context& context, DType dtype) noexcept;
+/// Whether matmul() of `dtype` weights and `tokens` rows reads its input quantized (xq), so a
+/// producer writing xq saves a quantization pass.
+[[nodiscard]] bool matmul_reads_quantized(const Context& context, DType dtype,
+                                          int64_t tokens) noexcept;
 /// The GEMM path for any number of tokens (tests compare it with the GEMV path).
 [[nodiscard]] Status gemm(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
                           int64_t x_stride, float* y, int64_t y_stride) noexcept;

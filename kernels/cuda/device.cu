@@ -269,6 +269,10 @@ Status Context::create(Stream stream, std::unique_ptr<Context>* out) noexcept {
   POLYINFER_CUDA_TRY(cudaGetDevice(&impl->device));
   POLYINFER_CUDA_TRY(
       cudaDeviceGetAttribute(&impl->multiprocessors, cudaDevAttrMultiProcessorCount, impl->device));
+#if !POLYINFER_GPU_HIP
+  POLYINFER_CUDA_TRY(cudaDeviceGetAttribute(&impl->compute_major, cudaDevAttrComputeCapabilityMajor,
+                                            impl->device));
+#endif
 #if POLYINFER_GPU_BLAS
   POLYINFER_GPU_TRY(status_of(cublasCreate(&impl->blas)));
   POLYINFER_GPU_TRY(status_of(cublasSetStream(impl->blas, native(stream))));

@@ -60,6 +60,20 @@ __host__ __device__ inline int64_t q4_k_chunk_offset(int64_t c, int64_t chunks) 
   return tile * 1024 + (c & 1) * 512 + (c % 64) / 2 * 16;
 }
 
+/// Scale and min (6 bits each) of sub-block `sub_block` (0..7) of a Q4_K super-block, as ggml's
+/// get_scale_min_k4, from the 16-byte header {d, dmin, 12 bytes of packed scales and mins} read
+/// as four words.
+__device__ __forceinline__ void q4_k_scale_min(const uint4& header, int sub_block, int* scale,
+                                               int* min) {
+  const int shift = 8 * (sub_block & 3);
+  const uint32_t low = (header.y >> shift) & 0xFFu;   // scales[s & 3]
+  const uint32_t mid = (header.z >> shift) & 0xFFu;   // scales[4 + (s & 3)]
+  const uint32_t high = (header.w >> shift) & 0xFFu;  // scales[8 + (s & 3)]
+  const bool first_half = sub_block < 4;
+  *scale = static_cast<int>(first_half ? (low & 63u) : ((high & 0xFu) | ((low >> 6) << 4)));
+  *min = static_cast<int>(first_half ? (mid & 63u) : ((high >> 4) | ((mid >> 6) << 4)));
+}
+
 /// Offset of the metadata inside quantized_activation_bytes(tokens, cols) (256-byte aligned).
 [[nodiscard]] uint64_t quantized_activation_meta_offset(int64_t tokens, int64_t cols) noexcept;
 
@@ -111,6 +125,13 @@ __device__ __forceinline__ void quantize_warp_block(float v, const QuantizedRows
 [[nodiscard]] Status gemv_q4_k(const WeightsView& w, const ActivationsView& x, int tokens, float* y,
                                int64_t y_stride, const GemvConfig& config, Stream stream,
                                bool programmatic) noexcept;
+/// Whether launch_mmq() runs `dtype` on this context's device (int8 MMA: CUDA, sm_80 and later).
+[[nodiscard]] bool mmq_available(const Context::Impl& impl, DType dtype) noexcept;
+/// The integer tensor-core GEMM (mmq.cu) for Q4_0 / Q8_0 / Q4_K weights and `tokens` rows of
+/// quantized activations (x.qs, x.meta); y as the GEMVs write it.
+[[nodiscard]] Status launch_mmq(Context::Impl& impl, const WeightsView& w, DType dtype,
+                                const ActivationsView& x, int64_t tokens, float* y,
+                                int64_t y_stride, bool programmatic) noexcept;
 /// F16 (bf16 false) or BF16 weights; falls back to a scalar-load kernel when cols % 8 != 0 or
 /// x is not 16-byte aligned row by row.
 [[nodiscard]] Status gemv_half(const WeightsView& w, const ActivationsView& x, bool bf16,

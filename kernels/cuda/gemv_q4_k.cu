@@ -49,19 +49,6 @@ struct FormatQ4_K {
             load_activation(reinterpret_cast<const int4*>(meta))};
   }
 
-  // Scale and min (6 bits each) of sub-block s = 2·pair + which, as get_scale_min_k4, from the
-  // header words.
-  __device__ static void scale_min(const uint4& header, int pair, int which, int* scale, int* min) {
-    const int sub_block = 2 * pair + which;
-    const int shift = 8 * (sub_block & 3);
-    const uint32_t low = (header.y >> shift) & 0xFFu;   // scales[s & 3]
-    const uint32_t mid = (header.z >> shift) & 0xFFu;   // scales[4 + (s & 3)]
-    const uint32_t high = (header.w >> shift) & 0xFFu;  // scales[8 + (s & 3)]
-    const bool first_half = sub_block < 4;
-    *scale = static_cast<int>(first_half ? (low & 63u) : ((high & 0xFu) | ((low >> 6) << 4)));
-    *min = static_cast<int>(first_half ? (mid & 63u) : ((high >> 4) | ((mid >> 6) << 4)));
-  }
-
   // *low += Σ low nibbles of q · lo, *high += Σ high nibbles · hi (16 bytes each).
   __device__ static void nibbles_dot(const uint4& q, const int4& lo, const int4& hi, int* low,
                                      int* high) {
@@ -88,8 +75,8 @@ struct FormatQ4_K {
     int min0 = 0;
     int scale1 = 0;
     int min1 = 0;
-    scale_min(c.header, pair, 0, &scale0, &min0);
-    scale_min(c.header, pair, 1, &scale1, &min1);
+    q4_k_scale_min(c.header, 2 * pair, &scale0, &min0);
+    q4_k_scale_min(c.header, 2 * pair + 1, &scale1, &min1);
     const float d = __half2float(__ushort_as_half(static_cast<unsigned short>(c.header.x)));
     const float dmin =
         __half2float(__ushort_as_half(static_cast<unsigned short>(c.header.x >> 16)));

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// matmul(): GEMV kernels for up to 8 activation rows, cuBLAS (after f16 conversion) for more.
+// matmul(): GEMV kernels for up to 8 activation rows; for more, the integer tensor-core GEMM
+// (quantized weights, up to mmq_max_tokens() rows) or cuBLAS after conversion to f16.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -178,6 +179,44 @@ GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols) noexcept {
 
 namespace {
 
+/// Most activation rows the integer GEMM takes before cuBLAS on f16-dequantized weights
+/// (POLYINFER_GPU_MMQ_MAX=N overrides, 0 turns it off). 64, from an H200 (llama-3-8b Q4_0
+/// decode, docs/benchmarks.md): the integer GEMM is 3.0× faster at 16 sequences and 1.28× at
+/// 64, and 0.89× at 128, where the f16 tensor cores' throughput wins over reading 4-bit weights.
+int64_t mmq_max_tokens() noexcept {
+  static const int64_t most = [] {
+    const char* env = std::getenv("POLYINFER_GPU_MMQ_MAX");
+    return env != nullptr ? std::max<int64_t>(0, std::strtoll(env, nullptr, 10)) : int64_t{64};
+  }();
+  return most;
+}
+
+bool takes_mmq(const Context& context, DType dtype, int64_t tokens) noexcept {
+  return tokens > kGemvMaxTokens && tokens <= mmq_max_tokens() && mmq_supported(context, dtype);
+}
+
+// The integer GEMM; xq: x already quantized, or null.
+Status run_mmq(Context& context, const DeviceMatrix& w, const float* x, const void* xq,
+               int64_t tokens, int64_t x_stride, float* y, int64_t y_stride) noexcept {
+  POLYINFER_GPU_TRY(check_product(w, x, tokens, x_stride, y, y_stride));
+  Context::Impl& impl = context.impl();
+  if (!mmq_available(impl, w.dtype())) return Status::kUnsupported;
+  if (tokens == 1) x_stride = w.cols();
+  if (tokens == 1) y_stride = w.rows();
+  if (xq == nullptr) {
+    POLYINFER_GPU_TRY(impl.reserve(impl.activations, quantized_activation_bytes(tokens, w.cols())));
+    POLYINFER_GPU_TRY(
+        quantize_activations(x, tokens, w.cols(), x_stride, impl.activations.data(), impl.stream));
+    xq = impl.activations.data();
+  }
+  const QuantizedRows rows = quantized_rows(const_cast<void*>(xq), tokens, w.cols());
+  ActivationsView activations;
+  activations.cols = w.cols();
+  activations.qs = rows.qs;
+  activations.meta = rows.meta;
+  return launch_mmq(impl, weights_view(w), w.dtype(), activations, tokens, y, y_stride, true);
+}
+
 // The GEMV path; xq: x already quantized (quantized formats only), or null.
 Status run_gemv(Context& context, const DeviceMatrix& w, const float* x, const void* xq,
                 int64_t tokens, int64_t x_stride, float* y, int64_t y_stride,
@@ -267,10 +306,27 @@ Status gemm(Context& context, const DeviceMatrix& w, const float* x, int64_t tok
   return Status::kOk;
 }
 
+Status mmq(Context& context, const DeviceMatrix& w, const float* x, const void* xq, int64_t tokens,
+           int64_t x_stride, float* y, int64_t y_stride) noexcept {
+  return run_mmq(context, w, x, xq, tokens, x_stride, y, y_stride);
+}
+
+bool mmq_supported(const Context& context, DType dtype) noexcept {
+  return mmq_available(const_cast<Context&>(context).impl(), dtype);
+}
+
+bool matmul_reads_quantized(const Context& context, DType dtype, int64_t tokens) noexcept {
+  if (!is_quantized(dtype)) return false;
+  return tokens <= kGemvMaxTokens || takes_mmq(context, dtype, tokens);
+}
+
 Status matmul(Context& context, const DeviceMatrix& w, const float* x, const void* xq,
               int64_t tokens, int64_t x_stride, float* y, int64_t y_stride) noexcept {
   if (tokens <= kGemvMaxTokens && w.dtype() != DType::kF32) {
     return run_gemv(context, w, x, xq, tokens, x_stride, y, y_stride, GemvConfig{});
+  }
+  if (takes_mmq(context, w.dtype(), tokens)) {
+    return run_mmq(context, w, x, xq, tokens, x_stride, y, y_stride);
   }
   return gemm(context, w, x, tokens, x_stride, y, y_stride);
 }

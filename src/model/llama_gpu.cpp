@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -265,15 +266,14 @@ class CudaLlama final : public GpuLlama {
       }
       layers_.push_back(std::move(g));
     }
-    const auto integer = [](const Stack& stack) {
-      return std::any_of(stack.parts.begin(), stack.parts.end(), [](const Stack::Part& part) {
-        const DType t = part.weight.dtype();
-        return t == DType::kQ4_0 || t == DType::kQ8_0 || t == DType::kQ4_K;
-      });
-    };
-    integer_gemv_ = std::any_of(layers_.begin(), layers_.end(), [&](const GpuLayer& l) {
-      return integer(l.qkv) || integer(l.o) || integer(l.gate_up) || integer(l.down);
-    });
+    for (const GpuLayer& l : layers_) {
+      for (const Stack* stack : {&l.qkv, &l.o, &l.gate_up, &l.down}) {
+        for (const Stack::Part& part : stack->parts) {
+          const DType t = part.weight.dtype();
+          if (t == DType::kQ4_0 || t == DType::kQ8_0 || t == DType::kQ4_K) integer_dtype_ = t;
+        }
+      }
+    }
     output_norm_ = upload_floats(model.output_norm(), stream, "output_norm");
     if (plan_.rank == 0) {  // the logits: rank 0 alone
       const Linear output{PackedMatrix(model.output().dtype(), model.output().rows(),
@@ -480,7 +480,8 @@ class CudaLlama final : public GpuLlama {
   // the step is small enough for the GEMV (the GEMM path reads f32).
   [[nodiscard]] bool quantized_inputs(int64_t tokens) const noexcept {
     const LlamaShape& s = model_.shape();
-    return fuse_ && integer_gemv_ && tokens <= gpu::kGemvMaxTokens && s.hidden % 32 == 0 &&
+    return fuse_ && integer_dtype_.has_value() &&
+           gpu::matmul_reads_quantized(*context_, *integer_dtype_, tokens) && s.hidden % 32 == 0 &&
            ffn_ % 32 == 0 && (heads_ * s.head_dim) % 32 == 0;
   }
 
@@ -525,7 +526,7 @@ class CudaLlama final : public GpuLlama {
   // POLYINFER_GPU_FUSE=0: the separate launches the fused ones replace (quantization before
   // each GEMV, RoPE then the KV store), for comparisons.
   bool fuse_ = true;
-  bool integer_gemv_ = false;  // some layer matrix is Q4_0 / Q8_0 / Q4_K (set at upload)
+  std::optional<DType> integer_dtype_;  // a layer matrix's Q4_0 / Q8_0 / Q4_K (set at upload)
 
   // POLYINFER_GPU_PROFILE=1: no graphs; GPU time per op kind, printed at destruction.
   bool profile_ = false;

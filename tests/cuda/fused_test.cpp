@@ -114,7 +114,8 @@ GPU_TEST(matmul_reads_the_quantized_input) {
     GPU_CHECK(ref::quantize(dtype, source.data(), bytes.data(), rows * cols), "quantize");
     gpu::DeviceMatrix w;
     GPU_OK(gpu::DeviceMatrix::upload(dtype, rows, cols, bytes.data(), test_stream(), &w));
-    for (const int64_t tokens : {1, 5, 8}) {
+    for (const int64_t tokens : {1, 5, 8, 9, 40}) {  // the GEMVs, then the integer GEMM
+      if (!gpu::matmul_reads_quantized(*context, dtype, tokens)) continue;
       DeviceArray<float> x(gaussian(static_cast<size_t>(tokens * cols), seed++));
       DeviceArray<uint8_t> xq(gpu::quantized_activation_bytes(tokens, cols));
       GPU_OK(gpu::quantize_activations(x.data(), tokens, cols, cols, xq.data(), test_stream()));

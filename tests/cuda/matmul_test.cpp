@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // GPU matmul: every weight format × 1..8 activation rows × every GEMV launch shape × awkward
-// sizes, and the GEMM path, against kernels/ref (random data, poisoned outputs).
+// sizes, the integer GEMM and the cuBLAS GEMM path, against kernels/ref (random data, poisoned
+// outputs).
 #include <cstring>
 
 #include "kernels/ref/ops_ref.hpp"
@@ -237,6 +238,85 @@ GPU_TEST(gemv_bf16) {
   check_gemv(DType::kBF16, 500);
 }
 
+// The integer tensor-core GEMM. x is quantized as for the GEMVs, so the reference is again
+// Σ W·x̂ in double; the sums differ more than the GEMVs' because each block's q − 8 (Q4_0) or
+// min (Q4_K) term is subtracted in f32 from a term up to ~4× the block's Σ |W·x̂|, and every
+// block adds two roundings to the running sum: 3e-5·A bounds 4096 columns (128 blocks).
+constexpr double kMmqTolerance = 3e-5;
+
+std::vector<Shape> mmq_shapes(DType dtype) {
+  if (dtype == DType::kQ4_K) return {{3, 768}, {129, 1792}, {300, 4096}, {65, 2304}, {257, 512}};
+  return {{7, 96}, {129, 1184}, {300, 4096}, {1031, 2080}, {257, 288}};
+}
+
+template <typename T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+// mmq() over awkward shapes (rows and columns past whole tiles and chunks, a Q4_K tile plus a
+// GGUF-order tail) and token counts on both sides of its 16 / 32 / 64-token tiles; split or
+// not, a second call must give the same bits (the splits add in a fixed order, and their
+// counters reset), and matmul() must route these token counts to it.
+void check_mmq(DType dtype, uint32_t seed) {
+  std::unique_ptr<gpu::Context> context;
+  GPU_OK(gpu::Context::create(test_stream(), &context));
+  if (!context) return;
+  for (const Shape& shape : mmq_shapes(dtype)) {
+    const Weights w = make_weights(dtype, shape.rows, shape.cols, seed++);
+    gpu::DeviceMatrix matrix;
+    GPU_OK(
+        gpu::DeviceMatrix::upload(dtype, w.rows, w.cols, w.bytes.data(), test_stream(), &matrix));
+    for (const int64_t tokens : {9, 16, 17, 33, 64, 65, 130}) {
+      const int64_t x_stride = w.cols + 3;
+      const int64_t y_stride = w.rows + 5;
+      const std::vector<float> x = gaussian(static_cast<size_t>(tokens * x_stride), seed++);
+      DeviceArray<float> x_device(x);
+      DeviceArray<float> y_device(static_cast<size_t>(tokens * y_stride));
+      y_device.poison();
+      const std::string what =
+          format("mmq %s %lldx%lld tokens %lld", name_of(dtype), static_cast<long long>(w.rows),
+                 static_cast<long long>(w.cols), static_cast<long long>(tokens));
+      const gpu::Status status = gpu::mmq(*context, matrix, x_device.data(), nullptr, tokens,
+                                          x_stride, y_device.data(), y_stride);
+      if (!gpu::mmq_supported(*context, dtype)) {
+        GPU_CHECK(status == gpu::Status::kUnsupported, "%s without int8 MMA", what.c_str());
+        return;
+      }
+      GPU_OK(status);
+      GPU_OK(gpu::synchronize(test_stream()));
+      std::vector<double> want;
+      std::vector<double> magnitude;
+      reference(w, effective_x(w, x, tokens, x_stride), tokens, &want, &magnitude);
+      const std::vector<float> first = y_device.to_host();
+      check_output(first, tokens, w.rows, y_stride, want, magnitude, kMmqTolerance, what);
+      y_device.poison();
+      GPU_OK(gpu::mmq(*context, matrix, x_device.data(), nullptr, tokens, x_stride, y_device.data(),
+                      y_stride));
+      GPU_OK(gpu::synchronize(test_stream()));
+      GPU_CHECK(same_bits(first, y_device.to_host()), "%s: a second call differs", what.c_str());
+      if (gpu::matmul_reads_quantized(*context, dtype, tokens)) {
+        y_device.poison();
+        GPU_OK(gpu::matmul(*context, matrix, x_device.data(), tokens, x_stride, y_device.data(),
+                           y_stride));
+        GPU_OK(gpu::synchronize(test_stream()));
+        GPU_CHECK(same_bits(first, y_device.to_host()), "%s: matmul() took another path",
+                  what.c_str());
+      }
+    }
+  }
+}
+
+GPU_TEST(mmq_q4_0) {
+  check_mmq(DType::kQ4_0, 700);
+}
+GPU_TEST(mmq_q8_0) {
+  check_mmq(DType::kQ8_0, 800);
+}
+GPU_TEST(mmq_q4_k) {
+  check_mmq(DType::kQ4_K, 900);
+}
+
 GPU_TEST(gemm_every_format) {
   std::unique_ptr<gpu::Context> context;
   GPU_OK(gpu::Context::create(test_stream(), &context));
@@ -277,7 +357,8 @@ GPU_TEST(gemm_every_format) {
             y_device.to_host(), tokens, w.rows, y_stride, want, magnitude, tolerance,
             format("gemm %s %lldx%lld tokens %lld", name_of(dtype), static_cast<long long>(w.rows),
                    static_cast<long long>(w.cols), static_cast<long long>(tokens)));
-        if (tokens > gpu::kGemvMaxTokens || dtype == DType::kF32) {
+        // matmul() takes this path for unquantized weights (quantized ones: check_mmq).
+        if (!quantized(dtype) && (tokens > gpu::kGemvMaxTokens || dtype == DType::kF32)) {
           y_device.poison();
           GPU_OK(gpu::matmul(*context, matrix, x_device.data(), tokens, x_stride, y_device.data(),
                              y_stride));

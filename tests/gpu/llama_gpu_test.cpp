@@ -311,13 +311,15 @@ TEST_CASE("cuda: a model split in two (tensor parallel) equals the model on one 
       const std::string label = fmt::format("split 2 {}", polyinfer::tier_name(tier));
       INFO(name << " " << label << " prompts: " << prompts.summary()
                 << " steps: " << steps.summary());
-      report_line(name, "cuda " + label, "one GPU", prompts, kF16Bound * prompts.scale);
-      CHECK(prompts.max_abs <= kF16Bound * prompts.scale);
-      // F32/F16 weights: the F16 bound at decode steps too. Quantized tiers quantize the
-      // activations of single tokens to 8-bit blocks: the all-reduced sums differ from one
-      // GPU's in the last bits, which can move a value across a rounding step (measured
-      // 0.0068-0.0089 on the fixtures), as a batch's composition does in the batch test.
+      // F32/F16 weights: the F16 bound. Quantized tiers quantize the activations to 8-bit
+      // blocks for single tokens (the GEMVs) and for prompts up to the integer GEMM's row
+      // limit: the all-reduced sums differ from one GPU's in the last bits, which can move a
+      // value across a rounding step (measured 0.0068-0.0113 on the fixtures), as a batch's
+      // composition does in the batch test.
       const bool quantized = tier == Tier::kQ8_0 || tier == Tier::kQ4_0;
+      const double prompt_bound = (quantized ? 0.05 : kF16Bound) * prompts.scale;
+      report_line(name, "cuda " + label, "one GPU", prompts, prompt_bound);
+      CHECK(prompts.max_abs <= prompt_bound);
       CHECK(steps.max_abs <= (quantized ? 0.05 : kF16Bound) * steps.scale);
       CHECK(steps.top1_same == steps.rows);
       CHECK(same_picks == picks);
