@@ -429,16 +429,27 @@ struct Bench {
     if (bytes >= 100000000) large->emplace_back(fraction(default_us), fraction(best_us));
   }
 
-  void multi_token(DType dtype, int64_t rows, int64_t cols) {
+  // Copies of one random matrix, enough that calls cycling over them find none in L2.
+  std::vector<DeviceMatrix> cycled_copies(DType dtype, int64_t rows, int64_t cols) {
     DeviceBuffer gguf = random_gguf(dtype, rows * cols, seed++);
-    std::vector<DeviceMatrix> matrices(4);
-    for (DeviceMatrix& m : matrices) {
-      BENCH_OK(DeviceMatrix::import_device(
-          dtype, rows, cols, static_cast<const std::byte*>(gguf.data()), handle(), &m));
-    }
+    std::vector<DeviceMatrix> matrices(1);
+    BENCH_OK(DeviceMatrix::import_device(
+        dtype, rows, cols, static_cast<const std::byte*>(gguf.data()), handle(), &matrices[0]));
     const uint64_t bytes = matrices[0].bytes();
-    const int copies =
-        static_cast<int>(std::clamp<uint64_t>((kCycleBytes + bytes - 1) / bytes, 1, 4));
+    const size_t copies =
+        static_cast<size_t>(std::clamp<uint64_t>((kCycleBytes + bytes - 1) / bytes, 1, 4));
+    matrices.resize(copies);
+    for (size_t i = 1; i < copies; ++i) {
+      BENCH_OK(DeviceMatrix::import_device(
+          dtype, rows, cols, static_cast<const std::byte*>(gguf.data()), handle(), &matrices[i]));
+    }
+    return matrices;
+  }
+
+  void multi_token(DType dtype, int64_t rows, int64_t cols) {
+    const std::vector<DeviceMatrix> matrices = cycled_copies(dtype, rows, cols);
+    const uint64_t bytes = matrices[0].bytes();
+    const int copies = static_cast<int>(matrices.size());
     DeviceBuffer x = random_gguf(DType::kF32, 8 * cols, seed++);
     DeviceBuffer y;
     BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(8 * rows) * 4, &y));
@@ -478,15 +489,9 @@ struct Bench {
   // weight bytes over the time, against the measured read bandwidth. Matrices cycle as in
   // multi_token() so the weights come from memory, not L2.
   void batch_gemm(DType dtype, int64_t rows, int64_t cols) {
-    DeviceBuffer gguf = random_gguf(dtype, rows * cols, seed++);
-    std::vector<DeviceMatrix> matrices(4);
-    for (DeviceMatrix& m : matrices) {
-      BENCH_OK(DeviceMatrix::import_device(
-          dtype, rows, cols, static_cast<const std::byte*>(gguf.data()), handle(), &m));
-    }
+    const std::vector<DeviceMatrix> matrices = cycled_copies(dtype, rows, cols);
     const uint64_t bytes = matrices[0].bytes();
-    const int copies =
-        static_cast<int>(std::clamp<uint64_t>((kCycleBytes + bytes - 1) / bytes, 1, 4));
+    const int copies = static_cast<int>(matrices.size());
     constexpr int64_t kMostTokens = 512;
     DeviceBuffer x = random_gguf(DType::kF32, kMostTokens * cols, seed++);
     DeviceBuffer y;

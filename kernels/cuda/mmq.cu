@@ -43,25 +43,21 @@ __device__ __forceinline__ uint32_t shared_address(const void* p) {
 #endif
 }
 
-/// Copies 16 (or 8) bytes from global to shared memory without registers (cp.async); `bytes`
-/// 0 writes zeros instead (the source must still be a valid address).
-__device__ __forceinline__ void copy_async16(void* shared, const void* global, int bytes) {
+/// Copies kBytes (16, through L2 only, or 8) from global to shared memory without registers
+/// (cp.async); `bytes` 0 writes zeros instead (the source must still be a valid address).
+template <int kBytes>
+__device__ __forceinline__ void copy_async(void* shared, const void* global, int bytes) {
+  static_assert(kBytes == 16 || kBytes == 8);
 #if POLYINFER_MMQ_DEVICE
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(shared_address(shared)),
-               "l"(global), "r"(bytes)
-               : "memory");
-#else
-  (void)shared;
-  (void)global;
-  (void)bytes;
-#endif
-}
-
-__device__ __forceinline__ void copy_async8(void* shared, const void* global, int bytes) {
-#if POLYINFER_MMQ_DEVICE
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;" ::"r"(shared_address(shared)),
-               "l"(global), "r"(bytes)
-               : "memory");
+  if constexpr (kBytes == 16) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(shared_address(shared)),
+                 "l"(global), "r"(bytes)
+                 : "memory");
+  } else {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;" ::"r"(shared_address(shared)),
+                 "l"(global), "r"(bytes)
+                 : "memory");
+  }
 #else
   (void)shared;
   (void)global;
@@ -120,11 +116,7 @@ __device__ __forceinline__ void stage_scales(uint8_t* shared, const uint8_t* row
   const unsigned short* source = halves + first;
   constexpr int kBytes = 2 * kCount;
   if (first + kCount <= blocks && (reinterpret_cast<uintptr_t>(source) % kBytes) == 0) {
-    if constexpr (kBytes == 16) {
-      copy_async16(shared, source, 16);
-    } else {
-      copy_async8(shared, source, 8);
-    }
+    copy_async<kBytes>(shared, source, kBytes);
     return;
   }
   auto* target = reinterpret_cast<unsigned short*>(shared);
@@ -233,7 +225,7 @@ struct MmqQ4_K {
 
   __device__ static void stage_row_scales(const WeightsView& w, int64_t row, int64_t chunk,
                                           uint8_t* shared) {
-    copy_async16(shared, w.scales + row * w.scales_row_bytes + chunk * 16, 16);
+    copy_async<16>(shared, w.scales + row * w.scales_row_bytes + chunk * 16, 16);
   }
 
   __device__ static void fragments(const uint8_t* const (&rows)[kThreadRows], int b, int t,
@@ -315,7 +307,7 @@ __global__ void __launch_bounds__(kMmqWarps* kWarp)
       const int64_t row = min_i64(block_row + r, w.rows - 1);
       int bytes = 0;
       const uint8_t* source = Format::piece(w, row, chunk, p, &bytes);
-      copy_async16(base + Layout::kWeights + r * kRowBytes + 16 * p, source, bytes);
+      copy_async<16>(base + Layout::kWeights + r * kRowBytes + 16 * p, source, bytes);
     }
     for (int r = thread; r < kBlockRows; r += kMmqWarps * kWarp) {
       Format::stage_row_scales(w, min_i64(block_row + r, w.rows - 1), chunk,
@@ -332,8 +324,8 @@ __global__ void __launch_bounds__(kMmqWarps* kWarp)
       const bool valid = first_token + token < tokens && block < blocks;
       const int8_t* source =
           valid ? x.qs + (first_token + token) * x.cols + block * 32 + 16 * (p % 2) : x.qs;
-      copy_async16(base + Layout::kActivations + token * Layout::kActivationRow + 16 * p, source,
-                   valid ? 16 : 0);
+      copy_async<16>(base + Layout::kActivations + token * Layout::kActivationRow + 16 * p, source,
+                     valid ? 16 : 0);
     }
     for (int index = thread; index < kTokens * kBlocks; index += kMmqWarps * kWarp) {
       const int token = index / kBlocks;
@@ -341,7 +333,7 @@ __global__ void __launch_bounds__(kMmqWarps* kWarp)
       const int64_t block = first_block + b;
       const bool valid = first_token + token < tokens && block < blocks;
       const int2* source = valid ? x.meta + (first_token + token) * blocks + block : x.meta;
-      copy_async8(base + Layout::kMeta + (b * kTokens + token) * 8, source, valid ? 8 : 0);
+      copy_async<8>(base + Layout::kMeta + (b * kTokens + token) * 8, source, valid ? 8 : 0);
     }
   };
 
