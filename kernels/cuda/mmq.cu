@@ -34,28 +34,20 @@ constexpr int kChunkBytes = 128;
 constexpr int kRowBytes = kChunkBytes + 16;
 constexpr int kScaleBytes = 16;  // per row and chunk: 8 fp16 scales, 4, or the Q4_K header
 
-__device__ __forceinline__ uint32_t shared_address(const void* p) {
-#if POLYINFER_MMQ_DEVICE
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-#else
-  (void)p;
-  return 0;
-#endif
-}
-
 /// Copies kBytes (16, through L2 only, or 8) from global to shared memory without registers
 /// (cp.async); `bytes` 0 writes zeros instead (the source must still be a valid address).
 template <int kBytes>
 __device__ __forceinline__ void copy_async(void* shared, const void* global, int bytes) {
   static_assert(kBytes == 16 || kBytes == 8);
 #if POLYINFER_MMQ_DEVICE
+  const auto address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
   if constexpr (kBytes == 16) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(shared_address(shared)),
-                 "l"(global), "r"(bytes)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(address), "l"(global),
+                 "r"(bytes)
                  : "memory");
   } else {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;" ::"r"(shared_address(shared)),
-                 "l"(global), "r"(bytes)
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;" ::"r"(address), "l"(global),
+                 "r"(bytes)
                  : "memory");
   }
 #else
@@ -94,7 +86,10 @@ __device__ __forceinline__ void mma_block(const uint32_t (&a)[4], uint32_t b0, u
   (void)a;
   (void)b0;
   (void)b1;
-  c[0] = c[1] = c[2] = c[3] = 0;  // never launched: mmq_available() is false
+  c[0] = c[1] = c[2] = c[3] = 0;
+#if defined(__CUDA_ARCH__)
+  __trap();  // code built for a GPU before sm_80 running on a later one: fail, never wrong sums
+#endif
 #endif
 }
 
