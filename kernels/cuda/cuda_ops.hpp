@@ -180,6 +180,7 @@ class Context {
 
   struct Impl;  // kernels/cuda/context.cuh
   [[nodiscard]] Impl& impl() noexcept { return *impl_; }
+  [[nodiscard]] const Impl& impl() const noexcept { return *impl_; }
 
  private:
   explicit Context(std::unique_ptr<Impl> impl) noexcept;

@@ -312,7 +312,7 @@ Status mmq(Context& context, const DeviceMatrix& w, const float* x, const void* 
 }
 
 bool mmq_supported(const Context& context, DType dtype) noexcept {
-  return mmq_available(const_cast<Context&>(context).impl(), dtype);
+  return mmq_available(context.impl(), dtype);
 }
 
 bool matmul_reads_quantized(const Context& context, DType dtype, int64_t tokens) noexcept {
