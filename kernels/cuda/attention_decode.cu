@@ -146,7 +146,6 @@ __global__ void __launch_bounds__(kWarps* kWarp, kValues <= 3 ? 3 : 1)
   __shared__ float shared_m[kGroup];
   __shared__ float shared_l[kGroup];
   __shared__ float shared_correction[kGroup];
-  __shared__ int shared_last;
   pdl_begin();
   const int lane = static_cast<int>(threadIdx.x) % kWarp;
   const int warp = static_cast<int>(threadIdx.x) / kWarp;
@@ -299,17 +298,7 @@ __global__ void __launch_bounds__(kWarps* kWarp, kValues <= 3 ? 3 : 1)
     }
   }
   if (active == 1) return;
-  // Arrival: the states above are visible device-wide before the counter moves.
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    int* arrival = arrivals + token * gridDim.y + blockIdx.y;
-    shared_last = atomicAdd(arrival, 1) == active - 1 ? 1 : 0;
-    if (shared_last != 0) *arrival = 0;  // every split has arrived: ready for the next launch
-  }
-  __syncthreads();
-  if (shared_last == 0) return;
-  __threadfence();
+  if (!arrives_last(arrivals + token * gridDim.y + blockIdx.y, active)) return;
   // Per head: the splits' max, each split's factor exp(m_s − max) (into shared_p) and the
   // total l; then each output sums its splits' values (coherent loads: other blocks wrote
   // these during this kernel).
@@ -600,13 +589,8 @@ Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t
     POLYINFER_GPU_TRY(impl.reserve(
         impl.partials, static_cast<uint64_t>(tokens * heads * plan.splits * (dim + 2)) * 4));
     partials = impl.partials.as<float>();
-    const void* old = impl.arrivals.data();
-    const uint64_t arrival_bytes = static_cast<uint64_t>(base_blocks) * sizeof(int);
-    POLYINFER_GPU_TRY(impl.reserve(impl.arrivals, arrival_bytes));
-    // Counters start at zero; each launch's last block leaves them at zero.
-    if (impl.arrivals.data() != old) {
-      POLYINFER_GPU_TRY(fill_bytes(impl.arrivals.data(), 0, impl.arrivals.bytes(), impl.stream));
-    }
+    POLYINFER_GPU_TRY(
+        impl.reserve_counters(impl.arrivals, static_cast<uint64_t>(base_blocks) * sizeof(int)));
     arrivals = impl.arrivals.as<int>();
   }
   const Stream stream = impl.stream;

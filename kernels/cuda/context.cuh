@@ -33,6 +33,9 @@ struct Context::Impl {
   /// Makes `buffer` hold at least `bytes` (grows by reallocation; never shrinks). Waits for the
   /// stream first, since queued kernels may still use the old memory.
   [[nodiscard]] Status reserve(DeviceBuffer& buffer, uint64_t bytes) noexcept;
+  /// reserve() for split-K arrival counters: a new allocation is zeroed (on the stream); the
+  /// kernels leave every counter at zero after each launch (arrives_last()).
+  [[nodiscard]] Status reserve_counters(DeviceBuffer& buffer, uint64_t bytes) noexcept;
 };
 
 }  // namespace polyinfer::inline v0::detail::gpu

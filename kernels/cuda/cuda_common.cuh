@@ -88,6 +88,24 @@ __device__ __forceinline__ float load_coherent(const float* p) {
 #endif
 }
 
+/// Split-K arrival, called by the whole block once its partial results are written: makes them
+/// visible device-wide and counts the block in at `counter`. True, in every thread, for the
+/// last of `expected` blocks to arrive, which may then read the others' results with
+/// load_coherent(); that block leaves the counter at zero for the next launch.
+__device__ __forceinline__ bool arrives_last(int* counter, int expected) {
+  __shared__ int last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    last = atomicAdd(counter, 1) == expected - 1 ? 1 : 0;
+    if (last != 0) *counter = 0;
+  }
+  __syncthreads();
+  if (last == 0) return false;
+  __threadfence();
+  return true;
+}
+
 /// Sum over the 32 lanes of a warp, result in every lane.
 __device__ __forceinline__ float warp_sum(float value) {
 #pragma unroll

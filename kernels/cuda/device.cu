@@ -242,6 +242,13 @@ Status Context::Impl::reserve(DeviceBuffer& buffer, uint64_t bytes) noexcept {
   return DeviceBuffer::allocate(rounded, &buffer);
 }
 
+Status Context::Impl::reserve_counters(DeviceBuffer& buffer, uint64_t bytes) noexcept {
+  const void* old = buffer.data();
+  POLYINFER_GPU_TRY(reserve(buffer, bytes));
+  if (buffer.data() == old) return Status::kOk;
+  return fill_bytes(buffer.data(), 0, buffer.bytes(), stream);
+}
+
 Context::Context(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
 Context::~Context() = default;
 

@@ -195,6 +195,22 @@ bool takes_mmq(const Context& context, DType dtype, int64_t tokens) noexcept {
   return tokens > kGemvMaxTokens && tokens <= mmq_max_tokens() && mmq_supported(context, dtype);
 }
 
+/// The integer kernels' input: `xq` where the producer wrote it, else x (row stride x_stride)
+/// quantized into the context's activation scratch; the view's quants and block metadata.
+Status quantized_input(Context::Impl& impl, const float* x, const void* xq, int64_t tokens,
+                       int64_t cols, int64_t x_stride, ActivationsView* activations) noexcept {
+  if (xq == nullptr) {
+    POLYINFER_GPU_TRY(impl.reserve(impl.activations, quantized_activation_bytes(tokens, cols)));
+    POLYINFER_GPU_TRY(
+        quantize_activations(x, tokens, cols, x_stride, impl.activations.data(), impl.stream));
+    xq = impl.activations.data();
+  }
+  const QuantizedRows rows = quantized_rows(const_cast<void*>(xq), tokens, cols);
+  activations->qs = rows.qs;
+  activations->meta = rows.meta;
+  return Status::kOk;
+}
+
 // The integer GEMM; xq: x already quantized, or null.
 Status run_mmq(Context& context, const DeviceMatrix& w, const float* x, const void* xq,
                int64_t tokens, int64_t x_stride, float* y, int64_t y_stride) noexcept {
@@ -202,18 +218,9 @@ Status run_mmq(Context& context, const DeviceMatrix& w, const float* x, const vo
   Context::Impl& impl = context.impl();
   if (!mmq_available(impl, w.dtype())) return Status::kUnsupported;
   if (tokens == 1) x_stride = w.cols();
-  if (tokens == 1) y_stride = w.rows();
-  if (xq == nullptr) {
-    POLYINFER_GPU_TRY(impl.reserve(impl.activations, quantized_activation_bytes(tokens, w.cols())));
-    POLYINFER_GPU_TRY(
-        quantize_activations(x, tokens, w.cols(), x_stride, impl.activations.data(), impl.stream));
-    xq = impl.activations.data();
-  }
-  const QuantizedRows rows = quantized_rows(const_cast<void*>(xq), tokens, w.cols());
   ActivationsView activations;
   activations.cols = w.cols();
-  activations.qs = rows.qs;
-  activations.meta = rows.meta;
+  POLYINFER_GPU_TRY(quantized_input(impl, x, xq, tokens, w.cols(), x_stride, &activations));
   return launch_mmq(impl, weights_view(w), w.dtype(), activations, tokens, y, y_stride, true);
 }
 
@@ -233,16 +240,7 @@ Status run_gemv(Context& context, const DeviceMatrix& w, const float* x, const v
   ActivationsView activations;
   activations.cols = w.cols();
   if (is_quantized(w.dtype())) {
-    if (xq == nullptr) {
-      POLYINFER_GPU_TRY(
-          impl.reserve(impl.activations, quantized_activation_bytes(tokens, w.cols())));
-      POLYINFER_GPU_TRY(quantize_activations(x, tokens, w.cols(), x_stride, impl.activations.data(),
-                                             impl.stream));
-      xq = impl.activations.data();
-    }
-    const QuantizedRows rows = quantized_rows(const_cast<void*>(xq), tokens, w.cols());
-    activations.qs = rows.qs;
-    activations.meta = rows.meta;
+    POLYINFER_GPU_TRY(quantized_input(impl, x, xq, tokens, w.cols(), x_stride, &activations));
   }
   switch (w.dtype()) {
     case DType::kQ4_0:

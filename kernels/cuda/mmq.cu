@@ -276,7 +276,6 @@ __global__ void __launch_bounds__(kMmqWarps* kWarp)
   constexpr int kBlocks = Format::kBlocks;
   using Layout = Stage<Format, kTokens>;
   extern __shared__ __align__(16) uint8_t shared[];
-  __shared__ int last;
 
   const int thread = static_cast<int>(threadIdx.x);
   const int lane = thread % kWarp;
@@ -434,16 +433,10 @@ __global__ void __launch_bounds__(kMmqWarps* kWarp)
     }
   }
   if (!split) return;
-  __threadfence();  // the partial sums are visible device-wide before the counter moves
-  __syncthreads();
-  if (thread == 0) {
-    int* arrival = arrivals + int64_t{blockIdx.z} * gridDim.x + blockIdx.x;
-    last = atomicAdd(arrival, 1) == static_cast<int>(gridDim.y) - 1 ? 1 : 0;
-    if (last != 0) *arrival = 0;
+  if (!arrives_last(arrivals + int64_t{blockIdx.z} * gridDim.x + blockIdx.x,
+                    static_cast<int>(gridDim.y))) {
+    return;
   }
-  __syncthreads();
-  if (last == 0) return;
-  __threadfence();
   // Four outputs per thread at a time, each over every split: their loads are all in flight
   // together (one output at a time, this tail took longer than the MMAs at 4096 rows).
   constexpr int kOutputs = 4;
@@ -476,7 +469,8 @@ __global__ void __launch_bounds__(kMmqWarps* kWarp)
   }
 }
 
-/// Launches mmq_kernel<Format, kGroups> with its dynamic shared memory (set once per device).
+/// Launches mmq_kernel<Format, kGroups, kStages> with its dynamic shared memory (the limit set
+/// once per device).
 template <class Format, int kGroups, int kStages>
 Status launch_groups(Context::Impl& impl, dim3 grid, bool programmatic, const WeightsView& w,
                      const ActivationsView& x, int64_t tokens, float* y, int64_t y_stride,
@@ -516,12 +510,8 @@ Status dispatch_mmq(Context::Impl& impl, const WeightsView& w, const Activations
     POLYINFER_GPU_TRY(
         impl.reserve(impl.gemm_partials, static_cast<uint64_t>(splits * tokens * w.rows) * 4));
     partials = impl.gemm_partials.as<float>();
-    const void* old = impl.gemm_arrivals.data();
-    POLYINFER_GPU_TRY(impl.reserve(impl.gemm_arrivals, static_cast<uint64_t>(base) * 4));
-    if (impl.gemm_arrivals.data() != old) {  // counters start at zero; launches leave them so
-      POLYINFER_GPU_TRY(
-          fill_bytes(impl.gemm_arrivals.data(), 0, impl.gemm_arrivals.bytes(), impl.stream));
-    }
+    POLYINFER_GPU_TRY(
+        impl.reserve_counters(impl.gemm_arrivals, static_cast<uint64_t>(base) * sizeof(int)));
     arrivals = impl.gemm_arrivals.as<int>();
   }
   const dim3 grid(static_cast<unsigned>(row_tiles), static_cast<unsigned>(splits),
@@ -529,7 +519,8 @@ Status dispatch_mmq(Context::Impl& impl, const WeightsView& w, const Activations
   // Pipeline depth, measured on an H200 (bench_cuda --gemm, both depths side by side,
   // docs/measurements/gpu-2026-11-25-session7.txt): three chunks in flight for 16 and 32
   // tokens (q4_0 4096×4096: 14.2 against 17.9 us at 16 tokens, 21.6 against 24.9 at 32); two
-  // for 64 (smaller stages: three blocks per multiprocessor instead of one; 38.5 against 52.1).
+  // for 64 (84 instead of 126 KB of stages: two blocks per multiprocessor instead of one; 38.5
+  // against 52.1).
   switch (groups) {
     case 2:
       return launch_groups<Format, 2, 3>(impl, grid, programmatic, w, x, tokens, y, y_stride,

@@ -7,6 +7,7 @@
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -63,6 +64,12 @@ std::string format(const char* pattern, ...) __attribute__((format(printf, 1, 2)
   } while (0)
 
 namespace polyinfer::detail::gpu_test {
+
+/// Whether two host arrays hold the same bytes (floats compared bit for bit, NaNs included).
+template <typename T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
 
 /// The stream every test works on: an owned non-blocking stream, as the backend will use (the
 /// GEMV's programmatic dependent launch is exercised there, not on the legacy stream).

@@ -13,11 +13,6 @@
 namespace polyinfer::detail::gpu_test {
 namespace {
 
-template <typename T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
-
 // quantize_activations() of `tokens` rows of `cols` (the reference for every fused writer),
 // into a scratch poisoned like theirs so that the padding compares equal.
 std::vector<uint8_t> quantized_by_launch(const DeviceArray<float>& x, int64_t tokens,

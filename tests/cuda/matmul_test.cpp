@@ -249,11 +249,6 @@ std::vector<Shape> mmq_shapes(DType dtype) {
   return {{7, 96}, {129, 1184}, {300, 4096}, {1031, 2080}, {257, 288}};
 }
 
-template <typename T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
-
 // mmq() over awkward shapes (rows and columns past whole tiles and chunks, a Q4_K tile plus a
 // GGUF-order tail) and token counts on both sides of its 16 / 32 / 64-token tiles; split or
 // not, a second call must give the same bits (the splits add in a fixed order, and their
