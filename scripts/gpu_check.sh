@@ -93,6 +93,9 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --f
 echo "== tests =="
 timeout 150 "$BUILD/test_cuda" 2>&1 | tee "$OUT/test.log"
 TEST_STATUS=${PIPESTATUS[0]}
+# Attention again with its splits merged through global memory alone (the HIP path).
+POLYINFER_GPU_ATTN_CLUSTER=0 timeout 100 "$BUILD/test_cuda" attention 2>&1 | tee -a "$OUT/test.log"
+[ "${PIPESTATUS[0]}" = 0 ] || TEST_STATUS=1
 
 echo "== benchmark =="
 timeout 300 "$BUILD/bench_cuda" "${BENCH_FLAGS[@]}" --out "$OUT/bench_table.txt" 2>&1 | tee "$OUT/bench.log"

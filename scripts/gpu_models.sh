@@ -16,8 +16,9 @@
 # switched off in turn), sweep (batch-1 decode with each single-token GEMV shape forced), amx
 # (CPU GEMM at 512 tokens on the host CPU, 2 cores: AMX where present), skip (batch-1 decode
 # with kinds of launches left out, to place the step's time), ncu (Nsight Compute kernel times
-# of one decode step), torch (PyTorch f16).
-# Environment: OUT (results folder; default build/gpu-models), SYNTH_DIR (default /tmp).
+# of one decode step), env (batch-1 decode under each setting in ENV_SETS, e.g.
+# "POLYINFER_GPU_CARVEOUT=100;POLYINFER_GPU_PDL=0"; BATCHES, default 1), torch (PyTorch f16).
+# Environment: OUT (results folder; default build/gpu-models), SYNTH_DIR (default /tmp), ENV_SETS.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-build/gpu-models}
@@ -52,6 +53,11 @@ if step tests; then
   section "kernel tests (test_cuda) and model tests (test_gpu_model) on cuda:0"
   timeout 200 "$B/bin/test_cuda" >"$OUT/test_cuda.log" 2>&1 || STATUS=1
   grep -E "^FAIL|FAILED|passed|failed" "$OUT/test_cuda.log" | tail -5 | tee -a "$LOG"
+  # Attention again with its splits merged through global memory alone (the HIP path).
+  POLYINFER_GPU_ATTN_CLUSTER=0 timeout 100 "$B/bin/test_cuda" attention \
+    >"$OUT/test_cuda_no_clusters.log" 2>&1 || STATUS=1
+  grep -E "^FAIL|FAILED|passed|failed" "$OUT/test_cuda_no_clusters.log" | tail -5 |
+    sed 's/^/attention without clusters: /' | tee -a "$LOG"
   timeout 300 "$B/bin/test_gpu_model" --durations yes >"$OUT/test_gpu_model.log" 2>&1 || STATUS=1
   grep -E "^conformance|test cases|passed|failed|FAILED" "$OUT/test_gpu_model.log" | tee -a "$LOG"
 fi
@@ -155,6 +161,20 @@ if step mmq; then
       POLYINFER_GPU_MMQ_MAX=$most timeout 200 "$B/bin/decode_batches" "$(model_of "$type")" \
         --device cuda:0 --batches 16,32,64,128 --prompt 128 --gen 64 --reps 3 --greedy 2>&1 |
         tee -a "$LOG"
+    done
+  done
+fi
+
+if step env; then
+  section "batch-1 decode under each setting of ENV_SETS (';'-separated lists of VAR=value)"
+  IFS=';' read -r -a sets <<<"${ENV_SETS:-}"
+  for type in $FORMATS; do
+    for switches in "" "${sets[@]}"; do
+      # shellcheck disable=SC2086
+      result=$(env $switches timeout 120 "$B/bin/decode_batches" "$(model_of "$type")" \
+        --device cuda:0 --batches "${BATCHES:-1}" --prompt 128 --gen 64 --reps 3 --greedy 2>&1 |
+        tail -n +2)
+      echo "$type ${switches:-default}: $result" | tee -a "$LOG"
     done
   done
 fi

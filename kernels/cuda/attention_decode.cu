@@ -3,19 +3,29 @@
 // per share of rows, merged by the last block to finish, in one launch; and storing rows into
 // the cache.
 #include <algorithm>
+#include <cstdlib>
 #include <type_traits>
 
 #include "kernels/cuda/context.cuh"
 #include "kernels/cuda/gemv.cuh"
 
+#if !POLYINFER_GPU_HIP && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#include <cooperative_groups.h>
+#define POLYINFER_GPU_CLUSTERS 1
+#else
+#define POLYINFER_GPU_CLUSTERS 0
+#endif
+
 namespace polyinfer::inline v0::detail::gpu {
 namespace {
 
 constexpr int kWarps = 4;
-constexpr int kMaxGroup = 8;            // query heads per block (more: several head groups)
-constexpr int64_t kMinSplitRows = 32;   // fewer rows per split cost more in partials than they save
-constexpr int kChunkRows = 256;         // rows whose scores a block holds in shared memory at once
-constexpr int kMaxSplits = kChunkRows;  // the merge keeps a factor per split where the scores were
+constexpr int kThreads = kWarps * kWarp;
+constexpr int kMaxGroup = 8;           // query heads per block (more: several head groups)
+constexpr int64_t kMinSplitRows = 32;  // fewer rows per split cost more in partials than they save
+constexpr int kMaxSplits = 256;        // the merge keeps one factor per split and head
+// Dynamic shared memory per block: below 48 KB, no opt-in on CUDA, within HIP's 64 KB.
+constexpr int kSharedBudget = 47 * 1024;
 
 struct SplitPlan {
   int64_t heads;
@@ -23,6 +33,8 @@ struct SplitPlan {
   int64_t group;        // query heads per kv head
   int64_t head_groups;  // ceil(group / kMaxGroup)
   int splits;           // blocks per (token, head group); a token's rows are shared among them
+  int early;    // 1: positions, tables and rows below the step's own are read before pdl_wait()
+  int cluster;  // blocks per thread-block cluster (1: none); splits is a multiple of it
 };
 
 // kValues consecutive cache values as stored: one vector load when kValues is a power of two.
@@ -62,91 +74,85 @@ __device__ __forceinline__ T* kv_row(const DeviceKvView& view, void* const* bloc
   return block + (int64_t{in_block} * view.kv_heads + kv_head) * view.head_dim;
 }
 
-// The warp's next kAhead rows (chunk + first + a·kWarps, lane's kValues values of kv head
-// kv_head) as stored, past the chunk's `rows` clamped to its last: branch-free, so every
-// block-table and row load is in flight before the first is used (a load guarded by a branch
-// and converted inside it made each row a separate round trip).
-template <int kValues, int kAhead, typename T>
-__device__ __forceinline__ void load_rows(const DeviceKvView& view, void* const* blocks,
-                                          int64_t chunk, int first, int rows, int64_t kv_head,
-                                          int lane, Lanes<T, kValues> (&raw)[kAhead]) {
-  const T* row[kAhead];
-#pragma unroll
-  for (int a = 0; a < kAhead; ++a) {
-    row[a] = kv_row<const T>(view, blocks, chunk + min(first + a * kWarps, rows - 1), kv_head);
+// A block's shared memory: its query heads (f32, scaled), then kStages stages, each a tile of
+// kTileRows key rows and as many value rows, rows padded to kPitch bytes. Once the rows are
+// consumed the stages hold the warps' softmax states and the merge's per-split factors.
+// Warps: with four or more heads per block each warp owns whole heads (kWarpHeads of them)
+// over every row of a tile; with fewer, a head's rows are shared among kParts warps. In the
+// scores a key row is read by kLanes lanes, each summing kSegments / kLanes 16-byte pieces.
+template <typename T, int kDim, int kHeads>
+struct Tile {
+  static constexpr int kRowBytes = kDim * static_cast<int>(sizeof(T));
+  static constexpr int kSegments = kRowBytes / 16;
+  static constexpr int kPerSegment = 16 / static_cast<int>(sizeof(T));
+  static constexpr int kParts = kHeads >= kWarps ? 1 : kWarps / kHeads;
+  static constexpr int kWarpHeads = kHeads >= kWarps ? kHeads / kWarps : 1;
+  static constexpr int kHeadSlots = kHeads >= kWarps ? kWarps : kHeads;
+  static constexpr int kQueryBytes = kHeads * kDim * 4;
+  // Rows ≡ 16·lanes bytes (mod 128) apart: the 8 lanes of a quarter warp's 16-byte loads hit
+  // distinct banks.
+  static constexpr int pitch(int lanes) {
+    return lanes >= 8 ? kRowBytes : kRowBytes + ((16 * lanes - kRowBytes % 128) % 128 + 128) % 128;
   }
-#pragma unroll
-  for (int a = 0; a < kAhead; ++a) {
-    raw[a] = *reinterpret_cast<const Lanes<T, kValues>*>(row[a] + lane * kValues);
+  static constexpr int stage_bytes(int rows) { return 2 * rows * pitch(kWarp * kParts / rows); }
+  static constexpr bool fits(int rows) {
+    return kQueryBytes + 2 * stage_bytes(rows) <= kSharedBudget;
   }
+  static constexpr int kTileRows = fits(32) ? 32 : fits(16) ? 16 : 8;
+  static constexpr int kLanes = kWarp * kParts / kTileRows;
+  static constexpr int kWarpRows = kTileRows / kParts;
+  static constexpr int kPitch = pitch(kLanes);
+  static constexpr int kStageBytes = stage_bytes(kTileRows);
+  static constexpr int kStages = std::min((kSharedBudget - kQueryBytes) / kStageBytes, 4);
+  static constexpr int kStateBytes = kHeads * kParts * (kDim + 2) * 4;
+  static constexpr int kFactorBytes = kHeads * kMaxSplits * 4;
+  static constexpr int kOwnBytes = kHeads * (kDim + 2) * 4;
+  static constexpr int kSharedBytes =
+      kQueryBytes + std::max(kStages * kStageBytes, kStateBytes + kFactorBytes + kOwnBytes);
+  static_assert(kSegments % kLanes == 0 && kStages >= 2 && kSharedBytes <= kSharedBudget);
+};
+
+// The 16 bytes of a row piece as floats.
+__device__ __forceinline__ void piece_to_floats(const uint4& raw, float (&out)[8]) {
+  const auto* h = reinterpret_cast<const __half*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) out[i] = __half2float(h[i]);
 }
-
-// Sums v[h] (h < kGroup, a power of two ≤ 8) over the warp's lanes in kGroup + 1 + … shuffles
-// instead of kGroup × 5: each step sends half of the values still held to the partner lane and
-// keeps the other half. Lanes l with l % (32 / kGroup) == 0 end with the sum of head
-// group_sum_head<kGroup>(l) in v[0].
-template <int kGroup>
-inline constexpr int kGroupSteps = kGroup >= 8   ? 3
-                                   : kGroup >= 4 ? 2
-                                   : kGroup >= 2 ? 1
-                                                 : 0;
-
-template <int kGroup>
-__device__ __forceinline__ int group_sum_head(int lane) {
-  int head = 0;
-#pragma unroll
-  for (int step = 0; step < kGroupSteps<kGroup>; ++step) {
-    if ((lane & (16 >> step)) != 0) head += kGroup >> (step + 1);
-  }
-  return head;
-}
-
-template <int kGroup>
-__device__ __forceinline__ void group_sum(float (&v)[kGroup], int lane) {
-  static_assert(kGroup == 1 || kGroup == 2 || kGroup == 4 || kGroup == 8, "a power of two ≤ 8");
-  static_assert(kWarp == 32, "offsets below are a 32-lane warp's");
-#pragma unroll
-  for (int step = 0; step < kGroupSteps<kGroup>; ++step) {
-    const int offset = 16 >> step;
-    const int half = kGroup >> (step + 1);
-    const bool upper = (lane & offset) != 0;
-#pragma unroll
-    for (int i = 0; i < half; ++i) {
-      const float send = upper ? v[i] : v[i + half];
-      const float keep = upper ? v[i + half] : v[i];
-      v[i] = keep + shfl_xor(send, offset);
-    }
-  }
-#pragma unroll
-  for (int offset = 16 >> kGroupSteps<kGroup>; offset >= 1; offset /= 2) {
-    v[0] += shfl_xor(v[0], offset);
-  }
+__device__ __forceinline__ void piece_to_floats(const uint4& raw, float (&out)[4]) {
+  out[0] = __uint_as_float(raw.x);
+  out[1] = __uint_as_float(raw.y);
+  out[2] = __uint_as_float(raw.z);
+  out[3] = __uint_as_float(raw.w);
 }
 
 // Block (split, kv head · head groups + head group, token) attends over its share of the
 // token's rows, the share sized from the token's own length (so fixed launch shapes, as graph
-// replay needs, still spread a short context over every split). It walks the share in chunks
-// of kChunkRows: (1) the scores of the chunk's rows for its query heads into shared memory,
-// the warps taking rows in turn, kAhead rows' loads in flight per warp; (2) per head, the
-// chunk's max and exp(score − max), the running state rescaled once per chunk; (3) the
-// value rows weighted by those, each lane holding kValues dims of every head. No step waits
-// on the one before within a chunk, as a per-row online softmax would. With several splits,
-// each writes its state {m, l, acc[dim]} per head, and the last block of the token's head
-// group to finish (an arrival counter) merges them in split order and writes the output.
-// Registers: head_dim ≤ 96 keeps three blocks per multiprocessor; larger heads take what their
-// per-lane query, keys and sums need (capping them spilled).
-template <int kValues, int kGroup, typename T, int kAhead>
-__global__ void __launch_bounds__(kWarps* kWarp, kValues <= 3 ? 3 : 1)
-    attention_split_kernel(const float* q, SplitPlan plan, DeviceKvView keys, DeviceKvView values,
-                           const int32_t* positions, int causal, float scale, float* partials,
-                           int* arrivals, float* out, QuantizedRows quantized) {
-  constexpr int kDim = kValues * kWarp;
-  __shared__ float shared_p[kGroup][kChunkRows];
-  __shared__ float shared_acc[kWarps][kGroup][kDim];
-  __shared__ float shared_m[kGroup];
-  __shared__ float shared_l[kGroup];
-  __shared__ float shared_correction[kGroup];
-  pdl_begin();
+// replay needs, still spread a short context over every split). Key and value rows travel in
+// tiles through a pipeline of shared-memory stages (cp.async), so a warp never waits on a
+// single row: per tile, (1) each lane group scores one key row against the warp's heads, (2)
+// the warp's online softmax state is rescaled once, (3) the value rows are weighted in, a lane
+// holding kDim / 32 dims of each head. The warps' states are combined in shared memory; with
+// several splits each block writes its state {m, l, acc[dim]} per head, and the last block of
+// the token's head group to finish (an arrival counter) merges them in split order.
+// In a decode step (`plan.early`) the rows of earlier steps are requested before pdl_wait(),
+// while the kernels before this one still run; only the step's own rows wait for them.
+template <typename T, int kDim, int kHeads>
+__global__ void __launch_bounds__(kThreads)
+    attention_kernel(const float* q, SplitPlan plan, DeviceKvView keys, DeviceKvView values,
+                     const int32_t* positions, int causal, float scale, float* partials,
+                     int* arrivals, float* out, QuantizedRows quantized) {
+  using Shape = Tile<T, kDim, kHeads>;
+  constexpr int kRows = Shape::kTileRows;
+  constexpr int kPitch = Shape::kPitch;
+  constexpr int kLanes = Shape::kLanes;
+  constexpr int kStages = Shape::kStages;
+  constexpr int kValues = kDim / kWarp;  // a lane's dims of each head's output
+  constexpr int kWarpHeads = Shape::kWarpHeads;
+  extern __shared__ __align__(16) unsigned char shared[];
+  float* query = reinterpret_cast<float*>(shared);
+  unsigned char* stages = shared + Shape::kQueryBytes;
+  pdl_launch_dependents();
+  if (plan.early == 0) pdl_wait();
   const int lane = static_cast<int>(threadIdx.x) % kWarp;
   const int warp = static_cast<int>(threadIdx.x) / kWarp;
   const int split = static_cast<int>(blockIdx.x);
@@ -154,184 +160,337 @@ __global__ void __launch_bounds__(kWarps* kWarp, kValues <= 3 ? 3 : 1)
   const int64_t kv_head = blockIdx.y / plan.head_groups;
   const int64_t first_head = kv_head * plan.group + (blockIdx.y % plan.head_groups) * kMaxGroup;
   const int count =
-      static_cast<int>(min_i64(kGroup, kv_head * plan.group + plan.group - first_head));
+      static_cast<int>(min_i64(kHeads, kv_head * plan.group + plan.group - first_head));
   int64_t limit = min_i64(keys.positions, values.positions);
   if (causal) limit = max_i64(0, min_i64(int64_t{positions[token]} + 1, limit));
-  const int64_t share = max_i64(kMinSplitRows, ceil_div(limit, plan.splits));
+  const int64_t share =
+      ceil_div(max_i64(kMinSplitRows, ceil_div(limit, plan.splits)), kRows) * kRows;
   const int active = static_cast<int>(max_i64(1, ceil_div(limit, share)));
-  if (split >= active) return;
+  if (split >= active) {  // split 0 always runs, and waits
+#if POLYINFER_GPU_CLUSTERS
+    // A member of a cluster with work still takes part in its barriers.
+    if (plan.cluster > 1 && split / plan.cluster * plan.cluster < active) {
+      cooperative_groups::this_cluster().sync();
+      cooperative_groups::this_cluster().sync();
+    }
+#endif
+    return;
+  }
   const int64_t begin = split * share;
   const int64_t end = min_i64(begin + share, limit);
-
-  float query[kGroup][kValues];
-  float acc[kGroup][kValues];
-#pragma unroll
-  for (int g = 0; g < kGroup; ++g) {
-#pragma unroll
-    for (int e = 0; e < kValues; ++e) {
-      acc[g][e] = 0.0f;
-      query[g][e] =
-          g < count
-              ? q[token * plan.q_stride + (first_head + g) * kDim + lane * kValues + e] * scale
-              : 0.0f;
-    }
-  }
-  if (threadIdx.x < kGroup) {
-    shared_m[threadIdx.x] = -INFINITY;
-    shared_l[threadIdx.x] = 0.0f;
-  }
+  const int tiles = static_cast<int>(ceil_div(end - begin, kRows));
   void* const* key_blocks = token_blocks(keys, token);
   void* const* value_blocks = token_blocks(values, token);
-  for (int64_t chunk = begin; chunk < end; chunk += kChunkRows) {
-    const int rows = static_cast<int>(min_i64(kChunkRows, end - chunk));
-    // A chunk of one load batch per warp (decode shares) loads its value rows with its keys:
-    // one memory round trip fewer.
-    const bool single = rows <= kWarps * kAhead;
-    Lanes<T, kValues> early[kAhead];
-    if (single)
-      load_rows<kValues, kAhead>(values, value_blocks, chunk, warp, rows, kv_head, lane, early);
-    // (1) Scores.
-    for (int first = warp; first < rows; first += kWarps * kAhead) {
-      Lanes<T, kValues> raw[kAhead];
-      load_rows<kValues, kAhead>(keys, key_blocks, chunk, first, rows, kv_head, lane, raw);
-#pragma unroll
-      for (int a = 0; a < kAhead; ++a) {
-        const int r = first + a * kWarps;
-        if (r >= rows) break;
-        float key[kValues];
-        to_floats(raw[a], key);
-        float score[kGroup];
-#pragma unroll
-        for (int g = 0; g < kGroup; ++g) {
-          score[g] = 0.0f;
-#pragma unroll
-          for (int e = 0; e < kValues; ++e) score[g] = fmaf(query[g][e], key[e], score[g]);
-        }
-        group_sum<kGroup>(score, lane);
-        const int g = group_sum_head<kGroup>(lane);
-        if (lane % (kWarp / kGroup) == 0 && g < count) shared_p[g][r] = score[0];
-      }
+  // Tile `tile`'s key and value rows into its stage; rows past the share become zeros.
+  const auto issue = [&](int tile) {
+    unsigned char* stage = stages + (tile % kStages) * Shape::kStageBytes;
+    const int64_t first = begin + int64_t{tile} * kRows;
+    for (int i = static_cast<int>(threadIdx.x); i < kRows * Shape::kSegments; i += kThreads) {
+      const int r = i / Shape::kSegments;
+      const int piece = i % Shape::kSegments;
+      const bool valid = first + r < end;
+      const int64_t row = valid ? first + r : begin;
+      const auto* k =
+          reinterpret_cast<const unsigned char*>(kv_row<const T>(keys, key_blocks, row, kv_head));
+      const auto* v = reinterpret_cast<const unsigned char*>(
+          kv_row<const T>(values, value_blocks, row, kv_head));
+      copy_async(stage + r * kPitch + piece * 16, k + piece * 16, valid ? 16 : 0);
+      copy_async(stage + (kRows + r) * kPitch + piece * 16, v + piece * 16, valid ? 16 : 0);
     }
-    __syncthreads();
-    // (2) Per head: the chunk's max, p = exp(score − max), the running state.
-    for (int g = warp; g < count; g += kWarps) {
-      float m = -INFINITY;
-      for (int r = lane; r < rows; r += kWarp) m = fmaxf(m, shared_p[g][r]);
-      m = fmaxf(warp_max(m), shared_m[g]);
-      float l = 0.0f;
-      for (int r = lane; r < rows; r += kWarp) {
-        const float p = expf(shared_p[g][r] - m);
-        shared_p[g][r] = p;
-        l += p;
-      }
-      l = warp_sum(l);
-      if (lane == 0) {
-        const float correction = shared_m[g] == -INFINITY ? 0.0f : expf(shared_m[g] - m);
-        shared_correction[g] = correction;
-        shared_l[g] = shared_l[g] * correction + l;
-        shared_m[g] = m;
-      }
+  };
+  int issued = 0;
+  if (plan.early != 0) {
+    // Rows below the first position this call gives the token's sequence were written by
+    // earlier steps: their tiles are requested now.
+    int64_t ready = causal ? int64_t{positions[token]} : 0;
+    for (int64_t t = token - 1; causal && t >= 0 && t >= token - kGemvMaxTokens; --t) {
+      if (keys.token_tables != nullptr && keys.token_tables[t] != keys.token_tables[token]) break;
+      ready = min_i64(ready, positions[t]);
     }
-    __syncthreads();
-    // (3) Weighted values.
-#pragma unroll
-    for (int g = 0; g < kGroup; ++g) {
-      if (g < count) {
-        const float correction = shared_correction[g];
-#pragma unroll
-        for (int e = 0; e < kValues; ++e) acc[g][e] *= correction;
-      }
+    for (; issued < kStages - 1 && issued < tiles &&
+           min_i64(begin + int64_t{issued + 1} * kRows, end) <= ready;
+         ++issued) {
+      issue(issued);
+      commit_copies();
     }
-    for (int first = warp; first < rows; first += kWarps * kAhead) {
-      Lanes<T, kValues> raw[kAhead];
-      if (single) {
-#pragma unroll
-        for (int a = 0; a < kAhead; ++a) raw[a] = early[a];
-      } else {
-        load_rows<kValues, kAhead>(values, value_blocks, chunk, first, rows, kv_head, lane, raw);
-      }
-#pragma unroll
-      for (int a = 0; a < kAhead; ++a) {
-        const int r = first + a * kWarps;
-        if (r >= rows) break;
-        float value[kValues];
-        to_floats(raw[a], value);
-#pragma unroll
-        for (int g = 0; g < kGroup; ++g) {
-          if (g < count) {
-            const float p = shared_p[g][r];
-#pragma unroll
-            for (int e = 0; e < kValues; ++e) acc[g][e] = fmaf(p, value[e], acc[g][e]);
-          }
-        }
-      }
-    }
-    __syncthreads();  // shared_p is the next chunk's
+    pdl_wait();
   }
+  for (int i = static_cast<int>(threadIdx.x); i < kHeads * kDim; i += kThreads) {
+    const int g = i / kDim;
+    query[i] =
+        g < count ? q[token * plan.q_stride + (first_head + g) * kDim + i % kDim] * scale : 0.0f;
+  }
+  for (; issued < kStages - 1; ++issued) {
+    if (issued < tiles) issue(issued);
+    commit_copies();
+  }
+
+  const int slot = warp % Shape::kHeadSlots;  // the warp's first head; then slot + 4, …
+  const int part = warp / Shape::kHeadSlots;  // which of its head's row parts
+  const int score_row = part * Shape::kWarpRows + lane / kLanes;
+  const int piece = lane % kLanes;
+  float m[kWarpHeads];
+  float l[kWarpHeads];
+  float acc[kWarpHeads][kValues];
 #pragma unroll
-  for (int g = 0; g < kGroup; ++g) {
+  for (int h = 0; h < kWarpHeads; ++h) {
+    m[h] = -INFINITY;
+    l[h] = 0.0f;
 #pragma unroll
-    for (int e = 0; e < kValues; ++e) shared_acc[warp][g][lane * kValues + e] = acc[g][e];
+    for (int e = 0; e < kValues; ++e) acc[h][e] = 0.0f;
+  }
+  for (int tile = 0; tile < tiles; ++tile) {
+    wait_copies<kStages - 2>();
+    __syncthreads();  // the tile is in; the stage read last iteration is free
+    if (tile + kStages - 1 < tiles) issue(tile + kStages - 1);
+    commit_copies();
+    const unsigned char* stage = stages + (tile % kStages) * Shape::kStageBytes;
+    const int rows = static_cast<int>(min_i64(kRows, end - begin - int64_t{tile} * kRows));
+    // (1) Scores of the lane group's key row.
+    float s[kWarpHeads];
+#pragma unroll
+    for (int h = 0; h < kWarpHeads; ++h) s[h] = 0.0f;
+    const unsigned char* key = stage + score_row * kPitch;
+#pragma unroll
+    for (int i = 0; i < Shape::kSegments / kLanes; ++i) {
+      const int at = i * kLanes + piece;
+      float k[Shape::kPerSegment];
+      piece_to_floats(*reinterpret_cast<const uint4*>(key + at * 16), k);
+#pragma unroll
+      for (int h = 0; h < kWarpHeads; ++h) {
+        const auto* qh = reinterpret_cast<const float4*>(query + (slot + h * kWarps) * kDim +
+                                                         at * Shape::kPerSegment);
+#pragma unroll
+        for (int e = 0; e < Shape::kPerSegment / 4; ++e) {
+          const float4 qv = qh[e];
+          s[h] = fmaf(k[4 * e], qv.x, s[h]);
+          s[h] = fmaf(k[4 * e + 1], qv.y, s[h]);
+          s[h] = fmaf(k[4 * e + 2], qv.z, s[h]);
+          s[h] = fmaf(k[4 * e + 3], qv.w, s[h]);
+        }
+      }
+    }
+    // (2) The warp's online softmax state, once per tile.
+    const bool valid = score_row < rows;
+    float p[kWarpHeads];
+#pragma unroll
+    for (int h = 0; h < kWarpHeads; ++h) {
+#pragma unroll
+      for (int offset = kLanes / 2; offset >= 1; offset /= 2) s[h] += shfl_xor(s[h], offset);
+      const float score = valid ? s[h] : -INFINITY;
+      const float m_new = fmaxf(m[h], warp_max(score));
+      const float correction = m_new == -INFINITY ? 1.0f : expf(m[h] - m_new);
+      p[h] = valid ? expf(score - m_new) : 0.0f;
+      l[h] = l[h] * correction + warp_sum(piece == 0 ? p[h] : 0.0f);
+      m[h] = m_new;
+#pragma unroll
+      for (int e = 0; e < kValues; ++e) acc[h][e] *= correction;
+    }
+    // (3) The value rows, weighted.
+    const int first_row = part * Shape::kWarpRows;
+    const int warp_rows = max(0, min(Shape::kWarpRows, rows - first_row));
+    for (int i = 0; i < warp_rows; ++i) {
+      float v[kValues];
+      to_floats(*reinterpret_cast<const Lanes<T, kValues>*>(
+                    stage + (kRows + first_row + i) * kPitch + lane * kValues * sizeof(T)),
+                v);
+#pragma unroll
+      for (int h = 0; h < kWarpHeads; ++h) {
+        const float weight = shfl_from(p[h], i * kLanes);
+#pragma unroll
+        for (int e = 0; e < kValues; ++e) acc[h][e] = fmaf(weight, v[e], acc[h][e]);
+      }
+    }
+  }
+  wait_copies<0>();
+  __syncthreads();  // the stages now hold: states [head][part][m, l, acc…], factors, own
+  float* state = reinterpret_cast<float*>(stages);
+  float* factors = state + kHeads * Shape::kParts * (kDim + 2);
+  float* own = factors + kHeads * kMaxSplits;  // the block's (then the unit's) state per head
+#pragma unroll
+  for (int h = 0; h < kWarpHeads; ++h) {
+    float* mine = state + ((slot + h * kWarps) * Shape::kParts + part) * (kDim + 2);
+    if (lane == 0) {
+      mine[0] = m[h];
+      mine[1] = l[h];
+    }
+#pragma unroll
+    for (int e = 0; e < kValues; ++e) mine[2 + lane * kValues + e] = acc[h][e];
   }
   __syncthreads();
-  // A warp's 32 indices are 32 consecutive d of one head (kDim is a multiple of 32).
-  for (int index = static_cast<int>(threadIdx.x); index < count * kDim; index += blockDim.x) {
+  // The block's parts combined, per head.
+  for (int index = static_cast<int>(threadIdx.x); index < count * kDim; index += kThreads) {
     const int g = index / kDim;
     const int d = index % kDim;
+    const float* parts = state + g * Shape::kParts * (kDim + 2);
+    float m_all = -INFINITY;
+#pragma unroll
+    for (int r = 0; r < Shape::kParts; ++r) m_all = fmaxf(m_all, parts[r * (kDim + 2)]);
+    float sum = 0.0f;
     float weighted = 0.0f;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) weighted += shared_acc[w][g][d];
+    for (int r = 0; r < Shape::kParts; ++r) {
+      const float* from = parts + r * (kDim + 2);
+      const float factor = m_all == -INFINITY ? 0.0f : expf(from[0] - m_all);
+      sum = fmaf(factor, from[1], sum);
+      weighted = fmaf(factor, from[2 + d], weighted);
+    }
+    own[g * (kDim + 2) + 2 + d] = weighted;
+    if (d == 0) {
+      own[g * (kDim + 2)] = m_all;
+      own[g * (kDim + 2) + 1] = sum;
+    }
+  }
+  // Units of the merge: blocks, or clusters of plan.cluster blocks whose first block first
+  // merges the others' states from their shared memory (no global memory, no arrival).
+  constexpr int kPerThread = kHeads * kDim > kThreads ? kHeads * kDim / kThreads : 1;
+  int units = active;
+  int unit = split;
+#if POLYINFER_GPU_CLUSTERS
+  if (plan.cluster > 1) {
+    namespace cg = cooperative_groups;
+    const cg::cluster_group cluster = cg::this_cluster();
+    const int rank = static_cast<int>(cluster.block_rank());
+    units = static_cast<int>(ceil_div(active, plan.cluster));
+    unit = split / plan.cluster;
+    const int members = min(plan.cluster, active - unit * plan.cluster);
+    cluster.sync();  // every member's `own` is written
+    float merged[kPerThread][3];
+    if (rank == 0) {
+#pragma unroll
+      for (int i = 0; i < kPerThread; ++i) {
+        const int index = static_cast<int>(threadIdx.x) + i * kThreads;
+        const int g = index / kDim;
+        const int d = index % kDim;
+        if (index >= count * kDim) continue;
+        float m_all = -INFINITY;
+        for (int r = 0; r < members; ++r) {
+          m_all = fmaxf(m_all, *cluster.map_shared_rank(own + g * (kDim + 2), r));
+        }
+        float sum = 0.0f;
+        float weighted = 0.0f;
+        for (int r = 0; r < members; ++r) {
+          const float* from = cluster.map_shared_rank(own + g * (kDim + 2), r);
+          const float factor = m_all == -INFINITY ? 0.0f : expf(from[0] - m_all);
+          sum = fmaf(factor, from[1], sum);
+          weighted = fmaf(factor, from[2 + d], weighted);
+        }
+        merged[i][0] = m_all;
+        merged[i][1] = sum;
+        merged[i][2] = weighted;
+      }
+    }
+    cluster.sync();  // the first block has read every member's state
+    if (rank != 0) return;
+#pragma unroll
+    for (int i = 0; i < kPerThread; ++i) {
+      const int index = static_cast<int>(threadIdx.x) + i * kThreads;
+      if (index >= count * kDim) continue;
+      const int g = index / kDim;
+      const int d = index % kDim;
+      own[g * (kDim + 2) + 2 + d] = merged[i][2];
+      if (d == 0) {
+        own[g * (kDim + 2)] = merged[i][0];
+        own[g * (kDim + 2) + 1] = merged[i][1];
+      }
+    }
+  }
+#endif
+  __syncthreads();
+  // A warp's 32 indices are 32 consecutive d of one head (kDim is a multiple of 32).
+  for (int index = static_cast<int>(threadIdx.x); index < count * kDim; index += kThreads) {
+    const int g = index / kDim;
+    const int d = index % kDim;
+    const float* mine = own + g * (kDim + 2);
     const int64_t head_index = token * plan.heads + first_head + g;
-    if (active == 1) {
-      const float sum = shared_l[g];
-      const float result = sum > 0.0f ? weighted / sum : 0.0f;
+    if (units == 1) {
+      const float result = mine[1] > 0.0f ? mine[2 + d] / mine[1] : 0.0f;
       out[head_index * kDim + d] = result;
       if (quantized.qs != nullptr)
         quantize_warp_block(result, quantized, head_index * kDim + d - d % 32);
     } else {
-      float* state = partials + (head_index * plan.splits + split) * (kDim + 2);
-      state[2 + d] = weighted;
+      float* to = partials + (head_index * plan.splits + unit) * (kDim + 2);
+      to[2 + d] = mine[2 + d];
       if (d == 0) {
-        state[0] = shared_m[g];
-        state[1] = shared_l[g];
+        to[0] = mine[0];
+        to[1] = mine[1];
       }
     }
   }
-  if (active == 1) return;
-  if (!arrives_last(arrivals + token * gridDim.y + blockIdx.y, active)) return;
-  // Per head: the splits' max, each split's factor exp(m_s − max) (into shared_p) and the
-  // total l; then each output sums its splits' values (coherent loads: other blocks wrote
-  // these during this kernel).
+  if (units == 1) return;
+  if (!arrives_last(arrivals + token * gridDim.y + blockIdx.y, units)) return;
+  // Per head: the units' max, each unit's factor exp(m_u − max) and the total l; then each
+  // output sums its units' values. Coherent loads (other blocks wrote these during this
+  // kernel), each round issued at once: the merge is two memory round trips, not one per
+  // unit. The totals go where the states were.
   for (int g = warp; g < count; g += kWarps) {
     const float* states =
         partials + (token * plan.heads + first_head + g) * plan.splits * (kDim + 2);
+    constexpr int kEach = kMaxSplits / kWarp;
+    float m_split[kEach];
+    float l_split[kEach];
     float m_max = -INFINITY;
-    for (int s = lane; s < active; s += kWarp)
-      m_max = fmaxf(m_max, load_coherent(states + s * (kDim + 2)));
+#pragma unroll
+    for (int i = 0; i < kEach; ++i) {
+      const int s = lane + i * kWarp;
+      m_split[i] = s < units ? load_coherent(states + s * (kDim + 2)) : -INFINITY;
+      l_split[i] = s < units ? load_coherent(states + s * (kDim + 2) + 1) : 0.0f;
+    }
+#pragma unroll
+    for (int i = 0; i < kEach; ++i) m_max = fmaxf(m_max, m_split[i]);
     m_max = warp_max(m_max);
     float sum = 0.0f;
-    for (int s = lane; s < active; s += kWarp) {
-      const float factor =
-          m_max == -INFINITY ? 0.0f : expf(load_coherent(states + s * (kDim + 2)) - m_max);
-      shared_p[g][s] = factor;
-      sum += factor * load_coherent(states + s * (kDim + 2) + 1);
+#pragma unroll
+    for (int i = 0; i < kEach; ++i) {
+      const int s = lane + i * kWarp;
+      const float factor = m_max == -INFINITY ? 0.0f : expf(m_split[i] - m_max);
+      if (s < units) factors[g * kMaxSplits + s] = factor;
+      sum += factor * l_split[i];
     }
     sum = warp_sum(sum);
-    if (lane == 0) shared_l[g] = sum;
+    if (lane == 0) state[g] = sum;
   }
   __syncthreads();
-  for (int index = static_cast<int>(threadIdx.x); index < count * kDim; index += blockDim.x) {
+  // A thread's outputs: indices threadIdx.x + i·kThreads; kBatch units of each per round.
+  constexpr int kBatch = kPerThread < 32 ? 32 / kPerThread : 1;
+  float weighted[kPerThread];
+#pragma unroll
+  for (int i = 0; i < kPerThread; ++i) weighted[i] = 0.0f;
+  for (int first = 0; first < units; first += kBatch) {
+    float v[kPerThread][kBatch];
+#pragma unroll
+    for (int i = 0; i < kPerThread; ++i) {
+      const int index = static_cast<int>(threadIdx.x) + i * kThreads;
+      const int64_t head_index = token * plan.heads + first_head + index / kDim;
+      const float* values_d = partials + head_index * plan.splits * (kDim + 2) + 2 + index % kDim;
+#pragma unroll
+      for (int j = 0; j < kBatch; ++j) {
+        v[i][j] = index < count * kDim && first + j < units
+                      ? load_coherent(values_d + (first + j) * (kDim + 2))
+                      : 0.0f;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kPerThread; ++i) {
+      const int index = static_cast<int>(threadIdx.x) + i * kThreads;
+      if (index >= count * kDim) continue;
+#pragma unroll
+      for (int j = 0; j < kBatch; ++j) {
+        if (first + j < units) {
+          weighted[i] = fmaf(factors[index / kDim * kMaxSplits + first + j], v[i][j], weighted[i]);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kPerThread; ++i) {
+    const int index = static_cast<int>(threadIdx.x) + i * kThreads;
+    if (index >= count * kDim) continue;  // warp-uniform: count · kDim is a multiple of 32
     const int g = index / kDim;
     const int d = index % kDim;
     const int64_t head_index = token * plan.heads + first_head + g;
-    const float* values_d = partials + head_index * plan.splits * (kDim + 2) + 2 + d;
-    float weighted = 0.0f;
-#pragma unroll 8
-    for (int s = 0; s < active; ++s) {
-      weighted = fmaf(shared_p[g][s], load_coherent(values_d + s * (kDim + 2)), weighted);
-    }
-    const float sum = shared_l[g];
-    const float result = sum > 0.0f ? weighted / sum : 0.0f;
+    const float sum = state[g];
+    const float result = sum > 0.0f ? weighted[i] / sum : 0.0f;
     out[head_index * kDim + d] = result;
     if (quantized.qs != nullptr)
       quantize_warp_block(result, quantized, head_index * kDim + d - d % 32);
@@ -435,7 +594,7 @@ __global__ void rope_kv_store_kernel(float* qkv, int64_t row_stride, int64_t tok
   }
 }
 
-template <int kValues>
+template <typename T, int kDim>
 Status launch_split(const float* q, const SplitPlan& plan, int64_t tokens, int64_t kv_heads,
                     const DeviceKvView& keys, const DeviceKvView& values, const int32_t* positions,
                     bool causal, float scale, float* partials, int* arrivals, float* out,
@@ -443,32 +602,37 @@ Status launch_split(const float* q, const SplitPlan& plan, int64_t tokens, int64
   const dim3 grid(static_cast<unsigned>(plan.splits),
                   static_cast<unsigned>(kv_heads * plan.head_groups),
                   static_cast<unsigned>(tokens));
-  using Kernel = void (*)(const float*, SplitPlan, DeviceKvView, DeviceKvView, const int32_t*, int,
-                          float, float*, int*, float*, QuantizedRows);
-  // Decode-sized steps have few blocks: more rows in flight per warp. Prompts have blocks
-  // enough, and the registers would cost occupancy. Query heads per block: 1 (multi-head), up
-  // to 4, up to 8 (and several blocks per kv head past that).
-  constexpr int kAhead = kValues <= 4 ? 8 : 4;
-  const bool ahead = tokens <= kGemvMaxTokens;
-  const bool f32 = keys.type == KvType::kF32;
-  const auto pick = [&]<int kGroup>() -> Kernel {
-    if (f32) {
-      return ahead ? &attention_split_kernel<kValues, kGroup, float, kAhead>
-                   : &attention_split_kernel<kValues, kGroup, float, 2>;
-    }
-    return ahead ? &attention_split_kernel<kValues, kGroup, __half, kAhead>
-                 : &attention_split_kernel<kValues, kGroup, __half, 2>;
+  const auto run = [&]<int kHeads>() {
+    return launch_in_clusters(&attention_kernel<T, kDim, kHeads>, grid, dim3(kThreads),
+                              static_cast<size_t>(Tile<T, kDim, kHeads>::kSharedBytes), stream,
+                              true, static_cast<unsigned>(plan.cluster), q, plan, keys, values,
+                              positions, causal ? 1 : 0, scale, partials, arrivals, out, quantized);
   };
-  const Kernel kernel = plan.group == 1   ? pick.template operator()<1>()
-                        : plan.group <= 4 ? pick.template operator()<4>()
-                                          : pick.template operator()<kMaxGroup>();
-  return launch(kernel, grid, dim3(kWarps * kWarp), 0, stream, true, q, plan, keys, values,
-                positions, causal ? 1 : 0, scale, partials, arrivals, out, quantized);
+  // Query heads per block: 1 (multi-head), 2, up to 4, up to 8 (several blocks per kv head past
+  // that).
+  return plan.group == 1   ? run.template operator()<1>()
+         : plan.group == 2 ? run.template operator()<2>()
+         : plan.group <= 4 ? run.template operator()<4>()
+                           : run.template operator()<kMaxGroup>();
+}
+
+template <int kDim>
+Status launch_dim(const float* q, const SplitPlan& plan, int64_t tokens, const DeviceKvView& keys,
+                  const DeviceKvView& values, const int32_t* positions, bool causal, float scale,
+                  float* partials, int* arrivals, float* out, const QuantizedRows& quantized,
+                  Stream stream) noexcept {
+  if (scale == 0.0f) scale = 1.0f / sqrtf(static_cast<float>(kDim));
+  if (keys.type == KvType::kF32) {
+    return launch_split<float, kDim>(q, plan, tokens, keys.kv_heads, keys, values, positions,
+                                     causal, scale, partials, arrivals, out, quantized, stream);
+  }
+  return launch_split<__half, kDim>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
+                                    scale, partials, arrivals, out, quantized, stream);
 }
 
 Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t tokens,
                      int64_t heads, const DeviceKvView& keys, const DeviceKvView& values,
-                     const int32_t* positions, bool causal, float scale, float* out,
+                     const int32_t* positions, bool causal, bool early, float scale, float* out,
                      void* quantized) noexcept;
 
 }  // namespace
@@ -535,7 +699,7 @@ Status attention(Context& context, const float* q, int64_t tokens, int64_t heads
                  const DeviceKvView& keys, const DeviceKvView& values, const int32_t* positions,
                  bool causal, float scale, float* out) noexcept {
   return run_attention(context, q, heads * keys.head_dim, tokens, heads, keys, values, positions,
-                       causal, scale, out, nullptr);
+                       causal, false, scale, out, nullptr);
 }
 
 Status attention_tokens(Context& context, const float* q, int64_t q_stride, int64_t tokens,
@@ -543,15 +707,15 @@ Status attention_tokens(Context& context, const float* q, int64_t q_stride, int6
                         const int32_t* positions, float scale, float* out,
                         void* quantized) noexcept {
   if (q_stride < heads * keys.head_dim) return Status::kInvalidArgument;
-  return run_attention(context, q, q_stride, tokens, heads, keys, values, positions, true, scale,
-                       out, quantized);
+  return run_attention(context, q, q_stride, tokens, heads, keys, values, positions, true, true,
+                       scale, out, quantized);
 }
 
 namespace {
 
 Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t tokens,
                      int64_t heads, const DeviceKvView& keys, const DeviceKvView& values,
-                     const int32_t* positions, bool causal, float scale, float* out,
+                     const int32_t* positions, bool causal, bool early, float scale, float* out,
                      void* quantized_out) noexcept {
   if (q == nullptr || out == nullptr || tokens < 0 || heads < 1 ||
       (causal && positions == nullptr)) {
@@ -573,16 +737,27 @@ Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t
   plan.q_stride = q_stride;
   plan.group = heads / keys.kv_heads;
   plan.head_groups = ceil_div(plan.group, kMaxGroup);
+  plan.early = early && causal && tokens <= kGemvMaxTokens ? 1 : 0;
   // Splits for about four blocks per multiprocessor (a decode step has few heads: its rows
-  // are spread thin, so that each warp's chain of dependent loads and sums is short), each of
-  // at least kMinSplitRows rows of the capacity; blocks size their share from the token's
-  // length.
+  // are spread thin, so that each block's chain of tiles is short), each of at least
+  // kMinSplitRows rows of the capacity; blocks size their share from the token's length.
   const int64_t rows = std::min(keys.positions, values.positions);
   const int64_t base_blocks = tokens * keys.kv_heads * plan.head_groups;
   const int64_t wanted = ceil_div(4 * int64_t{impl.multiprocessors}, base_blocks);
   const int64_t most = std::max<int64_t>(1, ceil_div(rows, kMinSplitRows));
   plan.splits =
       static_cast<int>(std::clamp<int64_t>(wanted, 1, std::min<int64_t>(most, kMaxSplits)));
+  // POLYINFER_GPU_ATTN_CLUSTER=0: the global merge alone (as on HIP and before Hopper).
+  static const bool clusters = [] {
+    const char* env = std::getenv("POLYINFER_GPU_ATTN_CLUSTER");
+    return env == nullptr || *env != '0';
+  }();
+  // Splits merged in thread-block clusters of up to 8 (Hopper): through shared memory.
+  plan.cluster = 1;
+  if (!POLYINFER_GPU_HIP && impl.compute_major >= 9 && plan.splits > 1 && clusters) {
+    plan.cluster = std::min(plan.splits, 8);
+    plan.splits = static_cast<int>(ceil_div(plan.splits, plan.cluster) * plan.cluster);
+  }
   float* partials = nullptr;
   int* arrivals = nullptr;
   if (plan.splits > 1) {
@@ -593,38 +768,24 @@ Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t
         impl.reserve_counters(impl.arrivals, static_cast<uint64_t>(base_blocks) * sizeof(int)));
     arrivals = impl.arrivals.as<int>();
   }
-  const Stream stream = impl.stream;
-  Status status = Status::kUnsupported;
+  const auto run = [&]<int kDim>() {
+    return launch_dim<kDim>(q, plan, tokens, keys, values, positions, causal, scale, partials,
+                            arrivals, out, quantized, impl.stream);
+  };
   switch (dim) {
     case 32:
-      status = launch_split<1>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
-                               scale == 0.0f ? 1.0f / sqrtf(32.0f) : scale, partials, arrivals, out,
-                               quantized, stream);
-      break;
+      return run.template operator()<32>();
     case 64:
-      status = launch_split<2>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
-                               scale == 0.0f ? 0.125f : scale, partials, arrivals, out, quantized,
-                               stream);
-      break;
+      return run.template operator()<64>();
     case 96:
-      status = launch_split<3>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
-                               scale == 0.0f ? 1.0f / sqrtf(96.0f) : scale, partials, arrivals, out,
-                               quantized, stream);
-      break;
+      return run.template operator()<96>();
     case 128:
-      status = launch_split<4>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
-                               scale == 0.0f ? 1.0f / sqrtf(128.0f) : scale, partials, arrivals,
-                               out, quantized, stream);
-      break;
+      return run.template operator()<128>();
     case 256:
-      status = launch_split<8>(q, plan, tokens, keys.kv_heads, keys, values, positions, causal,
-                               scale == 0.0f ? 0.0625f : scale, partials, arrivals, out, quantized,
-                               stream);
-      break;
+      return run.template operator()<256>();
     default:
-      break;
+      return Status::kUnsupported;
   }
-  return status;
 }
 
 }  // namespace

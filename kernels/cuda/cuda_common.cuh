@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/cuda_ops.hpp"
 #include "kernels/cuda/hip_compat.hpp"
@@ -75,6 +76,64 @@ __device__ __forceinline__ int shfl_xor(int value, int offset) {
   return __shfl_xor(value, offset, kWarp);
 #else
   return __shfl_xor_sync(0xFFFFFFFFu, value, offset);
+#endif
+}
+
+/// `value` of lane `lane` of the warp.
+__device__ __forceinline__ float shfl_from(float value, int lane) {
+#if POLYINFER_GPU_HIP
+  return __shfl(value, lane, kWarp);
+#else
+  return __shfl_sync(0xFFFFFFFFu, value, lane);
+#endif
+}
+
+#if !POLYINFER_GPU_HIP && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define POLYINFER_GPU_COPY_ASYNC 1
+#else
+#define POLYINFER_GPU_COPY_ASYNC 0
+#endif
+
+/// Copies kBytes (16, through L2 only, or 8) from global to shared memory without registers
+/// (cp.async, sm_80 and later; elsewhere an ordinary copy, done at once); `bytes` 0 writes
+/// zeros instead (the source must still be a valid address).
+template <int kBytes>
+__device__ __forceinline__ void copy_async(void* shared, const void* global, int bytes) {
+  static_assert(kBytes == 16 || kBytes == 8);
+#if POLYINFER_GPU_COPY_ASYNC
+  const auto address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
+  if constexpr (kBytes == 16) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(address), "l"(global),
+                 "r"(bytes)
+                 : "memory");
+  } else {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;" ::"r"(address), "l"(global),
+                 "r"(bytes)
+                 : "memory");
+  }
+#else
+  using Piece = std::conditional_t<kBytes == 16, uint4, uint2>;
+  *static_cast<Piece*>(shared) = bytes != 0 ? *static_cast<const Piece*>(global) : Piece{};
+#endif
+}
+
+/// 16-byte copy_async().
+__device__ __forceinline__ void copy_async(void* shared, const void* global, int bytes) {
+  copy_async<16>(shared, global, bytes);
+}
+
+/// Closes the group of this thread's copies issued since the last commit.
+__device__ __forceinline__ void commit_copies() {
+#if POLYINFER_GPU_COPY_ASYNC
+  asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+
+/// Waits until at most kPending of this thread's committed copy groups are in flight.
+template <int kPending>
+__device__ __forceinline__ void wait_copies() {
+#if POLYINFER_GPU_COPY_ASYNC
+  asm volatile("cp.async.wait_group %0;" ::"n"(kPending) : "memory");
 #endif
 }
 
@@ -233,6 +292,35 @@ Status launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_by
   attribute[0].val.programmaticStreamSerializationAllowed = 1;
   config.attrs = attribute;
   config.numAttrs = programmatic && programmatic_launches() ? 1 : 0;
+  return status_of(cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...));
+#endif
+}
+
+/// launch() in thread-block clusters of `cluster` blocks along x (Hopper; 1: none, and always
+/// none on HIP).
+template <typename... Params, typename... Args>
+Status launch_in_clusters(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
+                          Stream stream, bool programmatic, unsigned cluster,
+                          Args... args) noexcept {
+#if POLYINFER_GPU_HIP
+  (void)cluster;
+  return launch(kernel, grid, block, shared_bytes, stream, programmatic, args...);
+#else
+  if (cluster <= 1) return launch(kernel, grid, block, shared_bytes, stream, programmatic, args...);
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = shared_bytes;
+  config.stream = native(stream);
+  cudaLaunchAttribute attribute[2];
+  attribute[0].id = cudaLaunchAttributeClusterDimension;
+  attribute[0].val.clusterDim.x = cluster;
+  attribute[0].val.clusterDim.y = 1;
+  attribute[0].val.clusterDim.z = 1;
+  attribute[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[1].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attribute;
+  config.numAttrs = programmatic && programmatic_launches() ? 2 : 1;
   return status_of(cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...));
 #endif
 }

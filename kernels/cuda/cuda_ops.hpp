@@ -372,7 +372,10 @@ struct DeviceKvView {
 
 /// Causal attention of tokens from several sequences in one launch (DeviceKvView's
 /// token_tables); token t's query row starts at q + t·q_stride, out is tokens × heads × head_dim.
-/// With `quantized`, out is also written there as quantize_activations() would.
+/// With `quantized`, out is also written there as quantize_activations() would. Decode steps
+/// (≤ 8 tokens) read positions, block tables and each sequence's rows below its first position
+/// in this call before the previous kernel on the stream has finished: those must not be
+/// written by kernels still running (in a decode step they come from earlier steps).
 [[nodiscard]] Status attention_tokens(Context& context, const float* q, int64_t q_stride,
                                       int64_t tokens, int64_t heads, const DeviceKvView& keys,
                                       const DeviceKvView& values, const int32_t* positions,

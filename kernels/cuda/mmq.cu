@@ -34,43 +34,6 @@ constexpr int kChunkBytes = 128;
 constexpr int kRowBytes = kChunkBytes + 16;
 constexpr int kScaleBytes = 16;  // per row and chunk: 8 fp16 scales, 4, or the Q4_K header
 
-/// Copies kBytes (16, through L2 only, or 8) from global to shared memory without registers
-/// (cp.async); `bytes` 0 writes zeros instead (the source must still be a valid address).
-template <int kBytes>
-__device__ __forceinline__ void copy_async(void* shared, const void* global, int bytes) {
-  static_assert(kBytes == 16 || kBytes == 8);
-#if POLYINFER_MMQ_DEVICE
-  const auto address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
-  if constexpr (kBytes == 16) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(address), "l"(global),
-                 "r"(bytes)
-                 : "memory");
-  } else {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;" ::"r"(address), "l"(global),
-                 "r"(bytes)
-                 : "memory");
-  }
-#else
-  (void)shared;
-  (void)global;
-  (void)bytes;
-#endif
-}
-
-__device__ __forceinline__ void commit_copies() {
-#if POLYINFER_MMQ_DEVICE
-  asm volatile("cp.async.commit_group;" ::: "memory");
-#endif
-}
-
-/// Waits until at most kPending of this thread's committed copy groups are in flight.
-template <int kPending>
-__device__ __forceinline__ void wait_copies() {
-#if POLYINFER_MMQ_DEVICE
-  asm volatile("cp.async.wait_group %0;" ::"n"(kPending) : "memory");
-#endif
-}
-
 /// c = a·b for one block of 32 columns: a is 16 weight rows × 32 (s8), b 32 × 8 tokens (s8).
 /// Fragments as PTX's m16n8k32 .s8: a[0] row g, columns 4t..4t+3; a[1] row g + 8, the same
 /// columns; a[2] / a[3] columns 16 + 4t..; b0 token g, columns 4t..4t+3; b1 columns 16 + 4t..;
