@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Devices, owned buffers, copies and the per-stream Context (cuBLAS handle, scratch).
 #include <cstdlib>
+#include <mutex>
+#include <set>
 #include <utility>
 
 #include "kernels/cuda/context.cuh"
@@ -31,6 +33,31 @@ bool programmatic_launches() noexcept {
     return env == nullptr || *env != '0';
   }();
   return enabled;
+}
+
+void prefer_carveout(const void* kernel, int percent) noexcept {
+#if POLYINFER_GPU_HIP
+  (void)kernel;
+  (void)percent;
+#else
+  static const int forced = [] {
+    const char* env = std::getenv("POLYINFER_GPU_CARVEOUT");
+    return env == nullptr || *env == '\0' ? -2 : std::atoi(env);
+  }();
+  if (forced == -1) return;
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return;
+  }
+  static std::mutex mutex;
+  static std::set<std::pair<const void*, int> > done;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (!done.emplace(kernel, device).second) return;
+  (void)cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                             forced >= 0 ? forced : percent);
+  (void)cudaGetLastError();
+#endif
 }
 
 int device_count() noexcept {

@@ -447,6 +447,7 @@ Status launch_groups(Context::Impl& impl, dim3 grid, bool programmatic, const We
                                             static_cast<int>(kShared)));
     configured.fetch_or(bit, std::memory_order_acq_rel);
   }
+  prefer_carveout(reinterpret_cast<const void*>(kernel), 100);  // two blocks per multiprocessor
   return launch(kernel, grid, dim3(kMmqWarps * kWarp), kShared, impl.stream, programmatic, w, x,
                 tokens, y, y_stride, per_split, partials, arrivals);
 }
