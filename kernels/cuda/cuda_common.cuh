@@ -285,13 +285,16 @@ void prefer_carveout(const void* kernel, int percent) noexcept;
 /// shared memory for their occupancy (the integer GEMM, prompt-sized attention) ask for 100.
 inline constexpr int kCarveout = 50;
 
-/// Launches `kernel`; with `programmatic` (CUDA, sm_90) it may overlap the end of the previous
-/// kernel on the stream, which it must then wait for with pdl_wait().
+/// Launches `kernel` in thread-block clusters of `cluster` blocks along x (Hopper; 1: none,
+/// and always none on HIP); with `programmatic` (CUDA, sm_90) it may overlap the end of the
+/// previous kernel on the stream, which it must then wait for with pdl_wait().
 template <typename... Params, typename... Args>
-Status launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, Stream stream,
-              bool programmatic, Args... args) noexcept {
+Status launch_in_clusters(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
+                          Stream stream, bool programmatic, unsigned cluster,
+                          Args... args) noexcept {
 #if POLYINFER_GPU_HIP
   (void)programmatic;
+  (void)cluster;
   kernel<<<grid, block, shared_bytes, native(stream)>>>(static_cast<Params>(args)...);
   return launch_status();
 #else
@@ -300,44 +303,32 @@ Status launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_by
   config.blockDim = block;
   config.dynamicSmemBytes = shared_bytes;
   config.stream = native(stream);
-  cudaLaunchAttribute attribute[1];
-  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[0].val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = attribute;
-  config.numAttrs = programmatic && programmatic_launches() ? 1 : 0;
+  cudaLaunchAttribute attributes[2];
+  unsigned count = 0;
+  if (cluster > 1) {
+    attributes[count].id = cudaLaunchAttributeClusterDimension;
+    attributes[count].val.clusterDim.x = cluster;
+    attributes[count].val.clusterDim.y = 1;
+    attributes[count].val.clusterDim.z = 1;
+    ++count;
+  }
+  if (programmatic && programmatic_launches()) {
+    attributes[count].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attributes[count].val.programmaticStreamSerializationAllowed = 1;
+    ++count;
+  }
+  config.attrs = attributes;
+  config.numAttrs = count;
   prefer_carveout(reinterpret_cast<const void*>(kernel), kCarveout);
   return status_of(cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...));
 #endif
 }
 
-/// launch() in thread-block clusters of `cluster` blocks along x (Hopper; 1: none, and always
-/// none on HIP).
+/// launch_in_clusters() without clusters.
 template <typename... Params, typename... Args>
-Status launch_in_clusters(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
-                          Stream stream, bool programmatic, unsigned cluster,
-                          Args... args) noexcept {
-#if POLYINFER_GPU_HIP
-  (void)cluster;
-  return launch(kernel, grid, block, shared_bytes, stream, programmatic, args...);
-#else
-  if (cluster <= 1) return launch(kernel, grid, block, shared_bytes, stream, programmatic, args...);
-  cudaLaunchConfig_t config = {};
-  config.gridDim = grid;
-  config.blockDim = block;
-  config.dynamicSmemBytes = shared_bytes;
-  config.stream = native(stream);
-  cudaLaunchAttribute attribute[2];
-  attribute[0].id = cudaLaunchAttributeClusterDimension;
-  attribute[0].val.clusterDim.x = cluster;
-  attribute[0].val.clusterDim.y = 1;
-  attribute[0].val.clusterDim.z = 1;
-  attribute[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[1].val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = attribute;
-  config.numAttrs = programmatic && programmatic_launches() ? 2 : 1;
-  prefer_carveout(reinterpret_cast<const void*>(kernel), kCarveout);
-  return status_of(cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...));
-#endif
+Status launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, Stream stream,
+              bool programmatic, Args... args) noexcept {
+  return launch_in_clusters(kernel, grid, block, shared_bytes, stream, programmatic, 1u, args...);
 }
 
 /// Blocks for a grid-stride loop over `count` items with `threads` per block.
