@@ -16,6 +16,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -559,6 +560,58 @@ struct Bench {
                 static_cast<long long>(dim), static_cast<long long>(context_rows), us,
                 kv_bytes / us / 1e3, 100.0 * kv_bytes / us / 1e3 / stream_gb_s);
   }
+
+  // Sampling `rows` rows of a 128256-entry vocabulary (logits of scale 3) under each rule set,
+  // beside the greedy pick.
+  void sampling(int64_t rows) {
+    constexpr int64_t kVocab = 128256;
+    std::vector<float> values(static_cast<size_t>(rows * kVocab));
+    std::mt19937 rng(static_cast<uint32_t>(seed++));
+    std::normal_distribution<float> normal(0.0f, 3.0f);
+    for (float& v : values) v = normal(rng);
+    DeviceBuffer logits;
+    BENCH_OK(DeviceBuffer::allocate(values.size() * 4, &logits));
+    BENCH_CUDA(cudaMemcpy(logits.data(), values.data(), values.size() * 4, cudaMemcpyHostToDevice));
+    DeviceBuffer scratch;
+    BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(rows * kVocab) * 4, &scratch));
+    DeviceBuffer picks;
+    BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(rows) * sizeof(SamplePick), &picks));
+    DeviceBuffer specs;
+    BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(rows) * sizeof(SampleSpec), &specs));
+    const double greedy_us = time_calls_us(stream, 20, reps, [&](int) {
+      return ok(greedy_rows(logits.as<float>(), rows, kVocab, picks.as<GreedyPick>(), handle()));
+    });
+    std::string text;
+    const struct {
+      const char* name;
+      float temperature;
+      int32_t top_k;
+      float top_p;
+    } rules[] = {{"T", 0.8f, 0, 1.0f},
+                 {"top-k 40", 0.8f, 40, 1.0f},
+                 {"top-p 0.95", 0.8f, 0, 0.95f},
+                 {"top-k 1024", 0.8f, 1024, 1.0f}};
+    for (const auto& rule : rules) {
+      std::vector<SampleSpec> host(static_cast<size_t>(rows));
+      for (size_t r = 0; r < host.size(); ++r) {
+        host[r].temperature = rule.temperature;
+        host[r].top_k = rule.top_k;
+        host[r].top_p = rule.top_p;
+        host[r].uniform = (static_cast<double>(r) + 0.5) / static_cast<double>(rows);
+      }
+      BENCH_CUDA(cudaMemcpy(specs.data(), host.data(), host.size() * sizeof(SampleSpec),
+                            cudaMemcpyHostToDevice));
+      const double us = time_calls_us(stream, 20, reps, [&](int) {
+        return ok(sample_rows(logits.as<float>(), rows, kVocab, specs.as<SampleSpec>(), nullptr,
+                              scratch.as<float>(), picks.as<SamplePick>(), handle()));
+      });
+      char cell[64];
+      std::snprintf(cell, sizeof cell, ", %s %.1f", rule.name, us);
+      text += cell;
+    }
+    report.line("sampling %lld rows x %lld: greedy %.1f us%s us", static_cast<long long>(rows),
+                static_cast<long long>(kVocab), greedy_us, text.c_str());
+  }
 };
 
 }  // namespace
@@ -632,6 +685,7 @@ int main(int argc, char** argv) {
   bench.attention_decode(32, 8, 128, 512);
   bench.attention_decode(32, 8, 128, 8192);
   bench.attention_decode(32, 8, 128, 32768);
+  for (const int64_t rows : {1, 32, 128}) bench.sampling(rows);
   BENCH_CUDA(cudaGetLastError());
   if (bench.report.file != nullptr) std::fclose(bench.report.file);
   bench.context.reset();

@@ -4,14 +4,18 @@
 //
 //   decode_batches MODEL [--device cuda:0] [--tier q4_0] [--batches 1,8,32,128]
 //                        [--prompt 128] [--gen 64] [--reps 3] [--threads N] [--greedy]
+//                        [--sample T,K,P [--host-sample]]
 //
 // Prints one line per batch size: prefill tokens/s and generated tokens/s (all sequences
 // together), medians over the repetitions. Every step copies the logits to the host, or with
-// --greedy only each row's greedy pick (taken on the GPU; what greedy Engine requests do).
+// --greedy only each row's greedy pick (taken on the GPU; what greedy Engine requests do), or
+// with --sample each row's pick at temperature T, top-k K, top-p P (on the GPU, as Engine
+// requests that sample; --host-sample: logits copied and sampled on the host, as before).
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -49,6 +53,9 @@ struct Options {
   int reps = 3;
   int threads = 0;
   bool greedy = false;
+  bool sample = false;
+  bool host_sample = false;
+  SampleSpec spec;
 };
 
 Options parse(int argc, char** argv) {
@@ -83,6 +90,15 @@ Options parse(int argc, char** argv) {
       o.threads = std::stoi(value());
     } else if (arg == "--greedy") {
       o.greedy = true;
+    } else if (arg == "--sample") {
+      o.sample = true;
+      const std::string rules = value();
+      if (std::sscanf(rules.c_str(), "%f,%d,%f", &o.spec.temperature, &o.spec.top_k,
+                      &o.spec.top_p) != 3) {
+        throw std::runtime_error("--sample takes T,K,P (e.g. 0.8,40,0.95)");
+      }
+    } else if (arg == "--host-sample") {
+      o.host_sample = true;
     } else if (o.model.empty()) {
       o.model = arg;
     } else {
@@ -119,22 +135,45 @@ int run(const Options& o) {
   KvCache cache(shape, budget, gpu ? gpu->kv_memory() : nullptr);
   std::vector<float> logits;
   std::vector<GreedyPick> picks;
+  std::vector<SampleSpec> specs;
+  std::vector<SamplePick> sampled;
+  SampleScratch scratch;
+  uint64_t draws = 0;
   const auto forward = [&](std::span<const BatchEntry> batch) {
     bool ok = false;
+    specs.assign(batch.size(), o.spec);
+    for (SampleSpec& spec : specs) {
+      spec.uniform = static_cast<double>((++draws * 0x9E3779B97F4A7C15ull) >> 11) * 0x1.0p-53;
+    }
     if (gpu && o.greedy) {
       ok = gpu->forward_greedy(batch, cache, context, picks);
+    } else if (gpu && o.sample && !o.host_sample) {
+      ok = gpu->forward_sample(batch, cache, context, specs, {}, sampled);
     } else if (gpu) {
       ok = gpu->forward(batch, cache, context, logits);
     } else {
       ok = model->forward(batch, cache, context, workspace, pool.get(), logits);
       if (ok && o.greedy) greedy_picks(logits, model->shape().vocab, picks);
     }
+    if (ok && o.sample && (o.host_sample || !gpu)) {
+      sampled.resize(specs.size());
+      for (size_t r = 0; r < specs.size(); ++r) {
+        sampled[r] = sample_pick(logits.data() + static_cast<int64_t>(r) * s.vocab, s.vocab,
+                                 specs[r], nullptr, scratch);
+      }
+    }
     if (!ok) throw std::runtime_error("kv cache full");
   };
+  const std::string rules =
+      fmt::format("T {}, top-k {}, top-p {}", o.spec.temperature, o.spec.top_k, o.spec.top_p);
+  const std::string mode = o.greedy                    ? "greedy picks copied"
+                           : o.sample && o.host_sample ? "logits sampled on the host, " + rules
+                           : o.sample                  ? "sampled picks copied, " + rules
+                                                       : "logits copied";
   fmt::print(
       "model {} ({} layers, hidden {}, vocab {}), tier {}, device {}, prompt {}, gen {}, {}\n",
       o.model, s.layers, s.hidden, s.vocab, tier_name(model->tier()), o.device, o.prompt, o.gen,
-      o.greedy ? "greedy picks copied" : "logits copied");
+      mode);
   fmt::print("{:>6} {:>14} {:>14} {:>12}\n", "batch", "prefill tok/s", "decode tok/s", "ms/step");
   for (const int64_t n : o.batches) {
     std::vector<double> prefill_rates;

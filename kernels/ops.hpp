@@ -122,6 +122,41 @@ struct GreedyPick {
 /// The picks of every row of `logits` (rows × vocab, contiguous; a partial row is ignored).
 void greedy_picks(std::span<const float> logits, int64_t vocab, std::vector<GreedyPick>& picks);
 
+/// One logits row's sampling rules (SamplingParams) with the draw made for it: what
+/// sample_pick() needs, on the host or a device.
+struct SampleSpec {
+  float temperature = 1.0f;         ///< 0: the top candidate after the penalty (no draw)
+  int32_t top_k = 0;                ///< 0: off
+  float top_p = 1.0f;               ///< 1: off
+  float min_p = 0.0f;               ///< 0: off
+  float repetition_penalty = 1.0f;  ///< applied to penalized[penalized_begin, + count)
+  int32_t penalized_begin = 0;      ///< distinct ids, an index into the caller's id array
+  int32_t penalized_count = 0;
+  double uniform = 0.0;  ///< the draw in [0, 1) (unused at temperature 0)
+};
+/// A sampled token: its id and the log-softmax of the raw logits there and at their maximum.
+struct SamplePick {
+  int32_t id = 0;
+  float logprob = 0.0f;
+  float top_logprob = 0.0f;
+  int32_t deferred = 0;  ///< device only: 1 when the row must be finished by sample_pick()
+};
+/// Scratch of sample_pick (kept between calls: no allocation per token once warm).
+struct SampleScratch {
+  struct Candidate {
+    int32_t id;
+    float logit;
+  };
+  std::vector<Candidate> candidates;
+  std::vector<double> weights;
+};
+/// The sampler's rules over `vocab` raw logits: the penalty (HF rule) on `penalized` ids, the
+/// temperature, top-k, top-p (smallest most-likely-first prefix), min-p, then the draw in the
+/// order candidates were kept (sorted by logit then id when top-k or top-p is on, by id
+/// otherwise); weights and sums in double.
+[[nodiscard]] SamplePick sample_pick(const float* logits, int64_t vocab, const SampleSpec& spec,
+                                     const int32_t* penalized, SampleScratch& scratch);
+
 /// KV cache element types for attention.
 enum class KvType { kF32, kF16, kQ8_0 };
 

@@ -17,7 +17,9 @@
 # (CPU GEMM at 512 tokens on the host CPU, 2 cores: AMX where present), skip (batch-1 decode
 # with kinds of launches left out, to place the step's time), ncu (Nsight Compute kernel times
 # of one decode step), env (batch-1 decode under each setting in ENV_SETS, e.g.
-# "POLYINFER_GPU_CARVEOUT=100;POLYINFER_GPU_PDL=0"; BATCHES, default 1), torch (PyTorch f16).
+# "POLYINFER_GPU_CARVEOUT=100;POLYINFER_GPU_PDL=0"; BATCHES, default 1), sample (decode
+# with greedy picks, picks sampled on the GPU, and logits sampled on the host), torch (PyTorch
+# f16).
 # Environment: OUT (results folder; default build/gpu-models), SYNTH_DIR (default /tmp), ENV_SETS.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -91,6 +93,16 @@ for type in $FORMATS; do
     section "continuous batching $type, whole logits copied every step"
     timeout 300 "$B/bin/decode_batches" "$model" --device cuda:0 --batches 1,8 \
       --prompt 128 --gen 64 --reps 3 2>&1 | tee -a "$LOG"
+  fi
+  if step sample; then
+    section "sampling $type: greedy picks, sampled on the GPU, logits sampled on the host"
+    for rules in "--greedy" "--sample 0.8,40,1" "--sample 0.8,0,0.95" "--sample 1,0,1" \
+      "--sample 0.8,40,1 --host-sample" "--sample 0.8,0,0.95 --host-sample"; do
+      echo "-- $rules" | tee -a "$LOG"
+      # shellcheck disable=SC2086
+      timeout 200 "$B/bin/decode_batches" "$model" --device cuda:0 --batches 1,32,128 \
+        --prompt 128 --gen 32 --reps 3 $rules 2>&1 | tail -3 | tee -a "$LOG"
+    done
   fi
 done
 first=$(model_of "${FORMATS%% *}")

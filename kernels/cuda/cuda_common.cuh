@@ -79,6 +79,39 @@ __device__ __forceinline__ int shfl_xor(int value, int offset) {
 #endif
 }
 
+__device__ __forceinline__ double shfl_xor(double value, int offset) {
+#if POLYINFER_GPU_HIP
+  return __shfl_xor(value, offset, kWarp);
+#else
+  return __shfl_xor_sync(0xFFFFFFFFu, value, offset);
+#endif
+}
+
+__device__ __forceinline__ unsigned long long shfl_xor(unsigned long long value, int offset) {
+#if POLYINFER_GPU_HIP
+  return __shfl_xor(value, offset, kWarp);
+#else
+  return __shfl_xor_sync(0xFFFFFFFFu, value, offset);
+#endif
+}
+
+/// `value` of lane − delta (a lane below delta keeps its own).
+__device__ __forceinline__ double shfl_up(double value, int delta) {
+#if POLYINFER_GPU_HIP
+  return __shfl_up(value, static_cast<unsigned>(delta), kWarp);
+#else
+  return __shfl_up_sync(0xFFFFFFFFu, value, static_cast<unsigned>(delta));
+#endif
+}
+
+__device__ __forceinline__ unsigned shfl_up(unsigned value, int delta) {
+#if POLYINFER_GPU_HIP
+  return __shfl_up(value, static_cast<unsigned>(delta), kWarp);
+#else
+  return __shfl_up_sync(0xFFFFFFFFu, value, static_cast<unsigned>(delta));
+#endif
+}
+
 /// `value` of lane `lane` of the warp.
 __device__ __forceinline__ float shfl_from(float value, int lane) {
 #if POLYINFER_GPU_HIP

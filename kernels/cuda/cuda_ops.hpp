@@ -402,6 +402,18 @@ struct DeviceKvView {
 [[nodiscard]] Status greedy_rows(const float* logits, int64_t rows, int64_t vocab, GreedyPick* out,
                                  Stream stream) noexcept;
 
+/// Sorted candidates (top-k, top-p) a row of sample_rows() keeps at most.
+inline constexpr int kSampleCandidates = 1024;
+/// Sampling on the device: out[r] = sample_pick() of logits row r (rows × vocab, contiguous)
+/// under specs[r], whose penalized ranges index `penalized` (specs, penalized, out and
+/// `scratch`, rows × vocab floats, in device memory). A row whose top-k or top-p keeps more
+/// than kSampleCandidates comes back with deferred = 1, for sample_pick() on the host with the
+/// same spec. Same picks as the host but for rounding: sums over the whole vocabulary add f32
+/// exponentials in another order.
+[[nodiscard]] Status sample_rows(const float* logits, int64_t rows, int64_t vocab,
+                                 const SampleSpec* specs, const int32_t* penalized, float* scratch,
+                                 SamplePick* out, Stream stream) noexcept;
+
 /// The roofline: reads `bytes` (a multiple of 16, 16-byte aligned) once with 128-bit loads and
 /// writes one word to `sink` (device). `variant` 0..stream_read_variants()−1 picks the unroll
 /// depth and block size (the benchmark keeps the fastest).

@@ -264,4 +264,100 @@ void greedy_picks(std::span<const float> logits, int64_t vocab, std::vector<Gree
   }
 }
 
+namespace {
+
+/// Candidates in a strict total order (higher logit first, then lower id), so that every
+/// standard library sorts them the same way.
+struct ByLogit {
+  template <typename C>
+  bool operator()(const C& a, const C& b) const noexcept {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  }
+};
+
+}  // namespace
+
+SamplePick sample_pick(const float* logits, int64_t vocab, const SampleSpec& spec,
+                       const int32_t* penalized, SampleScratch& scratch) {
+  if (vocab < 1) return {};
+  // The model's own distribution, for log-probabilities (confidence), before any shaping.
+  const float raw_max = *std::max_element(logits, logits + vocab);
+  double raw_sum = 0.0;
+  for (int64_t i = 0; i < vocab; ++i) raw_sum += std::exp(static_cast<double>(logits[i]) - raw_max);
+  const double log_normalizer = raw_max + std::log(raw_sum);
+  const auto result = [&](int32_t id) {
+    return SamplePick{id, static_cast<float>(logits[id] - log_normalizer),
+                      static_cast<float>(raw_max - log_normalizer), 0};
+  };
+
+  // Candidates: every id, its logit after the repetition penalty and the temperature.
+  auto& candidates = scratch.candidates;
+  candidates.resize(static_cast<size_t>(vocab));
+  for (int64_t id = 0; id < vocab; ++id) {
+    candidates[static_cast<size_t>(id)] = {static_cast<int32_t>(id), logits[id]};
+  }
+  if (spec.repetition_penalty != 1.0f) {
+    for (int32_t i = 0; i < spec.penalized_count; ++i) {
+      const int32_t id = penalized[spec.penalized_begin + i];
+      if (id < 0 || id >= vocab) continue;
+      float& logit = candidates[static_cast<size_t>(id)].logit;
+      logit = logit > 0 ? logit / spec.repetition_penalty : logit * spec.repetition_penalty;
+    }
+  }
+
+  if (spec.temperature == 0.0f) {
+    return result(std::min_element(candidates.begin(), candidates.end(), ByLogit{})->id);
+  }
+  for (auto& c : candidates) c.logit /= spec.temperature;
+
+  auto end = candidates.end();
+  if (spec.top_k > 0 && spec.top_k < vocab) {
+    end = candidates.begin() + spec.top_k;
+    std::nth_element(candidates.begin(), end - 1, candidates.end(), ByLogit{});
+  }
+  const bool sorted = spec.top_p < 1.0f || spec.top_k > 0;
+  if (sorted) std::sort(candidates.begin(), end, ByLogit{});
+  const auto count = static_cast<size_t>(end - candidates.begin());
+
+  // The first candidate in ByLogit order has the highest logit.
+  const float max_logit =
+      sorted ? candidates[0].logit : std::min_element(candidates.begin(), end, ByLogit{})->logit;
+  auto& weights = scratch.weights;
+  weights.resize(count);
+  double total = 0.0;
+  for (size_t i = 0; i < count; ++i) {
+    weights[i] = std::exp(static_cast<double>(candidates[i].logit) - max_logit);
+    total += weights[i];
+  }
+  size_t kept = count;
+  if (spec.top_p < 1.0f) {  // smallest prefix (most likely first) reaching top_p
+    double cumulative = 0.0;
+    for (size_t i = 0; i < count; ++i) {
+      cumulative += weights[i];
+      if (cumulative >= spec.top_p * total) {
+        kept = i + 1;
+        break;
+      }
+    }
+  }
+  if (spec.min_p > 0.0f) {  // weights are relative to the most likely token (weight 1)
+    for (size_t i = 0; i < kept; ++i) {
+      if (weights[i] < spec.min_p) weights[i] = 0.0;
+    }
+  }
+  total = 0.0;
+  for (size_t i = 0; i < kept; ++i) total += weights[i];
+
+  const double target = spec.uniform * total;
+  double cumulative = 0.0;
+  size_t chosen = 0;
+  for (size_t i = 0; i < kept; ++i) {
+    if (weights[i] == 0.0) continue;
+    chosen = i;
+    cumulative += weights[i];
+    if (target < cumulative) break;
+  }
+  return result(candidates[chosen].id);
+}
+
 }  // namespace polyinfer::inline v0::detail

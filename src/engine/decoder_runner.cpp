@@ -180,10 +180,31 @@ void DecoderRunner::sweep(Clock::time_point now) {
   }
 }
 
-int DecoderRunner::sample(Sequence& s, const float* logits) {
-  const SampledToken token =
-      s.sampler->sample(std::span(logits, static_cast<size_t>(decoder_->vocab())), s.ids);
-  return emit(s, token.id, token.top_logprob);
+void DecoderRunner::prepare_specs() {
+  specs_.clear();
+  penalized_.clear();
+  const int64_t vocab = decoder_->vocab();
+  for (size_t k = 0; k < entries_.size(); ++k) {
+    const BatchEntry& entry = entries_[k];
+    Sequence& s = *entry_sequences_[k];
+    const auto rows = static_cast<int64_t>(entry.logits == LogitsRows::kAll    ? entry.tokens.size()
+                                           : entry.logits == LogitsRows::kLast ? 1
+                                                                               : 0);
+    for (int64_t r = 0; r < rows; ++r) {
+      if (s.greedy) {  // the top candidate, as greedy_pick
+        SampleSpec spec;
+        spec.temperature = 0.0f;
+        specs_.push_back(spec);
+        continue;
+      }
+      SampleSpec spec = s.sampler->prepare(vocab, s.ids, penalized_);
+      if (spec.temperature > 0.0f) {
+        if (!s.uniform) s.uniform = s.sampler->next_uniform();
+        spec.uniform = *s.uniform;
+      }
+      specs_.push_back(spec);
+    }
+  }
 }
 
 int DecoderRunner::emit(Sequence& s, int32_t id, float top_logprob) {
@@ -327,8 +348,12 @@ void DecoderRunner::step(std::vector<WorkItem>& incoming_items) {
                               [](const Sequence* s) { return s->greedy || s->logits_row < 0; });
     bool ok = false;
     try {
-      ok = greedy_step ? decoder_->forward_greedy(entries_, picks_)
-                       : decoder_->forward(entries_, logits_);
+      if (greedy_step) {
+        ok = decoder_->forward_greedy(entries_, picks_);
+      } else {
+        prepare_specs();
+        ok = decoder_->forward_sample(entries_, specs_, penalized_, sampled_);
+      }
     } catch (const std::exception& e) {
       for (SequencePtr& s : active_) finish(*s, Status::kInternalError, e.what());
       active_.clear();
@@ -348,8 +373,7 @@ void DecoderRunner::step(std::vector<WorkItem>& incoming_items) {
     suspend(lowest);
   }
 
-  // Sample, then share the step's CPU time among the sequences by tokens.
-  const int64_t vocab = decoder_->vocab();
+  // Emit the picks, then share the step's CPU time among the sequences by tokens.
   int64_t step_tokens = 0;
   done_.clear();
   for (Sequence* s : entry_sequences_) {
@@ -358,14 +382,18 @@ void DecoderRunner::step(std::vector<WorkItem>& incoming_items) {
     if (s->logits_row < 0) continue;
     int outcome = 0;
     if (!s->greedy) {
-      outcome = sample(*s, logits_.data() + s->logits_row * vocab);
+      const SamplePick& pick = sampled_[static_cast<size_t>(s->logits_row)];
+      s->uniform.reset();
+      outcome = emit(*s, pick.id, pick.top_logprob);
     } else {
       const GreedyPick* picks = picks_.data() + s->logits_row;
-      if (!greedy_step) {  // a step with sampled sequences: pick from the copied logits
+      if (!greedy_step) {  // a step with sampled sequences: the picks of temperature-0 specs
         const int64_t rows = s->draft_length > 0 ? s->step_tokens : 1;
-        greedy_picks(std::span(logits_).subspan(static_cast<size_t>(s->logits_row * vocab),
-                                                static_cast<size_t>(rows * vocab)),
-                     vocab, row_picks_);
+        row_picks_.resize(static_cast<size_t>(rows));
+        for (int64_t r = 0; r < rows; ++r) {
+          const SamplePick& pick = sampled_[static_cast<size_t>(s->logits_row + r)];
+          row_picks_[static_cast<size_t>(r)] = {pick.id, pick.logprob};
+        }
         picks = row_picks_.data();
       }
       outcome = s->draft_length > 0 ? verify(*s, picks) : emit(*s, picks->id, picks->logprob);

@@ -113,6 +113,7 @@ class DecoderRunner final : public Runner {
     int32_t max_tokens = 0;
     bool greedy = true;
     std::optional<Sampler> sampler;
+    std::optional<double> uniform;  // the next pick's draw, kept if its pass is retried
     std::optional<TextStream> stream;
     bool live = false;  // stream pieces to the callback now
     float min_top_logprob = 0.0f;
@@ -135,10 +136,10 @@ class DecoderRunner final : public Runner {
   bool admit(Sequence& sequence);  // false: answered (bad prompt)
   void suspend(size_t index);
   void sweep(Clock::time_point now);
-  /// Samples the next token (a sequence that is not greedy); 0: go on, 1: stopped, 2: cancelled
-  /// by the stream callback.
-  int sample(Sequence& sequence, const float* logits);
-  /// Appends a chosen token: stop conditions, text, streaming (returns as sample()).
+  /// specs_ and penalized_ for a step with sampled sequences: one spec per logits row.
+  void prepare_specs();
+  /// Appends a chosen token: stop conditions, text, streaming; 0: go on, 1: stopped, 2:
+  /// cancelled by the stream callback.
   int emit(Sequence& sequence, int32_t id, float top_logprob);
   /// Checks a draft against the model's greedy choices (`picks`: one per row of the entry):
   /// accepted tokens are kept, the first disagreement is replaced by the model's token.
@@ -153,9 +154,11 @@ class DecoderRunner final : public Runner {
   std::multiset<SequencePtr, Order> waiting_;
   std::vector<BatchEntry> entries_;
   std::vector<Sequence*> entry_sequences_;
-  std::vector<float> logits_;
-  std::vector<GreedyPick> picks_;                 // steps where every sequence is greedy
-  std::vector<GreedyPick> row_picks_;             // a greedy sequence's rows in a step with logits
+  std::vector<GreedyPick> picks_;  // steps where every sequence is greedy
+  std::vector<SampleSpec> specs_;  // steps with sampled sequences: one per logits row
+  std::vector<int32_t> penalized_;
+  std::vector<SamplePick> sampled_;
+  std::vector<GreedyPick> row_picks_;  // a greedy sequence's rows in a step with sampling
   std::vector<std::pair<Sequence*, bool>> done_;  // this step: (sequence, cancelled)
   Clock::time_point next_sweep_{};
 };

@@ -99,6 +99,11 @@ class LlamaDecoder final : public ServedDecoder {
     if (gpu_) return gpu_->forward(batch, *cache_, context_, logits);
     return model_->forward(batch, *cache_, context_, workspace_, pool_.get(), logits);
   }
+  bool forward_sample(std::span<const BatchEntry> batch, std::span<const SampleSpec> specs,
+                      std::span<const int32_t> penalized, std::vector<SamplePick>& picks) override {
+    if (gpu_) return gpu_->forward_sample(batch, *cache_, context_, specs, penalized, picks);
+    return ServedDecoder::forward_sample(batch, specs, penalized, picks);
+  }
   bool forward_greedy(std::span<const BatchEntry> batch, std::vector<GreedyPick>& picks) override {
     if (gpu_) return gpu_->forward_greedy(batch, *cache_, context_, picks);
     if (!forward(batch, logits_)) return false;
@@ -154,6 +159,25 @@ class BertEncoder final : public ServedEncoder {
 };
 
 }  // namespace
+
+bool ServedDecoder::forward_sample(std::span<const BatchEntry> batch,
+                                   std::span<const SampleSpec> specs,
+                                   std::span<const int32_t> penalized,
+                                   std::vector<SamplePick>& picks) {
+  if (!forward(batch, sample_logits_)) return false;
+  const int64_t vocab = this->vocab();
+  const auto rows = static_cast<int64_t>(sample_logits_.size()) / vocab;
+  if (static_cast<int64_t>(specs.size()) != rows) {
+    fail(ErrorCode::kInvalidArgument, "sampling", "{} sampling specs for {} logits rows",
+         specs.size(), rows);
+  }
+  picks.resize(specs.size());
+  for (size_t r = 0; r < specs.size(); ++r) {
+    picks[r] = sample_pick(sample_logits_.data() + static_cast<int64_t>(r) * vocab, vocab, specs[r],
+                           penalized.data(), sample_scratch_);
+  }
+  return true;
+}
 
 LoadedModel load_served_model(const ModelSpec& spec, const std::string& tier,
                               const ServeSettings& settings) {

@@ -47,6 +47,17 @@ class ServedDecoder {
   /// there, so only the picks are copied); what a step of greedy sequences needs.
   [[nodiscard]] virtual bool forward_greedy(std::span<const BatchEntry> batch,
                                             std::vector<GreedyPick>& picks) = 0;
+  /// forward() with logits row r sampled under specs[r] (one per row; penalized ranges index
+  /// `penalized`), on the GPU when the model runs there. The default samples forward()'s
+  /// logits with sample_pick().
+  [[nodiscard]] virtual bool forward_sample(std::span<const BatchEntry> batch,
+                                            std::span<const SampleSpec> specs,
+                                            std::span<const int32_t> penalized,
+                                            std::vector<SamplePick>& picks);
+
+ private:
+  std::vector<float> sample_logits_;  // forward_sample() by default
+  SampleScratch sample_scratch_;
 };
 
 /// An encoder as the batching window drives it. Const methods; one caller at a time.

@@ -59,6 +59,13 @@ class LanguageModelImpl {
   LlamaWorkspace workspace;
   std::vector<float> logits;
   std::vector<GreedyPick> picks;  ///< greedy decoding on a GPU
+  SampleSpec spec;                ///< sampling on a GPU: the next pick's rules and draw
+  std::vector<int32_t> penalized;
+  std::vector<SamplePick> sampled;
+
+  /// Where a pass's logits rows go: copied to `logits`, or on a GPU reduced there to `picks`
+  /// (greedy) or to `sampled` (under `spec`).
+  enum class Reduce { kLogits, kGreedy, kSample };
 
   /// A sequence of the cache, released when the scope ends (errors included).
   class Sequence {
@@ -89,16 +96,18 @@ class LanguageModelImpl {
     }
   }
 
-  /// One forward pass for one sequence; logits of the rows asked for land in `logits`.
-  /// `greedy` (on a GPU): the logits rows are reduced to `picks` there instead of copied.
+  /// One forward pass for one sequence; the rows asked for are reduced as `reduce` says (on
+  /// the CPU they always land in `logits`).
   void run(KvCache::SequenceId sequence, std::span<const int32_t> tokens, LogitsRows rows,
-           bool greedy = false) {
+           Reduce reduce = Reduce::kLogits) {
     const BatchEntry entry{sequence, tokens, rows};
     const auto batch = std::span(&entry, 1);
     const bool ok =
-        gpu && greedy ? gpu->forward_greedy(batch, *cache, context_length, picks)
-        : gpu         ? gpu->forward(batch, *cache, context_length, logits)
-              : model->forward(batch, *cache, context_length, workspace, pool.get(), logits);
+        !gpu ? model->forward(batch, *cache, context_length, workspace, pool.get(), logits)
+        : reduce == Reduce::kGreedy ? gpu->forward_greedy(batch, *cache, context_length, picks)
+        : reduce == Reduce::kSample ? gpu->forward_sample(batch, *cache, context_length,
+                                                          std::span(&spec, 1), penalized, sampled)
+                                    : gpu->forward(batch, *cache, context_length, logits);
     if (!ok) {
       fail(ErrorCode::kInvalidArgument, "kv cache",
            "out of memory for {} more positions: {} blocks of {} bytes left of a {}-byte budget",
@@ -123,10 +132,14 @@ Generation LanguageModelImpl::generate(std::span<const int32_t> prompt,
          file.path().string());
   }
   Sampler sampler(options.sampling);
-  // Greedy without penalties on a GPU: the argmax is taken there (8 bytes copied per token, not
-  // the logits); the same ids and log-probabilities as the sampler's greedy path.
-  const bool device_greedy = gpu != nullptr && options.sampling.temperature == 0.0f &&
-                             options.sampling.repetition_penalty == 1.0f;
+  // On a GPU the logits stay there: greedy without penalties takes the argmax there, any other
+  // rule samples there (a pick copied per token, not the logits); the same ids and
+  // log-probabilities as the sampler's, up to rounding.
+  const Reduce reduce =
+      gpu == nullptr ? Reduce::kLogits
+      : options.sampling.temperature == 0.0f && options.sampling.repetition_penalty == 1.0f
+          ? Reduce::kGreedy
+          : Reduce::kSample;
   std::vector<int32_t> stop_ids = options.stop_ids;
   if (options.stop_at_eos) stop_ids.insert(stop_ids.end(), eos_ids.begin(), eos_ids.end());
   std::optional<TextStream> stream;
@@ -135,6 +148,14 @@ Generation LanguageModelImpl::generate(std::span<const int32_t> prompt,
   Generation result;
   result.prompt_tokens = static_cast<int64_t>(prompt.size());
   if (options.max_tokens == 0) return result;
+
+  std::vector<int32_t> history(prompt.begin(), prompt.end());
+  const auto prepare = [&] {  // before the pass whose logits pick the next token
+    if (reduce != Reduce::kSample) return;
+    penalized.clear();
+    spec = sampler.prepare(model->shape().vocab, history, penalized);
+    if (spec.temperature > 0.0f) spec.uniform = sampler.next_uniform();
+  };
 
   Sequence sequence(*cache);
   // Reuse cached blocks of the prompt; the last prompt position is always computed (its logits
@@ -146,17 +167,19 @@ Generation LanguageModelImpl::generate(std::span<const int32_t> prompt,
     const auto chunk = static_cast<size_t>(gpu ? kGpuChunkTokens : kChunkTokens);
     const size_t count = std::min(prompt.size() - begin, chunk);
     const bool last = begin + count == prompt.size();
+    if (last) prepare();
     run(sequence.id(), prompt.subspan(begin, count), last ? LogitsRows::kLast : LogitsRows::kNone,
-        device_greedy);
+        last ? reduce : Reduce::kLogits);
     begin += count;
   }
 
-  std::vector<int32_t> history(prompt.begin(), prompt.end());
   std::string piece;
   for (;;) {
-    const SampledToken token = device_greedy
-                                   ? SampledToken{picks[0].id, picks[0].logprob, picks[0].logprob}
-                                   : sampler.sample(logits, history);
+    const SampledToken token =
+        reduce == Reduce::kGreedy ? SampledToken{picks[0].id, picks[0].logprob, picks[0].logprob}
+        : reduce == Reduce::kSample
+            ? SampledToken{sampled[0].id, sampled[0].logprob, sampled[0].top_logprob}
+            : sampler.sample(logits, history);
     history.push_back(token.id);
     result.ids.push_back(token.id);
     result.logprobs.push_back(token.logprob);
@@ -186,7 +209,8 @@ Generation LanguageModelImpl::generate(std::span<const int32_t> prompt,
       result.stop_reason = *stop;
       return result;
     }
-    run(sequence.id(), std::span(&result.ids.back(), 1), LogitsRows::kLast, device_greedy);
+    prepare();
+    run(sequence.id(), std::span(&result.ids.back(), 1), LogitsRows::kLast, reduce);
   }
 }
 

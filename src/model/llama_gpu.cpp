@@ -325,6 +325,13 @@ class CudaLlama final : public GpuLlama {
     return pass(batch, cache, context_length, [&](int64_t rows) { copy_picks(rows, picks); });
   }
 
+  bool forward_sample(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length,
+                      std::span<const SampleSpec> specs, std::span<const int32_t> penalized,
+                      std::vector<SamplePick>& picks) override {
+    return pass(batch, cache, context_length,
+                [&](int64_t rows) { copy_samples(rows, specs, penalized, picks); });
+  }
+
   // run(), then `copy` of the results, then finish(); false when the KV cache has no room.
   template <typename Copy>
   bool pass(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length,
@@ -358,6 +365,47 @@ class CudaLlama final : public GpuLlama {
     check(gpu::copy_to_host(picks.data(), picks_.data(), picks.size() * sizeof(GreedyPick),
                             gpu_stream()),
           "greedy picks");
+  }
+
+  void copy_samples(int64_t rows, std::span<const SampleSpec> specs,
+                    std::span<const int32_t> penalized, std::vector<SamplePick>& picks) {
+    if (static_cast<int64_t>(specs.size()) != rows) {
+      fail(ErrorCode::kInvalidArgument, "sampling",
+           "{} sampling specs for {} logits rows (one per row)", specs.size(), rows);
+    }
+    const int64_t vocab = model_.shape().vocab;
+    picks.resize(static_cast<size_t>(rows));
+    if (rows == 0) return;
+    reserve(sample_specs_, specs.size_bytes(), "sampling specs");
+    reserve(penalized_, std::max<uint64_t>(penalized.size_bytes(), 4), "penalized ids");
+    reserve(sample_scratch_, static_cast<uint64_t>(rows * vocab) * sizeof(float),
+            "sampling scratch");
+    reserve(picks_, picks.size() * sizeof(SamplePick), "sampled picks");
+    check(gpu::copy_to_device(sample_specs_.data(), specs.data(), specs.size_bytes(), gpu_stream()),
+          "sampling specs");
+    if (!penalized.empty()) {
+      check(gpu::copy_to_device(penalized_.data(), penalized.data(), penalized.size_bytes(),
+                                gpu_stream()),
+            "penalized ids");
+    }
+    check(gpu::sample_rows(logits_.as<float>(), rows, vocab, sample_specs_.as<SampleSpec>(),
+                           penalized_.as<int32_t>(), sample_scratch_.as<float>(),
+                           picks_.as<SamplePick>(), gpu_stream()),
+          "sampled picks");
+    check(gpu::copy_to_host(picks.data(), picks_.data(), picks.size() * sizeof(SamplePick),
+                            gpu_stream()),
+          "sampled picks");
+    // Rows whose kept candidates outgrow the device's: their logits, sampled here.
+    for (int64_t r = 0; r < rows; ++r) {
+      if (picks[static_cast<size_t>(r)].deferred == 0) continue;
+      deferred_row_.resize(static_cast<size_t>(vocab));
+      check(gpu::copy_to_host(deferred_row_.data(), logits_.as<float>() + r * vocab,
+                              deferred_row_.size() * sizeof(float), gpu_stream()),
+            "logits");
+      picks[static_cast<size_t>(r)] =
+          sample_pick(deferred_row_.data(), vocab, specs[static_cast<size_t>(r)], penalized.data(),
+                      host_scratch_);
+    }
   }
 
   // After the results are copied: profile bookkeeping, the cache takes the tokens (a group's
@@ -507,6 +555,9 @@ class CudaLlama final : public GpuLlama {
   // Scratch, grown to the largest batch.
   gpu::DeviceBuffer x_, x_next_, normed_, qkv_, attn_, projected_, gate_up_, act_, last_, logits_;
   gpu::DeviceBuffer meta_, tables_, picks_;
+  gpu::DeviceBuffer sample_specs_, penalized_, sample_scratch_;
+  std::vector<float> deferred_row_;  // a row sampled on the host
+  SampleScratch host_scratch_;
   // The next GEMV's input in 8-bit blocks, written by the kernel that makes it (norm, attention,
   // SiLU·mul) for steps of up to kGemvMaxTokens tokens: no separate quantization launches.
   gpu::DeviceBuffer quantized_;
@@ -1062,6 +1113,13 @@ class SplitLlama final : public GpuLlama {
                       std::vector<GreedyPick>& picks) override {
     return step(batch, cache, context_length,
                 [&](CudaLlama& first, int64_t rows) { first.copy_picks(rows, picks); });
+  }
+  bool forward_sample(std::span<const BatchEntry> batch, KvCache& cache, int64_t context_length,
+                      std::span<const SampleSpec> specs, std::span<const int32_t> penalized,
+                      std::vector<SamplePick>& picks) override {
+    return step(batch, cache, context_length, [&](CudaLlama& first, int64_t rows) {
+      first.copy_samples(rows, specs, penalized, picks);
+    });
   }
 
  private:

@@ -47,6 +47,14 @@ class GpuLlama {
   [[nodiscard]] virtual bool forward_greedy(std::span<const BatchEntry> batch, KvCache& cache,
                                             int64_t context_length,
                                             std::vector<GreedyPick>& picks) = 0;
+  /// forward() with logits row r sampled on the GPU under specs[r] (one per logits row; their
+  /// penalized ranges index `penalized`): sampling copies a pick per row, not the logits (a
+  /// row the device defers is finished by sample_pick() on the host).
+  [[nodiscard]] virtual bool forward_sample(std::span<const BatchEntry> batch, KvCache& cache,
+                                            int64_t context_length,
+                                            std::span<const SampleSpec> specs,
+                                            std::span<const int32_t> penalized,
+                                            std::vector<SamplePick>& picks) = 0;
 };
 
 }  // namespace polyinfer::inline v0::detail

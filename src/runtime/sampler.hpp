@@ -7,6 +7,7 @@
 #include <span>
 #include <vector>
 
+#include "kernels/ops.hpp"
 #include "polyinfer/model.hpp"
 
 namespace polyinfer::inline v0::detail {
@@ -20,7 +21,8 @@ struct SampledToken {
 
 /// One sequence's sampler: its parameters and random state (std::mt19937_64 from the seed).
 /// The draws depend only on the seed and the logits, not on the standard library. Scratch
-/// buffers are kept between calls (no allocation per token once warm).
+/// buffers are kept between calls (no allocation per token once warm). sample() is
+/// prepare(), next_uniform() and sample_pick() (kernels/ops.hpp); a GPU samples the same spec.
 class Sampler {
  public:
   /// Throws Error(kInvalidArgument) for parameters out of range (negative temperature, …).
@@ -31,19 +33,19 @@ class Sampler {
   /// the repetition penalty.
   [[nodiscard]] SampledToken sample(std::span<const float> logits,
                                     std::span<const int32_t> history);
+  /// The next pick's spec without its draw: the parameters and, with a penalty, the distinct
+  /// ids of `history` below `vocab` appended to `penalized` (the spec's range).
+  [[nodiscard]] SampleSpec prepare(int64_t vocab, std::span<const int32_t> history,
+                                   std::vector<int32_t>& penalized);
+  /// The next draw of the seeded stream, in [0, 1) with 53 random bits: one per pick at a
+  /// temperature above 0 (spec.uniform), none at 0.
+  [[nodiscard]] double next_uniform();
 
  private:
-  struct Candidate {
-    int32_t id;
-    float logit;
-  };
-
-  [[nodiscard]] double uniform();  // [0, 1) with 53 random bits
-
   SamplingParams params_;
   std::mt19937_64 rng_;
-  std::vector<Candidate> candidates_;
-  std::vector<double> weights_;
+  SampleScratch scratch_;
+  std::vector<int32_t> penalized_;
   std::vector<uint32_t> seen_;  // repetition penalty: stamp per id
   uint32_t stamp_ = 0;
 };

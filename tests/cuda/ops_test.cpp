@@ -168,6 +168,115 @@ GPU_TEST(greedy_rows_match_the_cpu_pick) {
       "an empty vocabulary is refused");
 }
 
+GPU_TEST(sample_rows_match_the_host_sampler) {
+  // Rules per row, cycled: {temperature, top_k, top_p, min_p, penalty}.
+  struct Rules {
+    float temperature;
+    int32_t top_k;
+    float top_p;
+    float min_p;
+    float penalty;
+  };
+  const Rules rules[] = {{0.8f, 0, 1.0f, 0.0f, 1.0f}, {1.0f, 40, 1.0f, 0.0f, 1.0f},
+                         {0.7f, 0, 0.9f, 0.0f, 1.0f}, {1.2f, 50, 0.8f, 0.05f, 1.0f},
+                         {0.6f, 0, 1.0f, 0.1f, 1.0f}, {0.0f, 0, 1.0f, 0.0f, 1.3f},
+                         {1.0f, 1, 1.0f, 0.0f, 1.0f}, {0.9f, 1024, 1.0f, 0.0f, 1.2f},
+                         {0.5f, 3, 0.5f, 0.0f, 0.8f}, {1.0f, 2000, 0.95f, 0.0f, 1.0f},
+                         {1.5f, 0, 0.3f, 0.0f, 1.0f}, {1.0f, 100000, 1.0f, 0.0f, 1.0f}};
+  constexpr int64_t kRules = sizeof(rules) / sizeof(rules[0]);
+  uint32_t seed = 70;
+  int64_t compared = 0;
+  int64_t deferred = 0;
+  for (const auto& [rows, vocab] : {std::pair<int64_t, int64_t>{12, 1},
+                                    {24, 7},
+                                    {36, 1025},
+                                    {24, 32000},
+                                    {36, 128256},
+                                    {12, 4099}}) {
+    std::vector<float> logits = gaussian(static_cast<size_t>(rows * vocab), seed++, 3.0f);
+    std::mt19937_64 rng(seed++);
+    std::vector<SampleSpec> specs(static_cast<size_t>(rows));
+    std::vector<int32_t> penalized;
+    for (int64_t r = 0; r < rows; ++r) {
+      float* row = logits.data() + r * vocab;
+      const int64_t kind = (r / kRules) % 3;
+      if (kind == 1) {  // coarse logits: ties across every boundary
+        for (int64_t i = 0; i < vocab; ++i) row[i] = std::round(row[i] * 2.0f) / 2.0f;
+      } else if (kind == 2 && vocab > 4) {  // masked logits add nothing
+        for (int64_t i = 0; i < vocab; i += 3) row[i] = -INFINITY;
+      }
+      const Rules& rule = rules[r % kRules];
+      SampleSpec& spec = specs[static_cast<size_t>(r)];
+      spec.temperature = rule.temperature;
+      spec.top_k = rule.top_k;
+      spec.top_p = rule.top_p;
+      spec.min_p = rule.min_p;
+      spec.repetition_penalty = rule.penalty;
+      spec.uniform = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+      spec.penalized_begin = static_cast<int32_t>(penalized.size());
+      if (rule.penalty != 1.0f) {  // distinct ids, the likeliest among them
+        for (int64_t i = static_cast<int64_t>(r % 5); i < vocab; i += 7 + r % 3) {
+          penalized.push_back(static_cast<int32_t>(i));
+        }
+      }
+      spec.penalized_count = static_cast<int32_t>(penalized.size()) - spec.penalized_begin;
+    }
+    if (penalized.empty()) penalized.push_back(0);
+    DeviceArray<float> logits_device(logits);
+    DeviceArray<SampleSpec> specs_device(specs);
+    DeviceArray<int32_t> penalized_device(penalized);
+    DeviceArray<float> scratch(static_cast<size_t>(rows * vocab));
+    DeviceArray<SamplePick> picks_device(static_cast<size_t>(rows));
+    picks_device.poison();
+    GPU_OK(gpu::sample_rows(logits_device.data(), rows, vocab, specs_device.data(),
+                            penalized_device.data(), scratch.data(), picks_device.data(),
+                            test_stream()));
+    const std::vector<SamplePick> picks = picks_device.to_host();
+    GPU_OK(gpu::sample_rows(logits_device.data(), rows, vocab, specs_device.data(),
+                            penalized_device.data(), scratch.data(), picks_device.data(),
+                            test_stream()));
+    GPU_CHECK(same_bits(picks_device.to_host(), picks), "sample %lldx%lld: a second run differs",
+              static_cast<long long>(rows), static_cast<long long>(vocab));
+    SampleScratch host_scratch;
+    for (int64_t r = 0; r < rows; ++r) {
+      const SampleSpec& spec = specs[static_cast<size_t>(r)];
+      const SamplePick want =
+          sample_pick(logits.data() + r * vocab, vocab, spec, penalized.data(), host_scratch);
+      const SamplePick got = picks[static_cast<size_t>(r)];
+      const int64_t count = spec.top_k > 0 && spec.top_k < vocab ? spec.top_k : vocab;
+      const bool sorted = spec.temperature > 0.0f && (spec.top_k > 0 || spec.top_p < 1.0f);
+      if (got.deferred != 0) {
+        deferred += 1;
+        GPU_CHECK(sorted && count > gpu::kSampleCandidates,
+                  "sample %lldx%lld row %lld: deferred with %lld candidates",
+                  static_cast<long long>(rows), static_cast<long long>(vocab),
+                  static_cast<long long>(r), static_cast<long long>(count));
+        continue;
+      }
+      compared += 1;
+      GPU_CHECK(got.id == want.id, "sample %lldx%lld row %lld (rules %lld): id %d, want %d",
+                static_cast<long long>(rows), static_cast<long long>(vocab),
+                static_cast<long long>(r), static_cast<long long>(r % kRules), got.id, want.id);
+      GPU_CHECK(std::fabs(got.logprob - want.logprob) <= 1e-5 * (1.0 + std::fabs(want.logprob)),
+                "sample %lldx%lld row %lld: logprob %g, want %g", static_cast<long long>(rows),
+                static_cast<long long>(vocab), static_cast<long long>(r), got.logprob,
+                want.logprob);
+      GPU_CHECK(std::fabs(got.top_logprob - want.top_logprob) <=
+                    1e-5 * (1.0 + std::fabs(want.top_logprob)),
+                "sample %lldx%lld row %lld: top logprob %g, want %g", static_cast<long long>(rows),
+                static_cast<long long>(vocab), static_cast<long long>(r), got.top_logprob,
+                want.top_logprob);
+    }
+  }
+  // Most rows are decided on the device (the deferred ones: top-k 2000 or wide nuclei).
+  GPU_CHECK(compared >= 4 * deferred, "sample: %lld rows compared, %lld deferred",
+            static_cast<long long>(compared), static_cast<long long>(deferred));
+  DeviceArray<float> one(1);
+  GPU_CHECK(gpu::sample_rows(one.data(), 1, 0, nullptr, nullptr, nullptr, nullptr, test_stream()) ==
+                gpu::Status::kInvalidArgument,
+            "an empty vocabulary is refused");
+}
+
 GPU_TEST(stream_read_runs) {
   const size_t words = (size_t{64} << 20) / 4;
   DeviceArray<uint32_t> data(words);

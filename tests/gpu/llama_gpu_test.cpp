@@ -4,6 +4,9 @@
 // Without a GPU (CI) every case says so and passes: nothing here can run there.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <random>
+
 #include "conformance/model/llama_support.hpp"
 #include "kernels/cuda/cuda_ops.hpp"
 #include "model/llama.hpp"
@@ -251,6 +254,86 @@ TEST_CASE("cuda: greedy picks on the device equal the pick from the copied logit
   REQUIRE(gpu->forward_greedy(both, cache, 64, picks));
   REQUIRE(picks.size() == 2);
   CHECK(picks[0].id == picks[1].id);
+}
+
+TEST_CASE("cuda: sampling on the device picks what sample_pick picks from the copied logits",
+          "[gpu][llama][sample]") {
+  if (!have_gpu()) return;
+  POLYINFER_SHARED_OR_RETURN(folder, "fixtures/models/tiny-llama");
+  const polyinfer::ModelFile file = polyinfer::ModelFile::open(folder);
+  const auto llama = detail::LlamaModel::load(file, Tier::kQ8_0, false);
+  const auto gpu = detail::GpuLlama::create(*llama, 0);
+  const int64_t vocab = llama->shape().vocab;
+  detail::KvCache cache(llama->kv_shape(detail::KvType::kF16), 16 << 20, gpu->kv_memory());
+  std::vector<int32_t> history = {1, 17, 230, 5, 99, 4, 61};
+  // Rules per step: temperature alone (id order), top-k, top-p with min-p, a penalty, top-k
+  // past the device's candidates (finished on the host), temperature 0 with a penalty.
+  struct Rules {
+    float temperature;
+    int32_t top_k;
+    float top_p;
+    float min_p;
+    float penalty;
+  };
+  const Rules rules[] = {{1.0f, 0, 1.0f, 0.0f, 1.0f},    {0.8f, 40, 1.0f, 0.0f, 1.0f},
+                         {1.1f, 0, 0.9f, 0.02f, 1.0f},   {0.9f, 0, 1.0f, 0.0f, 1.5f},
+                         {1.0f, 5000, 1.0f, 0.0f, 1.0f}, {0.0f, 0, 1.0f, 0.0f, 1.3f}};
+  const auto a = cache.create();
+  const auto b = cache.create();
+  std::vector<float> logits;
+  std::vector<detail::SamplePick> picks;
+  std::vector<int32_t> penalized;
+  detail::SampleScratch scratch;
+  std::mt19937_64 rng(7);
+  size_t fed = 0;  // history ids already in the cache
+  for (int step = 0; step < 12; ++step) {
+    const Rules& rule = rules[step % std::size(rules)];
+    detail::SampleSpec spec;
+    spec.temperature = rule.temperature;
+    spec.top_k = rule.top_k;
+    spec.top_p = rule.top_p;
+    spec.min_p = rule.min_p;
+    spec.repetition_penalty = rule.penalty;
+    spec.uniform = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+    penalized.clear();
+    if (rule.penalty != 1.0f) {
+      for (const int32_t id : history) {
+        if (std::find(penalized.begin(), penalized.end(), id) == penalized.end()) {
+          penalized.push_back(id);
+        }
+      }
+    }
+    spec.penalized_count = static_cast<int32_t>(penalized.size());
+    const auto tokens = std::span(history).subspan(fed);
+    const detail::BatchEntry entry_a{a, tokens, detail::LogitsRows::kLast};
+    const detail::BatchEntry entry_b{b, tokens, detail::LogitsRows::kLast};
+    REQUIRE(gpu->forward(std::span(&entry_a, 1), cache, 64, logits));
+    REQUIRE(gpu->forward_sample(std::span(&entry_b, 1), cache, 64, std::span(&spec, 1), penalized,
+                                picks));
+    REQUIRE(picks.size() == 1);
+    const detail::SamplePick want =
+        detail::sample_pick(logits.data(), vocab, spec, penalized.data(), scratch);
+    INFO("step " << step);
+    CHECK(picks[0].deferred == 0);
+    CHECK(picks[0].id == want.id);
+    CHECK(picks[0].logprob == Approx(want.logprob).margin(1e-4));
+    CHECK(picks[0].top_logprob == Approx(want.top_logprob).margin(1e-4));
+    fed = history.size();
+    history.push_back(want.id);
+  }
+  // The Engine's path: LanguageModel::generate samples on the device, seeded: the same tokens
+  // twice.
+  LanguageModel model = LanguageModel::load(folder, gpu_options(Tier::kQ8_0, KvCacheType::kF16));
+  GenerationOptions options;
+  options.max_tokens = 24;
+  options.stop_at_eos = false;
+  options.sampling = {.temperature = 0.9f, .top_k = 50, .top_p = 0.95f, .seed = 11};
+  const std::vector<int32_t> prompt = {1, 17, 230, 5};
+  const Generation first = model.generate(prompt, options);
+  const Generation second = model.generate(prompt, options);
+  CHECK(first.ids.size() == 24);
+  CHECK(first.ids == second.ids);
+  for (const float logprob : first.logprobs) CHECK(logprob <= 0.0f);
 }
 
 TEST_CASE("cuda: a model split in two (tensor parallel) equals the model on one GPU",

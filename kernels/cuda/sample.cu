@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: Apache-2.0
+// sample_rows(): sample_pick() (kernels/ops.hpp) on the device, one block per logits row, so
+// that sampling copies one pick per row instead of the vocabulary's logits.
+//
+// A row's logits are shaped (penalty, temperature) into the scratch row. Sorted rules (top-k,
+// top-p) take the first candidates in the host's order (higher logit, then lower id): a radix
+// select over order-preserving keys finds the last one (ties split by a second select over the
+// ids), the candidates are gathered and sorted (bitonic) in shared memory, and their weights
+// are walked in double, in order, as sample_pick() does. Unsorted rules (temperature and
+// min-p alone) draw in id order: each thread sums a contiguous run of ids, a block scan of
+// those sums finds the run holding the draw, and that thread walks it.
+#include <cfloat>
+#include <climits>
+
+#include "kernels/cuda/cuda_common.cuh"
+
+namespace polyinfer::inline v0::detail::gpu {
+namespace {
+
+constexpr int kThreads = 1024;
+constexpr int kWarps = kThreads / kWarp;
+constexpr int kCandidates = kSampleCandidates;
+constexpr int kMaxBins = 2048;  // radix digits of 11, 11 and 10 bits
+static_assert(kCandidates <= kThreads && kWarps <= kWarp);
+
+/// Larger float, larger key; ±0 alike (they compare equal on the host); NaN below everything.
+__device__ __forceinline__ uint32_t order_key(float v) {
+  if (v != v) return 0u;
+  const uint32_t bits = v == 0.0f ? 0u : __float_as_uint(v);
+  return (bits & 0x80000000u) != 0u ? ~bits : bits | 0x80000000u;
+}
+
+__device__ __forceinline__ float key_value(uint32_t key) {
+  return __uint_as_float((key & 0x80000000u) != 0u ? key & 0x7FFFFFFFu : ~key);
+}
+
+struct Shared {
+  uint32_t bins[kMaxBins];
+  uint32_t keys[kCandidates];
+  int32_t ids[kCandidates];
+  double weights[kCandidates];  // the candidates' weights; the id-order scan's prefix sums
+  double sums[kWarps];
+  unsigned long long best[kWarps];
+  float floats[kWarps];
+  uint32_t prefix;  // select_largest(): the value found so far
+  uint32_t mask;
+  uint32_t remaining;
+  uint32_t equal;
+  uint32_t slots;
+  int32_t chosen;
+};
+
+__device__ __forceinline__ double block_sum(double value, Shared& sh) {
+  const int lane = static_cast<int>(threadIdx.x) % kWarp;
+  const int warp = static_cast<int>(threadIdx.x) / kWarp;
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) value += shfl_xor(value, offset);
+  __syncthreads();
+  if (lane == 0) sh.sums[warp] = value;
+  __syncthreads();
+  value = lane < kWarps ? sh.sums[lane] : 0.0;
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) value += shfl_xor(value, offset);
+  return value;  // the same in every lane: each butterfly step adds the same pair
+}
+
+__device__ __forceinline__ unsigned long long block_max(unsigned long long value, Shared& sh) {
+  const int lane = static_cast<int>(threadIdx.x) % kWarp;
+  const int warp = static_cast<int>(threadIdx.x) / kWarp;
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
+    const unsigned long long other = shfl_xor(value, offset);
+    value = other > value ? other : value;
+  }
+  __syncthreads();
+  if (lane == 0) sh.best[warp] = value;
+  __syncthreads();
+  value = lane < kWarps ? sh.best[lane] : 0ull;
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
+    const unsigned long long other = shfl_xor(value, offset);
+    value = other > value ? other : value;
+  }
+  return value;
+}
+
+__device__ __forceinline__ float block_max(float value, Shared& sh) {
+  const int lane = static_cast<int>(threadIdx.x) % kWarp;
+  const int warp = static_cast<int>(threadIdx.x) / kWarp;
+  value = warp_max(value);
+  __syncthreads();
+  if (lane == 0) sh.floats[warp] = value;
+  __syncthreads();
+  value = lane < kWarps ? sh.floats[lane] : -INFINITY;
+  return warp_max(value);
+}
+
+/// bins[digit] += 1, one atomic per distinct digit of the warp's lanes (the first digits of
+/// nearby logits are mostly the same).
+__device__ __forceinline__ void count_digit(uint32_t* bins, uint32_t digit) {
+#if POLYINFER_GPU_HIP
+  atomicAdd(&bins[digit], 1u);
+#else
+  const unsigned peers = __match_any_sync(__activemask(), digit);
+  if (static_cast<int>(threadIdx.x % kWarp) == __ffs(peers) - 1) {
+    atomicAdd(&bins[digit], static_cast<uint32_t>(__popc(peers)));
+  }
+#endif
+}
+
+/// The k-th largest (1-based) of the values that value(i, v) yields for i < n (it returns
+/// false for an i that does not take part): in sh.prefix, with sh.equal values equal to it
+/// and sh.remaining of those within the first k. k must not exceed the values taking part.
+template <typename Value>
+__device__ void select_largest(Shared& sh, int64_t n, uint32_t k, const Value& value) {
+  const int tid = static_cast<int>(threadIdx.x);
+  __syncthreads();  // the caller may still read the previous selection
+  if (tid == 0) {
+    sh.prefix = 0;
+    sh.mask = 0;
+    sh.remaining = k;
+  }
+  for (int pass = 0; pass < 3; ++pass) {  // digits: bits 21..31, 10..20, 0..9
+    const int shift = pass == 0 ? 21 : pass == 1 ? 10 : 0;
+    const uint32_t bins = pass == 2 ? 1024u : 2048u;
+    for (uint32_t b = static_cast<uint32_t>(tid); b < bins; b += kThreads) sh.bins[b] = 0;
+    __syncthreads();
+    const uint32_t prefix = sh.prefix;
+    const uint32_t mask = sh.mask;
+    for (int64_t i = tid; i < n; i += kThreads) {
+      uint32_t v;
+      if (value(i, v) && (v & mask) == prefix) count_digit(sh.bins, (v >> shift) & (bins - 1));
+    }
+    __syncthreads();
+    if (tid < kWarp) {  // lane L counts bins [top − (L + 1)·per, top − L·per), top first
+      const uint32_t per = bins / kWarp;
+      const uint32_t top = bins - static_cast<uint32_t>(tid) * per;
+      uint32_t count = 0;
+      for (uint32_t b = top - per; b < top; ++b) count += sh.bins[b];
+      uint32_t inclusive = count;
+      for (int offset = 1; offset < kWarp; offset *= 2) {
+        const uint32_t below = shfl_up(inclusive, offset);
+        if (tid >= offset) inclusive += below;
+      }
+      const uint32_t remaining = sh.remaining;
+      if (inclusive >= remaining && inclusive - count < remaining) {  // exactly one lane
+        uint32_t before = inclusive - count;
+        for (uint32_t b = top; b-- > top - per;) {
+          const uint32_t c = sh.bins[b];
+          if (before + c >= remaining) {
+            sh.prefix = prefix | (b << shift);
+            sh.mask = mask | ((bins - 1) << shift);
+            sh.remaining = remaining - before;
+            sh.equal = c;
+            break;
+          }
+          before += c;
+        }
+      }
+    }
+    __syncthreads();
+  }
+}
+
+/// Candidates of the unsorted rules: the draw in id order over every id's weight.
+__device__ int32_t draw_in_id_order(const float* shaped, int64_t vocab, const SampleSpec& spec,
+                                    Shared& sh) {
+  const int tid = static_cast<int>(threadIdx.x);
+  const int lane = tid % kWarp;
+  const int warp = tid / kWarp;
+  float local_max = -INFINITY;
+  for (int64_t i = tid; i < vocab; i += kThreads) local_max = fmaxf(local_max, shaped[i]);
+  const float max_logit = block_max(local_max, sh);
+
+  // Thread t owns ids [t·run, (t + 1)·run).
+  const int64_t run = ceil_div(vocab, kThreads);
+  const int64_t begin = min_i64(tid * run, vocab);
+  const int64_t end = min_i64(begin + run, vocab);
+  const auto weight = [&](int64_t i) {
+    const double w = expf(shaped[i] - max_logit);
+    return w < spec.min_p ? 0.0 : w;  // min_p 0: every weight stays
+  };
+  double sum = 0.0;
+  int32_t last = -1;
+  for (int64_t i = begin; i < end; ++i) {
+    const double w = weight(i);
+    if (w == 0.0) continue;
+    sum += w;
+    last = static_cast<int32_t>(i);
+  }
+  // Inclusive scan of the runs' sums: within warps, then over the warps' totals.
+  double inclusive = sum;
+  for (int offset = 1; offset < kWarp; offset *= 2) {
+    const double below = shfl_up(inclusive, offset);
+    if (lane >= offset) inclusive += below;
+  }
+  if (lane == kWarp - 1) sh.sums[warp] = inclusive;
+  if (tid == 0) sh.chosen = -1;
+  __syncthreads();
+  if (warp == 0) {
+    double total = lane < kWarps ? sh.sums[lane] : 0.0;
+    for (int offset = 1; offset < kWarp; offset *= 2) {
+      const double below = shfl_up(total, offset);
+      if (lane >= offset) total += below;
+    }
+    if (lane < kWarps) sh.sums[lane] = total;
+  }
+  __syncthreads();
+  if (warp > 0) inclusive += sh.sums[warp - 1];
+  sh.weights[tid] = inclusive;
+  __syncthreads();
+  const double exclusive = tid > 0 ? sh.weights[tid - 1] : 0.0;
+  const double target = spec.uniform * sh.weights[kThreads - 1];
+  // The runs' intervals [exclusive, inclusive) are disjoint: at most one thread claims.
+  if (sum > 0.0 && exclusive <= target && target < inclusive) {
+    double cumulative = exclusive;
+    int32_t chosen = last;
+    for (int64_t i = begin; i < end; ++i) {
+      const double w = weight(i);
+      if (w == 0.0) continue;
+      cumulative += w;
+      if (target < cumulative) {
+        chosen = static_cast<int32_t>(i);
+        break;
+      }
+    }
+    sh.chosen = chosen;
+  }
+  // Past the end by rounding: the last id with weight, as the host's walk ends.
+  const unsigned long long last_id = block_max(static_cast<unsigned long long>(last + 1), sh);
+  return sh.chosen >= 0 ? sh.chosen : static_cast<int32_t>(last_id) - 1;
+}
+
+/// Candidates of the sorted rules: −1 when they keep more than kCandidates (deferred).
+__device__ int32_t draw_sorted(const float* shaped, int64_t vocab, const SampleSpec& spec,
+                               Shared& sh) {
+  const int tid = static_cast<int>(threadIdx.x);
+  const int64_t count = spec.top_k > 0 && spec.top_k < vocab ? spec.top_k : vocab;
+  if (count > kCandidates && (spec.top_p >= 1.0f || count < vocab)) return -1;
+  const auto gathered_count = static_cast<uint32_t>(min_i64(count, kCandidates));
+
+  // The last candidate: the gathered_count-th largest key, then among keys equal to it the
+  // lowest ids (as the host's order puts them first).
+  select_largest(sh, vocab, gathered_count, [&](int64_t i, uint32_t& v) {
+    v = order_key(shaped[i]);
+    return true;
+  });
+  const uint32_t last_key = sh.prefix;
+  uint32_t last_id = UINT_MAX;
+  if (sh.equal > sh.remaining) {
+    select_largest(sh, vocab, sh.remaining, [&](int64_t i, uint32_t& v) {
+      v = UINT_MAX - static_cast<uint32_t>(i);
+      return order_key(shaped[i]) == last_key;
+    });
+    last_id = UINT_MAX - sh.prefix;
+  }
+  const auto gathered = [&](int64_t i, uint32_t key) {
+    return key > last_key || (key == last_key && static_cast<uint32_t>(i) <= last_id);
+  };
+
+  if (tid == 0) sh.slots = 0;
+  __syncthreads();
+  for (int64_t i = tid; i < vocab; i += kThreads) {
+    const uint32_t key = order_key(shaped[i]);
+    if (!gathered(i, key)) continue;
+    const uint32_t slot = atomicAdd(&sh.slots, 1u);
+    sh.keys[slot] = key;
+    sh.ids[slot] = static_cast<int32_t>(i);
+  }
+  uint32_t size = 1;
+  while (size < gathered_count) size *= 2;
+  __syncthreads();
+  if (static_cast<uint32_t>(tid) >= gathered_count && static_cast<uint32_t>(tid) < size) {
+    sh.keys[tid] = 0;  // after every candidate: the lowest key, an id above any
+    sh.ids[tid] = INT_MAX;
+  }
+  __syncthreads();
+  // Bitonic sort of `size` candidates: higher key first, then lower id.
+  for (uint32_t span = 2; span <= size; span *= 2) {
+    for (uint32_t stride = span / 2; stride > 0; stride /= 2) {
+      const auto t = static_cast<uint32_t>(tid);
+      const uint32_t p = t ^ stride;
+      if (t < size && p > t) {
+        const uint32_t ka = sh.keys[t];
+        const uint32_t kb = sh.keys[p];
+        const int32_t ia = sh.ids[t];
+        const int32_t ib = sh.ids[p];
+        const bool b_first = kb > ka || (kb == ka && ib < ia);
+        if (b_first == ((t & span) == 0)) {
+          sh.keys[t] = kb;
+          sh.keys[p] = ka;
+          sh.ids[t] = ib;
+          sh.ids[p] = ia;
+        }
+      }
+      __syncthreads();
+    }
+  }
+
+  // Weights relative to the first (largest) candidate, as on the host.
+  const float max_logit = key_value(sh.keys[0]);
+  if (static_cast<uint32_t>(tid) < gathered_count) {
+    sh.weights[tid] = exp(static_cast<double>(key_value(sh.keys[tid])) - max_logit);
+  }
+  double rest = 0.0;  // the candidates not gathered (top-p over the whole vocabulary)
+  if (count > gathered_count) {
+    for (int64_t i = tid; i < vocab; i += kThreads) {
+      const float logit = shaped[i];
+      if (!gathered(i, order_key(logit))) rest += expf(logit - max_logit);
+    }
+    rest = block_sum(rest, sh);
+  }
+  __syncthreads();
+  if (tid == 0) {
+    double total = 0.0;
+    for (uint32_t i = 0; i < gathered_count; ++i) total += sh.weights[i];
+    total += rest;
+    uint32_t kept = gathered_count;
+    bool deferred = false;
+    if (spec.top_p < 1.0f) {  // the smallest prefix reaching top_p
+      double cumulative = 0.0;
+      uint32_t i = 0;
+      for (; i < gathered_count; ++i) {
+        cumulative += sh.weights[i];
+        if (cumulative >= spec.top_p * total) break;
+      }
+      if (i < gathered_count) {
+        kept = i + 1;
+      } else {
+        deferred = count > gathered_count;  // the nucleus is larger than the candidates
+      }
+    }
+    if (deferred) {
+      sh.chosen = -1;
+    } else {
+      total = 0.0;
+      for (uint32_t i = 0; i < kept; ++i) {
+        if (sh.weights[i] < spec.min_p) sh.weights[i] = 0.0;
+        total += sh.weights[i];
+      }
+      const double target = spec.uniform * total;
+      double cumulative = 0.0;
+      uint32_t chosen = 0;
+      for (uint32_t i = 0; i < kept; ++i) {
+        if (sh.weights[i] == 0.0) continue;
+        chosen = i;
+        cumulative += sh.weights[i];
+        if (target < cumulative) break;
+      }
+      sh.chosen = sh.ids[chosen];
+    }
+  }
+  __syncthreads();
+  return sh.chosen;
+}
+
+__global__ void __launch_bounds__(kThreads)
+    sample_kernel(const float* logits, int64_t vocab, const SampleSpec* specs,
+                  const int32_t* penalized, float* scratch, SamplePick* out) {
+  __shared__ Shared sh;
+  pdl_begin();
+  const int tid = static_cast<int>(threadIdx.x);
+  const float* row = logits + int64_t{blockIdx.x} * vocab;
+  float* shaped = scratch + int64_t{blockIdx.x} * vocab;
+  const SampleSpec spec = specs[blockIdx.x];
+
+  // The raw distribution (for the log-probabilities) and the shaped row.
+  float local_max = -INFINITY;
+  float local_sum = 0.0f;  // Σ exp(v − local_max)
+  for (int64_t i = tid; i < vocab; i += kThreads) {
+    const float v = row[i];
+    shaped[i] = spec.temperature > 0.0f ? v / spec.temperature : v;
+    if (!(v > -INFINITY)) continue;  // −inf adds nothing; NaN never counts
+    if (v > local_max) {
+      local_sum = local_sum * expf(local_max - v) + 1.0f;
+      local_max = v;
+    } else {
+      local_sum += expf(v - local_max);
+    }
+  }
+  const float raw_max = block_max(local_max, sh);
+  const double raw_sum =
+      block_sum(local_sum > 0.0f ? double{local_sum * expf(local_max - raw_max)} : 0.0, sh);
+  if (spec.repetition_penalty != 1.0f) {
+    for (int j = tid; j < spec.penalized_count; j += kThreads) {
+      const int32_t id = penalized[spec.penalized_begin + j];
+      if (id < 0 || id >= vocab) continue;
+      const float v = row[id];
+      const float p = v > 0 ? v / spec.repetition_penalty : v * spec.repetition_penalty;
+      shaped[id] = spec.temperature > 0.0f ? p / spec.temperature : p;
+    }
+  }
+  __syncthreads();  // the shaped row, written by the whole block, is read by the whole block
+
+  int32_t id;
+  if (spec.temperature == 0.0f) {  // the top candidate: highest key, then lowest id
+    unsigned long long best = 0;
+    for (int64_t i = tid; i < vocab; i += kThreads) {
+      const unsigned long long candidate =
+          (static_cast<unsigned long long>(order_key(shaped[i])) << 32) |
+          (UINT_MAX - static_cast<uint32_t>(i));
+      best = candidate > best ? candidate : best;
+    }
+    id = static_cast<int32_t>(UINT_MAX - static_cast<uint32_t>(block_max(best, sh)));
+  } else if (spec.top_k == 0 && spec.top_p >= 1.0f) {
+    id = draw_in_id_order(shaped, vocab, spec, sh);
+  } else {
+    id = draw_sorted(shaped, vocab, spec, sh);
+  }
+  if (tid != 0) return;
+  SamplePick pick;
+  if (id < 0) {
+    pick.deferred = 1;
+  } else if (raw_sum > 0.0) {
+    const double log_normalizer = raw_max + log(raw_sum);
+    pick.id = id;
+    pick.logprob = static_cast<float>(row[id] - log_normalizer);
+    pick.top_logprob = static_cast<float>(raw_max - log_normalizer);
+  } else {  // no finite logit
+    pick.id = id;
+    pick.logprob = -INFINITY;
+    pick.top_logprob = -INFINITY;
+  }
+  out[blockIdx.x] = pick;
+}
+
+}  // namespace
+
+Status sample_rows(const float* logits, int64_t rows, int64_t vocab, const SampleSpec* specs,
+                   const int32_t* penalized, float* scratch, SamplePick* out,
+                   Stream stream) noexcept {
+  if (logits == nullptr || specs == nullptr || scratch == nullptr || out == nullptr || rows < 0 ||
+      vocab < 1 || rows > INT32_MAX || vocab > INT32_MAX) {
+    return Status::kInvalidArgument;
+  }
+  if (rows == 0) return Status::kOk;
+  return launch(&sample_kernel, dim3(static_cast<unsigned>(rows)), dim3(kThreads), 0, stream, true,
+                logits, vocab, specs, penalized, scratch, out);
+}
+
+}  // namespace polyinfer::inline v0::detail::gpu
