@@ -96,8 +96,9 @@ for type in $FORMATS; do
   fi
   if step sample; then
     section "sampling $type: greedy picks, sampled on the GPU, logits sampled on the host"
-    for rules in "--greedy" "--sample 0.8,40,1" "--sample 0.8,0,0.95" "--sample 1,0,1" \
-      "--sample 0.8,40,1 --host-sample" "--sample 0.8,0,0.95 --host-sample"; do
+    # (top-p is left to bench_cuda: the synthetic model's logits are nearly flat, so every
+    # nucleus outgrows the device's candidates and the rows finish on the host)
+    for rules in "--greedy" "--sample 0.8,40,1" "--sample 1,0,1" "--sample 0.8,40,1 --host-sample"; do
       echo "-- $rules" | tee -a "$LOG"
       # shellcheck disable=SC2086
       timeout 200 "$B/bin/decode_batches" "$model" --device cuda:0 --batches 1,32,128 \

@@ -198,6 +198,26 @@ __device__ __forceinline__ bool arrives_last(int* counter, int expected) {
   return true;
 }
 
+/// fn(i, values[i]) for i = threadIdx.x, + blockDim.x, … below n, with kUnroll loads in
+/// flight per thread (a row read by one block is otherwise bound by the latency of each load).
+template <int kUnroll, typename Fn>
+__device__ __forceinline__ void for_each_strided(const float* values, int64_t n, const Fn& fn) {
+  const int64_t step = blockDim.x;
+  for (int64_t base = threadIdx.x; base < n; base += step * kUnroll) {
+    float v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t i = base + u * step;
+      v[u] = i < n ? values[i] : 0.0f;
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t i = base + u * step;
+      if (i < n) fn(i, v[u]);
+    }
+  }
+}
+
 /// Sum over the 32 lanes of a warp, result in every lane.
 __device__ __forceinline__ float warp_sum(float value) {
 #pragma unroll

@@ -36,9 +36,8 @@ __global__ void greedy_kernel(const float* logits, int64_t vocab, GreedyPick* ou
   pdl_begin();
   const float* row = logits + int64_t{blockIdx.x} * vocab;
   Partial p{-FLT_MAX, INT_MAX, 0.0f};
-  for (int64_t i = threadIdx.x; i < vocab; i += kThreads) {
-    const float v = row[i];
-    if (!(v > -INFINITY)) continue;  // −inf and NaN
+  for_each_strided<8>(row, vocab, [&](int64_t i, float v) {
+    if (!(v > -INFINITY)) return;  // −inf and NaN
     if (p.sum == 0.0f || v > p.max) {
       p.sum = p.sum * expf(p.max - v) + 1.0f;
       p.max = v;
@@ -46,7 +45,7 @@ __global__ void greedy_kernel(const float* logits, int64_t vocab, GreedyPick* ou
     } else {
       p.sum += expf(v - p.max);
     }
-  }
+  });
   for (int offset = kWarp / 2; offset > 0; offset /= 2) {
     Partial other;
     other.max = shfl_xor(p.max, offset);

@@ -2,13 +2,15 @@
 // sample_rows(): sample_pick() (kernels/ops.hpp) on the device, one block per logits row, so
 // that sampling copies one pick per row instead of the vocabulary's logits.
 //
-// A row's logits are shaped (penalty, temperature) into the scratch row. Sorted rules (top-k,
-// top-p) take the first candidates in the host's order (higher logit, then lower id): a radix
-// select over order-preserving keys finds the last one (ties split by a second select over the
-// ids), the candidates are gathered and sorted (bitonic) in shared memory, and their weights
-// are walked in double, in order, as sample_pick() does. Unsorted rules (temperature and
-// min-p alone) draw in id order: each thread sums a contiguous run of ids, a block scan of
-// those sums finds the run holding the draw, and that thread walks it.
+// Shaped logits (temperature, penalty) are the raw row divided as it is read, or with a
+// penalty the scratch row the kernel writes first. Sorted rules (top-k, top-p) take the first
+// candidates in the host's order (higher logit, then lower id): a radix select over
+// order-preserving keys finds the last one (ties split by a second select over the ids), the
+// candidates are gathered and sorted (bitonic) in shared memory, and their weights walked in
+// double, in order, as sample_pick() does. Unsorted rules (temperature and min-p alone) draw
+// in id order: each thread sums a contiguous run of ids, a block scan of those sums finds the
+// run holding the draw, and that thread walks it. Every pass over the row keeps eight loads in
+// flight per thread: one block per row is otherwise bound by load latency.
 #include <cfloat>
 #include <climits>
 
@@ -32,6 +34,39 @@ __device__ __forceinline__ uint32_t order_key(float v) {
 
 __device__ __forceinline__ float key_value(uint32_t key) {
   return __uint_as_float((key & 0x80000000u) != 0u ? key & 0x7FFFFFFFu : ~key);
+}
+
+/// A row's shaped logits: the scratch row the kernel wrote (with a penalty), or the raw row
+/// divided by the temperature as it is read.
+struct Shaped {
+  const float* values;
+  float divisor;  // 0: values are shaped already
+  __device__ __forceinline__ float operator()(float v) const {
+    return divisor > 0.0f ? v / divisor : v;
+  }
+};
+
+/// fn(i, shaped value) over the row, strided over the block.
+template <typename Fn>
+__device__ __forceinline__ void for_each_shaped(const Shaped& shaped, int64_t n, const Fn& fn) {
+  for_each_strided<8>(shaped.values, n, [&](int64_t i, float v) { fn(i, shaped(v)); });
+}
+
+/// fn(i, shaped value) for i in [begin, end) in order, until fn returns true; eight loads in
+/// flight.
+template <typename Fn>
+__device__ __forceinline__ void for_each_in_run(const Shaped& shaped, int64_t begin, int64_t end,
+                                                const Fn& fn) {
+  constexpr int kUnroll = 8;
+  for (int64_t base = begin; base < end; base += kUnroll) {
+    float v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) v[u] = base + u < end ? shaped.values[base + u] : 0.0f;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (base + u < end && fn(base + u, shaped(v[u]))) return;
+    }
+  }
 }
 
 struct Shared {
@@ -104,11 +139,13 @@ __device__ __forceinline__ void count_digit(uint32_t* bins, uint32_t digit) {
 #endif
 }
 
-/// The k-th largest (1-based) of the values that value(i, v) yields for i < n (it returns
-/// false for an i that does not take part): in sh.prefix, with sh.equal values equal to it
-/// and sh.remaining of those within the first k. k must not exceed the values taking part.
+/// The k-th largest (1-based) of the values that value(i, x, v) yields for the row's shaped
+/// logits x (it returns false for an i that does not take part): in sh.prefix, with sh.equal
+/// values equal to it and sh.remaining of those within the first k. k must not exceed the
+/// values taking part.
 template <typename Value>
-__device__ void select_largest(Shared& sh, int64_t n, uint32_t k, const Value& value) {
+__device__ void select_largest(Shared& sh, const Shaped& shaped, int64_t n, uint32_t k,
+                               const Value& value) {
   const int tid = static_cast<int>(threadIdx.x);
   __syncthreads();  // the caller may still read the previous selection
   if (tid == 0) {
@@ -123,10 +160,10 @@ __device__ void select_largest(Shared& sh, int64_t n, uint32_t k, const Value& v
     __syncthreads();
     const uint32_t prefix = sh.prefix;
     const uint32_t mask = sh.mask;
-    for (int64_t i = tid; i < n; i += kThreads) {
+    for_each_shaped(shaped, n, [&](int64_t i, float x) {
       uint32_t v;
-      if (value(i, v) && (v & mask) == prefix) count_digit(sh.bins, (v >> shift) & (bins - 1));
-    }
+      if (value(i, x, v) && (v & mask) == prefix) count_digit(sh.bins, (v >> shift) & (bins - 1));
+    });
     __syncthreads();
     if (tid < kWarp) {  // lane L counts bins [top − (L + 1)·per, top − L·per), top first
       const uint32_t per = bins / kWarp;
@@ -159,31 +196,33 @@ __device__ void select_largest(Shared& sh, int64_t n, uint32_t k, const Value& v
 }
 
 /// Candidates of the unsorted rules: the draw in id order over every id's weight.
-__device__ int32_t draw_in_id_order(const float* shaped, int64_t vocab, const SampleSpec& spec,
+__device__ int32_t draw_in_id_order(const Shaped& shaped, int64_t vocab, const SampleSpec& spec,
                                     Shared& sh) {
   const int tid = static_cast<int>(threadIdx.x);
   const int lane = tid % kWarp;
   const int warp = tid / kWarp;
   float local_max = -INFINITY;
-  for (int64_t i = tid; i < vocab; i += kThreads) local_max = fmaxf(local_max, shaped[i]);
+  for_each_shaped(shaped, vocab, [&](int64_t, float x) { local_max = fmaxf(local_max, x); });
   const float max_logit = block_max(local_max, sh);
 
   // Thread t owns ids [t·run, (t + 1)·run).
   const int64_t run = ceil_div(vocab, kThreads);
   const int64_t begin = min_i64(tid * run, vocab);
   const int64_t end = min_i64(begin + run, vocab);
-  const auto weight = [&](int64_t i) {
-    const double w = expf(shaped[i] - max_logit);
+  const auto weight = [&](float x) {
+    const double w = expf(x - max_logit);
     return w < spec.min_p ? 0.0 : w;  // min_p 0: every weight stays
   };
   double sum = 0.0;
   int32_t last = -1;
-  for (int64_t i = begin; i < end; ++i) {
-    const double w = weight(i);
-    if (w == 0.0) continue;
-    sum += w;
-    last = static_cast<int32_t>(i);
-  }
+  for_each_in_run(shaped, begin, end, [&](int64_t i, float x) {
+    const double w = weight(x);
+    if (w != 0.0) {
+      sum += w;
+      last = static_cast<int32_t>(i);
+    }
+    return false;
+  });
   // Inclusive scan of the runs' sums: within warps, then over the warps' totals.
   double inclusive = sum;
   for (int offset = 1; offset < kWarp; offset *= 2) {
@@ -211,15 +250,14 @@ __device__ int32_t draw_in_id_order(const float* shaped, int64_t vocab, const Sa
   if (sum > 0.0 && exclusive <= target && target < inclusive) {
     double cumulative = exclusive;
     int32_t chosen = last;
-    for (int64_t i = begin; i < end; ++i) {
-      const double w = weight(i);
-      if (w == 0.0) continue;
+    for_each_in_run(shaped, begin, end, [&](int64_t i, float x) {
+      const double w = weight(x);
+      if (w == 0.0) return false;
       cumulative += w;
-      if (target < cumulative) {
-        chosen = static_cast<int32_t>(i);
-        break;
-      }
-    }
+      if (!(target < cumulative)) return false;
+      chosen = static_cast<int32_t>(i);
+      return true;
+    });
     sh.chosen = chosen;
   }
   // Past the end by rounding: the last id with weight, as the host's walk ends.
@@ -228,7 +266,7 @@ __device__ int32_t draw_in_id_order(const float* shaped, int64_t vocab, const Sa
 }
 
 /// Candidates of the sorted rules: −1 when they keep more than kCandidates (deferred).
-__device__ int32_t draw_sorted(const float* shaped, int64_t vocab, const SampleSpec& spec,
+__device__ int32_t draw_sorted(const Shaped& shaped, int64_t vocab, const SampleSpec& spec,
                                Shared& sh) {
   const int tid = static_cast<int>(threadIdx.x);
   const int64_t count = spec.top_k > 0 && spec.top_k < vocab ? spec.top_k : vocab;
@@ -237,16 +275,16 @@ __device__ int32_t draw_sorted(const float* shaped, int64_t vocab, const SampleS
 
   // The last candidate: the gathered_count-th largest key, then among keys equal to it the
   // lowest ids (as the host's order puts them first).
-  select_largest(sh, vocab, gathered_count, [&](int64_t i, uint32_t& v) {
-    v = order_key(shaped[i]);
+  select_largest(sh, shaped, vocab, gathered_count, [](int64_t, float x, uint32_t& v) {
+    v = order_key(x);
     return true;
   });
   const uint32_t last_key = sh.prefix;
   uint32_t last_id = UINT_MAX;
   if (sh.equal > sh.remaining) {
-    select_largest(sh, vocab, sh.remaining, [&](int64_t i, uint32_t& v) {
+    select_largest(sh, shaped, vocab, sh.remaining, [&](int64_t i, float x, uint32_t& v) {
       v = UINT_MAX - static_cast<uint32_t>(i);
-      return order_key(shaped[i]) == last_key;
+      return order_key(x) == last_key;
     });
     last_id = UINT_MAX - sh.prefix;
   }
@@ -256,13 +294,13 @@ __device__ int32_t draw_sorted(const float* shaped, int64_t vocab, const SampleS
 
   if (tid == 0) sh.slots = 0;
   __syncthreads();
-  for (int64_t i = tid; i < vocab; i += kThreads) {
-    const uint32_t key = order_key(shaped[i]);
-    if (!gathered(i, key)) continue;
+  for_each_shaped(shaped, vocab, [&](int64_t i, float x) {
+    const uint32_t key = order_key(x);
+    if (!gathered(i, key)) return;
     const uint32_t slot = atomicAdd(&sh.slots, 1u);
     sh.keys[slot] = key;
     sh.ids[slot] = static_cast<int32_t>(i);
-  }
+  });
   uint32_t size = 1;
   while (size < gathered_count) size *= 2;
   __syncthreads();
@@ -300,10 +338,9 @@ __device__ int32_t draw_sorted(const float* shaped, int64_t vocab, const SampleS
   }
   double rest = 0.0;  // the candidates not gathered (top-p over the whole vocabulary)
   if (count > gathered_count) {
-    for (int64_t i = tid; i < vocab; i += kThreads) {
-      const float logit = shaped[i];
-      if (!gathered(i, order_key(logit))) rest += expf(logit - max_logit);
-    }
+    for_each_shaped(shaped, vocab, [&](int64_t i, float x) {
+      if (!gathered(i, order_key(x))) rest += expf(x - max_logit);
+    });
     rest = block_sum(rest, sh);
   }
   __syncthreads();
@@ -357,46 +394,46 @@ __global__ void __launch_bounds__(kThreads)
   pdl_begin();
   const int tid = static_cast<int>(threadIdx.x);
   const float* row = logits + int64_t{blockIdx.x} * vocab;
-  float* shaped = scratch + int64_t{blockIdx.x} * vocab;
+  float* written = scratch + int64_t{blockIdx.x} * vocab;
   const SampleSpec spec = specs[blockIdx.x];
+  const bool penalty = spec.repetition_penalty != 1.0f && spec.penalized_count > 0;
 
-  // The raw distribution (for the log-probabilities) and the shaped row.
+  // The raw distribution (for the log-probabilities); with a penalty, the shaped row.
   float local_max = -INFINITY;
   float local_sum = 0.0f;  // Σ exp(v − local_max)
-  for (int64_t i = tid; i < vocab; i += kThreads) {
-    const float v = row[i];
-    shaped[i] = spec.temperature > 0.0f ? v / spec.temperature : v;
-    if (!(v > -INFINITY)) continue;  // −inf adds nothing; NaN never counts
+  for_each_strided<8>(row, vocab, [&](int64_t i, float v) {
+    if (penalty) written[i] = spec.temperature > 0.0f ? v / spec.temperature : v;
+    if (!(v > -INFINITY)) return;  // −inf adds nothing; NaN never counts
     if (v > local_max) {
       local_sum = local_sum * expf(local_max - v) + 1.0f;
       local_max = v;
     } else {
       local_sum += expf(v - local_max);
     }
-  }
+  });
   const float raw_max = block_max(local_max, sh);
   const double raw_sum =
       block_sum(local_sum > 0.0f ? double{local_sum * expf(local_max - raw_max)} : 0.0, sh);
-  if (spec.repetition_penalty != 1.0f) {
+  if (penalty) {
     for (int j = tid; j < spec.penalized_count; j += kThreads) {
       const int32_t id = penalized[spec.penalized_begin + j];
       if (id < 0 || id >= vocab) continue;
       const float v = row[id];
       const float p = v > 0 ? v / spec.repetition_penalty : v * spec.repetition_penalty;
-      shaped[id] = spec.temperature > 0.0f ? p / spec.temperature : p;
+      written[id] = spec.temperature > 0.0f ? p / spec.temperature : p;
     }
+    __syncthreads();  // the shaped row, written by the whole block, is read by the whole block
   }
-  __syncthreads();  // the shaped row, written by the whole block, is read by the whole block
+  const Shaped shaped = penalty ? Shaped{written, 0.0f} : Shaped{row, spec.temperature};
 
   int32_t id;
   if (spec.temperature == 0.0f) {  // the top candidate: highest key, then lowest id
     unsigned long long best = 0;
-    for (int64_t i = tid; i < vocab; i += kThreads) {
-      const unsigned long long candidate =
-          (static_cast<unsigned long long>(order_key(shaped[i])) << 32) |
-          (UINT_MAX - static_cast<uint32_t>(i));
+    for_each_shaped(shaped, vocab, [&](int64_t i, float x) {
+      const unsigned long long candidate = (static_cast<unsigned long long>(order_key(x)) << 32) |
+                                           (UINT_MAX - static_cast<uint32_t>(i));
       best = candidate > best ? candidate : best;
-    }
+    });
     id = static_cast<int32_t>(UINT_MAX - static_cast<uint32_t>(block_max(best, sh)));
   } else if (spec.top_k == 0 && spec.top_p >= 1.0f) {
     id = draw_in_id_order(shaped, vocab, spec, sh);
