@@ -403,7 +403,7 @@ struct DeviceKvView {
                                  Stream stream) noexcept;
 
 /// Sorted candidates (top-k, top-p) a row of sample_rows() keeps at most.
-inline constexpr int kSampleCandidates = 1024;
+inline constexpr int kSampleCandidates = 2048;
 /// Sampling on the device: out[r] = sample_pick() of logits row r (rows × vocab, contiguous)
 /// under specs[r], whose penalized ranges index `penalized` (specs, penalized, out and
 /// `scratch`, rows × vocab floats, in device memory). A row whose top-k or top-p keeps more

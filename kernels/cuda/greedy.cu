@@ -36,16 +36,30 @@ __global__ void greedy_kernel(const float* logits, int64_t vocab, GreedyPick* ou
   pdl_begin();
   const float* row = logits + int64_t{blockIdx.x} * vocab;
   Partial p{-FLT_MAX, INT_MAX, 0.0f};
-  for_each_strided<8>(row, vocab, [&](int64_t i, float v) {
-    if (!(v > -INFINITY)) return;  // −inf and NaN
-    if (p.sum == 0.0f || v > p.max) {
-      p.sum = p.sum * expf(p.max - v) + 1.0f;
-      p.max = v;
-      p.id = static_cast<int>(i);  // i grows: an equal value later never has a lower id
-    } else {
-      p.sum += expf(v - p.max);
+  // Eight values at a time: their maximum (the first of equal ones), then one rescale.
+  constexpr int kUnroll = 8;
+  for (int64_t base = threadIdx.x; base < vocab; base += int64_t{kThreads} * kUnroll) {
+    float v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t i = base + int64_t{u} * kThreads;
+      v[u] = i < vocab ? row[i] : -INFINITY;
     }
-  });
+    float group_max = p.sum == 0.0f ? -INFINITY : p.max;
+    int group_id = p.id;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (v[u] > group_max) {  // i grows: an equal value later never has a lower id
+        group_max = v[u];
+        group_id = static_cast<int>(base + int64_t{u} * kThreads);
+      }
+    }
+    if (!(group_max > -INFINITY)) continue;  // −inf and NaN add nothing
+    float sum = p.sum > 0.0f ? p.sum * expf(p.max - group_max) : 0.0f;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) sum += v[u] > -INFINITY ? expf(v[u] - group_max) : 0.0f;
+    p = Partial{group_max, group_id, sum};
+  }
   for (int offset = kWarp / 2; offset > 0; offset /= 2) {
     Partial other;
     other.max = shfl_xor(p.max, offset);

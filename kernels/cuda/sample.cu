@@ -22,8 +22,7 @@ namespace {
 constexpr int kThreads = 1024;
 constexpr int kWarps = kThreads / kWarp;
 constexpr int kCandidates = kSampleCandidates;
-constexpr int kMaxBins = 2048;  // radix digits of 11, 11 and 10 bits
-static_assert(kCandidates <= kThreads && kWarps <= kWarp);
+static_assert(kCandidates == 2 * kThreads && kWarps <= kWarp);
 
 /// Larger float, larger key; ±0 alike (they compare equal on the host); NaN below everything.
 __device__ __forceinline__ uint32_t order_key(float v) {
@@ -70,17 +69,12 @@ __device__ __forceinline__ void for_each_in_run(const Shaped& shaped, int64_t be
 }
 
 struct Shared {
-  uint32_t bins[kMaxBins];
   uint32_t keys[kCandidates];
   int32_t ids[kCandidates];
   double weights[kCandidates];  // the candidates' weights; the id-order scan's prefix sums
   double sums[kWarps];
   unsigned long long best[kWarps];
   float floats[kWarps];
-  uint32_t prefix;  // select_largest(): the value found so far
-  uint32_t mask;
-  uint32_t remaining;
-  uint32_t equal;
   uint32_t slots;
   int32_t chosen;
 };
@@ -126,84 +120,12 @@ __device__ __forceinline__ float block_max(float value, Shared& sh) {
   return warp_max(value);
 }
 
-/// bins[digit] += 1, one atomic per distinct digit of the warp's lanes (the first digits of
-/// nearby logits are mostly the same).
-__device__ __forceinline__ void count_digit(uint32_t* bins, uint32_t digit) {
-#if POLYINFER_GPU_HIP
-  atomicAdd(&bins[digit], 1u);
-#else
-  const unsigned peers = __match_any_sync(__activemask(), digit);
-  if (static_cast<int>(threadIdx.x % kWarp) == __ffs(peers) - 1) {
-    atomicAdd(&bins[digit], static_cast<uint32_t>(__popc(peers)));
-  }
-#endif
-}
-
-/// The k-th largest (1-based) of the values that value(i, x, v) yields for the row's shaped
-/// logits x (it returns false for an i that does not take part): in sh.prefix, with sh.equal
-/// values equal to it and sh.remaining of those within the first k. k must not exceed the
-/// values taking part.
-template <typename Value>
-__device__ void select_largest(Shared& sh, const Shaped& shaped, int64_t n, uint32_t k,
-                               const Value& value) {
-  const int tid = static_cast<int>(threadIdx.x);
-  __syncthreads();  // the caller may still read the previous selection
-  if (tid == 0) {
-    sh.prefix = 0;
-    sh.mask = 0;
-    sh.remaining = k;
-  }
-  for (int pass = 0; pass < 3; ++pass) {  // digits: bits 21..31, 10..20, 0..9
-    const int shift = pass == 0 ? 21 : pass == 1 ? 10 : 0;
-    const uint32_t bins = pass == 2 ? 1024u : 2048u;
-    for (uint32_t b = static_cast<uint32_t>(tid); b < bins; b += kThreads) sh.bins[b] = 0;
-    __syncthreads();
-    const uint32_t prefix = sh.prefix;
-    const uint32_t mask = sh.mask;
-    for_each_shaped(shaped, n, [&](int64_t i, float x) {
-      uint32_t v;
-      if (value(i, x, v) && (v & mask) == prefix) count_digit(sh.bins, (v >> shift) & (bins - 1));
-    });
-    __syncthreads();
-    if (tid < kWarp) {  // lane L counts bins [top − (L + 1)·per, top − L·per), top first
-      const uint32_t per = bins / kWarp;
-      const uint32_t top = bins - static_cast<uint32_t>(tid) * per;
-      uint32_t count = 0;
-      for (uint32_t b = top - per; b < top; ++b) count += sh.bins[b];
-      uint32_t inclusive = count;
-      for (int offset = 1; offset < kWarp; offset *= 2) {
-        const uint32_t below = shfl_up(inclusive, offset);
-        if (tid >= offset) inclusive += below;
-      }
-      const uint32_t remaining = sh.remaining;
-      if (inclusive >= remaining && inclusive - count < remaining) {  // exactly one lane
-        uint32_t before = inclusive - count;
-        for (uint32_t b = top; b-- > top - per;) {
-          const uint32_t c = sh.bins[b];
-          if (before + c >= remaining) {
-            sh.prefix = prefix | (b << shift);
-            sh.mask = mask | ((bins - 1) << shift);
-            sh.remaining = remaining - before;
-            sh.equal = c;
-            break;
-          }
-          before += c;
-        }
-      }
-    }
-    __syncthreads();
-  }
-}
-
 /// Candidates of the unsorted rules: the draw in id order over every id's weight.
-__device__ int32_t draw_in_id_order(const Shaped& shaped, int64_t vocab, const SampleSpec& spec,
-                                    Shared& sh) {
+__device__ int32_t draw_in_id_order(const Shaped& shaped, int64_t vocab, float max_logit,
+                                    const SampleSpec& spec, Shared& sh) {
   const int tid = static_cast<int>(threadIdx.x);
   const int lane = tid % kWarp;
   const int warp = tid / kWarp;
-  float local_max = -INFINITY;
-  for_each_shaped(shaped, vocab, [&](int64_t, float x) { local_max = fmaxf(local_max, x); });
-  const float max_logit = block_max(local_max, sh);
 
   // Thread t owns ids [t·run, (t + 1)·run).
   const int64_t run = ceil_div(vocab, kThreads);
@@ -265,56 +187,87 @@ __device__ int32_t draw_in_id_order(const Shaped& shaped, int64_t vocab, const S
   return sh.chosen >= 0 ? sh.chosen : static_cast<int32_t>(last_id) - 1;
 }
 
-/// Candidates of the sorted rules: −1 when they keep more than kCandidates (deferred).
-__device__ int32_t draw_sorted(const Shaped& shaped, int64_t vocab, const SampleSpec& spec,
-                               Shared& sh) {
+/// Candidates of the sorted rules: −1 (deferred) when they keep more than kCandidates.
+///
+/// Every value at or above a threshold τ = max − δ is gathered into shared memory in one pass,
+/// which also counts them and, for top-p over the whole vocabulary, sums the weights above and
+/// below τ. δ is searched (8, 32, 128, … then everything; bisected when too many) until the
+/// gathered values hold the first `count` candidates or the whole nucleus: the set {x ≥ τ}
+/// holds every tie of its last value, so sorting it gives the host's order exactly.
+__device__ int32_t draw_sorted(const Shaped& shaped, int64_t vocab, float max_logit,
+                               const SampleSpec& spec, Shared& sh) {
   const int tid = static_cast<int>(threadIdx.x);
   const int64_t count = spec.top_k > 0 && spec.top_k < vocab ? spec.top_k : vocab;
-  if (count > kCandidates && (spec.top_p >= 1.0f || count < vocab)) return -1;
-  const auto gathered_count = static_cast<uint32_t>(min_i64(count, kCandidates));
+  const bool nucleus_of_all = count == vocab && spec.top_p < 1.0f;
+  if (count > kCandidates && !nucleus_of_all) return -1;
+  const int64_t need = nucleus_of_all ? 1 : count;
 
-  // The last candidate: the gathered_count-th largest key, then among keys equal to it the
-  // lowest ids (as the host's order puts them first).
-  select_largest(sh, shaped, vocab, gathered_count, [](int64_t, float x, uint32_t& v) {
-    v = order_key(x);
-    return true;
-  });
-  const uint32_t last_key = sh.prefix;
-  uint32_t last_id = UINT_MAX;
-  if (sh.equal > sh.remaining) {
-    select_largest(sh, shaped, vocab, sh.remaining, [&](int64_t i, float x, uint32_t& v) {
-      v = UINT_MAX - static_cast<uint32_t>(i);
-      return order_key(x) == last_key;
+  float low = 0.0f;       // δ that gathered too few
+  float high = INFINITY;  // δ that gathered too many
+  float delta = 8.0f;
+  uint32_t gathered = 0;
+  double rest = 0.0;  // Σ weights below τ
+  for (int attempt = 0;; ++attempt) {
+    if (attempt == 32) return -1;
+    const float threshold = delta == INFINITY ? -INFINITY : max_logit - delta;
+    if (tid == 0) sh.slots = 0;
+    __syncthreads();
+    double above = 0.0;
+    double below = 0.0;
+    for_each_shaped(shaped, vocab, [&](int64_t i, float x) {
+      if (x >= threshold) {
+        const uint32_t slot = atomicAdd(&sh.slots, 1u);
+        if (slot < kCandidates) {
+          sh.keys[slot] = order_key(x);
+          sh.ids[slot] = static_cast<int32_t>(i);
+        }
+        if (nucleus_of_all) above += expf(x - max_logit);
+      } else if (nucleus_of_all) {
+        below += expf(x - max_logit);
+      }
     });
-    last_id = UINT_MAX - sh.prefix;
+    if (nucleus_of_all) {
+      above = block_sum(above, sh);
+      below = block_sum(below, sh);
+    }
+    __syncthreads();
+    const uint32_t found = sh.slots;
+    __syncthreads();  // read by all before the next attempt resets it
+    // Enough: the first `need` candidates, and for the nucleus most of the mass (a margin for
+    // the f32 weights here against the double ones of the walk).
+    const bool enough = found >= need && (!nucleus_of_all || found == vocab ||
+                                          above >= spec.top_p * (above + below) * (1.0 + 1e-5));
+    if (enough && found <= kCandidates) {
+      gathered = found;
+      rest = below;
+      break;
+    }
+    if (found > kCandidates) {
+      if (delta == INFINITY) return -1;  // more than kCandidates values carry weight
+      high = delta;
+      delta = 0.5f * (low + high);
+    } else {
+      low = delta;
+      delta = high < INFINITY ? 0.5f * (low + high) : delta < 1e6f ? 4.0f * delta : INFINITY;
+    }
+    if (high < INFINITY && !(high - low > 1e-6f * (1.0f + low))) return -1;  // ties, flat nucleus
   }
-  const auto gathered = [&](int64_t i, uint32_t key) {
-    return key > last_key || (key == last_key && static_cast<uint32_t>(i) <= last_id);
-  };
 
-  if (tid == 0) sh.slots = 0;
-  __syncthreads();
-  for_each_shaped(shaped, vocab, [&](int64_t i, float x) {
-    const uint32_t key = order_key(x);
-    if (!gathered(i, key)) return;
-    const uint32_t slot = atomicAdd(&sh.slots, 1u);
-    sh.keys[slot] = key;
-    sh.ids[slot] = static_cast<int32_t>(i);
-  });
+  // Bitonic sort of the gathered values (two per thread): higher key first, then lower id.
   uint32_t size = 1;
-  while (size < gathered_count) size *= 2;
-  __syncthreads();
-  if (static_cast<uint32_t>(tid) >= gathered_count && static_cast<uint32_t>(tid) < size) {
-    sh.keys[tid] = 0;  // after every candidate: the lowest key, an id above any
-    sh.ids[tid] = INT_MAX;
+  while (size < gathered) size *= 2;
+  for (uint32_t t = static_cast<uint32_t>(tid); t < size; t += kThreads) {
+    if (t >= gathered) {
+      sh.keys[t] = 0;  // after every candidate: the lowest key, an id above any
+      sh.ids[t] = INT_MAX;
+    }
   }
   __syncthreads();
-  // Bitonic sort of `size` candidates: higher key first, then lower id.
   for (uint32_t span = 2; span <= size; span *= 2) {
     for (uint32_t stride = span / 2; stride > 0; stride /= 2) {
-      const auto t = static_cast<uint32_t>(tid);
-      const uint32_t p = t ^ stride;
-      if (t < size && p > t) {
+      for (uint32_t t = static_cast<uint32_t>(tid); t < size; t += kThreads) {
+        const uint32_t p = t ^ stride;
+        if (p <= t) continue;
         const uint32_t ka = sh.keys[t];
         const uint32_t kb = sh.keys[p];
         const int32_t ia = sh.ids[t];
@@ -330,18 +283,11 @@ __device__ int32_t draw_sorted(const Shaped& shaped, int64_t vocab, const Sample
       __syncthreads();
     }
   }
+  const auto gathered_count = static_cast<uint32_t>(nucleus_of_all ? gathered : count);
 
   // Weights relative to the first (largest) candidate, as on the host.
-  const float max_logit = key_value(sh.keys[0]);
-  if (static_cast<uint32_t>(tid) < gathered_count) {
-    sh.weights[tid] = exp(static_cast<double>(key_value(sh.keys[tid])) - max_logit);
-  }
-  double rest = 0.0;  // the candidates not gathered (top-p over the whole vocabulary)
-  if (count > gathered_count) {
-    for_each_shaped(shaped, vocab, [&](int64_t i, float x) {
-      if (!gathered(i, order_key(x))) rest += expf(x - max_logit);
-    });
-    rest = block_sum(rest, sh);
+  for (uint32_t t = static_cast<uint32_t>(tid); t < gathered_count; t += kThreads) {
+    sh.weights[t] = exp(static_cast<double>(key_value(sh.keys[t])) - max_logit);
   }
   __syncthreads();
   if (tid == 0) {
@@ -398,19 +344,35 @@ __global__ void __launch_bounds__(kThreads)
   const SampleSpec spec = specs[blockIdx.x];
   const bool penalty = spec.repetition_penalty != 1.0f && spec.penalized_count > 0;
 
-  // The raw distribution (for the log-probabilities); with a penalty, the shaped row.
+  // The raw distribution (for the log-probabilities); with a penalty, the shaped row. Eight
+  // values at a time: their maximum, then one rescale (no branch per value).
   float local_max = -INFINITY;
   float local_sum = 0.0f;  // Σ exp(v − local_max)
-  for_each_strided<8>(row, vocab, [&](int64_t i, float v) {
-    if (penalty) written[i] = spec.temperature > 0.0f ? v / spec.temperature : v;
-    if (!(v > -INFINITY)) return;  // −inf adds nothing; NaN never counts
-    if (v > local_max) {
-      local_sum = local_sum * expf(local_max - v) + 1.0f;
-      local_max = v;
-    } else {
-      local_sum += expf(v - local_max);
+  constexpr int kUnroll = 8;
+  for (int64_t base = tid; base < vocab; base += int64_t{kThreads} * kUnroll) {
+    float v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t i = base + int64_t{u} * kThreads;
+      v[u] = i < vocab ? row[i] : -INFINITY;
     }
-  });
+    float group_max = local_max;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) group_max = v[u] > group_max ? v[u] : group_max;  // no NaN
+    if (penalty) {
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int64_t i = base + int64_t{u} * kThreads;
+        if (i < vocab) written[i] = spec.temperature > 0.0f ? v[u] / spec.temperature : v[u];
+      }
+    }
+    if (!(group_max > -INFINITY)) continue;  // nothing finite yet
+    float sum = local_sum > 0.0f ? local_sum * expf(local_max - group_max) : 0.0f;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) sum += v[u] > -INFINITY ? expf(v[u] - group_max) : 0.0f;
+    local_sum = sum;
+    local_max = group_max;
+  }
   const float raw_max = block_max(local_max, sh);
   const double raw_sum =
       block_sum(local_sum > 0.0f ? double{local_sum * expf(local_max - raw_max)} : 0.0, sh);
@@ -425,6 +387,14 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();  // the shaped row, written by the whole block, is read by the whole block
   }
   const Shaped shaped = penalty ? Shaped{written, 0.0f} : Shaped{row, spec.temperature};
+  // The shaped maximum: the raw one divided (division keeps the order), or with a penalty
+  // another pass.
+  float max_logit = shaped(raw_max);
+  if (penalty) {
+    float local = -INFINITY;
+    for_each_shaped(shaped, vocab, [&](int64_t, float x) { local = fmaxf(local, x); });
+    max_logit = block_max(local, sh);
+  }
 
   int32_t id;
   if (spec.temperature == 0.0f) {  // the top candidate: highest key, then lowest id
@@ -436,9 +406,9 @@ __global__ void __launch_bounds__(kThreads)
     });
     id = static_cast<int32_t>(UINT_MAX - static_cast<uint32_t>(block_max(best, sh)));
   } else if (spec.top_k == 0 && spec.top_p >= 1.0f) {
-    id = draw_in_id_order(shaped, vocab, spec, sh);
+    id = draw_in_id_order(shaped, vocab, max_logit, spec, sh);
   } else {
-    id = draw_sorted(shaped, vocab, spec, sh);
+    id = draw_sorted(shaped, vocab, max_logit, spec, sh);
   }
   if (tid != 0) return;
   SamplePick pick;
