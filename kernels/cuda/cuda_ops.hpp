@@ -402,13 +402,14 @@ struct DeviceKvView {
 [[nodiscard]] Status greedy_rows(const float* logits, int64_t rows, int64_t vocab, GreedyPick* out,
                                  Stream stream) noexcept;
 
-/// Sorted candidates (top-k, top-p) a row of sample_rows() keeps at most.
-inline constexpr int kSampleCandidates = 2048;
+/// The largest top-k sample_rows() decides on the device.
+inline constexpr int kSampleCandidates = 1024;
 /// Sampling on the device: out[r] = sample_pick() of logits row r (rows × vocab, contiguous)
 /// under specs[r], whose penalized ranges index `penalized` (specs, penalized, out and
-/// `scratch`, rows × vocab floats, in device memory). A row whose top-k or top-p keeps more
-/// than kSampleCandidates comes back with deferred = 1, for sample_pick() on the host with the
-/// same spec. Same picks as the host but for rounding: sums over the whole vocabulary add f32
+/// `scratch`, rows × vocab floats, in device memory). A row with a top-k above
+/// kSampleCandidates, or a nucleus (top-p) spread over more than 2 × kSampleCandidates values
+/// near the top, comes back with deferred = 1, for sample_pick() on the host with the same
+/// spec. Same picks as the host but for rounding: sums over the whole vocabulary add f32
 /// exponentials in another order.
 [[nodiscard]] Status sample_rows(const float* logits, int64_t rows, int64_t vocab,
                                  const SampleSpec* specs, const int32_t* penalized, float* scratch,

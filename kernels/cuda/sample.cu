@@ -21,7 +21,9 @@ namespace {
 
 constexpr int kThreads = 1024;
 constexpr int kWarps = kThreads / kWarp;
-constexpr int kCandidates = kSampleCandidates;
+constexpr int kCandidates = 2 * kSampleCandidates;  // gathered and sorted at most
+constexpr int kBins = 128;                          // the first pass: bins of 1/8 below the max
+constexpr float kBinsPerUnit = 8.0f;
 static_assert(kCandidates == 2 * kThreads && kWarps <= kWarp);
 
 /// Larger float, larger key; ±0 alike (they compare equal on the host); NaN below everything.
@@ -72,6 +74,8 @@ struct Shared {
   uint32_t keys[kCandidates];
   int32_t ids[kCandidates];
   double weights[kCandidates];  // the candidates' weights; the id-order scan's prefix sums
+  uint32_t bin_count[kBins];
+  unsigned long long bin_mass[kBins];  // weights in units of 2^-40
   double sums[kWarps];
   unsigned long long best[kWarps];
   float floats[kWarps];
@@ -189,40 +193,84 @@ __device__ int32_t draw_in_id_order(const Shaped& shaped, int64_t vocab, float m
 
 /// Candidates of the sorted rules: −1 (deferred) when they keep more than kCandidates.
 ///
-/// Every value at or above a threshold τ = max − δ is gathered into shared memory in one pass,
-/// which also counts them and, for top-p over the whole vocabulary, sums the weights above and
-/// below τ. δ is searched (8, 32, 128, … then everything; bisected when too many) until the
-/// gathered values hold the first `count` candidates or the whole nucleus: the set {x ≥ τ}
-/// holds every tie of its last value, so sorting it gives the host's order exactly.
+/// Every value within δ of the maximum is gathered into shared memory in one pass, which also
+/// counts them and, for top-p over the whole vocabulary, sums the weights within and beyond.
+/// δ comes from a first pass's histogram, then is searched (×4 when too few, bisected when too
+/// many) until the gathered values hold the first `count` candidates or the whole nucleus:
+/// the set {max − x < δ} holds every tie of its last value, so sorting it gives the host's
+/// order exactly.
 __device__ int32_t draw_sorted(const Shaped& shaped, int64_t vocab, float max_logit,
                                const SampleSpec& spec, Shared& sh) {
   const int tid = static_cast<int>(threadIdx.x);
   const int64_t count = spec.top_k > 0 && spec.top_k < vocab ? spec.top_k : vocab;
   const bool nucleus_of_all = count == vocab && spec.top_p < 1.0f;
-  if (count > kCandidates && !nucleus_of_all) return -1;
+  if (count > kSampleCandidates && !nucleus_of_all) return -1;
   const int64_t need = nucleus_of_all ? 1 : count;
 
+  // The first δ: values within 16 of the maximum counted in bins of 1/8 (with their weights
+  // in fixed point, exact sums in any order), the weight beyond summed; δ is the edge of the
+  // first bin that holds enough.
+  for (int b = tid; b < kBins; b += kThreads) {
+    sh.bin_count[b] = 0;
+    sh.bin_mass[b] = 0;
+  }
+  __syncthreads();
+  double beyond = 0.0;
+  for_each_shaped(shaped, vocab, [&](int64_t, float x) {
+    const float bin = (max_logit - x) * kBinsPerUnit;
+    if (bin < kBins) {
+      atomicAdd(&sh.bin_count[static_cast<int>(bin)], 1u);
+      if (nucleus_of_all) {
+        atomicAdd(&sh.bin_mass[static_cast<int>(bin)],
+                  static_cast<unsigned long long>(expf(x - max_logit) * 0x1p40f));
+      }
+    } else if (nucleus_of_all && x == x) {
+      beyond += expf(x - max_logit);
+    }
+  });
+  if (nucleus_of_all) beyond = block_sum(beyond, sh);
+  __syncthreads();
   float low = 0.0f;       // δ that gathered too few
   float high = INFINITY;  // δ that gathered too many
-  float delta = 8.0f;
+  float delta = 4.0f * kBins / kBinsPerUnit;
+  {
+    double total = beyond;
+    for (int b = 0; b < kBins; ++b) total += static_cast<double>(sh.bin_mass[b]) * 0x1p-40;
+    uint32_t cumulative = 0;
+    unsigned long long mass = 0;
+    low = kBins / kBinsPerUnit;
+    for (int b = 0; b < kBins; ++b) {
+      cumulative += sh.bin_count[b];
+      mass += sh.bin_mass[b];
+      if (cumulative >= need && (!nucleus_of_all || static_cast<double>(mass) * 0x1p-40 >=
+                                                        spec.top_p * total * (1.0 + 1e-5))) {
+        low = static_cast<float>(b) / kBinsPerUnit;
+        delta = static_cast<float>(b + 1) / kBinsPerUnit;
+        if (cumulative > kCandidates) {  // one bin holds too many: bisect within it
+          high = delta;
+          delta = 0.5f * (low + high);
+        }
+        break;
+      }
+    }
+  }
   uint32_t gathered = 0;
   double rest = 0.0;  // Σ weights below τ
   for (int attempt = 0;; ++attempt) {
     if (attempt == 32) return -1;
-    const float threshold = delta == INFINITY ? -INFINITY : max_logit - delta;
     if (tid == 0) sh.slots = 0;
     __syncthreads();
     double above = 0.0;
     double below = 0.0;
     for_each_shaped(shaped, vocab, [&](int64_t i, float x) {
-      if (x >= threshold) {
+      if (delta == INFINITY ? x == x : max_logit - x < delta) {  // the first pass's bins
         const uint32_t slot = atomicAdd(&sh.slots, 1u);
         if (slot < kCandidates) {
           sh.keys[slot] = order_key(x);
           sh.ids[slot] = static_cast<int32_t>(i);
         }
         if (nucleus_of_all) above += expf(x - max_logit);
-      } else if (nucleus_of_all) {
+      } else if (nucleus_of_all && x == x) {
         below += expf(x - max_logit);
       }
     });
