@@ -257,7 +257,7 @@ __device__ int32_t draw_sorted(const Shaped& shaped, int64_t vocab, float max_lo
   uint32_t gathered = 0;
   double rest = 0.0;  // Σ weights below τ
   for (int attempt = 0;; ++attempt) {
-    if (attempt == 32) return -1;
+    if (attempt == 6) return -1;  // ties or a wide nucleus: not worth more passes
     if (tid == 0) sh.slots = 0;
     __syncthreads();
     double above = 0.0;
