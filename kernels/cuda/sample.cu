@@ -195,10 +195,10 @@ __device__ int32_t draw_in_id_order(const Shaped& shaped, int64_t vocab, float m
 ///
 /// Every value within δ of the maximum is gathered into shared memory in one pass, which also
 /// counts them and, for top-p over the whole vocabulary, sums the weights within and beyond.
-/// δ comes from a first pass's histogram, then is searched (×4 when too few, bisected when too
-/// many) until the gathered values hold the first `count` candidates or the whole nucleus:
-/// the set {max − x < δ} holds every tie of its last value, so sorting it gives the host's
-/// order exactly.
+/// δ comes from a first pass's histogram, then is searched (×4 up to 64, then everything, when
+/// too few; bisected when too many) until the gathered values hold the first `count` candidates or
+/// the whole nucleus: the set {max − x < δ} holds every tie of its last value, so sorting it gives
+/// the host's order exactly.
 __device__ int32_t draw_sorted(const Shaped& shaped, int64_t vocab, float max_logit,
                                const SampleSpec& spec, Shared& sh) {
   const int tid = static_cast<int>(threadIdx.x);
@@ -296,7 +296,8 @@ __device__ int32_t draw_sorted(const Shaped& shaped, int64_t vocab, float max_lo
       delta = 0.5f * (low + high);
     } else {
       low = delta;
-      delta = high < INFINITY ? 0.5f * (low + high) : delta < 1e6f ? 4.0f * delta : INFINITY;
+      // Past 64 below the maximum weights are below e^-64: take everything.
+      delta = high < INFINITY ? 0.5f * (low + high) : delta < 64.0f ? 4.0f * delta : INFINITY;
     }
     if (high < INFINITY && !(high - low > 1e-6f * (1.0f + low))) return -1;  // ties, flat nucleus
   }
