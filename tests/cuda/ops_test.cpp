@@ -170,19 +170,12 @@ GPU_TEST(greedy_rows_match_the_cpu_pick) {
 
 GPU_TEST(sample_rows_match_the_host_sampler) {
   // Rules per row, cycled: {temperature, top_k, top_p, min_p, penalty}.
-  struct Rules {
-    float temperature;
-    int32_t top_k;
-    float top_p;
-    float min_p;
-    float penalty;
-  };
-  const Rules rules[] = {{0.8f, 0, 1.0f, 0.0f, 1.0f}, {1.0f, 40, 1.0f, 0.0f, 1.0f},
-                         {0.7f, 0, 0.9f, 0.0f, 1.0f}, {1.2f, 50, 0.8f, 0.05f, 1.0f},
-                         {0.6f, 0, 1.0f, 0.1f, 1.0f}, {0.0f, 0, 1.0f, 0.0f, 1.3f},
-                         {1.0f, 1, 1.0f, 0.0f, 1.0f}, {0.9f, 1024, 1.0f, 0.0f, 1.2f},
-                         {0.5f, 3, 0.5f, 0.0f, 0.8f}, {1.0f, 2000, 0.95f, 0.0f, 1.0f},
-                         {1.5f, 0, 0.3f, 0.0f, 1.0f}, {1.0f, 100000, 1.0f, 0.0f, 1.0f}};
+  const SampleSpec rules[] = {{0.8f, 0, 1.0f, 0.0f, 1.0f}, {1.0f, 40, 1.0f, 0.0f, 1.0f},
+                              {0.7f, 0, 0.9f, 0.0f, 1.0f}, {1.2f, 50, 0.8f, 0.05f, 1.0f},
+                              {0.6f, 0, 1.0f, 0.1f, 1.0f}, {0.0f, 0, 1.0f, 0.0f, 1.3f},
+                              {1.0f, 1, 1.0f, 0.0f, 1.0f}, {0.9f, 1024, 1.0f, 0.0f, 1.2f},
+                              {0.5f, 3, 0.5f, 0.0f, 0.8f}, {1.0f, 2000, 0.95f, 0.0f, 1.0f},
+                              {1.5f, 0, 0.3f, 0.0f, 1.0f}, {1.0f, 100000, 1.0f, 0.0f, 1.0f}};
   constexpr int64_t kRules = sizeof(rules) / sizeof(rules[0]);
   uint32_t seed = 70;
   int64_t compared = 0;
@@ -205,16 +198,11 @@ GPU_TEST(sample_rows_match_the_host_sampler) {
       } else if (kind == 2 && vocab > 4) {  // masked logits add nothing
         for (int64_t i = 0; i < vocab; i += 3) row[i] = -INFINITY;
       }
-      const Rules& rule = rules[r % kRules];
       SampleSpec& spec = specs[static_cast<size_t>(r)];
-      spec.temperature = rule.temperature;
-      spec.top_k = rule.top_k;
-      spec.top_p = rule.top_p;
-      spec.min_p = rule.min_p;
-      spec.repetition_penalty = rule.penalty;
+      spec = rules[r % kRules];
       spec.uniform = static_cast<double>(rng() >> 11) * 0x1.0p-53;
       spec.penalized_begin = static_cast<int32_t>(penalized.size());
-      if (rule.penalty != 1.0f) {  // distinct ids, the likeliest among them
+      if (spec.repetition_penalty != 1.0f) {  // distinct ids
         for (int64_t i = static_cast<int64_t>(r % 5); i < vocab; i += 7 + r % 3) {
           penalized.push_back(static_cast<int32_t>(i));
         }

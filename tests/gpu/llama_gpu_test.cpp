@@ -268,16 +268,9 @@ TEST_CASE("cuda: sampling on the device picks what sample_pick picks from the co
   std::vector<int32_t> history = {1, 17, 230, 5, 99, 4, 61};
   // Rules per step: temperature alone (id order), top-k, top-p with min-p, a penalty, top-k
   // past the device's candidates (finished on the host), temperature 0 with a penalty.
-  struct Rules {
-    float temperature;
-    int32_t top_k;
-    float top_p;
-    float min_p;
-    float penalty;
-  };
-  const Rules rules[] = {{1.0f, 0, 1.0f, 0.0f, 1.0f},    {0.8f, 40, 1.0f, 0.0f, 1.0f},
-                         {1.1f, 0, 0.9f, 0.02f, 1.0f},   {0.9f, 0, 1.0f, 0.0f, 1.5f},
-                         {1.0f, 5000, 1.0f, 0.0f, 1.0f}, {0.0f, 0, 1.0f, 0.0f, 1.3f}};
+  const detail::SampleSpec rules[] = {{1.0f, 0, 1.0f, 0.0f, 1.0f},    {0.8f, 40, 1.0f, 0.0f, 1.0f},
+                                      {1.1f, 0, 0.9f, 0.02f, 1.0f},   {0.9f, 0, 1.0f, 0.0f, 1.5f},
+                                      {1.0f, 5000, 1.0f, 0.0f, 1.0f}, {0.0f, 0, 1.0f, 0.0f, 1.3f}};
   const auto a = cache.create();
   const auto b = cache.create();
   std::vector<float> logits;
@@ -287,16 +280,10 @@ TEST_CASE("cuda: sampling on the device picks what sample_pick picks from the co
   std::mt19937_64 rng(7);
   size_t fed = 0;  // history ids already in the cache
   for (int step = 0; step < 12; ++step) {
-    const Rules& rule = rules[step % std::size(rules)];
-    detail::SampleSpec spec;
-    spec.temperature = rule.temperature;
-    spec.top_k = rule.top_k;
-    spec.top_p = rule.top_p;
-    spec.min_p = rule.min_p;
-    spec.repetition_penalty = rule.penalty;
+    detail::SampleSpec spec = rules[step % std::size(rules)];
     spec.uniform = static_cast<double>(rng() >> 11) * 0x1.0p-53;
     penalized.clear();
-    if (rule.penalty != 1.0f) {
+    if (spec.repetition_penalty != 1.0f) {
       for (const int32_t id : history) {
         if (std::find(penalized.begin(), penalized.end(), id) == penalized.end()) {
           penalized.push_back(id);
