@@ -113,17 +113,6 @@ __device__ __forceinline__ unsigned long long block_max(unsigned long long value
   return value;
 }
 
-__device__ __forceinline__ float block_max(float value, Shared& sh) {
-  const int lane = static_cast<int>(threadIdx.x) % kWarp;
-  const int warp = static_cast<int>(threadIdx.x) / kWarp;
-  value = warp_max(value);
-  __syncthreads();
-  if (lane == 0) sh.floats[warp] = value;
-  __syncthreads();
-  value = lane < kWarps ? sh.floats[lane] : -INFINITY;
-  return warp_max(value);
-}
-
 /// Candidates of the unsorted rules: the draw in id order over every id's weight.
 __device__ int32_t draw_in_id_order(const Shaped& shaped, int64_t vocab, float max_logit,
                                     const SampleSpec& spec, Shared& sh) {
@@ -422,7 +411,7 @@ __global__ void __launch_bounds__(kThreads)
     local_sum = sum;
     local_max = group_max;
   }
-  const float raw_max = block_max(local_max, sh);
+  const float raw_max = gpu::block_max(local_max, sh.floats);
   const double raw_sum =
       block_sum(local_sum > 0.0f ? double{local_sum * expf(local_max - raw_max)} : 0.0, sh);
   if (penalty) {
@@ -442,7 +431,7 @@ __global__ void __launch_bounds__(kThreads)
   if (penalty) {
     float local = -INFINITY;
     for_each_shaped(shaped, vocab, [&](int64_t, float x) { local = fmaxf(local, x); });
-    max_logit = block_max(local, sh);
+    max_logit = gpu::block_max(local, sh.floats);
   }
 
   int32_t id;
