@@ -63,31 +63,10 @@ __host__ __device__ __forceinline__ int64_t max_i64(int64_t a, int64_t b) {
   return a > b ? a : b;
 }
 
-__device__ __forceinline__ float shfl_xor(float value, int offset) {
-#if POLYINFER_GPU_HIP
-  return __shfl_xor(value, offset, kWarp);
-#else
-  return __shfl_xor_sync(0xFFFFFFFFu, value, offset);
-#endif
-}
-
-__device__ __forceinline__ int shfl_xor(int value, int offset) {
-#if POLYINFER_GPU_HIP
-  return __shfl_xor(value, offset, kWarp);
-#else
-  return __shfl_xor_sync(0xFFFFFFFFu, value, offset);
-#endif
-}
-
-__device__ __forceinline__ double shfl_xor(double value, int offset) {
-#if POLYINFER_GPU_HIP
-  return __shfl_xor(value, offset, kWarp);
-#else
-  return __shfl_xor_sync(0xFFFFFFFFu, value, offset);
-#endif
-}
-
-__device__ __forceinline__ unsigned long long shfl_xor(unsigned long long value, int offset) {
+/// `value` of lane ^ offset (float, int, double, unsigned long long: the types both runtimes'
+/// shuffles take).
+template <typename T>
+__device__ __forceinline__ T shfl_xor(T value, int offset) {
 #if POLYINFER_GPU_HIP
   return __shfl_xor(value, offset, kWarp);
 #else
@@ -96,15 +75,8 @@ __device__ __forceinline__ unsigned long long shfl_xor(unsigned long long value,
 }
 
 /// `value` of lane − delta (a lane below delta keeps its own).
-__device__ __forceinline__ double shfl_up(double value, int delta) {
-#if POLYINFER_GPU_HIP
-  return __shfl_up(value, static_cast<unsigned>(delta), kWarp);
-#else
-  return __shfl_up_sync(0xFFFFFFFFu, value, static_cast<unsigned>(delta));
-#endif
-}
-
-__device__ __forceinline__ unsigned shfl_up(unsigned value, int delta) {
+template <typename T>
+__device__ __forceinline__ T shfl_up(T value, int delta) {
 #if POLYINFER_GPU_HIP
   return __shfl_up(value, static_cast<unsigned>(delta), kWarp);
 #else
