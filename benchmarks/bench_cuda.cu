@@ -342,14 +342,16 @@ struct Bench {
       const double us = time_calls_us(stream, calls, reps, [&](int i) {
         return ok(gemv(*context, matrices[i % copies], x_data, 1, cols, y_data, rows, config));
       });
-      char text[48];
-      std::snprintf(text, sizeof text, " (%d,%d,%d,%d) %.1f", config.rows_per_warp, config.unroll,
-                    config.warps_per_block, config.splits, 100.0 * bytes / us / 1e3 / stream_gb_s);
+      char text[64];
+      std::snprintf(text, sizeof text, " (%d,%d,%d,%d,%d) %.1f", config.rows_per_warp,
+                    config.unroll, config.warps_per_block, config.splits, config.stages,
+                    100.0 * bytes / us / 1e3 / stream_gb_s);
       every += text;
       worst_difference =
           std::max(worst_difference, relative_difference(to_host(y_data, rows), expected));
       if (config.rows_per_warp == fallback.rows_per_warp && config.unroll == fallback.unroll &&
-          config.warps_per_block == fallback.warps_per_block && config.splits == fallback.splits) {
+          config.warps_per_block == fallback.warps_per_block && config.splits == fallback.splits &&
+          config.stages == fallback.stages) {
         default_us = us;
       }
       if (us < best_us) {
@@ -419,12 +421,12 @@ struct Bench {
       std::snprintf(kernel_text, sizeof kernel_text, " | kernel %5.1f%%", fraction(kernel_us));
     }
     report.line(
-        "%-4s %6lldx%-6lld %7.1f MB | default %7.1f us %5.0f GB/s %5.1f%% | best (%d,%d,%d,%d) "
+        "%-4s %6lldx%-6lld %7.1f MB | default %7.1f us %5.0f GB/s %5.1f%% | best (%d,%d,%d,%d,%d) "
         "%7.1f us %5.1f%%%s%s | diff %.1e",
         name_of(dtype), static_cast<long long>(rows), static_cast<long long>(cols), mb, default_us,
         bytes / default_us / 1e3, fraction(default_us), best.rows_per_warp, best.unroll,
-        best.warps_per_block, best.splits, best_us, fraction(best_us), kernel_text, blas_text,
-        worst_difference);
+        best.warps_per_block, best.splits, best.stages, best_us, fraction(best_us), kernel_text,
+        blas_text, worst_difference);
     std::printf("  variants %s %lldx%lld:%s\n", name_of(dtype), static_cast<long long>(rows),
                 static_cast<long long>(cols), every.c_str());
     if (bytes >= 100000000) large->emplace_back(fraction(default_us), fraction(best_us));
@@ -659,7 +661,8 @@ int main(int argc, char** argv) {
   }
   bench.report.line(
       "GEMV, 1 row: gemv() = activation quantization + GEMV (PDL), median of graph "
-      "replays; %% of streaming read; best = fastest (rows/warp, unroll, warps)");
+      "replays; %% of streaming read; best = fastest (rows/warp, unroll, warps, splits, bulk "
+      "stages)");
   const std::pair<int64_t, int64_t> shapes[] = {
       {4096, 4096}, {14336, 4096}, {4096, 14336}, {8192, 28672}, {128256, 4096}};
   std::vector<std::pair<double, double>> large;

@@ -142,6 +142,72 @@ __device__ __forceinline__ void wait_copies() {
 #endif
 }
 
+// Bulk copies (Hopper's TMA, 1-D) into shared memory, completed on an mbarrier. Device code
+// uses them only where POLYINFER_GPU_BULK_COPY is 1 (CUDA, sm_90 and later); the host checks
+// bulk_copies_available() before launching a kernel that needs them.
+#if !POLYINFER_GPU_HIP && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define POLYINFER_GPU_BULK_COPY 1
+
+__device__ __forceinline__ uint32_t shared_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+/// Makes `barrier` expect `arrivals` arrivals per phase (one thread, before a __syncthreads()).
+__device__ __forceinline__ void mbarrier_init(uint64_t* barrier, unsigned arrivals) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(shared_address(barrier)),
+               "r"(arrivals)
+               : "memory");
+  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+}
+
+/// Arrives on `barrier` and adds `bytes` to the bytes its phase waits for.
+__device__ __forceinline__ void mbarrier_arrive_expect(uint64_t* barrier, uint32_t bytes) {
+  asm volatile(
+      "mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(shared_address(barrier)),
+      "r"(bytes)
+      : "memory");
+}
+
+__device__ __forceinline__ void mbarrier_arrive(uint64_t* barrier) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(shared_address(barrier))
+               : "memory");
+}
+
+/// Waits until the phase of `barrier` with this parity has completed.
+__device__ __forceinline__ void mbarrier_wait(uint64_t* barrier, uint32_t parity) {
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, "
+        "1, 0, p;\n}"
+        : "=r"(done)
+        : "r"(shared_address(barrier)), "r"(parity)
+        : "memory");
+  } while (done == 0);
+}
+
+/// Copies `bytes` (a multiple of 16; both addresses 16-byte aligned) from global to shared
+/// memory; completion counts against `barrier`'s expected bytes. Weights read once: the copy
+/// asks L2 to evict them first.
+__device__ __forceinline__ void bulk_copy(void* shared, const void* global, uint32_t bytes,
+                                          uint64_t* barrier, uint64_t policy) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], "
+      "[%1], %2, [%3], %4;" ::"r"(shared_address(shared)),
+      "l"(global), "r"(bytes), "r"(shared_address(barrier)), "l"(policy)
+      : "memory");
+}
+
+/// The L2 policy bulk_copy() takes for data read once.
+__device__ __forceinline__ uint64_t evict_first_policy() {
+  uint64_t policy = 0;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+  return policy;
+}
+#else
+#define POLYINFER_GPU_BULK_COPY 0
+#endif
+
 /// A load of data other blocks wrote during this kernel (after their __threadfence()): from L2,
 /// past this multiprocessor's non-coherent L1.
 __device__ __forceinline__ float load_coherent(const float* p) {
@@ -294,6 +360,14 @@ __device__ __forceinline__ uint4 load_stream(const void* address) {
 #endif
 }
 
+/// The current device's multiprocessor count, and whether it runs bulk copies (CUDA, compute
+/// capability 9 and later); looked up once per device.
+struct DeviceTraits {
+  int multiprocessors = 1;
+  bool bulk_copies = false;
+};
+[[nodiscard]] DeviceTraits current_device_traits() noexcept;
+
 /// Whether launch() honours `programmatic` (POLYINFER_GPU_PDL=0 turns it off, for comparisons).
 [[nodiscard]] bool programmatic_launches() noexcept;
 
@@ -302,6 +376,11 @@ __device__ __forceinline__ uint4 load_stream(const void* address) {
 /// first value. POLYINFER_GPU_CARVEOUT=-1 leaves every kernel at the driver's choice, another
 /// value replaces kCarveout (comparisons). No-op on HIP.
 void prefer_carveout(const void* kernel, int percent) noexcept;
+
+/// Lets `kernel` launch with `bytes` of dynamic shared memory on the current device (over the
+/// default 48 KB needs the opt-in; set when a kernel asks for more than before on that
+/// device). No-op on HIP.
+[[nodiscard]] Status allow_shared_bytes(const void* kernel, int bytes) noexcept;
 
 /// The carveout launch() asks for. The driver picks a carveout per kernel from its shared memory
 /// needs; when consecutive kernels of a chain differ, a multiprocessor must drain before it

@@ -233,12 +233,15 @@ inline constexpr int64_t kGemvMaxTokens = 8;
 
 /// A GEMV launch shape: weight rows per warp, 16-byte chunks each lane loads before using
 /// them, warps per block, and warps sharing each row's chunks (splits; 0 or 1: one warp per
-/// row). Zero rows pick the tuned default for the format and token count.
+/// row). Zero rows pick the tuned default for the format and token count. Stages > 0 (one
+/// token, quantized weights): the weights reach shared memory by bulk copies, that many stages
+/// ahead (Hopper; elsewhere the plain kernel of that shape runs).
 struct GemvConfig {
   int rows_per_warp = 0;
   int unroll = 0;
   int warps_per_block = 0;
   int splits = 1;
+  int stages = 0;
 };
 
 /// The launch shapes compiled for single-token GEMV (benchmarks compare them; every one is

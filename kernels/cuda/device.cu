@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Devices, owned buffers, copies and the per-stream Context (cuBLAS handle, scratch).
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <set>
 #include <utility>
@@ -58,6 +62,59 @@ void prefer_carveout(const void* kernel, int percent) noexcept {
                              forced >= 0 ? forced : percent);
   (void)cudaGetLastError();
 #endif
+}
+
+Status allow_shared_bytes(const void* kernel, int bytes) noexcept {
+#if POLYINFER_GPU_HIP
+  (void)kernel;
+  (void)bytes;
+  return Status::kOk;
+#else
+  if (bytes <= 48 * 1024) return Status::kOk;
+  int device = 0;
+  POLYINFER_CUDA_TRY(cudaGetDevice(&device));
+  static std::mutex mutex;
+  static std::map<std::pair<const void*, int>, int> allowed;  // the most set so far
+  const std::lock_guard<std::mutex> lock(mutex);
+  int& most = allowed[{kernel, device}];
+  if (bytes <= most) return Status::kOk;
+  POLYINFER_CUDA_TRY(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  most = bytes;
+  return Status::kOk;
+#endif
+}
+
+DeviceTraits current_device_traits() noexcept {
+  DeviceTraits traits;
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0) {
+    (void)cudaGetLastError();
+    return traits;
+  }
+  // 0: not looked up yet; else multiprocessors · 2 + bulk copies.
+  static std::array<std::atomic<int>, 64> known{};
+  std::atomic<int>* slot = device < 64 ? &known[static_cast<size_t>(device)] : nullptr;
+  int code = slot != nullptr ? slot->load(std::memory_order_relaxed) : 0;
+  if (code == 0) {
+    int multiprocessors = 1;
+    int major = 0;
+    if (cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device) !=
+        cudaSuccess) {
+      multiprocessors = 1;
+    }
+#if !POLYINFER_GPU_HIP
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+      major = 0;
+    }
+#endif
+    (void)cudaGetLastError();
+    code = std::max(multiprocessors, 1) * 2 + (major >= 9 ? 1 : 0);
+    if (slot != nullptr) slot->store(code, std::memory_order_relaxed);
+  }
+  traits.multiprocessors = code / 2;
+  traits.bulk_copies = (code & 1) != 0;
+  return traits;
 }
 
 int device_count() noexcept {

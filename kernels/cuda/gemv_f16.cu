@@ -34,8 +34,12 @@ struct FormatHalf {
     float4 hi;
   };
 
+  static constexpr int kQuantBytes = 16;  // per chunk
+  static constexpr int kScaleBytes = 0;
+
+  template <bool kShared = false>
   __device__ static Chunk load(const WeightsView& w, int64_t row, int64_t k) {
-    return load_stream(w.quants + row * w.row_bytes + k * 16);
+    return load_weights16<kShared>(w.quants + row * w.row_bytes + k * 16);
   }
 
   __device__ static Activation load_x(const ActivationsView& x, int token, int64_t k) {

@@ -5,12 +5,33 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 
 #include "kernels/cuda/gemv.cuh"
 
 namespace polyinfer::inline v0::detail::gpu {
 
 inline constexpr int kGemvMaxWarps = 8;
+
+/// 16 weight bytes: streamed from global memory, or (kShared) from a bulk kernel's stage.
+template <bool kShared>
+__device__ __forceinline__ uint4 load_weights16(const uint8_t* p) {
+  if constexpr (kShared) {
+    return *reinterpret_cast<const uint4*>(p);
+  } else {
+    return load_stream(p);
+  }
+}
+
+/// A block scale (or Q4_K header) of type T: through the read-only path, or from a stage.
+template <bool kShared, typename T>
+__device__ __forceinline__ T load_scales(const uint8_t* p) {
+  if constexpr (kShared) {
+    return *reinterpret_cast<const T*>(p);
+  } else {
+    return __ldg(reinterpret_cast<const T*>(p));
+  }
+}
 
 /// Loads chunk base + u·stride of every row into chunks[u][r] (u < kUnroll), past the row
 /// end left unset.
@@ -125,6 +146,149 @@ __global__ void __launch_bounds__(kGemvMaxWarps* kWarp)
   }
 }
 
+/// Chunks per stage of gemv_bulk_kernel<Format, kUnroll, kWarps, kStages>.
+template <int kUnroll, int kWarps>
+__host__ __device__ constexpr int gemv_bulk_stage_chunks() {
+  return kWarps * kUnroll * kWarp;
+}
+
+/// Single-token GEMV whose weights reach shared memory by bulk copies (Hopper's TMA) instead of
+/// per-lane loads. Persistent blocks (two per multiprocessor) take contiguous shares of the rows:
+/// their quants (and scales) are one contiguous range of each plane, which the block's last warp
+/// copies stage by stage, two copies a stage, up to kStages stages ahead of the kWarps warps that
+/// use them. Warp w takes kUnroll consecutive 32-chunk slices of each stage, lane l chunk l of a
+/// slice; a slice lies in one row, and the warp adds its sum for a row into a shared row sum
+/// when its slices move to the next row. Weight bytes in flight no longer depend
+/// on how many loads the warps keep outstanding, and the first kStages stages are requested
+/// before pdl_wait(): launched early, the kernel streams while the kernels before it run.
+/// Requires (bulk_gemv_fits()) unpadded rows of a multiple of 32 chunks, 16-byte aligned.
+/// Measured on an H200 (docs/benchmarks.md): F16 rows of 14336 columns and more stream at
+/// 90–97 % (the plain kernel 86–93 %), but rows of 4096 columns and the quantized formats
+/// stay at 25–80 %: with one row per lane, every chunk costs its own activation loads, where
+/// the plain kernel shares them over 2–4 rows. So matmul() takes it for long F16 rows only.
+/// Tried: per-row segment copies (32 small copies a stage: 18–36 %), 8 consumer warps (53 %
+/// on Q4_0 8192×28672 against 63 % with 16), more stages (no gain).
+template <class Format, int kUnroll, int kWarps, int kStages>
+__global__ void __launch_bounds__((kWarps + 1) * kWarp)
+    gemv_bulk_kernel(WeightsView w, ActivationsView x, float* y) {
+#if POLYINFER_GPU_BULK_COPY
+  constexpr int kStageChunks = gemv_bulk_stage_chunks<kUnroll, kWarps>();
+  constexpr int kStageQuants = kStageChunks * Format::kQuantBytes;
+  constexpr int kStageScales = kStageChunks * Format::kScaleBytes;
+  constexpr int kStageBytes = kStageQuants + kStageScales;
+  extern __shared__ __align__(128) uint8_t stages[];
+  __shared__ uint64_t full[kStages];   // the stage's bytes have landed
+  __shared__ uint64_t empty[kStages];  // every consumer warp is done with the stage
+  float* row_sums = reinterpret_cast<float*>(stages + kStages * kStageBytes);
+  const int warp = static_cast<int>(threadIdx.x) / kWarp;
+  const int lane = static_cast<int>(threadIdx.x) % kWarp;
+  const int64_t first_row = w.rows * blockIdx.x / gridDim.x;
+  const int64_t end_row = w.rows * (blockIdx.x + 1) / gridDim.x;
+  const int64_t total = (end_row - first_row) * w.chunks;  // this block's chunks
+  const int64_t items = ceil_div(total, int64_t{kStageChunks});
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      mbarrier_init(&full[s], 1);
+      mbarrier_init(&empty[s], kWarps);
+    }
+  }
+  for (int64_t r = threadIdx.x; r < end_row - first_row; r += blockDim.x) row_sums[r] = 0.0f;
+  __syncthreads();
+  pdl_launch_dependents();
+  if (warp == kWarps) {
+    if (lane == 0) {  // producer
+      const uint64_t policy = evict_first_policy();
+      const uint8_t* quants = w.quants + first_row * w.row_bytes;
+      const uint8_t* scales = w.scales + first_row * w.scales_row_bytes;
+      for (int64_t item = 0; item < items; ++item) {
+        const int slot = static_cast<int>(item % kStages);
+        if (item >= kStages) {
+          mbarrier_wait(&empty[slot], static_cast<uint32_t>(item / kStages - 1) & 1);
+        }
+        const int64_t left = total - item * kStageChunks;
+        const auto chunks = static_cast<uint32_t>(left < kStageChunks ? left : kStageChunks);
+        const uint32_t quant_bytes = chunks * Format::kQuantBytes;
+        const uint32_t scale_bytes = chunks * Format::kScaleBytes;
+        uint8_t* stage = stages + slot * kStageBytes;
+        mbarrier_arrive_expect(&full[slot], quant_bytes + scale_bytes);
+        bulk_copy(stage, quants + item * kStageQuants, quant_bytes, &full[slot], policy);
+        if (scale_bytes > 0) {
+          bulk_copy(stage + kStageQuants, scales + item * kStageScales, scale_bytes, &full[slot],
+                    policy);
+        }
+      }
+    }
+    return;
+  }
+  pdl_wait();  // the activations come from the previous kernel
+  const auto row_chunks = static_cast<uint32_t>(w.chunks);
+  int64_t sum_row = first_row;  // the row `acc` adds up
+  float acc = 0.0f;
+  const auto flush = [&] {
+    const float sum = warp_sum(acc);
+    if (lane == 0) atomicAdd(&row_sums[sum_row - first_row], sum);
+    acc = 0.0f;
+  };
+  for (int64_t item = 0; item < items; ++item) {
+    const int slot = static_cast<int>(item % kStages);
+    uint8_t* stage = stages + slot * kStageBytes;
+    // The stage as the block's planes shifted: Format::load's row/chunk offsets land in it.
+    WeightsView view = w;
+    view.quants = stage - item * kStageQuants - first_row * w.row_bytes;
+    view.scales = stage + kStageQuants - item * kStageScales - first_row * w.scales_row_bytes;
+    // Warp w takes the stage's slices w·kUnroll.. (consecutive: they change rows seldom).
+    const auto flat = static_cast<uint32_t>(item * kStageChunks + warp * kUnroll * kWarp);
+    int64_t row = first_row + flat / row_chunks;
+    auto k = static_cast<int64_t>(flat % row_chunks + lane);
+    int64_t rows[kUnroll];
+    int64_t ks[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      rows[u] = row;
+      ks[u] = k;
+      k += kWarp;
+      if (k >= w.chunks) {  // rows hold whole slices: a step crosses one row end at most
+        k -= w.chunks;
+        ++row;
+      }
+    }
+    mbarrier_wait(&full[slot], static_cast<uint32_t>(item / kStages) & 1);
+    typename Format::Chunk chunks[kUnroll];
+    typename Format::Activation activations[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (rows[u] < end_row) {
+        chunks[u] = Format::template load<true>(view, rows[u], ks[u]);
+        activations[u] = Format::load_x(x, 0, ks[u]);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (rows[u] < end_row) {
+        const float value = Format::dot(chunks[u], activations[u], ks[u]);
+        if (rows[u] != sum_row) {  // the same for the whole warp
+          flush();
+          sum_row = rows[u];
+        }
+        acc += value;
+      }
+    }
+    __syncwarp();
+    if (lane == 0) mbarrier_arrive(&empty[slot]);
+  }
+  if (sum_row < end_row) flush();
+  // The consumer warps only (the producer may have left).
+  asm volatile("bar.sync 1, %0;" ::"n"(kWarps * kWarp) : "memory");
+  for (int64_t r = threadIdx.x; r < end_row - first_row; r += kWarps * kWarp) {
+    y[first_row + r] = row_sums[r];
+  }
+#else
+  (void)w;
+  (void)x;
+  (void)y;
+#endif
+}
+
 using GemvKernel = void (*)(WeightsView, ActivationsView, float*, int64_t);
 
 template <class Format, int kTokens, int kRows, int kUnroll, int kSplits = 1>
@@ -184,11 +348,89 @@ GemvKernel pick_gemv(int tokens, const GemvConfig& config) noexcept {
   }
 }
 
-/// Launches Format's GEMV for `tokens` activation rows with `config`.
+using GemvBulkKernel = void (*)(WeightsView, ActivationsView, float*);
+
+/// The compiled bulk-copy kernel for `config` (1 row per warp; unroll: 32-chunk slices per warp
+/// and stage; warps; stages) and its stages' shared memory, or null: (unroll, warps, stages) of
+/// (4, 8, 4), (2, 8, 8), (2, 16, 4), (2, 16, 6), (1, 16, 8).
+template <class Format>
+GemvBulkKernel pick_gemv_bulk(const GemvConfig& config, int* stage_bytes) noexcept {
+  const int unroll = config.unroll;
+  const int stages = config.stages;
+  const int warps = config.warps_per_block;
+  if (config.rows_per_warp != 1 || std::max(config.splits, 1) != 1) return nullptr;
+#define POLYINFER_BULK_SHAPE(U, W, S)                                                         \
+  if (unroll == (U) && warps == (W) && stages == (S)) {                                       \
+    *stage_bytes =                                                                            \
+        (S)*gemv_bulk_stage_chunks<(U), (W)>() * (Format::kQuantBytes + Format::kScaleBytes); \
+    return &gemv_bulk_kernel<Format, (U), (W), (S)>;                                          \
+  }
+  POLYINFER_BULK_SHAPE(4, 8, 4)
+  POLYINFER_BULK_SHAPE(2, 8, 8)
+  POLYINFER_BULK_SHAPE(2, 16, 4)
+  POLYINFER_BULK_SHAPE(2, 16, 6)
+  POLYINFER_BULK_SHAPE(1, 16, 8)
+#undef POLYINFER_BULK_SHAPE
+  return nullptr;
+}
+
+/// Whether gemv_bulk_kernel takes `w`: rows of a multiple of 32 chunks with nothing between
+/// them (a block's rows are then one range of each plane), 16-byte aligned planes.
+template <class Format>
+bool bulk_gemv_fits(const WeightsView& w) noexcept {
+  const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  const bool scales = Format::kScaleBytes == 0 ||
+                      (aligned(w.scales) && w.scales_row_bytes == w.chunks * Format::kScaleBytes);
+  return w.rows > 0 && w.chunks > 0 && w.chunks % kWarp == 0 && aligned(w.quants) &&
+         w.rows * w.chunks < (int64_t{1} << 31) && w.row_bytes == w.chunks * Format::kQuantBytes &&
+         scales;
+}
+
+/// Launches the bulk-copy GEMV for one token: one block per multiprocessor (at most one per
+/// row); kUnsupported where the device has no bulk copies or `w` does not fit.
+template <class Format>
+Status dispatch_gemv_bulk(const WeightsView& w, const ActivationsView& x, float* y,
+                          const GemvConfig& config, Stream stream, bool programmatic) noexcept {
+  int stage_bytes = 0;
+  const GemvBulkKernel kernel = pick_gemv_bulk<Format>(config, &stage_bytes);
+  const DeviceTraits traits = current_device_traits();
+  if (kernel == nullptr || !traits.bulk_copies || !bulk_gemv_fits<Format>(w)) {
+    return Status::kUnsupported;
+  }
+  // Two blocks per multiprocessor: F16 8192×28672 97 % of streaming against 91 % with one
+  // (H200, docs/benchmarks.md). POLYINFER_GPU_BULK_BLOCKS=1..4 overrides (tuning).
+  static const int per_multiprocessor = [] {
+    const char* env = std::getenv("POLYINFER_GPU_BULK_BLOCKS");
+    const int n = env != nullptr ? std::atoi(env) : 2;
+    return n >= 1 && n <= 4 ? n : 2;
+  }();
+  const int64_t blocks =
+      std::min<int64_t>(int64_t{traits.multiprocessors} * per_multiprocessor, w.rows);
+  const int64_t row_sums = ceil_div(w.rows, blocks) * 4;
+  if (row_sums > 32 * 1024) return Status::kUnsupported;
+  const int shared_bytes = stage_bytes + static_cast<int>(row_sums);
+  POLYINFER_GPU_TRY(allow_shared_bytes(reinterpret_cast<const void*>(kernel), shared_bytes));
+  return launch(kernel, dim3(static_cast<unsigned>(blocks)),
+                dim3(static_cast<unsigned>((config.warps_per_block + 1) * kWarp)),
+                static_cast<size_t>(shared_bytes), stream, programmatic, w, x, y);
+}
+
+/// Launches Format's GEMV for `tokens` activation rows with `config`. A single-token config with
+/// stages runs gemv_bulk_kernel where the device and `w` allow it, else the plain kernel of the
+/// same shape with at most 8 warps (or (2, 2, 8) where that shape has no plain kernel).
 template <class Format>
 Status dispatch_gemv(const WeightsView& w, const ActivationsView& x, int tokens, float* y,
-                     int64_t y_stride, const GemvConfig& config, Stream stream,
+                     int64_t y_stride, const GemvConfig& requested, Stream stream,
                      bool programmatic) noexcept {
+  GemvConfig config = requested;
+  if (config.stages > 0) {
+    if (tokens != 1) return Status::kUnsupported;
+    const Status status = dispatch_gemv_bulk<Format>(w, x, y, config, stream, programmatic);
+    if (status != Status::kUnsupported) return status;
+    config.stages = 0;
+    config.warps_per_block = std::min(config.warps_per_block, kGemvMaxWarps);
+    if (pick_gemv<Format>(1, config) == nullptr) config = GemvConfig{2, 2, 8, 1};
+  }
   const GemvKernel kernel = pick_gemv<Format>(tokens, config);
   const int warps = config.warps_per_block;
   const int splits = std::max(config.splits, 1);

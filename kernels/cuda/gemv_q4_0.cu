@@ -19,10 +19,14 @@ struct FormatQ4_0 {
     int2 meta;
   };
 
+  static constexpr int kQuantBytes = 16;  // per chunk
+  static constexpr int kScaleBytes = 2;
+
+  template <bool kShared = false>
   __device__ static Chunk load(const WeightsView& w, int64_t row, int64_t k) {
     Chunk chunk;
-    chunk.q = load_stream(w.quants + row * w.row_bytes + k * 16);
-    chunk.d = __ldg(reinterpret_cast<const __half*>(w.scales + row * w.scales_row_bytes) + k);
+    chunk.q = load_weights16<kShared>(w.quants + row * w.row_bytes + k * 16);
+    chunk.d = load_scales<kShared, __half>(w.scales + row * w.scales_row_bytes + k * 2);
     return chunk;
   }
 

@@ -27,16 +27,19 @@ struct FormatQ4_K {
 
   // Pair k's halves are 16-byte chunks 2k and 2k + 1 at q4_k_chunk_offset (inlined: the
   // lanes of a warp read pairs 32t..32t+31 of tile t, first halves then second halves).
+  static constexpr int kQuantBytes = 32;  // per chunk (a pair)
+  static constexpr int kScaleBytes = 4;   // a 16-byte header per four pairs
+
+  template <bool kShared = false>
   __device__ static Chunk load(const WeightsView& w, int64_t row, int64_t k) {
     const uint8_t* quants = w.quants + row * w.row_bytes;
     const int64_t tile = k / 32;
     const bool tiled = tile < w.chunks / 32;
     const int64_t first = tiled ? tile * 1024 + (k % 32) * 16 : k * 32;
     Chunk chunk;
-    chunk.q0 = load_stream(quants + first);
-    chunk.q1 = load_stream(quants + first + (tiled ? 512 : 16));
-    chunk.header =
-        __ldg(reinterpret_cast<const uint4*>(w.scales + row * w.scales_row_bytes + (k / 4) * 16));
+    chunk.q0 = load_weights16<kShared>(quants + first);
+    chunk.q1 = load_weights16<kShared>(quants + first + (tiled ? 512 : 16));
+    chunk.header = load_scales<kShared, uint4>(w.scales + row * w.scales_row_bytes + (k / 4) * 16);
     return chunk;
   }
 

@@ -17,10 +17,14 @@ struct FormatQ8_0 {
     float d;
   };
 
+  static constexpr int kQuantBytes = 16;  // per chunk
+  static constexpr int kScaleBytes = 1;   // a 2-byte scale per two chunks
+
+  template <bool kShared = false>
   __device__ static Chunk load(const WeightsView& w, int64_t row, int64_t k) {
     Chunk chunk;
-    chunk.q = load_stream(w.quants + row * w.row_bytes + k * 16);
-    chunk.d = __ldg(reinterpret_cast<const __half*>(w.scales + row * w.scales_row_bytes) + k / 2);
+    chunk.q = load_weights16<kShared>(w.quants + row * w.row_bytes + k * 16);
+    chunk.d = load_scales<kShared, __half>(w.scales + row * w.scales_row_bytes + k / 2 * 2);
     return chunk;
   }
 

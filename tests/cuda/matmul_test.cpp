@@ -155,14 +155,20 @@ struct Shape {
 
 std::vector<Shape> gemv_shapes(DType dtype) {
   switch (dtype) {
+    // Bulk-copy GEMVs take rows of a multiple of 32 chunks (Q4_0: cols % 1024 == 0, Q8_0 and
+    // F16: % 512 / % 256, Q4_K: % 2048): 1024 (a row per slice, many rows per block), 3072,
+    // 4096 and 6144; the other shapes fall back to the plain kernel.
     case DType::kQ4_0:
     case DType::kQ8_0:
-      return {{1, 32}, {7, 96}, {129, 1184}, {300, 4096}, {1031, 2080}};
+      return {{1, 32},      {7, 96},     {129, 1184}, {300, 4096},
+              {1031, 2080}, {517, 3072}, {3, 512},    {4133, 1024}};
     case DType::kQ4_K:
       // 2304 columns: one whole 1 KB tile of the device layout and a GGUF-order tail.
-      return {{1, 256}, {3, 768}, {129, 1792}, {300, 4096}, {65, 2304}};
+      return {{1, 256}, {3, 768}, {129, 1792}, {300, 4096}, {65, 2304}, {517, 6144}, {1500, 2048}};
     default:
-      return {{1, 8}, {5, 20}, {77, 1001}, {130, 1032}, {300, 4096}};
+      // 14336 columns: the default shape is the bulk-copy kernel on Hopper.
+      return {{1, 8},      {5, 20},     {77, 1001},  {130, 1032},
+              {300, 4096}, {517, 2824}, {4133, 512}, {40, 14336}};
   }
 }
 
@@ -206,10 +212,10 @@ void check_gemv(DType dtype, uint32_t seed) {
                          y_stride, config));
         GPU_OK(gpu::synchronize(test_stream()));
         check_output(y_device.to_host(), tokens, w.rows, y_stride, want, magnitude, kSumTolerance,
-                     format("gemv %s %lldx%lld tokens %lld shape (%d,%d,%d,%d)", name_of(dtype),
+                     format("gemv %s %lldx%lld tokens %lld shape (%d,%d,%d,%d,%d)", name_of(dtype),
                             static_cast<long long>(w.rows), static_cast<long long>(w.cols),
                             static_cast<long long>(tokens), config.rows_per_warp, config.unroll,
-                            config.warps_per_block, config.splits));
+                            config.warps_per_block, config.splits, config.stages));
       }
       // The public entry point picks the GEMV path for ≤ 8 rows.
       y_device.poison();
