@@ -18,8 +18,8 @@
 # with kinds of launches left out, to place the step's time), ncu (Nsight Compute kernel times
 # of one decode step), env (batch-1 decode under each setting in ENV_SETS, e.g.
 # "POLYINFER_GPU_CARVEOUT=100;POLYINFER_GPU_PDL=0"; BATCHES, default 1), sample (decode
-# with greedy picks, picks sampled on the GPU, and logits sampled on the host), torch (PyTorch
-# f16).
+# with greedy picks, picks sampled on the GPU, and logits sampled on the host), context
+# (batch-1 decode after 128- and 512-token prompts), torch (PyTorch f16).
 # Environment: OUT (results folder; default build/gpu-models), SYNTH_DIR (default /tmp), ENV_SETS.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -85,6 +85,15 @@ for type in $FORMATS; do
     section "bench $type: -p 512 -n 128, median of 5"
     timeout 300 "$PI" bench "$model" --device cuda:0 -p 512 -n 128 -r 5 --json 2>&1 |
       sed "s/^{/{\"format\":\"$type\",/" | tee -a "$LOG"
+  fi
+  if step context; then
+    section "batch-1 decode $type after 128- and 512-token prompts (bench's -p 512 -n 128 context)"
+    for shape in "--prompt 128 --gen 64" "--prompt 512 --gen 128"; do
+      # shellcheck disable=SC2086
+      result=$(timeout 300 "$B/bin/decode_batches" "$model" --device cuda:0 --batches 1 $shape \
+        --reps 3 --greedy 2>&1 | tail -1)
+      echo "$type $shape: $result" | tee -a "$LOG"
+    done
   fi
   if step batches; then
     section "continuous batching $type (greedy picks on the GPU, as the Engine's greedy requests)"
