@@ -467,6 +467,19 @@ struct Bench {
                     100.0 * bytes / us / 1e3 / stream_gb_s);
       text += cell;
     }
+    // The integer tensor-core GEMM at the same token counts (where the GEMVs could hand over).
+    if (mmq_supported(*context, dtype)) {
+      text += " | mmq";
+      for (int64_t tokens = 2; tokens <= kGemvMaxTokens; tokens *= 2) {
+        const double us = time_calls_us(stream, 20, reps, [&](int i) {
+          return ok(mmq(*context, matrices[i % copies], x.as<float>(), nullptr, tokens, cols,
+                        y.as<float>(), rows));
+        });
+        char cell[64];
+        std::snprintf(cell, sizeof cell, " %lld:%.1fus", static_cast<long long>(tokens), us);
+        text += cell;
+      }
+    }
     report.line("%-4s %lldx%lld tokens:time/%%stream%s", name_of(dtype),
                 static_cast<long long>(rows), static_cast<long long>(cols), text.c_str());
   }

@@ -256,9 +256,10 @@ std::vector<Shape> mmq_shapes(DType dtype) {
 }
 
 // mmq() over awkward shapes (rows and columns past whole tiles and chunks, a Q4_K tile plus a
-// GGUF-order tail) and token counts on both sides of its 16 / 32 / 64-token tiles; split or
-// not, a second call must give the same bits (the splits add in a fixed order, and their
-// counters reset), and matmul() must route these token counts to it.
+// GGUF-order tail) and token counts on both sides of its 16 / 32 / 64-token tiles (1–8 too: the
+// GEMVs may hand those over); split or not, a second call must give the same bits (the splits
+// add in a fixed order, and their counters reset), and matmul() must route more than
+// kGemvMaxTokens to it.
 void check_mmq(DType dtype, uint32_t seed) {
   std::unique_ptr<gpu::Context> context;
   GPU_OK(gpu::Context::create(test_stream(), &context));
@@ -268,7 +269,7 @@ void check_mmq(DType dtype, uint32_t seed) {
     gpu::DeviceMatrix matrix;
     GPU_OK(
         gpu::DeviceMatrix::upload(dtype, w.rows, w.cols, w.bytes.data(), test_stream(), &matrix));
-    for (const int64_t tokens : {9, 16, 17, 33, 64, 65, 130}) {
+    for (const int64_t tokens : {1, 2, 5, 8, 9, 16, 17, 33, 64, 65, 130}) {
       const int64_t x_stride = w.cols + 3;
       const int64_t y_stride = w.rows + 5;
       const std::vector<float> x = gaussian(static_cast<size_t>(tokens * x_stride), seed++);
@@ -296,7 +297,7 @@ void check_mmq(DType dtype, uint32_t seed) {
                       y_stride));
       GPU_OK(gpu::synchronize(test_stream()));
       GPU_CHECK(same_bits(first, y_device.to_host()), "%s: a second call differs", what.c_str());
-      if (gpu::matmul_reads_quantized(*context, dtype, tokens)) {
+      if (tokens > gpu::kGemvMaxTokens && gpu::matmul_reads_quantized(*context, dtype, tokens)) {
         y_device.poison();
         GPU_OK(gpu::matmul(*context, matrix, x_device.data(), tokens, x_stride, y_device.data(),
                            y_stride));
