@@ -19,7 +19,8 @@
 # of one decode step), env (batch-1 decode under each setting in ENV_SETS, e.g.
 # "POLYINFER_GPU_CARVEOUT=100;POLYINFER_GPU_PDL=0"; BATCHES, default 1), sample (decode
 # with greedy picks, picks sampled on the GPU, and logits sampled on the host), context
-# (batch-1 decode after 128- and 512-token prompts), torch (PyTorch f16).
+# (batch-1 decode after 128- and 512-token prompts), ncu_mmq (Nsight Compute sections of the
+# integer GEMM in batch-16 decode steps), torch (PyTorch f16).
 # Environment: OUT (results folder; default build/gpu-models), SYNTH_DIR (default /tmp), ENV_SETS.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -94,6 +95,15 @@ for type in $FORMATS; do
         --reps 3 --greedy 2>&1 | tail -1)
       echo "$type $shape: $result" | tee -a "$LOG"
     done
+  fi
+  if step ncu_mmq && command -v ncu >/dev/null; then
+    section "Nsight Compute: the integer GEMM in batch-16 decode steps ($type)"
+    timeout 400 ncu --kernel-name regex:mmq_kernel --launch-skip 130 --launch-count 4 \
+      --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+      --section SchedulerStats "$B/bin/decode_batches" "$model" --device cuda:0 --batches 16 \
+      --prompt 16 --gen 8 --reps 0 >"$OUT/ncu-mmq-$type.txt" 2>&1
+    grep -E "mmq_kernel|Duration|Memory Throughput|DRAM Throughput|Compute \(SM\)|Achieved Occupancy|Theoretical Occupancy|Block Limit|Registers Per|Issue Slots|No Eligible|Warp Cycles Per Issued|Stall|Grid Size|Shared Memory Config" \
+      "$OUT/ncu-mmq-$type.txt" | head -80 | tee -a "$LOG"
   fi
   if step batches; then
     section "continuous batching $type (greedy picks on the GPU, as the Engine's greedy requests)"
