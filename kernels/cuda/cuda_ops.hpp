@@ -282,6 +282,14 @@ struct GemvConfig {
 /// has no int8 MMA (before sm_80, HIP) or for other formats.
 [[nodiscard]] Status mmq(Context& context, const DeviceMatrix& w, const float* x, const void* xq,
                          int64_t tokens, int64_t x_stride, float* y, int64_t y_stride) noexcept;
+/// mmq() on f16 tensor cores (Q4_0 only, for now): weights dequantized to f16 in registers, x
+/// rounded to f16, f32 sums; kUnsupported elsewhere.
+[[nodiscard]] Status mmq_half(Context& context, const DeviceMatrix& w, const float* x,
+                              int64_t tokens, int64_t x_stride, float* y,
+                              int64_t y_stride) noexcept;
+/// Whether matmul() of `dtype` weights and `tokens` rows takes mmq_half() (else mmq()).
+[[nodiscard]] bool matmul_takes_mmq_half(const Context& context, DType dtype,
+                                         int64_t tokens) noexcept;
 /// Whether mmq() runs `dtype` weights on this context's device.
 [[nodiscard]] bool mmq_supported(const Context& context, DType dtype) noexcept;
 /// Whether matmul() of `dtype` weights and `tokens` rows reads its input quantized (xq), so a

@@ -29,6 +29,7 @@ struct ActivationsView {
   const int8_t* qs = nullptr;
   const int2* meta = nullptr;
   const float* x = nullptr;
+  const uint16_t* half = nullptr;  ///< f16 bits in half_slot() order (the integer GEMM's f16 path)
   int64_t cols = 0;
   int64_t x_stride = 0;
 };
@@ -132,6 +133,15 @@ __device__ __forceinline__ void quantize_warp_block(float v, const QuantizedRows
 [[nodiscard]] Status launch_mmq(Context::Impl& impl, const WeightsView& w, DType dtype,
                                 const ActivationsView& x, int64_t tokens, float* y,
                                 int64_t y_stride, bool programmatic) noexcept;
+/// launch_mmq() on f16 tensor cores: Q4_0 weights dequantized in registers against x.half
+/// (tokens rows of cols f16, each block of 32 in half_slot() order); kUnsupported elsewhere.
+[[nodiscard]] Status launch_mmq_half(Context::Impl& impl, const WeightsView& w, DType dtype,
+                                     const ActivationsView& x, int64_t tokens, float* y,
+                                     int64_t y_stride, bool programmatic) noexcept;
+/// f32 rows (stride x_stride) to f16 in half_slot() order per block of 32, for launch_mmq_half.
+[[nodiscard]] Status stage_half_activations(const float* x, int64_t tokens, int64_t cols,
+                                            int64_t x_stride, uint16_t* out,
+                                            Stream stream) noexcept;
 /// F16 (bf16 false) or BF16 weights; falls back to a scalar-load kernel when cols % 8 != 0 or
 /// x is not 16-byte aligned row by row.
 [[nodiscard]] Status gemv_half(const WeightsView& w, const ActivationsView& x, bool bf16,

@@ -331,13 +331,42 @@ Status mmq(Context& context, const DeviceMatrix& w, const float* x, const void* 
   return run_mmq(context, w, x, xq, tokens, x_stride, y, y_stride);
 }
 
+Status mmq_half(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
+                int64_t x_stride, float* y, int64_t y_stride) noexcept {
+  POLYINFER_GPU_TRY(check_product(w, x, tokens, x_stride, y, y_stride));
+  Context::Impl& impl = context.impl();
+  if (w.dtype() != DType::kQ4_0 || !mmq_available(impl, w.dtype())) return Status::kUnsupported;
+  if (tokens == 1) x_stride = w.cols();
+  POLYINFER_GPU_TRY(impl.reserve(impl.activations, static_cast<uint64_t>(tokens * w.cols()) * 2));
+  auto* staged = static_cast<uint16_t*>(impl.activations.data());
+  POLYINFER_GPU_TRY(stage_half_activations(x, tokens, w.cols(), x_stride, staged, impl.stream));
+  ActivationsView activations;
+  activations.cols = w.cols();
+  activations.half = staged;
+  return launch_mmq_half(impl, weights_view(w), w.dtype(), activations, tokens, y, y_stride, true);
+}
+
 bool mmq_supported(const Context& context, DType dtype) noexcept {
   return mmq_available(context.impl(), dtype);
 }
 
+bool matmul_takes_mmq_half(const Context& context, DType dtype, int64_t tokens) noexcept {
+  // Q4_0 past 16 tokens. Measured on an H200 (docs/benchmarks.md, session 10): 14336×4096 at
+  // 32 / 64 tokens 39.9 / 59.5 µs against 46.6 / 87.5 for the integer MMA, q4_0 decode of 32 /
+  // 64 sequences +10 / +31 %; at 16 tokens 3–5 % slower. POLYINFER_GPU_MMQ_HALF=1 takes it for
+  // every token count the integer GEMM gets, 0 for none (comparisons).
+  static const int half = [] {
+    const char* env = std::getenv("POLYINFER_GPU_MMQ_HALF");
+    return env == nullptr ? -1 : *env == '1' ? 1 : 0;
+  }();
+  return dtype == DType::kQ4_0 && takes_mmq(context, dtype, tokens) &&
+         (half == 1 || (half < 0 && tokens > 16));
+}
+
 bool matmul_reads_quantized(const Context& context, DType dtype, int64_t tokens) noexcept {
   if (!is_quantized(dtype)) return false;
-  return tokens <= kGemvMaxTokens || takes_mmq(context, dtype, tokens);
+  if (tokens <= kGemvMaxTokens) return true;
+  return takes_mmq(context, dtype, tokens) && !matmul_takes_mmq_half(context, dtype, tokens);
 }
 
 Status matmul(Context& context, const DeviceMatrix& w, const float* x, const void* xq,
@@ -346,6 +375,9 @@ Status matmul(Context& context, const DeviceMatrix& w, const float* x, const voi
     return run_gemv(context, w, x, xq, tokens, x_stride, y, y_stride, GemvConfig{});
   }
   if (takes_mmq(context, w.dtype(), tokens)) {
+    if (matmul_takes_mmq_half(context, w.dtype(), tokens)) {
+      return mmq_half(context, w, x, tokens, x_stride, y, y_stride);
+    }
     return run_mmq(context, w, x, xq, tokens, x_stride, y, y_stride);
   }
   return gemm(context, w, x, tokens, x_stride, y, y_stride);

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <string_view>
+#include <type_traits>
 
 #include "kernels/cuda/context.cuh"
 #include "kernels/cuda/gemv_kernel.cuh"
@@ -52,6 +54,27 @@ __device__ __forceinline__ void mma_block(const uint32_t (&a)[4], uint32_t b0, u
   c[0] = c[1] = c[2] = c[3] = 0;
 #if defined(__CUDA_ARCH__)
   __trap();  // code built for a GPU before sm_80 running on a later one: fail, never wrong sums
+#endif
+#endif
+}
+
+/// c += a·b for 16 weight rows × 16 columns (f16) and 8 tokens, f32 accumulation. Fragments as
+/// PTX's m16n8k16 .f16: a[0] row g, columns 2t, 2t + 1; a[1] row g + 8; a[2] / a[3] columns
+/// 8 + 2t, 9 + 2t; b0 token g, columns 2t, 2t + 1; b1 columns 8 + 2t, 9 + 2t; c as mma_block's.
+__device__ __forceinline__ void mma_half(const uint32_t (&a)[4], uint32_t b0, uint32_t b1,
+                                         float (&c)[4]) {
+#if POLYINFER_MMQ_DEVICE
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+  (void)a;
+  (void)b0;
+  (void)b1;
+  (void)c;
+#if defined(__CUDA_ARCH__)
+  __trap();
 #endif
 #endif
 }
@@ -128,7 +151,50 @@ struct MmqQ4_0 {
       wm[i] = 8.0f * ws[i];
     }
   }
+
+  /// f16 fragments of block b, weights d·(q − 8) rounded to f16, for two k16 MMAs per tile
+  /// (a[f][m]): with w the word at byte 4t, nibble pairs (w >> s) & 0x000F000F are elements
+  /// {4t, 4t + 2} (s = 0), {4t + 1, 4t + 3} (8), {4t + 16, 4t + 18} (4), {4t + 17, 4t + 19} (12).
+  /// MMA m takes them as columns {2t, 2t + 1} and {8 + 2t, 9 + 2t}: the k order kHalfOrder
+  /// stages the activations in.
+  __device__ static void half_fragments(const uint8_t* const (&rows)[kThreadRows],
+                                        const uint4 (&s)[kThreadRows], int b, int t,
+                                        uint32_t (&a)[2][2][4]) {
+#pragma unroll
+    for (int f = 0; f < 2; ++f) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {  // row g, then g + 8
+        const int i = 2 * f + h;
+        const uint32_t word = word_at(rows[i] + 16 * b + 4 * t);
+        const uint32_t scales = b < 2 ? s[i].x : b < 4 ? s[i].y : b < 6 ? s[i].z : s[i].w;
+        const __half d = __ushort_as_half(static_cast<unsigned short>(scales >> (16 * (b & 1))));
+        const __half2 d2 = __halves2half2(d, d);
+        const __half2 bias = __float2half2_rn(1032.0f);  // 1024 (the magic) + 8
+        const auto dequantize = [&](uint32_t nibbles) {
+          const uint32_t bits = (nibbles & 0x000F000Fu) | 0x64006400u;  // f16 1024 + q
+          const __half2 q = __hsub2(*reinterpret_cast<const __half2*>(&bits), bias);
+          const __half2 v = __hmul2(q, d2);
+          return *reinterpret_cast<const uint32_t*>(&v);
+        };
+        a[f][0][h] = dequantize(word);
+        a[f][0][2 + h] = dequantize(word >> 8);
+        a[f][1][h] = dequantize(word >> 4);
+        a[f][1][2 + h] = dequantize(word >> 12);
+      }
+    }
+  }
 };
+
+/// Where the f16 MMA path stages element e (0..31) of an activation block: the column the
+/// weight fragments of MmqQ4_0::half_fragments give it.
+__host__ __device__ constexpr int half_slot(int e) {
+  const int m = e / 16;  // which k16 MMA
+  const int r = e % 16;
+  const int t = r / 4;
+  const int odd = r % 2;  // elements 4t + 1, 4t + 3 go to columns 8 + 2t, 9 + 2t
+  const int high = (r % 4) / 2;
+  return 16 * m + (odd != 0 ? 8 : 0) + 2 * t + high;
+}
 
 // Q8_0: block b is 32 bytes; a lane's operand words are those at bytes 4t and 16 + 4t.
 struct MmqQ8_0 {
@@ -212,17 +278,34 @@ struct MmqQ4_K {
   }
 };
 
+/// x (f32 rows of `cols`, stride x_stride) → f16 rows of `cols`, each block of 32 in
+/// half_slot() order. Launched programmatically: x may be the previous kernel's output.
+__global__ void stage_half_kernel(const float* x, int64_t tokens, int64_t cols, int64_t x_stride,
+                                  uint16_t* out) {
+  pdl_begin();
+  const int64_t total = tokens * cols;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t index = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; index < total;
+       index += stride) {
+    const int64_t token = index / cols;
+    const int64_t c = index % cols;
+    const __half v = __float2half_rn(x[token * x_stride + c]);
+    out[token * cols + c - c % 32 + half_slot(static_cast<int>(c % 32))] = __half_as_ushort(v);
+  }
+}
+
 /// Shared memory of one pipeline stage: the block's weight rows, their scales, the tokens'
 /// activation quants (rows of kBlocks·32 + 16 bytes: bank-conflict-free operand reads) and
 /// their block metadata {scale bits, Σ q} by [block][token].
-template <class Format, int kTokens>
+/// With kHalf (the f16 MMA path): activation rows of f16 in half_slot() order, no metadata.
+template <class Format, int kTokens, bool kHalf = false>
 struct Stage {
-  static constexpr int kActivationRow = Format::kBlocks * 32 + 16;
+  static constexpr int kActivationRow = Format::kBlocks * 32 * (kHalf ? 2 : 1) + 16;
   static constexpr int kWeights = 0;
   static constexpr int kScales = kWeights + kBlockRows * kRowBytes;
   static constexpr int kActivations = kScales + kBlockRows * kScaleBytes;
   static constexpr int kMeta = kActivations + kTokens * kActivationRow;
-  static constexpr int kBytes = kMeta + Format::kBlocks * kTokens * 8;
+  static constexpr int kBytes = kMeta + (kHalf ? 0 : Format::kBlocks * kTokens * 8);
 };
 
 /// y[t][r] = Σ_c W[r][c]·x̂[t][c] for the block's 128 rows × 8·kGroups tokens over its share of
@@ -231,13 +314,16 @@ struct Stage {
 /// coalesced pieces) while the MMAs run on an earlier chunk; the first chunks' weights are
 /// requested before pdl_wait(). With several splits, each writes its partial sums; the last to
 /// arrive adds them in split order (deterministic) and leaves its counter at zero.
-template <class Format, int kGroups, int kStages>
+/// kHalf (Q4_0): f16 MMA on weights dequantized in registers (scale folded in) against f16
+/// activations (x.half, staged in half_slot() order): the sums accumulate in the MMA, with no
+/// per-block scaling after it.
+template <class Format, int kGroups, int kStages, bool kHalf = false>
 __global__ void __launch_bounds__(kMmqWarps* kWarp)
     mmq_kernel(WeightsView w, ActivationsView x, int64_t tokens, float* y, int64_t y_stride,
                int64_t chunks_per_split, float* partials, int* arrivals) {
   constexpr int kTokens = 8 * kGroups;
   constexpr int kBlocks = Format::kBlocks;
-  using Layout = Stage<Format, kTokens>;
+  using Layout = Stage<Format, kTokens, kHalf>;
   extern __shared__ __align__(16) uint8_t shared[];
 
   const int thread = static_cast<int>(threadIdx.x);
@@ -274,23 +360,36 @@ __global__ void __launch_bounds__(kMmqWarps* kWarp)
   const auto issue_activations = [&](int64_t i) {
     uint8_t* base = stage_base(i);
     const int64_t first_block = (chunk_begin + i) * kBlocks;
-    for (int index = thread; index < kTokens * kBlocks * 2; index += kMmqWarps * kWarp) {
-      const int token = index / (kBlocks * 2);
-      const int p = index % (kBlocks * 2);
-      const int64_t block = first_block + p / 2;
-      const bool valid = first_token + token < tokens && block < blocks;
-      const int8_t* source =
-          valid ? x.qs + (first_token + token) * x.cols + block * 32 + 16 * (p % 2) : x.qs;
-      copy_async<16>(base + Layout::kActivations + token * Layout::kActivationRow + 16 * p, source,
-                     valid ? 16 : 0);
-    }
-    for (int index = thread; index < kTokens * kBlocks; index += kMmqWarps * kWarp) {
-      const int token = index / kBlocks;
-      const int b = index % kBlocks;
-      const int64_t block = first_block + b;
-      const bool valid = first_token + token < tokens && block < blocks;
-      const int2* source = valid ? x.meta + (first_token + token) * blocks + block : x.meta;
-      copy_async<8>(base + Layout::kMeta + (b * kTokens + token) * 8, source, valid ? 8 : 0);
+    if constexpr (kHalf) {
+      for (int index = thread; index < kTokens * kBlocks * 4; index += kMmqWarps * kWarp) {
+        const int token = index / (kBlocks * 4);
+        const int p = index % (kBlocks * 4);
+        const int64_t block = first_block + p / 4;
+        const bool valid = first_token + token < tokens && block < blocks;
+        const uint16_t* source =
+            valid ? x.half + (first_token + token) * x.cols + block * 32 + 8 * (p % 4) : x.half;
+        copy_async<16>(base + Layout::kActivations + token * Layout::kActivationRow + 16 * p,
+                       source, valid ? 16 : 0);
+      }
+    } else {
+      for (int index = thread; index < kTokens * kBlocks * 2; index += kMmqWarps * kWarp) {
+        const int token = index / (kBlocks * 2);
+        const int p = index % (kBlocks * 2);
+        const int64_t block = first_block + p / 2;
+        const bool valid = first_token + token < tokens && block < blocks;
+        const int8_t* source =
+            valid ? x.qs + (first_token + token) * x.cols + block * 32 + 16 * (p % 2) : x.qs;
+        copy_async<16>(base + Layout::kActivations + token * Layout::kActivationRow + 16 * p,
+                       source, valid ? 16 : 0);
+      }
+      for (int index = thread; index < kTokens * kBlocks; index += kMmqWarps * kWarp) {
+        const int token = index / kBlocks;
+        const int b = index % kBlocks;
+        const int64_t block = first_block + b;
+        const bool valid = first_token + token < tokens && block < blocks;
+        const int2* source = valid ? x.meta + (first_token + token) * blocks + block : x.meta;
+        copy_async<8>(base + Layout::kMeta + (b * kTokens + token) * 8, source, valid ? 8 : 0);
+      }
     }
   };
 
@@ -335,40 +434,61 @@ __global__ void __launch_bounds__(kMmqWarps* kWarp)
           *reinterpret_cast<const uint4*>(base + Layout::kScales + local_rows[r] * kScaleBytes);
     }
     const uint8_t* activations = base + Layout::kActivations;
-    const int4* meta = reinterpret_cast<const int4*>(base + Layout::kMeta);
     const int64_t valid = min_i64(kBlocks, blocks - (chunk_begin + i) * kBlocks);
+    if constexpr (kHalf) {
 #pragma unroll
-    for (int b = 0; b < kBlocks; ++b) {
-      if (b < valid) {
-        uint32_t a[2][4];
-        float ws[kThreadRows];
-        float wm[kThreadRows];
-        Format::fragments(rows, b, t, a);
-        Format::scales(row_scales, b, ws, wm);
+      for (int b = 0; b < kBlocks; ++b) {
+        if (b < valid) {
+          uint32_t a[2][2][4];
+          Format::half_fragments(rows, row_scales, b, t, a);
 #pragma unroll
-        for (int j = 0; j < kGroups; ++j) {
-          const uint8_t* operand = activations + (8 * j + g) * Layout::kActivationRow + 32 * b;
-          const uint32_t b0 = word_at(operand + 4 * t);
-          const uint32_t b1 = word_at(operand + 16 + 4 * t);
-          const int4 m = meta[(b * kTokens + 8 * j + 2 * t) / 2];  // tokens 2t, 2t + 1
-          const float dx0 = __int_as_float(m.x);
-          const float dx1 = __int_as_float(m.z);
+          for (int j = 0; j < kGroups; ++j) {
+            const uint8_t* operand = activations + (8 * j + g) * Layout::kActivationRow + 64 * b;
 #pragma unroll
-          for (int f = 0; f < 2; ++f) {
-            int c[4];
-            mma_block(a[f], b0, b1, c);
-            // |c| ≤ 32·127·127 < 2^22: small_int_to_float is exact.
-            acc[f][j][0] = fmaf(ws[2 * f] * dx0, small_int_to_float(c[0]), acc[f][j][0]);
-            acc[f][j][1] = fmaf(ws[2 * f] * dx1, small_int_to_float(c[1]), acc[f][j][1]);
-            acc[f][j][2] = fmaf(ws[2 * f + 1] * dx0, small_int_to_float(c[2]), acc[f][j][2]);
-            acc[f][j][3] = fmaf(ws[2 * f + 1] * dx1, small_int_to_float(c[3]), acc[f][j][3]);
-            if constexpr (Format::kMin) {
-              const float sum0 = dx0 * small_int_to_float(m.y);  // dx·Σ qx, |Σ qx| ≤ 4064
-              const float sum1 = dx1 * small_int_to_float(m.w);
-              acc[f][j][0] = fmaf(-wm[2 * f], sum0, acc[f][j][0]);
-              acc[f][j][1] = fmaf(-wm[2 * f], sum1, acc[f][j][1]);
-              acc[f][j][2] = fmaf(-wm[2 * f + 1], sum0, acc[f][j][2]);
-              acc[f][j][3] = fmaf(-wm[2 * f + 1], sum1, acc[f][j][3]);
+            for (int m = 0; m < 2; ++m) {
+              const uint32_t b0 = word_at(operand + 32 * m + 4 * t);
+              const uint32_t b1 = word_at(operand + 32 * m + 16 + 4 * t);
+#pragma unroll
+              for (int f = 0; f < 2; ++f) mma_half(a[f][m], b0, b1, acc[f][j]);
+            }
+          }
+        }
+      }
+    } else {
+      const int4* meta = reinterpret_cast<const int4*>(base + Layout::kMeta);
+#pragma unroll
+      for (int b = 0; b < kBlocks; ++b) {
+        if (b < valid) {
+          uint32_t a[2][4];
+          float ws[kThreadRows];
+          float wm[kThreadRows];
+          Format::fragments(rows, b, t, a);
+          Format::scales(row_scales, b, ws, wm);
+#pragma unroll
+          for (int j = 0; j < kGroups; ++j) {
+            const uint8_t* operand = activations + (8 * j + g) * Layout::kActivationRow + 32 * b;
+            const uint32_t b0 = word_at(operand + 4 * t);
+            const uint32_t b1 = word_at(operand + 16 + 4 * t);
+            const int4 m = meta[(b * kTokens + 8 * j + 2 * t) / 2];  // tokens 2t, 2t + 1
+            const float dx0 = __int_as_float(m.x);
+            const float dx1 = __int_as_float(m.z);
+#pragma unroll
+            for (int f = 0; f < 2; ++f) {
+              int c[4];
+              mma_block(a[f], b0, b1, c);
+              // |c| ≤ 32·127·127 < 2^22: small_int_to_float is exact.
+              acc[f][j][0] = fmaf(ws[2 * f] * dx0, small_int_to_float(c[0]), acc[f][j][0]);
+              acc[f][j][1] = fmaf(ws[2 * f] * dx1, small_int_to_float(c[1]), acc[f][j][1]);
+              acc[f][j][2] = fmaf(ws[2 * f + 1] * dx0, small_int_to_float(c[2]), acc[f][j][2]);
+              acc[f][j][3] = fmaf(ws[2 * f + 1] * dx1, small_int_to_float(c[3]), acc[f][j][3]);
+              if constexpr (Format::kMin) {
+                const float sum0 = dx0 * small_int_to_float(m.y);  // dx·Σ qx, |Σ qx| ≤ 4064
+                const float sum1 = dx1 * small_int_to_float(m.w);
+                acc[f][j][0] = fmaf(-wm[2 * f], sum0, acc[f][j][0]);
+                acc[f][j][1] = fmaf(-wm[2 * f], sum1, acc[f][j][1]);
+                acc[f][j][2] = fmaf(-wm[2 * f + 1], sum0, acc[f][j][2]);
+                acc[f][j][3] = fmaf(-wm[2 * f + 1], sum1, acc[f][j][3]);
+              }
             }
           }
         }
@@ -434,12 +554,12 @@ __global__ void __launch_bounds__(kMmqWarps* kWarp)
 
 /// Launches mmq_kernel<Format, kGroups, kStages> with its dynamic shared memory (the limit set
 /// once per device).
-template <class Format, int kGroups, int kStages>
+template <class Format, int kGroups, int kStages, bool kHalf>
 Status launch_groups(Context::Impl& impl, dim3 grid, bool programmatic, const WeightsView& w,
                      const ActivationsView& x, int64_t tokens, float* y, int64_t y_stride,
                      int64_t per_split, float* partials, int* arrivals) noexcept {
-  constexpr size_t kShared = size_t{kStages} * Stage<Format, 8 * kGroups>::kBytes;
-  const auto kernel = &mmq_kernel<Format, kGroups, kStages>;
+  constexpr size_t kShared = size_t{kStages} * Stage<Format, 8 * kGroups, kHalf>::kBytes;
+  const auto kernel = &mmq_kernel<Format, kGroups, kStages, kHalf>;
   static std::atomic<uint64_t> configured{0};  // one bit per device
   const uint64_t bit = uint64_t{1} << (impl.device % 64);
   if ((configured.load(std::memory_order_acquire) & bit) == 0) {
@@ -452,7 +572,7 @@ Status launch_groups(Context::Impl& impl, dim3 grid, bool programmatic, const We
                 tokens, y, y_stride, per_split, partials, arrivals);
 }
 
-template <class Format>
+template <class Format, bool kHalf = false>
 Status dispatch_mmq(Context::Impl& impl, const WeightsView& w, const ActivationsView& x,
                     int64_t tokens, float* y, int64_t y_stride, bool programmatic) noexcept {
   const int groups = tokens <= 16 ? 2 : tokens <= 32 ? 4 : 8;
@@ -461,9 +581,21 @@ Status dispatch_mmq(Context::Impl& impl, const WeightsView& w, const Activations
   const int64_t token_tiles = ceil_div(tokens, tile_tokens);
   const int64_t chunks = ceil_div(w.cols / 32, Format::kBlocks);
   if (row_tiles > INT32_MAX || token_tiles > 65535) return Status::kUnsupported;
-  // Splits of the columns for about two blocks per multiprocessor, each of at least two chunks.
+  // Splits of the columns, each of at least two chunks, for one wave of up to two blocks per
+  // multiprocessor (Q4_0, Q4_K), or at least two blocks per multiprocessor (Q8_0). Measured on
+  // an H200 (docs/benchmarks.md, session 10): rounding down, Q4_0 14336×4096 at 16 tokens took
+  // 30.4 µs against 37.5 (q4_0 decode of 16–64 sequences +4–5 %), Q4_K 38.4 against 46.9, but
+  // Q8_0 45.0 against 35.4. POLYINFER_GPU_MMQ_WAVE=floor / ceil picks one rounding (tuning).
   const int64_t base = row_tiles * token_tiles;
-  const int64_t wanted = ceil_div(2 * int64_t{impl.multiprocessors}, base);
+  static const int wave = [] {
+    const char* env = std::getenv("POLYINFER_GPU_MMQ_WAVE");
+    if (env == nullptr) return 0;
+    return std::string_view(env) == "ceil" ? 1 : std::string_view(env) == "floor" ? -1 : 0;
+  }();
+  const bool round_up = wave > 0 || (wave == 0 && std::is_same_v<Format, MmqQ8_0>);
+  const int64_t resident = 2 * int64_t{impl.multiprocessors};
+  const int64_t wanted =
+      round_up ? ceil_div(resident, base) : std::max<int64_t>(1, resident / base);
   int64_t splits = std::clamp<int64_t>(wanted, 1, std::max<int64_t>(1, chunks / 2));
   splits = std::min<int64_t>(splits, 65535);
   const int64_t per_split = ceil_div(chunks, splits);
@@ -487,19 +619,53 @@ Status dispatch_mmq(Context::Impl& impl, const WeightsView& w, const Activations
   // against 52.1).
   switch (groups) {
     case 2:
-      return launch_groups<Format, 2, 3>(impl, grid, programmatic, w, x, tokens, y, y_stride,
-                                         per_split, partials, arrivals);
+      return launch_groups<Format, 2, 3, kHalf>(impl, grid, programmatic, w, x, tokens, y, y_stride,
+                                                per_split, partials, arrivals);
     case 4:
-      return launch_groups<Format, 4, 3>(impl, grid, programmatic, w, x, tokens, y, y_stride,
-                                         per_split, partials, arrivals);
+      return launch_groups<Format, 4, 3, kHalf>(impl, grid, programmatic, w, x, tokens, y, y_stride,
+                                                per_split, partials, arrivals);
     default:
-      return launch_groups<Format, 8, 2>(impl, grid, programmatic, w, x, tokens, y, y_stride,
-                                         per_split, partials, arrivals);
+      return launch_groups<Format, 8, 2, kHalf>(impl, grid, programmatic, w, x, tokens, y, y_stride,
+                                                per_split, partials, arrivals);
   }
 }
 
 }  // namespace
 #endif
+
+Status launch_mmq_half(Context::Impl& impl, const WeightsView& w, DType dtype,
+                       const ActivationsView& x, int64_t tokens, float* y, int64_t y_stride,
+                       bool programmatic) noexcept {
+  if (dtype != DType::kQ4_0 || !mmq_available(impl, dtype)) return Status::kUnsupported;
+#if POLYINFER_GPU_HIP
+  (void)w;
+  (void)x;
+  (void)tokens;
+  (void)y;
+  (void)y_stride;
+  (void)programmatic;
+  return Status::kUnsupported;
+#else
+  return dispatch_mmq<MmqQ4_0, true>(impl, w, x, tokens, y, y_stride, programmatic);
+#endif
+}
+
+Status stage_half_activations(const float* x, int64_t tokens, int64_t cols, int64_t x_stride,
+                              uint16_t* out, Stream stream) noexcept {
+#if POLYINFER_GPU_HIP
+  (void)x;
+  (void)tokens;
+  (void)cols;
+  (void)x_stride;
+  (void)out;
+  (void)stream;
+  return Status::kUnsupported;
+#else
+  if (tokens < 1 || cols < 32 || cols % 32 != 0) return Status::kInvalidArgument;
+  return launch(&stage_half_kernel, dim3(grid_for(tokens * cols, 256)), dim3(256), 0, stream, true,
+                x, tokens, cols, x_stride, out);
+#endif
+}
 
 bool mmq_available(const Context::Impl& impl, DType dtype) noexcept {
   if (POLYINFER_GPU_HIP) return false;

@@ -297,7 +297,65 @@ void check_mmq(DType dtype, uint32_t seed) {
                       y_stride));
       GPU_OK(gpu::synchronize(test_stream()));
       GPU_CHECK(same_bits(first, y_device.to_host()), "%s: a second call differs", what.c_str());
-      if (tokens > gpu::kGemvMaxTokens && gpu::matmul_reads_quantized(*context, dtype, tokens)) {
+      if (tokens > gpu::kGemvMaxTokens && gpu::matmul_reads_quantized(*context, dtype, tokens) &&
+          !gpu::matmul_takes_mmq_half(*context, dtype, tokens)) {
+        y_device.poison();
+        GPU_OK(gpu::matmul(*context, matrix, x_device.data(), tokens, x_stride, y_device.data(),
+                           y_stride));
+        GPU_OK(gpu::synchronize(test_stream()));
+        GPU_CHECK(same_bits(first, y_device.to_host()), "%s: matmul() took another path",
+                  what.c_str());
+      }
+    }
+  }
+}
+
+// mmq_half(): Q4_0 on f16 tensor cores, against the exact product of the unquantized
+// activations (f16 rounding of weights and activations: the GEMM path's tolerance); a second
+// call gives the same bits, and so does matmul() where it takes this path.
+GPU_TEST(mmq_half_q4_0) {
+  std::unique_ptr<gpu::Context> context;
+  GPU_OK(gpu::Context::create(test_stream(), &context));
+  if (!context) return;
+  uint32_t seed = 1000;
+  for (const Shape& shape : mmq_shapes(DType::kQ4_0)) {
+    const Weights w = make_weights(DType::kQ4_0, shape.rows, shape.cols, seed++);
+    gpu::DeviceMatrix matrix;
+    GPU_OK(gpu::DeviceMatrix::upload(DType::kQ4_0, w.rows, w.cols, w.bytes.data(), test_stream(),
+                                     &matrix));
+    for (const int64_t tokens : {1, 2, 5, 8, 9, 16, 17, 33, 64, 65, 130}) {
+      const int64_t x_stride = w.cols + 3;
+      const int64_t y_stride = w.rows + 5;
+      const std::vector<float> x = gaussian(static_cast<size_t>(tokens * x_stride), seed++);
+      std::vector<float> x_packed(static_cast<size_t>(tokens * w.cols));
+      for (int64_t t = 0; t < tokens; ++t) {
+        std::memcpy(&x_packed[t * w.cols], &x[t * x_stride], w.cols * sizeof(float));
+      }
+      std::vector<double> want;
+      std::vector<double> magnitude;
+      reference(w, x_packed, tokens, &want, &magnitude);
+      DeviceArray<float> x_device(x);
+      DeviceArray<float> y_device(static_cast<size_t>(tokens * y_stride));
+      y_device.poison();
+      const std::string what =
+          format("mmq_half q4_0 %lldx%lld tokens %lld", static_cast<long long>(w.rows),
+                 static_cast<long long>(w.cols), static_cast<long long>(tokens));
+      const gpu::Status status = gpu::mmq_half(*context, matrix, x_device.data(), tokens, x_stride,
+                                               y_device.data(), y_stride);
+      if (!gpu::mmq_supported(*context, DType::kQ4_0)) {
+        GPU_CHECK(status == gpu::Status::kUnsupported, "%s without MMA", what.c_str());
+        return;
+      }
+      GPU_OK(status);
+      GPU_OK(gpu::synchronize(test_stream()));
+      const std::vector<float> first = y_device.to_host();
+      check_output(first, tokens, w.rows, y_stride, want, magnitude, 1.2e-3, what);
+      y_device.poison();
+      GPU_OK(gpu::mmq_half(*context, matrix, x_device.data(), tokens, x_stride, y_device.data(),
+                           y_stride));
+      GPU_OK(gpu::synchronize(test_stream()));
+      GPU_CHECK(same_bits(first, y_device.to_host()), "%s: a second call differs", what.c_str());
+      if (gpu::matmul_takes_mmq_half(*context, DType::kQ4_0, tokens)) {
         y_device.poison();
         GPU_OK(gpu::matmul(*context, matrix, x_device.data(), tokens, x_stride, y_device.data(),
                            y_stride));
