@@ -213,8 +213,31 @@ int64_t mmq_max_tokens() noexcept {
   return most;
 }
 
+/// POLYINFER_GPU_MMQ_HALF: unset, the f16 MMA form for Q4_0 past 16 tokens; 1, for every token
+/// count the integer GEMM takes; 0, never (comparisons).
+int mmq_half_setting() noexcept {
+  static const int half = [] {
+    const char* env = std::getenv("POLYINFER_GPU_MMQ_HALF");
+    return env == nullptr ? -1 : *env == '1' ? 1 : 0;
+  }();
+  return half;
+}
+
+/// Most activation rows of Q4_0 weights the f16 MMA form takes before cuBLAS on f16-dequantized
+/// weights: 128, from an H200 (docs/benchmarks.md, session 10: q4_0 decode of 128 sequences
+/// 8225 against 6252 tok/s; the integer MMA 5896). POLYINFER_GPU_MMQ_HALF_MAX=N overrides.
+int64_t mmq_half_max_tokens() noexcept {
+  static const int64_t most = [] {
+    const char* env = std::getenv("POLYINFER_GPU_MMQ_HALF_MAX");
+    return env != nullptr ? std::max<int64_t>(0, std::strtoll(env, nullptr, 10)) : int64_t{128};
+  }();
+  return most;
+}
+
 bool takes_mmq(const Context& context, DType dtype, int64_t tokens) noexcept {
-  return tokens > kGemvMaxTokens && tokens <= mmq_max_tokens() && mmq_supported(context, dtype);
+  if (tokens <= kGemvMaxTokens || !mmq_supported(context, dtype)) return false;
+  return tokens <= mmq_max_tokens() || (dtype == DType::kQ4_0 && mmq_half_setting() != 0 &&
+                                        mmq_max_tokens() > 0 && tokens <= mmq_half_max_tokens());
 }
 
 /// The integer kernels' input: `xq` where the producer wrote it, else x (row stride x_stride)
@@ -353,12 +376,8 @@ bool mmq_supported(const Context& context, DType dtype) noexcept {
 bool matmul_takes_mmq_half(const Context& context, DType dtype, int64_t tokens) noexcept {
   // Q4_0 past 16 tokens. Measured on an H200 (docs/benchmarks.md, session 10): 14336×4096 at
   // 32 / 64 tokens 39.9 / 59.5 µs against 46.6 / 87.5 for the integer MMA, q4_0 decode of 32 /
-  // 64 sequences +10 / +31 %; at 16 tokens 3–5 % slower. POLYINFER_GPU_MMQ_HALF=1 takes it for
-  // every token count the integer GEMM gets, 0 for none (comparisons).
-  static const int half = [] {
-    const char* env = std::getenv("POLYINFER_GPU_MMQ_HALF");
-    return env == nullptr ? -1 : *env == '1' ? 1 : 0;
-  }();
+  // 64 sequences +10 / +31 %; at 16 tokens 3–5 % slower.
+  const int half = mmq_half_setting();
   return dtype == DType::kQ4_0 && takes_mmq(context, dtype, tokens) &&
          (half == 1 || (half < 0 && tokens > 16));
 }
