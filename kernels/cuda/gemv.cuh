@@ -129,16 +129,13 @@ __device__ __forceinline__ void quantize_warp_block(float v, const QuantizedRows
 /// Whether launch_mmq() runs `dtype` on this context's device (int8 MMA: CUDA, sm_80 and later).
 [[nodiscard]] bool mmq_available(const Context::Impl& impl, DType dtype) noexcept;
 /// The integer tensor-core GEMM (mmq.cu) for Q4_0 / Q8_0 / Q4_K weights and `tokens` rows of
-/// quantized activations (x.qs, x.meta); y as the GEMVs write it.
+/// quantized activations (x.qs, x.meta); y as the GEMVs write it. `half` (Q4_0 only): its f16
+/// MMA form, Q4_0 weights dequantized in registers against x.half (tokens rows of cols f16,
+/// each block of 32 in half_slot() order, from stage_half_activations()).
 [[nodiscard]] Status launch_mmq(Context::Impl& impl, const WeightsView& w, DType dtype,
                                 const ActivationsView& x, int64_t tokens, float* y,
-                                int64_t y_stride, bool programmatic) noexcept;
-/// launch_mmq() on f16 tensor cores: Q4_0 weights dequantized in registers against x.half
-/// (tokens rows of cols f16, each block of 32 in half_slot() order); kUnsupported elsewhere.
-[[nodiscard]] Status launch_mmq_half(Context::Impl& impl, const WeightsView& w, DType dtype,
-                                     const ActivationsView& x, int64_t tokens, float* y,
-                                     int64_t y_stride, bool programmatic) noexcept;
-/// f32 rows (stride x_stride) to f16 in half_slot() order per block of 32, for launch_mmq_half.
+                                int64_t y_stride, bool programmatic, bool half = false) noexcept;
+/// f32 rows (stride x_stride) to f16 in half_slot() order per block of 32, for launch_mmq(…, half).
 [[nodiscard]] Status stage_half_activations(const float* x, int64_t tokens, int64_t cols,
                                             int64_t x_stride, uint16_t* out,
                                             Stream stream) noexcept;

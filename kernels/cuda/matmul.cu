@@ -366,7 +366,7 @@ Status mmq_half(Context& context, const DeviceMatrix& w, const float* x, int64_t
   ActivationsView activations;
   activations.cols = w.cols();
   activations.half = staged;
-  return launch_mmq_half(impl, weights_view(w), w.dtype(), activations, tokens, y, y_stride, true);
+  return launch_mmq(impl, weights_view(w), w.dtype(), activations, tokens, y, y_stride, true, true);
 }
 
 bool mmq_supported(const Context& context, DType dtype) noexcept {

@@ -360,28 +360,24 @@ __global__ void __launch_bounds__(kMmqWarps* kWarp)
   const auto issue_activations = [&](int64_t i) {
     uint8_t* base = stage_base(i);
     const int64_t first_block = (chunk_begin + i) * kBlocks;
-    if constexpr (kHalf) {
-      for (int index = thread; index < kTokens * kBlocks * 4; index += kMmqWarps * kWarp) {
-        const int token = index / (kBlocks * 4);
-        const int p = index % (kBlocks * 4);
-        const int64_t block = first_block + p / 4;
-        const bool valid = first_token + token < tokens && block < blocks;
-        const uint16_t* source =
-            valid ? x.half + (first_token + token) * x.cols + block * 32 + 8 * (p % 4) : x.half;
-        copy_async<16>(base + Layout::kActivations + token * Layout::kActivationRow + 16 * p,
-                       source, valid ? 16 : 0);
-      }
-    } else {
-      for (int index = thread; index < kTokens * kBlocks * 2; index += kMmqWarps * kWarp) {
-        const int token = index / (kBlocks * 2);
-        const int p = index % (kBlocks * 2);
-        const int64_t block = first_block + p / 2;
-        const bool valid = first_token + token < tokens && block < blocks;
-        const int8_t* source =
-            valid ? x.qs + (first_token + token) * x.cols + block * 32 + 16 * (p % 2) : x.qs;
-        copy_async<16>(base + Layout::kActivations + token * Layout::kActivationRow + 16 * p,
-                       source, valid ? 16 : 0);
-      }
+    // Activation rows: 8-bit quants, or (kHalf) f16 in half_slot() order; 16-byte pieces.
+    constexpr int kElement = kHalf ? 2 : 1;
+    constexpr int kPieces = 2 * kElement;  // per block of 32
+    const auto* plane =
+        kHalf ? reinterpret_cast<const uint8_t*>(x.half) : reinterpret_cast<const uint8_t*>(x.qs);
+    for (int index = thread; index < kTokens * kBlocks * kPieces; index += kMmqWarps * kWarp) {
+      const int token = index / (kBlocks * kPieces);
+      const int p = index % (kBlocks * kPieces);
+      const int64_t block = first_block + p / kPieces;
+      const bool valid = first_token + token < tokens && block < blocks;
+      const uint8_t* source = valid ? plane +
+                                          ((first_token + token) * x.cols + block * 32) * kElement +
+                                          16 * (p % kPieces)
+                                    : plane;
+      copy_async<16>(base + Layout::kActivations + token * Layout::kActivationRow + 16 * p, source,
+                     valid ? 16 : 0);
+    }
+    if constexpr (!kHalf) {
       for (int index = thread; index < kTokens * kBlocks; index += kMmqWarps * kWarp) {
         const int token = index / kBlocks;
         const int b = index % kBlocks;
@@ -633,23 +629,6 @@ Status dispatch_mmq(Context::Impl& impl, const WeightsView& w, const Activations
 }  // namespace
 #endif
 
-Status launch_mmq_half(Context::Impl& impl, const WeightsView& w, DType dtype,
-                       const ActivationsView& x, int64_t tokens, float* y, int64_t y_stride,
-                       bool programmatic) noexcept {
-  if (dtype != DType::kQ4_0 || !mmq_available(impl, dtype)) return Status::kUnsupported;
-#if POLYINFER_GPU_HIP
-  (void)w;
-  (void)x;
-  (void)tokens;
-  (void)y;
-  (void)y_stride;
-  (void)programmatic;
-  return Status::kUnsupported;
-#else
-  return dispatch_mmq<MmqQ4_0, true>(impl, w, x, tokens, y, y_stride, programmatic);
-#endif
-}
-
 Status stage_half_activations(const float* x, int64_t tokens, int64_t cols, int64_t x_stride,
                               uint16_t* out, Stream stream) noexcept {
 #if POLYINFER_GPU_HIP
@@ -674,8 +653,9 @@ bool mmq_available(const Context::Impl& impl, DType dtype) noexcept {
 }
 
 Status launch_mmq(Context::Impl& impl, const WeightsView& w, DType dtype, const ActivationsView& x,
-                  int64_t tokens, float* y, int64_t y_stride, bool programmatic) noexcept {
-  if (!mmq_available(impl, dtype)) return Status::kUnsupported;
+                  int64_t tokens, float* y, int64_t y_stride, bool programmatic,
+                  bool half) noexcept {
+  if (!mmq_available(impl, dtype) || (half && dtype != DType::kQ4_0)) return Status::kUnsupported;
 #if POLYINFER_GPU_HIP
   (void)w;
   (void)x;
@@ -687,7 +667,8 @@ Status launch_mmq(Context::Impl& impl, const WeightsView& w, DType dtype, const 
 #else
   switch (dtype) {
     case DType::kQ4_0:
-      return dispatch_mmq<MmqQ4_0>(impl, w, x, tokens, y, y_stride, programmatic);
+      return half ? dispatch_mmq<MmqQ4_0, true>(impl, w, x, tokens, y, y_stride, programmatic)
+                  : dispatch_mmq<MmqQ4_0>(impl, w, x, tokens, y, y_stride, programmatic);
     case DType::kQ8_0:
       return dispatch_mmq<MmqQ8_0>(impl, w, x, tokens, y, y_stride, programmatic);
     case DType::kQ4_K:

@@ -153,6 +153,16 @@ struct Shape {
   int64_t cols;
 };
 
+/// The `tokens` rows of `cols` values of x (row stride x_stride), without the gaps.
+std::vector<float> packed(const std::vector<float>& x, int64_t tokens, int64_t cols,
+                          int64_t x_stride) {
+  std::vector<float> rows(static_cast<size_t>(tokens * cols));
+  for (int64_t t = 0; t < tokens; ++t) {
+    std::memcpy(&rows[t * cols], &x[t * x_stride], cols * sizeof(float));
+  }
+  return rows;
+}
+
 std::vector<Shape> gemv_shapes(DType dtype) {
   switch (dtype) {
     // Bulk-copy GEMVs take rows of a multiple of 32 chunks (Q4_0: cols % 1024 == 0, Q8_0 and
@@ -250,6 +260,25 @@ GPU_TEST(gemv_bf16) {
 // block adds two roundings to the running sum: 3e-5·A bounds 4096 columns (128 blocks).
 constexpr double kMmqTolerance = 3e-5;
 
+// A second `run` must give `first`'s bits, and so must matmul() where it takes that path
+// (`routed`).
+template <class Run>
+void check_same_bits(gpu::Context& context, const gpu::DeviceMatrix& matrix,
+                     DeviceArray<float>& x_device, DeviceArray<float>& y_device, int64_t tokens,
+                     int64_t x_stride, int64_t y_stride, const std::vector<float>& first,
+                     bool routed, const std::string& what, const Run& run) {
+  y_device.poison();
+  GPU_OK(run());
+  GPU_OK(gpu::synchronize(test_stream()));
+  GPU_CHECK(same_bits(first, y_device.to_host()), "%s: a second call differs", what.c_str());
+  if (!routed) return;
+  y_device.poison();
+  GPU_OK(
+      gpu::matmul(context, matrix, x_device.data(), tokens, x_stride, y_device.data(), y_stride));
+  GPU_OK(gpu::synchronize(test_stream()));
+  GPU_CHECK(same_bits(first, y_device.to_host()), "%s: matmul() took another path", what.c_str());
+}
+
 std::vector<Shape> mmq_shapes(DType dtype) {
   if (dtype == DType::kQ4_K) return {{3, 768}, {129, 1792}, {300, 4096}, {65, 2304}, {257, 512}};
   return {{7, 96}, {129, 1184}, {300, 4096}, {1031, 2080}, {257, 288}};
@@ -292,20 +321,14 @@ void check_mmq(DType dtype, uint32_t seed) {
       reference(w, effective_x(w, x, tokens, x_stride), tokens, &want, &magnitude);
       const std::vector<float> first = y_device.to_host();
       check_output(first, tokens, w.rows, y_stride, want, magnitude, kMmqTolerance, what);
-      y_device.poison();
-      GPU_OK(gpu::mmq(*context, matrix, x_device.data(), nullptr, tokens, x_stride, y_device.data(),
-                      y_stride));
-      GPU_OK(gpu::synchronize(test_stream()));
-      GPU_CHECK(same_bits(first, y_device.to_host()), "%s: a second call differs", what.c_str());
-      if (tokens > gpu::kGemvMaxTokens && gpu::matmul_reads_quantized(*context, dtype, tokens) &&
-          !gpu::matmul_takes_mmq_half(*context, dtype, tokens)) {
-        y_device.poison();
-        GPU_OK(gpu::matmul(*context, matrix, x_device.data(), tokens, x_stride, y_device.data(),
-                           y_stride));
-        GPU_OK(gpu::synchronize(test_stream()));
-        GPU_CHECK(same_bits(first, y_device.to_host()), "%s: matmul() took another path",
-                  what.c_str());
-      }
+      check_same_bits(*context, matrix, x_device, y_device, tokens, x_stride, y_stride, first,
+                      tokens > gpu::kGemvMaxTokens &&
+                          gpu::matmul_reads_quantized(*context, dtype, tokens) &&
+                          !gpu::matmul_takes_mmq_half(*context, dtype, tokens),
+                      what, [&] {
+                        return gpu::mmq(*context, matrix, x_device.data(), nullptr, tokens,
+                                        x_stride, y_device.data(), y_stride);
+                      });
     }
   }
 }
@@ -327,13 +350,9 @@ GPU_TEST(mmq_half_q4_0) {
       const int64_t x_stride = w.cols + 3;
       const int64_t y_stride = w.rows + 5;
       const std::vector<float> x = gaussian(static_cast<size_t>(tokens * x_stride), seed++);
-      std::vector<float> x_packed(static_cast<size_t>(tokens * w.cols));
-      for (int64_t t = 0; t < tokens; ++t) {
-        std::memcpy(&x_packed[t * w.cols], &x[t * x_stride], w.cols * sizeof(float));
-      }
       std::vector<double> want;
       std::vector<double> magnitude;
-      reference(w, x_packed, tokens, &want, &magnitude);
+      reference(w, packed(x, tokens, w.cols, x_stride), tokens, &want, &magnitude);
       DeviceArray<float> x_device(x);
       DeviceArray<float> y_device(static_cast<size_t>(tokens * y_stride));
       y_device.poison();
@@ -350,19 +369,11 @@ GPU_TEST(mmq_half_q4_0) {
       GPU_OK(gpu::synchronize(test_stream()));
       const std::vector<float> first = y_device.to_host();
       check_output(first, tokens, w.rows, y_stride, want, magnitude, 1.2e-3, what);
-      y_device.poison();
-      GPU_OK(gpu::mmq_half(*context, matrix, x_device.data(), tokens, x_stride, y_device.data(),
-                           y_stride));
-      GPU_OK(gpu::synchronize(test_stream()));
-      GPU_CHECK(same_bits(first, y_device.to_host()), "%s: a second call differs", what.c_str());
-      if (gpu::matmul_takes_mmq_half(*context, DType::kQ4_0, tokens)) {
-        y_device.poison();
-        GPU_OK(gpu::matmul(*context, matrix, x_device.data(), tokens, x_stride, y_device.data(),
-                           y_stride));
-        GPU_OK(gpu::synchronize(test_stream()));
-        GPU_CHECK(same_bits(first, y_device.to_host()), "%s: matmul() took another path",
-                  what.c_str());
-      }
+      check_same_bits(*context, matrix, x_device, y_device, tokens, x_stride, y_stride, first,
+                      gpu::matmul_takes_mmq_half(*context, DType::kQ4_0, tokens), what, [&] {
+                        return gpu::mmq_half(*context, matrix, x_device.data(), tokens, x_stride,
+                                             y_device.data(), y_stride);
+                      });
     }
   }
 }
@@ -400,13 +411,9 @@ GPU_TEST(gemm_every_format) {
         const int64_t x_stride = w.cols + 1;
         const int64_t y_stride = w.rows + 3;
         const std::vector<float> x = gaussian(static_cast<size_t>(tokens * x_stride), seed++);
-        std::vector<float> x_packed(static_cast<size_t>(tokens * w.cols));
-        for (int64_t t = 0; t < tokens; ++t) {
-          std::memcpy(&x_packed[t * w.cols], &x[t * x_stride], w.cols * sizeof(float));
-        }
         std::vector<double> want;
         std::vector<double> magnitude;
-        reference(w, x_packed, tokens, &want, &magnitude);
+        reference(w, packed(x, tokens, w.cols, x_stride), tokens, &want, &magnitude);
         DeviceArray<float> x_device(x);
         DeviceArray<float> y_device(static_cast<size_t>(tokens * y_stride));
         y_device.poison();
