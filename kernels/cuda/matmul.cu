@@ -234,10 +234,19 @@ int64_t mmq_half_max_tokens() noexcept {
   return most;
 }
 
+/// Whether Q4_0 weights and `tokens` rows (past the GEMVs) belong to the f16 MMA form: past 16
+/// rows, up to mmq_half_max_tokens(). Measured on an H200 (docs/benchmarks.md, session 10):
+/// 14336×4096 at 32 / 64 tokens 39.9 / 59.5 µs against 46.6 / 87.5 for the integer MMA, q4_0
+/// decode of 32 / 64 sequences +10 / +31 %; at 16 tokens 3–5 % slower.
+bool half_form(DType dtype, int64_t tokens) noexcept {
+  const int half = mmq_half_setting();
+  return dtype == DType::kQ4_0 && half != 0 && mmq_max_tokens() > 0 &&
+         tokens <= mmq_half_max_tokens() && (half == 1 || tokens > 16);
+}
+
 bool takes_mmq(const Context& context, DType dtype, int64_t tokens) noexcept {
   if (tokens <= kGemvMaxTokens || !mmq_supported(context, dtype)) return false;
-  return tokens <= mmq_max_tokens() || (dtype == DType::kQ4_0 && mmq_half_setting() != 0 &&
-                                        mmq_max_tokens() > 0 && tokens <= mmq_half_max_tokens());
+  return tokens <= mmq_max_tokens() || half_form(dtype, tokens);
 }
 
 /// The integer kernels' input: `xq` where the producer wrote it, else x (row stride x_stride)
@@ -374,12 +383,7 @@ bool mmq_supported(const Context& context, DType dtype) noexcept {
 }
 
 bool matmul_takes_mmq_half(const Context& context, DType dtype, int64_t tokens) noexcept {
-  // Q4_0 past 16 tokens. Measured on an H200 (docs/benchmarks.md, session 10): 14336×4096 at
-  // 32 / 64 tokens 39.9 / 59.5 µs against 46.6 / 87.5 for the integer MMA, q4_0 decode of 32 /
-  // 64 sequences +10 / +31 %; at 16 tokens 3–5 % slower.
-  const int half = mmq_half_setting();
-  return dtype == DType::kQ4_0 && takes_mmq(context, dtype, tokens) &&
-         (half == 1 || (half < 0 && tokens > 16));
+  return tokens > kGemvMaxTokens && mmq_supported(context, dtype) && half_form(dtype, tokens);
 }
 
 bool matmul_reads_quantized(const Context& context, DType dtype, int64_t tokens) noexcept {

@@ -4,7 +4,6 @@
 // activations quantized to 8-bit blocks of 32; one MMA per block of 32 columns, its scales
 // applied in f32. The weights are not dequantized to f16 first, as the cuBLAS path does.
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <string_view>
 #include <type_traits>
@@ -280,17 +279,15 @@ struct MmqQ4_K {
 
 /// x (f32 rows of `cols`, stride x_stride) → f16 rows of `cols`, each block of 32 in
 /// half_slot() order. Launched programmatically: x may be the previous kernel's output.
-__global__ void stage_half_kernel(const float* x, int64_t tokens, int64_t cols, int64_t x_stride,
-                                  uint16_t* out) {
+__global__ void stage_half_kernel(const float* x, int64_t cols, int64_t x_stride, uint16_t* out) {
   pdl_begin();
-  const int64_t total = tokens * cols;
-  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
-  for (int64_t index = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; index < total;
-       index += stride) {
-    const int64_t token = index / cols;
-    const int64_t c = index % cols;
-    const __half v = __float2half_rn(x[token * x_stride + c]);
-    out[token * cols + c - c % 32 + half_slot(static_cast<int>(c % 32))] = __half_as_ushort(v);
+  const int64_t token = blockIdx.y;  // one grid row per token: no division per value
+  const float* row = x + token * x_stride;
+  uint16_t* staged = out + token * cols;
+  for (int64_t c = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; c < cols;
+       c += int64_t{gridDim.x} * blockDim.x) {
+    const __half v = __float2half_rn(row[c]);
+    staged[c - c % 32 + half_slot(static_cast<int>(c % 32))] = __half_as_ushort(v);
   }
 }
 
@@ -556,13 +553,8 @@ Status launch_groups(Context::Impl& impl, dim3 grid, bool programmatic, const We
                      int64_t per_split, float* partials, int* arrivals) noexcept {
   constexpr size_t kShared = size_t{kStages} * Stage<Format, 8 * kGroups, kHalf>::kBytes;
   const auto kernel = &mmq_kernel<Format, kGroups, kStages, kHalf>;
-  static std::atomic<uint64_t> configured{0};  // one bit per device
-  const uint64_t bit = uint64_t{1} << (impl.device % 64);
-  if ((configured.load(std::memory_order_acquire) & bit) == 0) {
-    POLYINFER_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            static_cast<int>(kShared)));
-    configured.fetch_or(bit, std::memory_order_acq_rel);
-  }
+  POLYINFER_GPU_TRY(
+      allow_shared_bytes(reinterpret_cast<const void*>(kernel), static_cast<int>(kShared)));
   prefer_carveout(reinterpret_cast<const void*>(kernel), 100);  // two blocks per multiprocessor
   return launch(kernel, grid, dim3(kMmqWarps * kWarp), kShared, impl.stream, programmatic, w, x,
                 tokens, y, y_stride, per_split, partials, arrivals);
@@ -640,9 +632,11 @@ Status stage_half_activations(const float* x, int64_t tokens, int64_t cols, int6
   (void)stream;
   return Status::kUnsupported;
 #else
-  if (tokens < 1 || cols < 32 || cols % 32 != 0) return Status::kInvalidArgument;
-  return launch(&stage_half_kernel, dim3(grid_for(tokens * cols, 256)), dim3(256), 0, stream, true,
-                x, tokens, cols, x_stride, out);
+  if (tokens < 1 || tokens > 65535 || cols < 32 || cols % 32 != 0) {
+    return Status::kInvalidArgument;
+  }
+  const dim3 grid(std::min(grid_for(cols, 256), 64u), static_cast<unsigned>(tokens));
+  return launch(&stage_half_kernel, grid, dim3(256), 0, stream, true, x, cols, x_stride, out);
 #endif
 }
 
