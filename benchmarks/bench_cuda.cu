@@ -453,9 +453,9 @@ struct Bench {
     const std::vector<DeviceMatrix> matrices = cycled_copies(dtype, rows, cols);
     const uint64_t bytes = matrices[0].bytes();
     const int copies = static_cast<int>(matrices.size());
-    DeviceBuffer x = random_gguf(DType::kF32, 64 * cols, seed++);
+    DeviceBuffer x = random_gguf(DType::kF32, 128 * cols, seed++);
     DeviceBuffer y;
-    BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(64 * rows) * 4, &y));
+    BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(128 * rows) * 4, &y));
     std::string text;
     for (int64_t tokens = 1; tokens <= kGemvMaxTokens; tokens *= 2) {
       const double us = time_calls_us(stream, 20, reps, [&](int i) {
@@ -467,13 +467,12 @@ struct Bench {
                     100.0 * bytes / us / 1e3 / stream_gb_s);
       text += cell;
     }
-    // The integer tensor-core GEMM from 2 to 64 tokens (where the GEMVs could hand over, and
-    // its own range), and for Q4_0 its f16 MMA form (mmq_half).
+    // The integer tensor-core GEMM from 2 to 128 tokens (where the GEMVs could hand over, and
+    // its own range), and its f16 MMA form (mmq_half).
     if (mmq_supported(*context, dtype)) {
       for (const bool half : {false, true}) {
-        if (half && dtype != DType::kQ4_0) continue;
         text += half ? " | mmq-f16" : " | mmq";
-        for (int64_t tokens = 2; tokens <= 64; tokens *= 2) {
+        for (int64_t tokens = 2; tokens <= 128; tokens *= 2) {
           const double us = time_calls_us(stream, 20, reps, [&](int i) {
             const float* in = x.as<float>();
             return ok(half ? mmq_half(*context, matrices[i % copies], in, tokens, cols,

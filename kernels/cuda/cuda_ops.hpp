@@ -282,8 +282,8 @@ struct GemvConfig {
 /// has no int8 MMA (before sm_80, HIP) or for other formats.
 [[nodiscard]] Status mmq(Context& context, const DeviceMatrix& w, const float* x, const void* xq,
                          int64_t tokens, int64_t x_stride, float* y, int64_t y_stride) noexcept;
-/// mmq() on f16 tensor cores (Q4_0 only, for now): weights dequantized to f16 in registers, x
-/// rounded to f16, f32 sums; kUnsupported elsewhere.
+/// mmq() on f16 tensor cores: weights dequantized to f16 in registers (Q4_0 / Q8_0: d·q; Q4_K:
+/// d·sc·q − dmin·m), x rounded to f16, f32 sums; kUnsupported where mmq() is.
 [[nodiscard]] Status mmq_half(Context& context, const DeviceMatrix& w, const float* x,
                               int64_t tokens, int64_t x_stride, float* y,
                               int64_t y_stride) noexcept;

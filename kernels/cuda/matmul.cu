@@ -240,7 +240,7 @@ int64_t mmq_half_max_tokens() noexcept {
 /// decode of 32 / 64 sequences +10 / +31 %; at 16 tokens 3–5 % slower.
 bool half_form(DType dtype, int64_t tokens) noexcept {
   const int half = mmq_half_setting();
-  return dtype == DType::kQ4_0 && half != 0 && mmq_max_tokens() > 0 &&
+  return is_quantized(dtype) && half != 0 && mmq_max_tokens() > 0 &&
          tokens <= mmq_half_max_tokens() && (half == 1 || tokens > 16);
 }
 
@@ -367,7 +367,7 @@ Status mmq_half(Context& context, const DeviceMatrix& w, const float* x, int64_t
                 int64_t x_stride, float* y, int64_t y_stride) noexcept {
   POLYINFER_GPU_TRY(check_product(w, x, tokens, x_stride, y, y_stride));
   Context::Impl& impl = context.impl();
-  if (w.dtype() != DType::kQ4_0 || !mmq_available(impl, w.dtype())) return Status::kUnsupported;
+  if (!mmq_available(impl, w.dtype())) return Status::kUnsupported;
   if (tokens == 1) x_stride = w.cols();
   POLYINFER_GPU_TRY(impl.reserve(impl.activations, static_cast<uint64_t>(tokens * w.cols()) * 2));
   auto* staged = static_cast<uint16_t*>(impl.activations.data());

@@ -231,6 +231,36 @@ struct MmqQ8_0 {
       wm[i] = 0.0f;
     }
   }
+
+  /// f16 fragments of block b in half_slot() order, weights d·q rounded to f16: the word at
+  /// byte 16m + 4t holds elements 16m + 4t … 16m + 4t + 3; bytes {0, 2} and {1, 3}, biased to
+  /// unsigned and placed under the f16 exponent of 1024, are the pairs MMA m takes.
+  __device__ static void half_fragments(const uint8_t* const (&rows)[kThreadRows],
+                                        const uint4 (&s)[kThreadRows], int b, int t,
+                                        uint32_t (&a)[2][2][4]) {
+#pragma unroll
+    for (int f = 0; f < 2; ++f) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {  // row g, then g + 8
+        const int i = 2 * f + h;
+        const uint32_t scales = b < 2 ? s[i].x : s[i].y;
+        const __half d = __ushort_as_half(static_cast<unsigned short>(scales >> (16 * (b & 1))));
+        const __half2 d2 = __halves2half2(d, d);
+        const __half2 bias = __float2half2_rn(1152.0f);  // 1024 (the magic) + 128
+        const auto dequantize = [&](uint32_t bits) {
+          const __half2 q = __hsub2(*reinterpret_cast<const __half2*>(&bits), bias);
+          const __half2 v = __hmul2(q, d2);
+          return *reinterpret_cast<const uint32_t*>(&v);
+        };
+#pragma unroll
+        for (int m = 0; m < 2; ++m) {
+          const uint32_t word = word_at(rows[i] + 32 * b + 16 * m + 4 * t) ^ 0x80808080u;
+          a[f][m][h] = dequantize(__byte_perm(word, 0x64646464u, 0x5240));
+          a[f][m][2 + h] = dequantize(__byte_perm(word, 0x64646464u, 0x5341));
+        }
+      }
+    }
+  }
 };
 
 // Q4_K: a chunk is one super-block (8 sub-blocks of 32), staged in GGUF order (its pieces found
@@ -273,6 +303,41 @@ struct MmqQ4_K {
       q4_k_scale_min(s[i], b, &scale, &min);
       ws[i] = half_bits(s[i].x, 0) * static_cast<float>(scale);
       wm[i] = half_bits(s[i].x, 1) * static_cast<float>(min);
+    }
+  }
+
+  /// f16 fragments of sub-block b in half_slot() order, weights d·sc·q − dmin·m (one f16 fma
+  /// on the factors rounded to f16): the word at byte 32(b / 2) + 16m + 4t, shifted to b's
+  /// nibbles, gives elements {4t, 4t + 2} and, 8 bits on, {4t + 1, 4t + 3} of MMA m.
+  __device__ static void half_fragments(const uint8_t* const (&rows)[kThreadRows],
+                                        const uint4 (&s)[kThreadRows], int b, int t,
+                                        uint32_t (&a)[2][2][4]) {
+    const int pair = b / 2;
+    const int shift = 4 * (b & 1);
+#pragma unroll
+    for (int f = 0; f < 2; ++f) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {  // row g, then g + 8
+        const int i = 2 * f + h;
+        int scale = 0;
+        int min = 0;
+        q4_k_scale_min(s[i], b, &scale, &min);
+        const __half2 factor = __float2half2_rn(half_bits(s[i].x, 0) * static_cast<float>(scale));
+        const __half2 offset = __float2half2_rn(-half_bits(s[i].x, 1) * static_cast<float>(min));
+        const __half2 magic = __float2half2_rn(1024.0f);
+        const auto dequantize = [&](uint32_t nibbles) {
+          const uint32_t bits = (nibbles & 0x000F000Fu) | 0x64006400u;  // f16 1024 + q
+          const __half2 q = __hsub2(*reinterpret_cast<const __half2*>(&bits), magic);
+          const __half2 v = __hfma2(q, factor, offset);
+          return *reinterpret_cast<const uint32_t*>(&v);
+        };
+#pragma unroll
+        for (int m = 0; m < 2; ++m) {
+          const uint32_t word = word_at(rows[i] + 32 * pair + 16 * m + 4 * t) >> shift;
+          a[f][m][h] = dequantize(word);
+          a[f][m][2 + h] = dequantize(word >> 8);
+        }
+      }
     }
   }
 };
@@ -649,7 +714,7 @@ bool mmq_available(const Context::Impl& impl, DType dtype) noexcept {
 Status launch_mmq(Context::Impl& impl, const WeightsView& w, DType dtype, const ActivationsView& x,
                   int64_t tokens, float* y, int64_t y_stride, bool programmatic,
                   bool half) noexcept {
-  if (!mmq_available(impl, dtype) || (half && dtype != DType::kQ4_0)) return Status::kUnsupported;
+  if (!mmq_available(impl, dtype)) return Status::kUnsupported;
 #if POLYINFER_GPU_HIP
   (void)w;
   (void)x;
@@ -664,9 +729,11 @@ Status launch_mmq(Context::Impl& impl, const WeightsView& w, DType dtype, const 
       return half ? dispatch_mmq<MmqQ4_0, true>(impl, w, x, tokens, y, y_stride, programmatic)
                   : dispatch_mmq<MmqQ4_0>(impl, w, x, tokens, y, y_stride, programmatic);
     case DType::kQ8_0:
-      return dispatch_mmq<MmqQ8_0>(impl, w, x, tokens, y, y_stride, programmatic);
+      return half ? dispatch_mmq<MmqQ8_0, true>(impl, w, x, tokens, y, y_stride, programmatic)
+                  : dispatch_mmq<MmqQ8_0>(impl, w, x, tokens, y, y_stride, programmatic);
     case DType::kQ4_K:
-      return dispatch_mmq<MmqQ4_K>(impl, w, x, tokens, y, y_stride, programmatic);
+      return half ? dispatch_mmq<MmqQ4_K, true>(impl, w, x, tokens, y, y_stride, programmatic)
+                  : dispatch_mmq<MmqQ4_K>(impl, w, x, tokens, y, y_stride, programmatic);
     default:
       return Status::kUnsupported;
   }

@@ -333,19 +333,18 @@ void check_mmq(DType dtype, uint32_t seed) {
   }
 }
 
-// mmq_half(): Q4_0 on f16 tensor cores, against the exact product of the unquantized
-// activations (f16 rounding of weights and activations: the GEMM path's tolerance); a second
-// call gives the same bits, and so does matmul() where it takes this path.
-GPU_TEST(mmq_half_q4_0) {
+// mmq_half(): the integer GEMM's formats on f16 tensor cores, against the exact product of the
+// unquantized activations (f16 rounding of weights and activations: the GEMM path's tolerance);
+// a second call gives the same bits, and so does matmul() where it takes this path.
+void check_mmq_half(DType dtype, uint32_t seed) {
   std::unique_ptr<gpu::Context> context;
   GPU_OK(gpu::Context::create(test_stream(), &context));
   if (!context) return;
-  uint32_t seed = 1000;
-  for (const Shape& shape : mmq_shapes(DType::kQ4_0)) {
-    const Weights w = make_weights(DType::kQ4_0, shape.rows, shape.cols, seed++);
+  for (const Shape& shape : mmq_shapes(dtype)) {
+    const Weights w = make_weights(dtype, shape.rows, shape.cols, seed++);
     gpu::DeviceMatrix matrix;
-    GPU_OK(gpu::DeviceMatrix::upload(DType::kQ4_0, w.rows, w.cols, w.bytes.data(), test_stream(),
-                                     &matrix));
+    GPU_OK(
+        gpu::DeviceMatrix::upload(dtype, w.rows, w.cols, w.bytes.data(), test_stream(), &matrix));
     for (const int64_t tokens : {1, 2, 5, 8, 9, 16, 17, 33, 64, 65, 130}) {
       const int64_t x_stride = w.cols + 3;
       const int64_t y_stride = w.rows + 5;
@@ -356,12 +355,12 @@ GPU_TEST(mmq_half_q4_0) {
       DeviceArray<float> x_device(x);
       DeviceArray<float> y_device(static_cast<size_t>(tokens * y_stride));
       y_device.poison();
-      const std::string what =
-          format("mmq_half q4_0 %lldx%lld tokens %lld", static_cast<long long>(w.rows),
-                 static_cast<long long>(w.cols), static_cast<long long>(tokens));
+      const std::string what = format(
+          "mmq_half %s %lldx%lld tokens %lld", name_of(dtype), static_cast<long long>(w.rows),
+          static_cast<long long>(w.cols), static_cast<long long>(tokens));
       const gpu::Status status = gpu::mmq_half(*context, matrix, x_device.data(), tokens, x_stride,
                                                y_device.data(), y_stride);
-      if (!gpu::mmq_supported(*context, DType::kQ4_0)) {
+      if (!gpu::mmq_supported(*context, dtype)) {
         GPU_CHECK(status == gpu::Status::kUnsupported, "%s without MMA", what.c_str());
         return;
       }
@@ -370,12 +369,22 @@ GPU_TEST(mmq_half_q4_0) {
       const std::vector<float> first = y_device.to_host();
       check_output(first, tokens, w.rows, y_stride, want, magnitude, 1.2e-3, what);
       check_same_bits(*context, matrix, x_device, y_device, tokens, x_stride, y_stride, first,
-                      gpu::matmul_takes_mmq_half(*context, DType::kQ4_0, tokens), what, [&] {
+                      gpu::matmul_takes_mmq_half(*context, dtype, tokens), what, [&] {
                         return gpu::mmq_half(*context, matrix, x_device.data(), tokens, x_stride,
                                              y_device.data(), y_stride);
                       });
     }
   }
+}
+
+GPU_TEST(mmq_half_q4_0) {
+  check_mmq_half(DType::kQ4_0, 1000);
+}
+GPU_TEST(mmq_half_q8_0) {
+  check_mmq_half(DType::kQ8_0, 1100);
+}
+GPU_TEST(mmq_half_q4_k) {
+  check_mmq_half(DType::kQ4_K, 1200);
 }
 
 GPU_TEST(mmq_q4_0) {
