@@ -213,8 +213,8 @@ int64_t mmq_max_tokens() noexcept {
   return most;
 }
 
-/// POLYINFER_GPU_MMQ_HALF: unset, the f16 MMA form for Q4_0 past 16 tokens; 1, for every token
-/// count the integer GEMM takes; 0, never (comparisons).
+/// POLYINFER_GPU_MMQ_HALF: unset, the f16 MMA form past 16 tokens; 1, for every token count the
+/// integer GEMM takes; 0, never (comparisons).
 int mmq_half_setting() noexcept {
   static const int half = [] {
     const char* env = std::getenv("POLYINFER_GPU_MMQ_HALF");
@@ -223,9 +223,10 @@ int mmq_half_setting() noexcept {
   return half;
 }
 
-/// Most activation rows of Q4_0 weights the f16 MMA form takes before cuBLAS on f16-dequantized
-/// weights: 128, from an H200 (docs/benchmarks.md, session 10: q4_0 decode of 128 sequences
-/// 8225 against 6252 tok/s; the integer MMA 5896). POLYINFER_GPU_MMQ_HALF_MAX=N overrides.
+/// Most activation rows the f16 MMA form takes before cuBLAS on f16-dequantized weights: 128,
+/// from an H200 (docs/benchmarks.md: decode of 128 sequences, q4_0 8225 against 6252 tok/s
+/// (session 10), q4_k 7366 against 6439, q8_0 7206 against 7273 (session 11)).
+/// POLYINFER_GPU_MMQ_HALF_MAX=N overrides.
 int64_t mmq_half_max_tokens() noexcept {
   static const int64_t most = [] {
     const char* env = std::getenv("POLYINFER_GPU_MMQ_HALF_MAX");
@@ -234,10 +235,11 @@ int64_t mmq_half_max_tokens() noexcept {
   return most;
 }
 
-/// Whether Q4_0 weights and `tokens` rows (past the GEMVs) belong to the f16 MMA form: past 16
-/// rows, up to mmq_half_max_tokens(). Measured on an H200 (docs/benchmarks.md, session 10):
+/// Whether quantized weights and `tokens` rows (past the GEMVs) belong to the f16 MMA form: past
+/// 16 rows, up to mmq_half_max_tokens(). Measured on an H200 (docs/benchmarks.md): Q4_0
 /// 14336×4096 at 32 / 64 tokens 39.9 / 59.5 µs against 46.6 / 87.5 for the integer MMA, q4_0
-/// decode of 32 / 64 sequences +10 / +31 %; at 16 tokens 3–5 % slower.
+/// decode of 32 / 64 sequences +10 / +31 %, at 16 tokens 3–5 % slower (session 10); decode of
+/// 32 / 64 sequences q4_k +10 / +42 %, q8_0 +7 / +20 % (session 11).
 bool half_form(DType dtype, int64_t tokens) noexcept {
   const int half = mmq_half_setting();
   return is_quantized(dtype) && half != 0 && mmq_max_tokens() > 0 &&
