@@ -20,7 +20,8 @@
 # "POLYINFER_GPU_CARVEOUT=100;POLYINFER_GPU_PDL=0"; BATCHES, default 1), sample (decode
 # with greedy picks, picks sampled on the GPU, and logits sampled on the host), context
 # (batch-1 decode after 128- and 512-token prompts), ncu_mmq (Nsight Compute sections of the
-# integer GEMM in batch-16 decode steps), torch (PyTorch f16).
+# integer GEMM in batch-16 decode steps), ncu_gemv (the same for one layer's GEMVs at batch 1),
+# torch (PyTorch f16).
 # Environment: OUT (results folder; default build/gpu-models), SYNTH_DIR (default /tmp), ENV_SETS.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -104,6 +105,18 @@ for type in $FORMATS; do
       --prompt 16 --gen 8 --reps 0 >"$OUT/ncu-mmq-$type.txt" 2>&1
     grep -E "mmq_kernel|Duration|Memory Throughput|DRAM Throughput|Compute \(SM\)|Achieved Occupancy|Theoretical Occupancy|Block Limit|Registers Per|Issue Slots|No Eligible|Warp Cycles Per Issued|Stall|Grid Size|Shared Memory Config" \
       "$OUT/ncu-mmq-$type.txt" | head -80 | tee -a "$LOG"
+  fi
+  if step ncu_gemv && command -v ncu >/dev/null; then
+    section "Nsight Compute: one layer's GEMVs (qkv, o, gate_up, down) in a batch-1 decode step ($type)"
+    # 129 GEMV launches a decode step (4 a layer, then the output), after one for the prefill's
+    # logits (its layers take the GEMM): skip 1 + 5 steps.
+    timeout 400 ncu --kernel-name regex:gemv_kernel --launch-skip 646 --launch-count 4 \
+      --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
+      --section LaunchStats --section WarpStateStats --section SchedulerStats \
+      "$B/bin/decode_batches" "$model" --device cuda:0 --batches 1 --prompt 16 --gen 8 \
+      --reps 0 >"$OUT/ncu-gemv-$type.txt" 2>&1
+    grep -E "gemv_kernel|Duration|DRAM Throughput|Memory Throughput|L1/TEX Hit|L2 Hit|Mem Busy|Max Bandwidth|Achieved Occupancy|Theoretical Occupancy|Registers Per|Issue Slots|No Eligible|Warp Cycles Per Issued|Grid Size|Waves Per SM|stalled|spends" \
+      "$OUT/ncu-gemv-$type.txt" | head -80 | tee -a "$LOG"
   fi
   if step batches; then
     section "continuous batching $type (greedy picks on the GPU, as the Engine's greedy requests)"
