@@ -722,6 +722,7 @@ Status launch_mmq(Context::Impl& impl, const WeightsView& w, DType dtype, const 
   (void)y;
   (void)y_stride;
   (void)programmatic;
+  (void)half;
   return Status::kUnsupported;
 #else
   switch (dtype) {
