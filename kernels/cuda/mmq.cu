@@ -103,6 +103,20 @@ __device__ __forceinline__ void stage_scales(uint8_t* shared, const uint8_t* row
   for (int i = 0; i < kCount; ++i) target[i] = halves[min_i64(first + i, blocks - 1)];
 }
 
+/// Block scale `which` (0 or 1) of a word holding two f16 scales, in both halves of a pair.
+__device__ __forceinline__ __half2 scale_pair(uint32_t word, int which) {
+  const __half d = __ushort_as_half(static_cast<unsigned short>(word >> (16 * which)));
+  return __halves2half2(d, d);
+}
+
+/// (v − bias)·d for a pair of f16 numbers v = 1024 + q (q's bits under the exponent of 1024):
+/// the pair of weights q·d as an MMA operand word (Q4_0 / Q8_0's half_fragments).
+__device__ __forceinline__ uint32_t scaled_pair(uint32_t bits, __half2 bias, __half2 d) {
+  const __half2 q = __hsub2(*reinterpret_cast<const __half2*>(&bits), bias);
+  const __half2 v = __hmul2(q, d);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
 constexpr uint32_t kLowNibbles = 0x0F0F0F0Fu;
 
 // A format gives: piece() (global address of 16-byte piece p, 0..7, of a row's chunk, and how
@@ -154,7 +168,7 @@ struct MmqQ4_0 {
   /// f16 fragments of block b, weights d·(q − 8) rounded to f16, for two k16 MMAs per tile
   /// (a[f][m]): with w the word at byte 4t, nibble pairs (w >> s) & 0x000F000F are elements
   /// {4t, 4t + 2} (s = 0), {4t + 1, 4t + 3} (8), {4t + 16, 4t + 18} (4), {4t + 17, 4t + 19} (12).
-  /// MMA m takes them as columns {2t, 2t + 1} and {8 + 2t, 9 + 2t}: the k order kHalfOrder
+  /// MMA m takes them as columns {2t, 2t + 1} and {8 + 2t, 9 + 2t}: the k order half_slot()
   /// stages the activations in.
   __device__ static void half_fragments(const uint8_t* const (&rows)[kThreadRows],
                                         const uint4 (&s)[kThreadRows], int b, int t,
@@ -166,14 +180,10 @@ struct MmqQ4_0 {
         const int i = 2 * f + h;
         const uint32_t word = word_at(rows[i] + 16 * b + 4 * t);
         const uint32_t scales = b < 2 ? s[i].x : b < 4 ? s[i].y : b < 6 ? s[i].z : s[i].w;
-        const __half d = __ushort_as_half(static_cast<unsigned short>(scales >> (16 * (b & 1))));
-        const __half2 d2 = __halves2half2(d, d);
+        const __half2 d = scale_pair(scales, b & 1);
         const __half2 bias = __float2half2_rn(1032.0f);  // 1024 (the magic) + 8
         const auto dequantize = [&](uint32_t nibbles) {
-          const uint32_t bits = (nibbles & 0x000F000Fu) | 0x64006400u;  // f16 1024 + q
-          const __half2 q = __hsub2(*reinterpret_cast<const __half2*>(&bits), bias);
-          const __half2 v = __hmul2(q, d2);
-          return *reinterpret_cast<const uint32_t*>(&v);
+          return scaled_pair((nibbles & 0x000F000Fu) | 0x64006400u, bias, d);  // f16 1024 + q
         };
         a[f][0][h] = dequantize(word);
         a[f][0][2 + h] = dequantize(word >> 8);
@@ -243,20 +253,13 @@ struct MmqQ8_0 {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {  // row g, then g + 8
         const int i = 2 * f + h;
-        const uint32_t scales = b < 2 ? s[i].x : s[i].y;
-        const __half d = __ushort_as_half(static_cast<unsigned short>(scales >> (16 * (b & 1))));
-        const __half2 d2 = __halves2half2(d, d);
+        const __half2 d = scale_pair(b < 2 ? s[i].x : s[i].y, b & 1);
         const __half2 bias = __float2half2_rn(1152.0f);  // 1024 (the magic) + 128
-        const auto dequantize = [&](uint32_t bits) {
-          const __half2 q = __hsub2(*reinterpret_cast<const __half2*>(&bits), bias);
-          const __half2 v = __hmul2(q, d2);
-          return *reinterpret_cast<const uint32_t*>(&v);
-        };
 #pragma unroll
         for (int m = 0; m < 2; ++m) {
           const uint32_t word = word_at(rows[i] + 32 * b + 16 * m + 4 * t) ^ 0x80808080u;
-          a[f][m][h] = dequantize(__byte_perm(word, 0x64646464u, 0x5240));
-          a[f][m][2 + h] = dequantize(__byte_perm(word, 0x64646464u, 0x5341));
+          a[f][m][h] = scaled_pair(__byte_perm(word, 0x64646464u, 0x5240), bias, d);
+          a[f][m][2 + h] = scaled_pair(__byte_perm(word, 0x64646464u, 0x5341), bias, d);
         }
       }
     }
