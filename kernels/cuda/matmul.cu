@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// matmul(): GEMV kernels for up to 8 activation rows; for more, the integer tensor-core GEMM
-// (quantized weights, up to mmq_max_tokens() rows) or cuBLAS after conversion to f16.
+// matmul(): GEMV kernels for up to 8 activation rows; for more, the tensor-core GEMM on
+// quantized weights (integer form up to 16 rows, f16 form up to mmq_half_max_tokens(); the
+// integer form up to mmq_max_tokens() where the f16 one is off) or cuBLAS after conversion to f16.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
