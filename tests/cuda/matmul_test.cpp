@@ -287,9 +287,11 @@ std::vector<Shape> mmq_shapes(DType dtype) {
 // mmq() over awkward shapes (rows and columns past whole tiles and chunks, a Q4_K tile plus a
 // GGUF-order tail) and token counts on both sides of its 16 / 32 / 64-token tiles (1–8 too: the
 // GEMVs may hand those over); split or not, a second call must give the same bits (the splits
-// add in a fixed order, and their counters reset), and matmul() must route more than
-// kGemvMaxTokens to it.
-void check_mmq(DType dtype, uint32_t seed) {
+// add in a fixed order, and their counters reset), and matmul() must route to it where it takes
+// that path. `half`: mmq_half(), the f16 tensor-core form, against the exact product of the
+// unquantized activations (f16 rounding of weights and activations: the GEMM path's tolerance);
+// else the integer form against x quantized as for the GEMVs.
+void check_mmq(DType dtype, uint32_t seed, bool half) {
   std::unique_ptr<gpu::Context> context;
   GPU_OK(gpu::Context::create(test_stream(), &context));
   if (!context) return;
@@ -306,95 +308,57 @@ void check_mmq(DType dtype, uint32_t seed) {
       DeviceArray<float> y_device(static_cast<size_t>(tokens * y_stride));
       y_device.poison();
       const std::string what =
-          format("mmq %s %lldx%lld tokens %lld", name_of(dtype), static_cast<long long>(w.rows),
-                 static_cast<long long>(w.cols), static_cast<long long>(tokens));
-      const gpu::Status status = gpu::mmq(*context, matrix, x_device.data(), nullptr, tokens,
-                                          x_stride, y_device.data(), y_stride);
-      if (!gpu::mmq_supported(*context, dtype)) {
-        GPU_CHECK(status == gpu::Status::kUnsupported, "%s without int8 MMA", what.c_str());
-        return;
-      }
-      GPU_OK(status);
-      GPU_OK(gpu::synchronize(test_stream()));
-      std::vector<double> want;
-      std::vector<double> magnitude;
-      reference(w, effective_x(w, x, tokens, x_stride), tokens, &want, &magnitude);
-      const std::vector<float> first = y_device.to_host();
-      check_output(first, tokens, w.rows, y_stride, want, magnitude, kMmqTolerance, what);
-      check_same_bits(*context, matrix, x_device, y_device, tokens, x_stride, y_stride, first,
-                      tokens > gpu::kGemvMaxTokens &&
-                          gpu::matmul_reads_quantized(*context, dtype, tokens) &&
-                          !gpu::matmul_takes_mmq_half(*context, dtype, tokens),
-                      what, [&] {
-                        return gpu::mmq(*context, matrix, x_device.data(), nullptr, tokens,
-                                        x_stride, y_device.data(), y_stride);
-                      });
-    }
-  }
-}
-
-// mmq_half(): the integer GEMM's formats on f16 tensor cores, against the exact product of the
-// unquantized activations (f16 rounding of weights and activations: the GEMM path's tolerance);
-// a second call gives the same bits, and so does matmul() where it takes this path.
-void check_mmq_half(DType dtype, uint32_t seed) {
-  std::unique_ptr<gpu::Context> context;
-  GPU_OK(gpu::Context::create(test_stream(), &context));
-  if (!context) return;
-  for (const Shape& shape : mmq_shapes(dtype)) {
-    const Weights w = make_weights(dtype, shape.rows, shape.cols, seed++);
-    gpu::DeviceMatrix matrix;
-    GPU_OK(
-        gpu::DeviceMatrix::upload(dtype, w.rows, w.cols, w.bytes.data(), test_stream(), &matrix));
-    for (const int64_t tokens : {1, 2, 5, 8, 9, 16, 17, 33, 64, 65, 130}) {
-      const int64_t x_stride = w.cols + 3;
-      const int64_t y_stride = w.rows + 5;
-      const std::vector<float> x = gaussian(static_cast<size_t>(tokens * x_stride), seed++);
-      std::vector<double> want;
-      std::vector<double> magnitude;
-      reference(w, packed(x, tokens, w.cols, x_stride), tokens, &want, &magnitude);
-      DeviceArray<float> x_device(x);
-      DeviceArray<float> y_device(static_cast<size_t>(tokens * y_stride));
-      y_device.poison();
-      const std::string what = format(
-          "mmq_half %s %lldx%lld tokens %lld", name_of(dtype), static_cast<long long>(w.rows),
-          static_cast<long long>(w.cols), static_cast<long long>(tokens));
-      const gpu::Status status = gpu::mmq_half(*context, matrix, x_device.data(), tokens, x_stride,
-                                               y_device.data(), y_stride);
+          format("%s %s %lldx%lld tokens %lld", half ? "mmq_half" : "mmq", name_of(dtype),
+                 static_cast<long long>(w.rows), static_cast<long long>(w.cols),
+                 static_cast<long long>(tokens));
+      const auto run = [&] {
+        return half ? gpu::mmq_half(*context, matrix, x_device.data(), tokens, x_stride,
+                                    y_device.data(), y_stride)
+                    : gpu::mmq(*context, matrix, x_device.data(), nullptr, tokens, x_stride,
+                               y_device.data(), y_stride);
+      };
+      const gpu::Status status = run();
       if (!gpu::mmq_supported(*context, dtype)) {
         GPU_CHECK(status == gpu::Status::kUnsupported, "%s without MMA", what.c_str());
         return;
       }
       GPU_OK(status);
       GPU_OK(gpu::synchronize(test_stream()));
+      std::vector<double> want;
+      std::vector<double> magnitude;
+      reference(w, half ? packed(x, tokens, w.cols, x_stride) : effective_x(w, x, tokens, x_stride),
+                tokens, &want, &magnitude);
       const std::vector<float> first = y_device.to_host();
-      check_output(first, tokens, w.rows, y_stride, want, magnitude, 1.2e-3, what);
+      check_output(first, tokens, w.rows, y_stride, want, magnitude, half ? 1.2e-3 : kMmqTolerance,
+                   what);
+      const bool routed = half ? gpu::matmul_takes_mmq_half(*context, dtype, tokens)
+                               : tokens > gpu::kGemvMaxTokens &&
+                                     gpu::matmul_reads_quantized(*context, dtype, tokens) &&
+                                     !gpu::matmul_takes_mmq_half(*context, dtype, tokens);
       check_same_bits(*context, matrix, x_device, y_device, tokens, x_stride, y_stride, first,
-                      gpu::matmul_takes_mmq_half(*context, dtype, tokens), what, [&] {
-                        return gpu::mmq_half(*context, matrix, x_device.data(), tokens, x_stride,
-                                             y_device.data(), y_stride);
-                      });
+                      routed, what, run);
     }
   }
 }
 
 GPU_TEST(mmq_half_q4_0) {
-  check_mmq_half(DType::kQ4_0, 1000);
+  check_mmq(DType::kQ4_0, 1000, true);
 }
 GPU_TEST(mmq_half_q8_0) {
-  check_mmq_half(DType::kQ8_0, 1100);
+  check_mmq(DType::kQ8_0, 1100, true);
 }
 GPU_TEST(mmq_half_q4_k) {
-  check_mmq_half(DType::kQ4_K, 1200);
+  check_mmq(DType::kQ4_K, 1200, true);
 }
 
 GPU_TEST(mmq_q4_0) {
-  check_mmq(DType::kQ4_0, 700);
+  check_mmq(DType::kQ4_0, 700, false);
 }
 GPU_TEST(mmq_q8_0) {
-  check_mmq(DType::kQ8_0, 800);
+  check_mmq(DType::kQ8_0, 800, false);
 }
 GPU_TEST(mmq_q4_k) {
-  check_mmq(DType::kQ4_K, 900);
+  check_mmq(DType::kQ4_K, 900, false);
 }
 
 GPU_TEST(gemm_every_format) {
