@@ -17,12 +17,15 @@
 # (CPU GEMM at 512 tokens on the host CPU, 2 cores: AMX where present), skip (batch-1 decode
 # with kinds of launches left out, to place the step's time), ncu (Nsight Compute kernel times
 # of one decode step), env (batch-1 decode under each setting in ENV_SETS, e.g.
-# "POLYINFER_GPU_CARVEOUT=100;POLYINFER_GPU_PDL=0"; BATCHES, default 1), sample (decode
+# "POLYINFER_GPU_CARVEOUT=100;POLYINFER_GPU_PDL=0"; BATCHES, default 1; ENV_SHAPES, '|'-separated
+# decode_batches prompt/gen options, default "--prompt 128 --gen 64"), sample (decode
 # with greedy picks, picks sampled on the GPU, and logits sampled on the host), context
 # (batch-1 decode after 128- and 512-token prompts), ncu_mmq (Nsight Compute sections of the
 # integer GEMM in batch-16 decode steps), ncu_gemv (the same for one layer's GEMVs at batch 1),
+# ncu_attn (Nsight Compute, full set, on one attention launch of a batch-1 decode step),
 # torch (PyTorch f16).
-# Environment: OUT (results folder; default build/gpu-models), SYNTH_DIR (default /tmp), ENV_SETS.
+# Environment: OUT (results folder; default build/gpu-models), SYNTH_DIR (default /tmp), ENV_SETS,
+# SKIP_SETS (skip: space-separated POLYINFER_GPU_SKIP values instead of the default list).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-build/gpu-models}
@@ -117,6 +120,22 @@ for type in $FORMATS; do
       --reps 0 >"$OUT/ncu-gemv-$type.txt" 2>&1
     grep -E "gemv_kernel|Duration|DRAM Throughput|Memory Throughput|L1/TEX Hit|L2 Hit|Mem Busy|Max Bandwidth|Achieved Occupancy|Theoretical Occupancy|Registers Per|Issue Slots|No Eligible|Warp Cycles Per Issued|Grid Size|Waves Per SM|stalled|spends" \
       "$OUT/ncu-gemv-$type.txt" | head -80 | tee -a "$LOG"
+  fi
+  if step ncu_attn && command -v ncu >/dev/null; then
+    section "Nsight Compute: attention in a batch-1 decode step after a 128-token prompt ($type)"
+    # 32 attention launches in the prefill, then 32 a step: skip the prefill and 3 steps. Once
+    # with each setting of ENV_SETS beside the defaults.
+    IFS=';' read -r -a sets <<<"${ENV_SETS:-}"
+    for switches in "" "${sets[@]}"; do
+      echo "-- ${switches:-default}" | tee -a "$LOG"
+      # shellcheck disable=SC2086
+      env $switches timeout 300 ncu --kernel-name regex:attention_kernel --launch-skip 128 \
+        --launch-count 1 --set full --print-details all "$B/bin/decode_batches" "$model" \
+        --device cuda:0 --batches 1 --prompt 128 --gen 8 --reps 0 \
+        >"$OUT/ncu-attn-$type-${switches//[^A-Za-z0-9_]/_}.txt" 2>&1
+      grep -E "attention_kernel|Duration|Elapsed Cycles|DRAM Throughput|Achieved Occupancy|Registers Per|Issue Slots|No Eligible|Warp Cycles Per Issued|Grid Size|Cluster Size|Block Size|stalled|spends|Stall [A-Z]" \
+        "$OUT/ncu-attn-$type-${switches//[^A-Za-z0-9_]/_}.txt" | head -60 | tee -a "$LOG"
+    done
   fi
   if step batches; then
     section "continuous batching $type (greedy picks on the GPU, as the Engine's greedy requests)"
@@ -213,13 +232,15 @@ fi
 if step env; then
   section "batch-1 decode under each setting of ENV_SETS (';'-separated lists of VAR=value)"
   IFS=';' read -r -a sets <<<"${ENV_SETS:-}"
+  IFS='|' read -r -a shapes <<<"${ENV_SHAPES:---prompt 128 --gen 64}"
   for type in $FORMATS; do
-    for switches in "" "${sets[@]}"; do
-      # shellcheck disable=SC2086
-      result=$(env $switches timeout 120 "$B/bin/decode_batches" "$(model_of "$type")" \
-        --device cuda:0 --batches "${BATCHES:-1}" --prompt 128 --gen 64 --reps 3 --greedy 2>&1 |
-        tail -n +2)
-      echo "$type ${switches:-default}: $result" | tee -a "$LOG"
+    for shape in "${shapes[@]}"; do
+      for switches in "" "${sets[@]}"; do
+        # shellcheck disable=SC2086
+        result=$(env $switches timeout 120 "$B/bin/decode_batches" "$(model_of "$type")" \
+          --device cuda:0 --batches "${BATCHES:-1}" $shape --reps 3 --greedy 2>&1 | tail -n +2)
+        echo "$type $shape ${switches:-default}: $result" | tee -a "$LOG"
+      done
     done
   done
 fi
@@ -227,8 +248,8 @@ fi
 if step skip; then
   section "batch-1 decode with launches left out (POLYINFER_GPU_SKIP; results wrong, times place the step)"
   for type in $FORMATS; do
-    for skip in "" qkv,o,gate_up,down,output rope_kv_store,attention,add_norm,silu_mul \
-      attention rope_kv_store add_norm silu_mul qkv o gate_up down; do
+    for skip in "" ${SKIP_SETS:-qkv,o,gate_up,down,output rope_kv_store,attention,add_norm,silu_mul \
+      attention rope_kv_store add_norm silu_mul qkv o gate_up down}; do
       result=$(POLYINFER_GPU_SKIP=$skip timeout 120 "$B/bin/decode_batches" "$(model_of "$type")" \
         --device cuda:0 --batches 1 --prompt 128 --gen 64 --reps 3 --greedy 2>&1 | tail -1)
       echo "$type skip ${skip:-nothing}: $result" | tee -a "$LOG"

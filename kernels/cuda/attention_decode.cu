@@ -16,14 +16,29 @@
 #define POLYINFER_GPU_CLUSTERS 0
 #endif
 
+// Leaving a fully unrolled loop early. nvcc: `break` (measured, H200 session 12: `continue`
+// there compiled the decode kernel to 99 registers instead of 80 and cost 8 % at batch 1
+// after 1024-token prompts, 9 % at batch 8); clang unrolls no loop with an early exit and
+// warns, so HIP skips the remaining iterations instead.
+#if POLYINFER_GPU_HIP
+#define POLYINFER_UNROLLED_EXIT continue
+#else
+#define POLYINFER_UNROLLED_EXIT break
+#endif
+
 namespace polyinfer::inline v0::detail::gpu {
 namespace {
 
-constexpr int kWarps = 4;
-constexpr int kThreads = kWarps * kWarp;
-constexpr int kMaxGroup = 8;           // query heads per block (more: several head groups)
-constexpr int64_t kMinSplitRows = 32;  // fewer rows per split cost more in partials than they save
-constexpr int kMaxSplits = 256;        // the merge keeps one factor per split and head
+// Warps per block: decode steps (≤ kGemvMaxTokens tokens, latency-bound: a block's chain of
+// dependent steps is shorter over more warps) and prompts / batches (throughput-bound).
+constexpr int kDecodeWarps = 8;
+constexpr int kPromptWarps = 4;
+constexpr int kMaxGroup = 8;  // query heads per block (more: several head groups)
+// Rows per split at least (POLYINFER_GPU_ATTN_MIN_ROWS): fewer cost more in partials than they
+// save.
+constexpr int64_t kMinSplitRows = 32;
+constexpr int kMaxSplits = 256;  // the merge keeps one factor per split and head
+constexpr int kMaxCluster = 8;   // blocks per cluster at most (the portable cluster size)
 // Dynamic shared memory per block: below 48 KB, no opt-in on CUDA, within HIP's 64 KB.
 constexpr int kSharedBudget = 47 * 1024;
 
@@ -33,8 +48,9 @@ struct SplitPlan {
   int64_t group;        // query heads per kv head
   int64_t head_groups;  // ceil(group / kMaxGroup)
   int splits;           // blocks per (token, head group); a token's rows are shared among them
-  int early;    // 1: positions, tables and rows below the step's own are read before pdl_wait()
-  int cluster;  // blocks per thread-block cluster (1: none); splits is a multiple of it
+  int early;     // 1: positions, tables and rows below the step's own are read before pdl_wait()
+  int cluster;   // blocks per thread-block cluster (1: none); splits is a multiple of it
+  int min_rows;  // rows per split at least
 };
 
 // kValues consecutive cache values as stored: one vector load when kValues is a power of two.
@@ -77,17 +93,18 @@ __device__ __forceinline__ T* kv_row(const DeviceKvView& view, void* const* bloc
 // A block's shared memory: its query heads (f32, scaled), then kStages stages, each a tile of
 // kTileRows key rows and as many value rows, rows padded to kPitch bytes. Once the rows are
 // consumed the stages hold the warps' softmax states and the merge's per-split factors.
-// Warps: with four or more heads per block each warp owns whole heads (kWarpHeads of them)
+// Warps: with kWarps or more heads per block each warp owns whole heads (kWarpHeads of them)
 // over every row of a tile; with fewer, a head's rows are shared among kParts warps. In the
 // scores a key row is read by kLanes lanes, each summing kSegments / kLanes 16-byte pieces.
-template <typename T, int kDim, int kHeads>
+template <typename T, int kDim, int kHeads, int kWarps>
 struct Tile {
+  static constexpr int kThreads = kWarps * kWarp;
   static constexpr int kRowBytes = kDim * static_cast<int>(sizeof(T));
   static constexpr int kSegments = kRowBytes / 16;
   static constexpr int kPerSegment = 16 / static_cast<int>(sizeof(T));
   static constexpr int kParts = kHeads >= kWarps ? 1 : kWarps / kHeads;
-  static constexpr int kWarpHeads = kHeads >= kWarps ? kHeads / kWarps : 1;
-  static constexpr int kHeadSlots = kHeads >= kWarps ? kWarps : kHeads;
+  static constexpr int kHeadSlots = kWarps / kParts;  // warps over distinct heads
+  static constexpr int kWarpHeads = kHeads / kHeadSlots;
   static constexpr int kQueryBytes = kHeads * kDim * 4;
   // Rows ≡ 16·lanes bytes (mod 128) apart: the 8 lanes of a quarter warp's 16-byte loads hit
   // distinct banks.
@@ -98,7 +115,11 @@ struct Tile {
   static constexpr bool fits(int rows) {
     return kQueryBytes + 2 * stage_bytes(rows) <= kSharedBudget;
   }
-  static constexpr int kTileRows = fits(32) ? 32 : fits(16) ? 16 : 8;
+  // At most one lane per 16-byte piece of a row (narrow rows: taller tiles).
+  static constexpr bool usable(int rows) {
+    return kWarp * kParts / rows >= 1 && kWarp * kParts / rows <= kSegments && fits(rows);
+  }
+  static constexpr int kTileRows = usable(32) ? 32 : usable(64) ? 64 : usable(16) ? 16 : 8;
   static constexpr int kLanes = kWarp * kParts / kTileRows;
   static constexpr int kWarpRows = kTileRows / kParts;
   static constexpr int kPitch = pitch(kLanes);
@@ -109,7 +130,8 @@ struct Tile {
   static constexpr int kOwnBytes = kHeads * (kDim + 2) * 4;
   static constexpr int kSharedBytes =
       kQueryBytes + std::max(kStages * kStageBytes, kStateBytes + kFactorBytes + kOwnBytes);
-  static_assert(kSegments % kLanes == 0 && kStages >= 2 && kSharedBytes <= kSharedBudget);
+  static_assert(kLanes >= 1 && kLanes <= kSegments && kStages >= 2 &&
+                kSharedBytes <= kSharedBudget);
 };
 
 // The 16 bytes of a row piece as floats.
@@ -136,13 +158,14 @@ __device__ __forceinline__ void piece_to_floats(const uint4& raw, float (&out)[4
 // the token's head group to finish (an arrival counter) merges them in split order.
 // In a decode step (`plan.early`) the rows of earlier steps are requested before pdl_wait(),
 // while the kernels before this one still run; only the step's own rows wait for them.
-// kDecode: compiled twice only to carry two shared-memory carveouts (launch_split).
-template <typename T, int kDim, int kHeads, bool kDecode>
-__global__ void __launch_bounds__(kThreads)
+// kWarps: kDecodeWarps or kPromptWarps (launch_split).
+template <typename T, int kDim, int kHeads, int kWarps>
+__global__ void __launch_bounds__(kWarps* kWarp)
     attention_kernel(const float* q, SplitPlan plan, DeviceKvView keys, DeviceKvView values,
                      const int32_t* positions, int causal, float scale, float* partials,
                      int* arrivals, float* out, QuantizedRows quantized) {
-  using Shape = Tile<T, kDim, kHeads>;
+  using Shape = Tile<T, kDim, kHeads, kWarps>;
+  constexpr int kThreads = Shape::kThreads;
   constexpr int kRows = Shape::kTileRows;
   constexpr int kPitch = Shape::kPitch;
   constexpr int kLanes = Shape::kLanes;
@@ -165,7 +188,7 @@ __global__ void __launch_bounds__(kThreads)
   int64_t limit = min_i64(keys.positions, values.positions);
   if (causal) limit = max_i64(0, min_i64(int64_t{positions[token]} + 1, limit));
   const int64_t share =
-      ceil_div(max_i64(kMinSplitRows, ceil_div(limit, plan.splits)), kRows) * kRows;
+      ceil_div(max_i64(plan.min_rows, ceil_div(limit, plan.splits)), kRows) * kRows;
   const int active = static_cast<int>(max_i64(1, ceil_div(limit, share)));
   if (split >= active) {  // split 0 always runs, and waits
 #if POLYINFER_GPU_CLUSTERS
@@ -226,7 +249,7 @@ __global__ void __launch_bounds__(kThreads)
     commit_copies();
   }
 
-  const int slot = warp % Shape::kHeadSlots;  // the warp's first head; then slot + 4, …
+  const int slot = warp % Shape::kHeadSlots;  // the warp's first head; then + kHeadSlots, …
   const int part = warp / Shape::kHeadSlots;  // which of its head's row parts
   const int score_row = part * Shape::kWarpRows + lane / kLanes;
   const int piece = lane % kLanes;
@@ -253,14 +276,15 @@ __global__ void __launch_bounds__(kThreads)
     for (int h = 0; h < kWarpHeads; ++h) s[h] = 0.0f;
     const unsigned char* key = stage + score_row * kPitch;
 #pragma unroll
-    for (int i = 0; i < Shape::kSegments / kLanes; ++i) {
+    for (int i = 0; i < (Shape::kSegments + kLanes - 1) / kLanes; ++i) {
       const int at = i * kLanes + piece;
+      if (Shape::kSegments % kLanes != 0 && at >= Shape::kSegments) POLYINFER_UNROLLED_EXIT;
       float k[Shape::kPerSegment];
       piece_to_floats(*reinterpret_cast<const uint4*>(key + at * 16), k);
 #pragma unroll
       for (int h = 0; h < kWarpHeads; ++h) {
-        const auto* qh = reinterpret_cast<const float4*>(query + (slot + h * kWarps) * kDim +
-                                                         at * Shape::kPerSegment);
+        const auto* qh = reinterpret_cast<const float4*>(
+            query + (slot + h * Shape::kHeadSlots) * kDim + at * Shape::kPerSegment);
 #pragma unroll
         for (int e = 0; e < Shape::kPerSegment / 4; ++e) {
           const float4 qv = qh[e];
@@ -290,7 +314,9 @@ __global__ void __launch_bounds__(kThreads)
     // (3) The value rows, weighted.
     const int first_row = part * Shape::kWarpRows;
     const int warp_rows = max(0, min(Shape::kWarpRows, rows - first_row));
-    for (int i = 0; i < warp_rows; ++i) {
+#pragma unroll
+    for (int i = 0; i < Shape::kWarpRows; ++i) {
+      if (i >= warp_rows) POLYINFER_UNROLLED_EXIT;
       float v[kValues];
       to_floats(*reinterpret_cast<const Lanes<T, kValues>*>(
                     stage + (kRows + first_row + i) * kPitch + lane * kValues * sizeof(T)),
@@ -310,7 +336,7 @@ __global__ void __launch_bounds__(kThreads)
   float* own = factors + kHeads * kMaxSplits;  // the block's (then the unit's) state per head
 #pragma unroll
   for (int h = 0; h < kWarpHeads; ++h) {
-    float* mine = state + ((slot + h * kWarps) * Shape::kParts + part) * (kDim + 2);
+    float* mine = state + ((slot + h * Shape::kHeadSlots) * Shape::kParts + part) * (kDim + 2);
     if (lane == 0) {
       mine[0] = m[h];
       mine[1] = l[h];
@@ -364,17 +390,32 @@ __global__ void __launch_bounds__(kThreads)
         const int g = index / kDim;
         const int d = index % kDim;
         if (index >= count * kDim) continue;
-        float m_all = -INFINITY;
-        for (int r = 0; r < members; ++r) {
-          m_all = fmaxf(m_all, *cluster.map_shared_rank(own + g * (kDim + 2), r));
+        // Every member's m, l and value requested at once: one round trip, not one a member.
+        float m_r[kMaxCluster];
+        float l_r[kMaxCluster];
+        float v_r[kMaxCluster];
+#pragma unroll
+        for (int r = 0; r < kMaxCluster; ++r) {
+          m_r[r] = -INFINITY;
+          l_r[r] = 0.0f;
+          v_r[r] = 0.0f;
+          if (r < members) {
+            const float* from = cluster.map_shared_rank(own + g * (kDim + 2), r);
+            m_r[r] = from[0];
+            l_r[r] = from[1];
+            v_r[r] = from[2 + d];
+          }
         }
+        float m_all = -INFINITY;
+#pragma unroll
+        for (int r = 0; r < kMaxCluster; ++r) m_all = fmaxf(m_all, m_r[r]);
         float sum = 0.0f;
         float weighted = 0.0f;
-        for (int r = 0; r < members; ++r) {
-          const float* from = cluster.map_shared_rank(own + g * (kDim + 2), r);
-          const float factor = m_all == -INFINITY ? 0.0f : expf(from[0] - m_all);
-          sum = fmaf(factor, from[1], sum);
-          weighted = fmaf(factor, from[2 + d], weighted);
+#pragma unroll
+        for (int r = 0; r < kMaxCluster; ++r) {
+          const float factor = m_all == -INFINITY || r >= members ? 0.0f : expf(m_r[r] - m_all);
+          sum = fmaf(factor, l_r[r], sum);
+          weighted = fmaf(factor, v_r[r], weighted);
         }
         merged[i][0] = m_all;
         merged[i][1] = sum;
@@ -605,17 +646,20 @@ Status launch_split(const float* q, const SplitPlan& plan, int64_t tokens, int64
                   static_cast<unsigned>(tokens));
   // Decode-sized launches keep launch()'s carveout, shared with the GEMVs around them; prompts
   // and batches ask for all of it (more blocks per multiprocessor: batch 32 lost 4 % at 50).
-  const auto run_as = [&]<int kHeads, bool kDecode>() {
-    const auto kernel = &attention_kernel<T, kDim, kHeads, kDecode>;
-    if constexpr (!kDecode) prefer_carveout(reinterpret_cast<const void*>(kernel), 100);
-    return launch_in_clusters(kernel, grid, dim3(kThreads),
-                              static_cast<size_t>(Tile<T, kDim, kHeads>::kSharedBytes), stream,
-                              true, static_cast<unsigned>(plan.cluster), q, plan, keys, values,
-                              positions, causal ? 1 : 0, scale, partials, arrivals, out, quantized);
+  const auto run_as = [&]<int kHeads, int kWarps>() {
+    using Shape = Tile<T, kDim, kHeads, kWarps>;
+    const auto kernel = &attention_kernel<T, kDim, kHeads, kWarps>;
+    if constexpr (kWarps == kPromptWarps) {
+      prefer_carveout(reinterpret_cast<const void*>(kernel), 100);
+    }
+    return launch_in_clusters(kernel, grid, dim3(Shape::kThreads),
+                              static_cast<size_t>(Shape::kSharedBytes), stream, true,
+                              static_cast<unsigned>(plan.cluster), q, plan, keys, values, positions,
+                              causal ? 1 : 0, scale, partials, arrivals, out, quantized);
   };
   const auto run = [&]<int kHeads>() {
-    return tokens <= kGemvMaxTokens ? run_as.template operator()<kHeads, true>()
-                                    : run_as.template operator()<kHeads, false>();
+    return tokens <= kGemvMaxTokens ? run_as.template operator()<kHeads, kDecodeWarps>()
+                                    : run_as.template operator()<kHeads, kPromptWarps>();
   };
   // Query heads per block: 1 (multi-head), 2, up to 4, up to 8 (several blocks per kv head past
   // that).
@@ -749,11 +793,17 @@ Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t
   plan.early = early && causal && tokens <= kGemvMaxTokens ? 1 : 0;
   // Splits for about four blocks per multiprocessor (a decode step has few heads: its rows
   // are spread thin, so that each block's chain of tiles is short), each of at least
-  // kMinSplitRows rows of the capacity; blocks size their share from the token's length.
+  // plan.min_rows rows of the capacity; blocks size their share from the token's length.
+  static const int min_rows = [] {
+    const char* env = std::getenv("POLYINFER_GPU_ATTN_MIN_ROWS");
+    const int value = env != nullptr ? std::atoi(env) : 0;
+    return value > 0 ? value : static_cast<int>(kMinSplitRows);
+  }();
+  plan.min_rows = min_rows;
   const int64_t rows = std::min(keys.positions, values.positions);
   const int64_t base_blocks = tokens * keys.kv_heads * plan.head_groups;
   const int64_t wanted = ceil_div(4 * int64_t{impl.multiprocessors}, base_blocks);
-  const int64_t most = std::max<int64_t>(1, ceil_div(rows, kMinSplitRows));
+  const int64_t most = std::max<int64_t>(1, ceil_div(rows, int64_t{plan.min_rows}));
   plan.splits =
       static_cast<int>(std::clamp<int64_t>(wanted, 1, std::min<int64_t>(most, kMaxSplits)));
   // POLYINFER_GPU_ATTN_CLUSTER=0: the global merge alone (as on HIP and before Hopper).
@@ -764,7 +814,16 @@ Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t
   // Splits merged in thread-block clusters of up to 8 (Hopper): through shared memory.
   plan.cluster = 1;
   if (!POLYINFER_GPU_HIP && impl.compute_major >= 9 && plan.splits > 1 && clusters) {
-    plan.cluster = std::min(plan.splits, 8);
+    // 9-16 splits become 8, one cluster: a second merge level (through global memory) cost
+    // more than the longer shares (POLYINFER_GPU_ATTN_ONE_CLUSTER=0 keeps them).
+    static const bool one_cluster = [] {
+      const char* env = std::getenv("POLYINFER_GPU_ATTN_ONE_CLUSTER");
+      return env == nullptr || *env != '0';
+    }();
+    if (one_cluster && plan.splits > kMaxCluster && plan.splits < 2 * kMaxCluster) {
+      plan.splits = kMaxCluster;
+    }
+    plan.cluster = std::min(plan.splits, kMaxCluster);
     plan.splits = static_cast<int>(ceil_div(plan.splits, plan.cluster) * plan.cluster);
   }
   float* partials = nullptr;
