@@ -3,7 +3,6 @@
 // per share of rows, merged by the last block to finish, in one launch; and storing rows into
 // the cache.
 #include <algorithm>
-#include <cstdlib>
 #include <type_traits>
 
 #include "kernels/cuda/context.cuh"
@@ -794,11 +793,8 @@ Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t
   // Splits for about four blocks per multiprocessor (a decode step has few heads: its rows
   // are spread thin, so that each block's chain of tiles is short), each of at least
   // plan.min_rows rows of the capacity; blocks size their share from the token's length.
-  static const int min_rows = [] {
-    const char* env = std::getenv("POLYINFER_GPU_ATTN_MIN_ROWS");
-    const int value = env != nullptr ? std::atoi(env) : 0;
-    return value > 0 ? value : static_cast<int>(kMinSplitRows);
-  }();
+  static const auto min_rows = static_cast<int>(
+      std::min<int64_t>(env_positive("POLYINFER_GPU_ATTN_MIN_ROWS", kMinSplitRows), INT32_MAX));
   plan.min_rows = min_rows;
   const int64_t rows = std::min(keys.positions, values.positions);
   const int64_t base_blocks = tokens * keys.kv_heads * plan.head_groups;
@@ -807,19 +803,13 @@ Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t
   plan.splits =
       static_cast<int>(std::clamp<int64_t>(wanted, 1, std::min<int64_t>(most, kMaxSplits)));
   // POLYINFER_GPU_ATTN_CLUSTER=0: the global merge alone (as on HIP and before Hopper).
-  static const bool clusters = [] {
-    const char* env = std::getenv("POLYINFER_GPU_ATTN_CLUSTER");
-    return env == nullptr || *env != '0';
-  }();
+  static const bool clusters = env_switch("POLYINFER_GPU_ATTN_CLUSTER");
   // Splits merged in thread-block clusters of up to 8 (Hopper): through shared memory.
   plan.cluster = 1;
   if (!POLYINFER_GPU_HIP && impl.compute_major >= 9 && plan.splits > 1 && clusters) {
     // 9-16 splits become 8, one cluster: a second merge level (through global memory) cost
     // more than the longer shares (POLYINFER_GPU_ATTN_ONE_CLUSTER=0 keeps them).
-    static const bool one_cluster = [] {
-      const char* env = std::getenv("POLYINFER_GPU_ATTN_ONE_CLUSTER");
-      return env == nullptr || *env != '0';
-    }();
+    static const bool one_cluster = env_switch("POLYINFER_GPU_ATTN_ONE_CLUSTER");
     if (one_cluster && plan.splits > kMaxCluster && plan.splits < 2 * kMaxCluster) {
       plan.splits = kMaxCluster;
     }

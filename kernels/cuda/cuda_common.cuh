@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <type_traits>
 
 #include "kernels/cuda/cuda_ops.hpp"
@@ -12,6 +13,20 @@ namespace polyinfer::inline v0::detail::gpu {
 
 /// Lanes of a logical warp: 32 on NVIDIA; a half wave on AMD wave64 (see hip_compat.hpp).
 inline constexpr int kWarp = 32;
+
+/// A tuning switch from the environment (read once per call site): on unless it starts with '0'.
+inline bool env_switch(const char* name) noexcept {
+  const char* env = std::getenv(name);
+  return env == nullptr || *env != '0';
+}
+
+/// A positive integer from the environment, else `fallback` (unset, zero, negative or not a
+/// number).
+inline int64_t env_positive(const char* name, int64_t fallback) noexcept {
+  const char* env = std::getenv(name);
+  const long long value = env != nullptr ? std::strtoll(env, nullptr, 10) : 0;
+  return value > 0 ? static_cast<int64_t>(value) : fallback;
+}
 
 /// Maps a runtime error to a Status (and clears CUDA's sticky last error for non-fatal ones).
 inline Status status_of(cudaError_t error) noexcept {

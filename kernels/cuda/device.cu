@@ -32,10 +32,7 @@ std::string_view status_name(Status status) noexcept {
 }
 
 bool programmatic_launches() noexcept {
-  static const bool enabled = [] {
-    const char* env = std::getenv("POLYINFER_GPU_PDL");
-    return env == nullptr || *env != '0';
-  }();
+  static const bool enabled = env_switch("POLYINFER_GPU_PDL");
   return enabled;
 }
 

@@ -48,11 +48,8 @@ bool is_quantized(DType dtype) noexcept {
 /// measured faster than an L2-sized 16 MB on an H200 (fewer, larger cuBLAS calls: batch-32
 /// decode 1678 vs 1301 tok/s, docs/benchmarks.md). POLYINFER_GPU_TILE_MB overrides.
 uint64_t weight_tile_bytes() noexcept {
-  static const uint64_t bytes = [] {
-    const char* env = std::getenv("POLYINFER_GPU_TILE_MB");
-    const long mb = env != nullptr ? std::strtol(env, nullptr, 10) : 0;
-    return static_cast<uint64_t>(mb > 0 ? mb : 64) << 20;
-  }();
+  static const uint64_t bytes = static_cast<uint64_t>(env_positive("POLYINFER_GPU_TILE_MB", 64))
+                                << 20;
   return bytes;
 }
 
