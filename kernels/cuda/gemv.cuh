@@ -129,9 +129,9 @@ __device__ __forceinline__ void quantize_warp_block(float v, const QuantizedRows
 /// Whether launch_mmq() runs `dtype` on this context's device (int8 MMA: CUDA, sm_80 and later).
 [[nodiscard]] bool mmq_available(const Context::Impl& impl, DType dtype) noexcept;
 /// The integer tensor-core GEMM (mmq.cu) for Q4_0 / Q8_0 / Q4_K weights and `tokens` rows of
-/// quantized activations (x.qs, x.meta); y as the GEMVs write it. `half` (Q4_0 only): its f16
-/// MMA form, Q4_0 weights dequantized in registers against x.half (tokens rows of cols f16,
-/// each block of 32 in half_slot() order, from stage_half_activations()).
+/// quantized activations (x.qs, x.meta); y as the GEMVs write it. `half`: its f16 MMA form,
+/// the weights (any of the three) dequantized in registers against x.half (tokens rows of cols
+/// f16, each block of 32 in half_slot() order, from stage_half_activations()).
 [[nodiscard]] Status launch_mmq(Context::Impl& impl, const WeightsView& w, DType dtype,
                                 const ActivationsView& x, int64_t tokens, float* y,
                                 int64_t y_stride, bool programmatic, bool half = false) noexcept;
