@@ -22,8 +22,10 @@
 # with greedy picks, picks sampled on the GPU, and logits sampled on the host), context
 # (batch-1 decode after 128- and 512-token prompts), ncu_mmq (Nsight Compute sections of the
 # integer GEMM in batch-16 decode steps), ncu_gemv (the same for one layer's GEMVs at batch 1),
-# ncu_attn (Nsight Compute, full set, on one attention launch of a batch-1 decode step),
-# torch (PyTorch f16).
+# ncu_attn (Nsight Compute, full set, on one attention launch of a batch-1 decode step), trace
+# (every kernel's GPU start and end in batch-1 decode through a CUPTI injection library,
+# scripts/dev/kernel_trace.cpp: each launch kind's share of a step's critical path,
+# scripts/dev/trace_step.py), torch (PyTorch f16).
 # Environment: OUT (results folder; default build/gpu-models), SYNTH_DIR (default /tmp), ENV_SETS,
 # SKIP_SETS (skip: space-separated POLYINFER_GPU_SKIP values instead of the default list).
 set -uo pipefail
@@ -279,6 +281,26 @@ if step ncu && command -v ncu >/dev/null; then
     --launch-count 326 "$B/bin/decode_batches" "$first" --device cuda:0 --batches 1 --prompt 16 \
     --gen 40 --reps 0 >"$OUT/ncu-1.csv" 2>"$OUT/ncu-1.err"
   python3 scripts/dev/ncu_summary.py "$OUT/ncu-1.csv" 2>&1 | head -30 | tee -a "$LOG"
+fi
+
+if step trace; then
+  section "Kernel trace (CUPTI): where a batch-1 decode step's time goes (graph replay)"
+  CUDA_ROOT=$(dirname "$CUDA_BIN")
+  if g++ -std=c++20 -O2 -shared -fPIC -I"$CUDA_ROOT/include" scripts/dev/kernel_trace.cpp \
+    -L"$CUDA_ROOT/lib64" -lcupti -o /tmp/libkernel_trace.so >"$OUT/trace-build.log" 2>&1; then
+    for type in $FORMATS; do
+      CUDA_INJECTION64_PATH=/tmp/libkernel_trace.so KERNEL_TRACE_OUT="$OUT/trace-$type.csv" \
+        LD_LIBRARY_PATH="$CUDA_ROOT/lib64:${LD_LIBRARY_PATH:-}" timeout 300 "$B/bin/decode_batches" \
+        "$(model_of "$type")" --device cuda:0 --batches 1 --prompt 128 --gen 24 --reps 1 \
+        --greedy 2>&1 | tail -1 | tee -a "$LOG"
+      echo "-- $type" | tee -a "$LOG"
+      python3 scripts/dev/trace_step.py "$OUT/trace-$type.csv" 2>&1 | tee -a "$LOG"
+      xz -f "$OUT/trace-$type.csv"
+    done
+  else
+    echo "kernel_trace did not build:" | tee -a "$LOG"
+    tail -5 "$OUT/trace-build.log" | tee -a "$LOG"
+  fi
 fi
 
 if step torch; then

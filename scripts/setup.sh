@@ -7,6 +7,9 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libfmt-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev
   libeigen3-dev libdnnl-dev catch2 libbenchmark-dev
+  # oneDNN's CMake package looks for OpenCL (a Recommends of libdnnl-dev): without it the
+  # configure step fails outright.
+  ocl-icd-opencl-dev
 )
 # Debian's hipcc (HIP 5.2, clang 15) compiles the GPU kernels for AMD GPUs (preset `hip`);
 # POLYINFER_WITH_HIP=1 (scripts/test.sh's default) adds it.

@@ -584,54 +584,96 @@ Status store_rows(const float* src, const float* src2, int64_t src_stride, int64
                 stream, true, src, src2, src_stride, rows, first_row, positions, dst, dst2);
 }
 
-// rope_kernel's rotation of pair i of a head at `position` (double, as the reference).
-__device__ __forceinline__ void rotate_pair(float* first, float* second, int32_t position,
-                                            float inv_freq) {
-  const double angle = static_cast<double>(position) * static_cast<double>(inv_freq);
-  double sin_angle = 0.0;
-  double cos_angle = 0.0;
-  sincos(angle, &sin_angle, &cos_angle);
-  const double a = *first;
-  const double b = *second;
-  *first = static_cast<float>(a * cos_angle - b * sin_angle);
-  *second = static_cast<float>(a * sin_angle + b * cos_angle);
-}
-
 // Index i < tokens·(heads + kv_heads)·half rotates one pair of a q or k head (k pairs are
-// also stored); the indices after it store one v value each.
+// also stored); the indices after it store one v value each. What an index needs from the
+// step's metadata alone (positions, block tables, frequencies: none written by the kernels
+// before it) is worked out by prepare(), for a thread's first index before pdl_wait(): the
+// rotation's sincos and the cache row's block lookup then overlap the previous kernel's end.
 template <typename T>
-__global__ void rope_kv_store_kernel(float* qkv, int64_t row_stride, int64_t tokens, int64_t heads,
-                                     const int32_t* positions, const float* inv_freq,
-                                     bool interleaved, DeviceKvView keys, DeviceKvView values) {
-  pdl_begin();
+struct RopeItem {
+  float* first = nullptr;   // the pair's values in qkv (v: the value), or null (no item)
+  float* second = nullptr;  // null for a v value
+  T* cached_first = nullptr;
+  T* cached_second = nullptr;  // null unless a k pair
+  double sin_angle = 0.0;
+  double cos_angle = 1.0;
+};
+
+template <typename T>
+__device__ __forceinline__ RopeItem<T> prepare_rope_item(int64_t index, float* qkv,
+                                                         int64_t row_stride, int64_t tokens,
+                                                         int64_t heads, const int32_t* positions,
+                                                         const float* inv_freq, bool interleaved,
+                                                         const DeviceKvView& keys,
+                                                         const DeviceKvView& values) {
+  RopeItem<T> item;
   const int64_t dim = keys.head_dim;
   const int64_t half = dim / 2;
   const int64_t rotated_heads = heads + keys.kv_heads;
   const int64_t pairs = tokens * rotated_heads * half;
-  const int64_t v_values = tokens * keys.kv_heads * dim;
-  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
-  for (int64_t index = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; index < pairs + v_values;
-       index += stride) {
-    if (index < pairs) {
-      const int64_t i = index % half;
-      const int64_t head = (index / half) % rotated_heads;
-      const int64_t token = index / (half * rotated_heads);
-      float* row = qkv + token * row_stride + head * dim;
-      const int64_t first = interleaved ? 2 * i : i;
-      const int64_t second = interleaved ? 2 * i + 1 : i + half;
-      rotate_pair(row + first, row + second, positions[token], inv_freq[i]);
-      if (head >= heads) {
-        T* cached = kv_row<T>(keys, token_blocks(keys, token), positions[token], head - heads);
-        store_value(cached + first, row[first]);
-        store_value(cached + second, row[second]);
-      }
-    } else {
-      const int64_t k = index - pairs;
-      const int64_t token = k / (keys.kv_heads * dim);
-      const int64_t value = k % (keys.kv_heads * dim);
-      T* cached = kv_row<T>(values, token_blocks(values, token), positions[token], 0);
-      store_value(cached + value, qkv[token * row_stride + rotated_heads * dim + value]);
+  if (index < pairs) {
+    const int64_t i = index % half;
+    const int64_t head = (index / half) % rotated_heads;
+    const int64_t token = index / (half * rotated_heads);
+    float* row = qkv + token * row_stride + head * dim;
+    const int64_t first = interleaved ? 2 * i : i;
+    const int64_t second = interleaved ? 2 * i + 1 : i + half;
+    item.first = row + first;
+    item.second = row + second;
+    // rope_kernel's rotation (double, as the reference).
+    const double angle = static_cast<double>(positions[token]) * static_cast<double>(inv_freq[i]);
+    sincos(angle, &item.sin_angle, &item.cos_angle);
+    if (head >= heads) {
+      T* cached = kv_row<T>(keys, token_blocks(keys, token), positions[token], head - heads);
+      item.cached_first = cached + first;
+      item.cached_second = cached + second;
     }
+  } else if (index < pairs + tokens * keys.kv_heads * dim) {
+    const int64_t k = index - pairs;
+    const int64_t token = k / (keys.kv_heads * dim);
+    const int64_t value = k % (keys.kv_heads * dim);
+    item.first = qkv + token * row_stride + rotated_heads * dim + value;
+    item.cached_first = kv_row<T>(values, token_blocks(values, token), positions[token], 0) + value;
+  }
+  return item;
+}
+
+template <typename T>
+__device__ __forceinline__ void apply_rope_item(const RopeItem<T>& item) {
+  if (item.second == nullptr) {  // a v value
+    store_value(item.cached_first, *item.first);
+    return;
+  }
+  const double a = *item.first;
+  const double b = *item.second;
+  const auto rotated_first = static_cast<float>(a * item.cos_angle - b * item.sin_angle);
+  const auto rotated_second = static_cast<float>(a * item.sin_angle + b * item.cos_angle);
+  *item.first = rotated_first;
+  *item.second = rotated_second;
+  if (item.cached_second != nullptr) {
+    store_value(item.cached_first, rotated_first);
+    store_value(item.cached_second, rotated_second);
+  }
+}
+
+template <typename T>
+__global__ void rope_kv_store_kernel(float* qkv, int64_t row_stride, int64_t tokens, int64_t heads,
+                                     const int32_t* positions, const float* inv_freq,
+                                     bool interleaved, DeviceKvView keys, DeviceKvView values) {
+  pdl_launch_dependents();
+  const int64_t total =
+      tokens * ((heads + keys.kv_heads) * (keys.head_dim / 2) + keys.kv_heads * keys.head_dim);
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  int64_t index = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  RopeItem<T> item = prepare_rope_item<T>(index, qkv, row_stride, tokens, heads, positions,
+                                          inv_freq, interleaved, keys, values);
+  pdl_wait();  // qkv comes from the kernel before
+  for (; index < total; index += stride) {
+    if (index != int64_t{blockIdx.x} * blockDim.x + threadIdx.x) {
+      item = prepare_rope_item<T>(index, qkv, row_stride, tokens, heads, positions, inv_freq,
+                                  interleaved, keys, values);
+    }
+    apply_rope_item(item);
   }
 }
 

@@ -379,7 +379,8 @@ __device__ __forceinline__ uint4 load_stream(const void* address) {
 /// capability 9 and later); looked up once per device.
 struct DeviceTraits {
   int multiprocessors = 1;
-  bool bulk_copies = false;
+  bool bulk_copies = false;  ///< Hopper's bulk copies (CUDA, sm_90 and later)
+  bool clusters = false;     ///< thread-block clusters with distributed shared memory (the same)
 };
 [[nodiscard]] DeviceTraits current_device_traits() noexcept;
 

@@ -111,6 +111,7 @@ DeviceTraits current_device_traits() noexcept {
   }
   traits.multiprocessors = code / 2;
   traits.bulk_copies = (code & 1) != 0;
+  traits.clusters = traits.bulk_copies;  // both come with sm_90
   return traits;
 }
 

@@ -141,28 +141,40 @@ std::span<const GemvConfig> gemv_variants() noexcept {
   return kSingleTokenVariants;
 }
 
-GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols) noexcept {
-  // POLYINFER_GPU_GEMV=rows,unroll,warps[,splits[,stages]]: one single-token shape for every
-  // format (tuning).
-  static const GemvConfig forced = [] {
-    GemvConfig config{};
-    if (const char* env = std::getenv("POLYINFER_GPU_GEMV"); env != nullptr) {
-      GemvConfig parsed{};
-      if (std::sscanf(env, "%d,%d,%d,%d,%d", &parsed.rows_per_warp, &parsed.unroll,
-                      &parsed.warps_per_block, &parsed.splits, &parsed.stages) >= 3 &&
-          std::find_if(std::begin(kSingleTokenVariants), std::end(kSingleTokenVariants),
-                       [&](const GemvConfig& c) {
-                         return c.rows_per_warp == parsed.rows_per_warp &&
-                                c.unroll == parsed.unroll && c.splits == parsed.splits &&
-                                c.warps_per_block == parsed.warps_per_block &&
-                                c.stages == parsed.stages;
-                       }) != std::end(kSingleTokenVariants)) {
-        config = parsed;
-      }
+namespace {
+
+/// A single-token shape from the environment variable `name`
+/// ("rows,unroll,warps[,splits[,stages]]", one of kSingleTokenVariants), else rows 0.
+GemvConfig forced_shape(const char* name) noexcept {
+  GemvConfig config{};
+  if (const char* env = std::getenv(name); env != nullptr) {
+    GemvConfig parsed{};
+    if (std::sscanf(env, "%d,%d,%d,%d,%d", &parsed.rows_per_warp, &parsed.unroll,
+                    &parsed.warps_per_block, &parsed.splits, &parsed.stages) >= 3 &&
+        std::find_if(std::begin(kSingleTokenVariants), std::end(kSingleTokenVariants),
+                     [&](const GemvConfig& c) {
+                       return c.rows_per_warp == parsed.rows_per_warp &&
+                              c.unroll == parsed.unroll && c.splits == parsed.splits &&
+                              c.warps_per_block == parsed.warps_per_block &&
+                              c.stages == parsed.stages;
+                     }) != std::end(kSingleTokenVariants)) {
+      config = parsed;
     }
-    return config;
-  }();
+  }
+  return config;
+}
+
+}  // namespace
+
+GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols) noexcept {
+  // POLYINFER_GPU_GEMV: one single-token shape for every format; POLYINFER_GPU_GEMV_LONG: for
+  // rows of more than 4096 columns only (an 8B Llama's down projection). Tuning.
+  static const GemvConfig forced = forced_shape("POLYINFER_GPU_GEMV");
+  static const GemvConfig forced_long = forced_shape("POLYINFER_GPU_GEMV_LONG");
   if (tokens <= 1 && forced.rows_per_warp != 0 && dtype != DType::kF32) return forced;
+  if (tokens <= 1 && forced_long.rows_per_warp != 0 && cols > 4096 && dtype != DType::kF32) {
+    return forced_long;
+  }
   if (tokens <= 1 || tokens > kGemvMaxTokens) {
     // Chosen on an H200 (docs/measurements/gpu_*-2026-11-25-session5.txt): batch-1 decode of
     // llama-3-8b with each shape forced (POLYINFER_GPU_GEMV; every matrix of an 8B Llama has up
@@ -178,7 +190,11 @@ GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols) noexcept {
     const bool long_rows = cols > 14336;
     switch (dtype) {
       case DType::kQ4_0:
-        return long_rows ? GemvConfig{4, 2, 8} : GemvConfig{2, 4, 8};
+        // Rows of 4097..14336 columns (an 8B Llama's down projection) split over four warps:
+        // batch-1 decode 536 against 525 tok/s, twice (session 13, POLYINFER_GPU_GEMV_LONG;
+        // Q4_K lost 2 % with it).
+        if (long_rows) return GemvConfig{4, 2, 8};
+        return cols > 4096 ? GemvConfig{2, 2, 8, 4} : GemvConfig{2, 4, 8};
       case DType::kQ4_K:
         return GemvConfig{2, 2, 4};
       case DType::kQ8_0:

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Places a decode step's time from a kernel trace: the CSV scripts/dev/kernel_trace.cpp
+writes, or Nsight Systems' (`nsys stats --report cuda_gpu_trace --format csv`, graph nodes
+traced); columns "Start (ns)", "Duration (ns)", "Name".
+
+    scripts/dev/trace_step.py trace.csv [--step -5]
+
+Steps start at each embedding gather (one per forward pass). For the chosen step (default: the
+fifth from the end, a replayed graph) it prints the step's wall time and, per kind of launch
+(the GEMVs named by their place in the layer: qkv, o, gate_up, down, then output), how often it
+ran, its summed duration, and its exclusive time: end - max(start, previous end), the part of
+the step's critical path no earlier launch covers. With programmatic launch a kernel starts
+before its predecessor ends, so durations overlap; exclusive times and the gaps (idle GPU
+between one launch's end and the next one's start) add up to the wall time.
+"""
+import argparse
+import csv
+import re
+import sys
+from collections import defaultdict
+
+
+def short_name(name):
+    name = name.replace("(anonymous namespace)::", "").replace("unnamed>::", "")
+    name = re.sub(r"^void ", "", name.strip())
+    name = re.sub(r"<.*$", "", name)  # template arguments
+    name = re.sub(r"\(.*$", "", name)  # arguments
+    return name.split("::")[-1].strip()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("csv")
+    parser.add_argument("--step", type=int, default=-5)
+    args = parser.parse_args()
+    kernels = []
+    with open(args.csv, newline="") as f:
+        reader = csv.DictReader(f)
+        columns = reader.fieldnames or []
+        start_key = next((c for c in columns if c.startswith("Start")), None)
+        duration_key = next((c for c in columns if c.startswith("Duration")), None)
+        if start_key is None or duration_key is None or "Name" not in columns:
+            sys.exit(f"trace_step: no Start / Duration / Name columns in {args.csv}: {columns}")
+        for row in reader:
+            name = row.get("Name", "")
+            if "[CUDA mem" in name or not row.get(start_key):
+                continue
+            start = int(float(row[start_key]))
+            end = start + int(float(row[duration_key]))
+            kernels.append((start, end, short_name(name)))
+    kernels.sort()
+    starts = [i for i, k in enumerate(kernels) if "embed" in k[2]]
+    if len(starts) < 2:
+        sys.exit("trace_step: fewer than two steps (embedding gathers) in the trace")
+    index = starts[args.step] if -len(starts) <= args.step < len(starts) - 1 else starts[-2]
+    following = [s for s in starts if s > index]
+    step = kernels[index : following[0] if following else len(kernels)]
+    layers = sum(1 for k in step if k[2].startswith("attention"))
+    gemv_names = ["qkv", "o", "gate_up", "down"]
+    totals = defaultdict(lambda: [0, 0.0, 0.0])
+    gaps = 0.0
+    previous_end = step[0][0]
+    gemvs = 0
+    for start, end, name in step:
+        if name.startswith("gemv"):
+            label = gemv_names[gemvs % 4] if gemvs < 4 * layers else "output"
+            name = f"{name} ({label})"
+            gemvs += 1
+        exclusive = max(0, end - max(start, previous_end))
+        gaps += max(0, start - previous_end)
+        entry = totals[name]
+        entry[0] += 1
+        entry[1] += (end - start) / 1e3
+        entry[2] += exclusive / 1e3
+        previous_end = max(previous_end, end)
+    wall = (previous_end - step[0][0]) / 1e3
+    after = f", then {(kernels[following[0]][0] - previous_end) / 1e3:.1f} us to the next step" \
+        if following else ""
+    print(f"step {args.step}: {len(step)} launches, {layers} layers, wall {wall:.1f} us, "
+          f"idle gaps {gaps / 1e3:.1f} us{after}")
+    print(f"{'launch':<44} {'count':>5} {'duration us':>12} {'exclusive us':>13} "
+          f"{'excl/call':>10} {'share':>6}")
+    for name, (count, duration, exclusive) in sorted(totals.items(), key=lambda e: -e[1][2]):
+        print(f"{name[:44]:<44} {count:>5} {duration:>12.1f} {exclusive:>13.1f} "
+              f"{exclusive / count:>10.2f} {100 * exclusive / wall:>5.1f}%")
+
+
+if __name__ == "__main__":
+    main()
