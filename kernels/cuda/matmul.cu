@@ -167,13 +167,16 @@ GemvConfig forced_shape(const char* name) noexcept {
 }  // namespace
 
 GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols) noexcept {
-  // POLYINFER_GPU_GEMV: one single-token shape for every format; POLYINFER_GPU_GEMV_LONG: for
-  // rows of more than 4096 columns only (an 8B Llama's down projection). Tuning.
+  // POLYINFER_GPU_GEMV: one single-token shape for every format; POLYINFER_GPU_GEMV_LONG /
+  // _SHORT: for rows of more / at most 4096 columns only (an 8B Llama's down projection / the
+  // others). Tuning.
   static const GemvConfig forced = forced_shape("POLYINFER_GPU_GEMV");
   static const GemvConfig forced_long = forced_shape("POLYINFER_GPU_GEMV_LONG");
-  if (tokens <= 1 && forced.rows_per_warp != 0 && dtype != DType::kF32) return forced;
-  if (tokens <= 1 && forced_long.rows_per_warp != 0 && cols > 4096 && dtype != DType::kF32) {
-    return forced_long;
+  static const GemvConfig forced_short = forced_shape("POLYINFER_GPU_GEMV_SHORT");
+  if (tokens <= 1 && dtype != DType::kF32) {
+    if (forced.rows_per_warp != 0) return forced;
+    if (forced_long.rows_per_warp != 0 && cols > 4096) return forced_long;
+    if (forced_short.rows_per_warp != 0 && cols <= 4096) return forced_short;
   }
   if (tokens <= 1 || tokens > kGemvMaxTokens) {
     // Chosen on an H200 (docs/measurements/gpu_*-2026-11-25-session5.txt): batch-1 decode of
