@@ -6,8 +6,8 @@ traced); columns "Start (ns)", "Duration (ns)", "Name".
 
     scripts/dev/trace_step.py trace.csv [--step -5]
 
-Steps start at each embedding gather (one per forward pass). For the chosen step (default: the
-fifth from the end, a replayed graph) it prints the step's wall time and, per kind of launch
+Steps are runs of launches separated by idle GPU time of more than --gap-us (the host's work
+between forward passes). For the chosen step (default: the fifth from the end, a replayed graph) it prints the step's wall time and, per kind of launch
 (the GEMVs named by their place in the layer: qkv, o, gate_up, down, then output), how often it
 ran, its summed duration, and its exclusive time: end - max(start, previous end), the part of
 the step's critical path no earlier launch covers. With programmatic launch a kernel starts
@@ -33,6 +33,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("csv")
     parser.add_argument("--step", type=int, default=-5)
+    parser.add_argument("--gap-us", type=float, default=20.0)
     args = parser.parse_args()
     kernels = []
     with open(args.csv, newline="") as f:
@@ -50,12 +51,22 @@ def main():
             end = start + int(float(row[duration_key]))
             kernels.append((start, end, short_name(name)))
     kernels.sort()
-    starts = [i for i, k in enumerate(kernels) if "embed" in k[2]]
-    if len(starts) < 2:
-        sys.exit("trace_step: fewer than two steps (embedding gathers) in the trace")
-    index = starts[args.step] if -len(starts) <= args.step < len(starts) - 1 else starts[-2]
-    following = [s for s in starts if s > index]
-    step = kernels[index : following[0] if following else len(kernels)]
+    # Steps: runs of launches with no idle GPU time longer than --gap-us between them (the host
+    # prepares the next step in such a gap; inside a step the launches overlap or touch).
+    bounds = [0]
+    reach = kernels[0][1] if kernels else 0
+    for i, (start, end, _) in enumerate(kernels[1:], start=1):
+        if start - reach > args.gap_us * 1e3:
+            bounds.append(i)
+        reach = max(reach, end)
+    bounds.append(len(kernels))
+    steps = [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+    if len(steps) < 2:
+        sys.exit("trace_step: fewer than two steps (idle gaps of --gap-us) in the trace")
+    chosen = args.step if -len(steps) <= args.step < len(steps) else -2
+    first, last = steps[chosen]
+    step = kernels[first:last]
+    following = [last] if last < len(kernels) else []
     layers = sum(1 for k in step if k[2].startswith("attention"))
     gemv_names = ["qkv", "o", "gate_up", "down"]
     totals = defaultdict(lambda: [0, 0.0, 0.0])
