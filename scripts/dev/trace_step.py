@@ -34,6 +34,7 @@ def main():
     parser.add_argument("csv")
     parser.add_argument("--step", type=int, default=-5)
     parser.add_argument("--gap-us", type=float, default=20.0)
+    parser.add_argument("--layer-steps", type=int, default=20)
     args = parser.parse_args()
     kernels = []
     with open(args.csv, newline="") as f:
@@ -95,6 +96,44 @@ def main():
     for name, (count, duration, exclusive) in sorted(totals.items(), key=lambda e: -e[1][2]):
         print(f"{name[:44]:<44} {count:>5} {duration:>12.1f} {exclusive:>13.1f} "
               f"{exclusive / count:>10.2f} {100 * exclusive / wall:>5.1f}%")
+    if layers >= 3:
+        print_layer(kernels, steps, chosen, args.layer_steps)
+
+
+def print_layer(kernels, steps, chosen, count):
+    """Per launch of a layer (its place from the qkv GEMV on), averaged over the inner layers of
+    the last `count` steps shaped like the chosen one: exclusive time, duration, and how long
+    before the previous launch's end it started (programmatic launch: its early work)."""
+    size = steps[chosen][1] - steps[chosen][0]
+    shaped = [s for s in steps if s[1] - s[0] == size][-count:]
+    sums = defaultdict(lambda: [0.0, 0.0, 0.0, 0])
+    names = {}
+    for first, last in shaped:
+        step = kernels[first:last]
+        attention = [i for i, k in enumerate(step) if k[2].startswith("attention")]
+        period = (attention[-1] - attention[0]) // (len(attention) - 1)
+        start = attention[0]
+        while start > 0 and not step[start][2].startswith("gemv"):
+            start -= 1
+        previous_end = step[0][0]
+        for i, (begin, end, name) in enumerate(step):
+            place = i - start
+            layer = place // period if place >= 0 else -1
+            if 1 <= layer < len(attention) - 1:
+                entry = sums[place % period]
+                entry[0] += max(0, end - max(begin, previous_end))
+                entry[1] += end - begin
+                entry[2] += max(0, previous_end - begin)
+                entry[3] += 1
+                names[place % period] = name
+            previous_end = max(previous_end, end)
+    print(f"a layer, averaged over the inner layers of {len(shaped)} steps:")
+    print(f"{'place':>5} {'launch':<28} {'exclusive us':>13} {'duration us':>12} "
+          f"{'started early by us':>20}")
+    for place in sorted(sums):
+        e = sums[place]
+        print(f"{place:>5} {names[place][:28]:<28} {e[0] / e[3] / 1e3:>13.2f} "
+              f"{e[1] / e[3] / 1e3:>12.2f} {e[2] / e[3] / 1e3:>20.2f}")
 
 
 if __name__ == "__main__":
