@@ -587,8 +587,8 @@ Status store_rows(const float* src, const float* src2, int64_t src_stride, int64
 // Index i < tokens·(heads + kv_heads)·half rotates one pair of a q or k head (k pairs are
 // also stored); the indices after it store one v value each. What an index needs from the
 // step's metadata alone (positions, block tables, frequencies: none written by the kernels
-// before it) is worked out by prepare(), for a thread's first index before pdl_wait(): the
-// rotation's sincos and the cache row's block lookup then overlap the previous kernel's end.
+// before it) is worked out by prepare_rope_item(), for a thread's first index before pdl_wait():
+// the rotation's sincos and the cache row's block lookup then overlap the previous kernel's end.
 template <typename T>
 struct RopeItem {
   float* first = nullptr;   // the pair's values in qkv (v: the value), or null (no item)
@@ -668,12 +668,13 @@ __global__ void rope_kv_store_kernel(float* qkv, int64_t row_stride, int64_t tok
   RopeItem<T> item = prepare_rope_item<T>(index, qkv, row_stride, tokens, heads, positions,
                                           inv_freq, interleaved, keys, values);
   pdl_wait();  // qkv comes from the kernel before
-  for (; index < total; index += stride) {
-    if (index != int64_t{blockIdx.x} * blockDim.x + threadIdx.x) {
+  while (index < total) {
+    apply_rope_item(item);
+    index += stride;
+    if (index < total) {
       item = prepare_rope_item<T>(index, qkv, row_stride, tokens, heads, positions, inv_freq,
                                   interleaved, keys, values);
     }
-    apply_rope_item(item);
   }
 }
 

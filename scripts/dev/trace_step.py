@@ -7,9 +7,9 @@ traced); columns "Start (ns)", "Duration (ns)", "Name".
     scripts/dev/trace_step.py trace.csv [--step -5]
 
 Steps are runs of launches separated by idle GPU time of more than --gap-us (the host's work
-between forward passes). For the chosen step (default: the fifth from the end, a replayed graph) it prints the step's wall time and, per kind of launch
-(the GEMVs named by their place in the layer: qkv, o, gate_up, down, then output), how often it
-ran, its summed duration, and its exclusive time: end - max(start, previous end), the part of
+between forward passes). For the chosen step (default: the fifth from the end, a replayed
+graph) it prints the step's wall time and, per kind of launch (the GEMVs named by their place
+in the layer: qkv, o, gate_up, down, then output), how often it ran, its summed duration, and its exclusive time: end - max(start, previous end), the part of
 the step's critical path no earlier launch covers. With programmatic launch a kernel starts
 before its predecessor ends, so durations overlap; exclusive times and the gaps (idle GPU
 between one launch's end and the next one's start) add up to the wall time.
@@ -67,7 +67,6 @@ def main():
     chosen = args.step if -len(steps) <= args.step < len(steps) else -2
     first, last = steps[chosen]
     step = kernels[first:last]
-    following = [last] if last < len(kernels) else []
     layers = sum(1 for k in step if k[2].startswith("attention"))
     gemv_names = ["qkv", "o", "gate_up", "down"]
     totals = defaultdict(lambda: [0, 0.0, 0.0])
@@ -87,8 +86,8 @@ def main():
         entry[2] += exclusive / 1e3
         previous_end = max(previous_end, end)
     wall = (previous_end - step[0][0]) / 1e3
-    after = f", then {(kernels[following[0]][0] - previous_end) / 1e3:.1f} us to the next step" \
-        if following else ""
+    after = f", then {(kernels[last][0] - previous_end) / 1e3:.1f} us to the next step" \
+        if last < len(kernels) else ""
     print(f"step {args.step}: {len(step)} launches, {layers} layers, wall {wall:.1f} us, "
           f"idle gaps {gaps / 1e3:.1f} us{after}")
     print(f"{'launch':<44} {'count':>5} {'duration us':>12} {'exclusive us':>13} "
