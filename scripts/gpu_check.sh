@@ -96,6 +96,9 @@ TEST_STATUS=${PIPESTATUS[0]}
 # Attention again with its splits merged through global memory alone (the HIP path).
 POLYINFER_GPU_ATTN_CLUSTER=0 timeout 100 "$BUILD/test_cuda" attention 2>&1 | tee -a "$OUT/test.log"
 [ "${PIPESTATUS[0]}" = 0 ] || TEST_STATUS=1
+# And with thread-block clusters for every shape (by default: single tokens with few splits).
+POLYINFER_GPU_ATTN_CLUSTER=1 timeout 100 "$BUILD/test_cuda" attention 2>&1 | tee -a "$OUT/test.log"
+[ "${PIPESTATUS[0]}" = 0 ] || TEST_STATUS=1
 
 echo "== benchmark =="
 timeout 300 "$BUILD/bench_cuda" "${BENCH_FLAGS[@]}" --out "$OUT/bench_table.txt" 2>&1 | tee "$OUT/bench.log"

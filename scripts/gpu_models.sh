@@ -67,6 +67,11 @@ if step tests; then
     >"$OUT/test_cuda_no_clusters.log" 2>&1 || STATUS=1
   grep -E "^FAIL|FAILED|passed|failed" "$OUT/test_cuda_no_clusters.log" | tail -5 |
     sed 's/^/attention without clusters: /' | tee -a "$LOG"
+  # And with clusters for every shape (by default only single tokens with few splits take them).
+  POLYINFER_GPU_ATTN_CLUSTER=1 timeout 100 "$B/bin/test_cuda" attention \
+    >"$OUT/test_cuda_clusters.log" 2>&1 || STATUS=1
+  grep -E "^FAIL|FAILED|passed|failed" "$OUT/test_cuda_clusters.log" | tail -5 |
+    sed 's/^/attention with clusters always: /' | tee -a "$LOG"
   timeout 300 "$B/bin/test_gpu_model" --durations yes >"$OUT/test_gpu_model.log" 2>&1 || STATUS=1
   grep -E "^conformance|test cases|passed|failed|FAILED" "$OUT/test_gpu_model.log" | tee -a "$LOG"
 fi
