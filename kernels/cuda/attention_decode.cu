@@ -849,7 +849,7 @@ Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t
   // token whose splits fit one cluster; otherwise through global memory (the last split to
   // arrive merges). Measured on an H200 (q4_0 llama-3-8b decode, session 14): one token after
   // 128 prompt tokens (6 splits) 537 against 525 tok/s without clusters; after 1024 (34 splits)
-  // 492 against 500; 8 and 32 tokens +4 % after 128, +5 % and +16 % after 1024 without.
+  // 492 against 500; 8 and 32 tokens +4 % after 128, +5 % and +16-17 % after 1024 without.
   // POLYINFER_GPU_ATTN_CLUSTER=0: never clusters (as on HIP and before Hopper); =1: always.
   static const int cluster_setting = [] {
     const char* env = std::getenv("POLYINFER_GPU_ATTN_CLUSTER");
