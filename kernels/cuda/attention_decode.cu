@@ -850,22 +850,25 @@ Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t
   // arrive merges). Measured on an H200 (q4_0 llama-3-8b decode, session 14): one token after
   // 128 prompt tokens (6 splits) 537 against 525 tok/s without clusters; after 1024 (34 splits)
   // 492 against 500; 8 and 32 tokens +4 % after 128, +5 % and +16-17 % after 1024 without.
-  // POLYINFER_GPU_ATTN_CLUSTER=0: never clusters (as on HIP and before Hopper); =1: always.
+  // POLYINFER_GPU_ATTN_CLUSTER=0: never clusters (as on HIP and before Hopper); any other
+  // value: clusters wherever there are splits.
   static const int cluster_setting = [] {
     const char* env = std::getenv("POLYINFER_GPU_ATTN_CLUSTER");
     return env == nullptr || *env == '\0' ? -1 : *env == '0' ? 0 : 1;
   }();
-  // 9-15 splits become 8, one cluster: a second merge level (through global memory) cost
-  // more than the longer shares (POLYINFER_GPU_ATTN_ONE_CLUSTER=0 keeps them).
+  // The splits as clusters take them: 9-15 become 8, one cluster, since a second merge level
+  // (through global memory) cost more than the longer shares (POLYINFER_GPU_ATTN_ONE_CLUSTER=0
+  // keeps them).
   static const bool one_cluster = env_switch("POLYINFER_GPU_ATTN_ONE_CLUSTER");
-  const int one_cluster_most = one_cluster ? 2 * kMaxCluster - 1 : kMaxCluster;
-  const bool clusters = cluster_setting == 1 ||
-                        (cluster_setting < 0 && tokens == 1 && plan.splits <= one_cluster_most);
+  int cluster_splits = plan.splits;
+  if (one_cluster && plan.splits > kMaxCluster && plan.splits < 2 * kMaxCluster) {
+    cluster_splits = kMaxCluster;
+  }
+  const bool clusters =
+      cluster_setting == 1 || (cluster_setting < 0 && tokens == 1 && cluster_splits <= kMaxCluster);
   plan.cluster = 1;
   if (!POLYINFER_GPU_HIP && impl.compute_major >= 9 && plan.splits > 1 && clusters) {
-    if (one_cluster && plan.splits > kMaxCluster && plan.splits < 2 * kMaxCluster) {
-      plan.splits = kMaxCluster;
-    }
+    plan.splits = cluster_splits;
     plan.cluster = std::min(plan.splits, kMaxCluster);
     plan.splits = static_cast<int>(ceil_div(plan.splits, plan.cluster) * plan.cluster);
   }
