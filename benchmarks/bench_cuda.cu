@@ -330,7 +330,7 @@ struct Bench {
     float* y_data = y.as<float>();
 
     // The default first: its output is what the variants must reproduce.
-    const GemvConfig fallback = gemv_default(dtype, 1, cols);
+    const GemvConfig fallback = gemv_default(dtype, 1, cols, rows);
     BENCH_OK(gemv(*context, matrices[0], x_data, 1, cols, y_data, rows, fallback));
     const std::vector<float> expected = to_host(y_data, static_cast<size_t>(rows));
     double default_us = 0.0;

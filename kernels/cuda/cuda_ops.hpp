@@ -247,8 +247,10 @@ struct GemvConfig {
 /// The launch shapes compiled for single-token GEMV (benchmarks compare them; every one is
 /// also checked against the reference by the tests).
 [[nodiscard]] std::span<const GemvConfig> gemv_variants() noexcept;
-/// The default shape matmul() uses for `dtype`, `tokens` (1..kGemvMaxTokens) and rows of `cols`.
-[[nodiscard]] GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols) noexcept;
+/// The default shape matmul() uses for `dtype`, `tokens` (1..kGemvMaxTokens) and a matrix of
+/// `rows` × `cols`.
+[[nodiscard]] GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols,
+                                      int64_t rows) noexcept;
 
 /// y[t][r] = Σ_c W[r][c]·x[t][c] for t < tokens (x: tokens × cols f32, row stride `x_stride`;
 /// y: tokens × rows f32, row stride `y_stride`). Up to kGemvMaxTokens rows run the GEMV

@@ -166,7 +166,7 @@ GemvConfig forced_shape(const char* name) noexcept {
 
 }  // namespace
 
-GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols) noexcept {
+GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols, int64_t rows) noexcept {
   // POLYINFER_GPU_GEMV: one single-token shape for every format; POLYINFER_GPU_GEMV_LONG /
   // _SHORT: for rows of more / at most 4096 columns only (an 8B Llama's down projection / the
   // others). Tuning.
@@ -191,6 +191,14 @@ GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols) noexcept {
     // - F16: eight chunks of one row per lane past 4096 columns (86–91 %); rows of 4096 split
     //   over four warps (14336×4096: 87–89 % against 82–83 % unsplit, cuBLAS 80–86 %).
     const bool long_rows = cols > 14336;
+    // Vocabulary-sized matrices of short rows (an output projection): four rows × two chunks,
+    // unsplit. 128256×4096, three H200 runs each (docs/measurements/gpu-2026-11-26-session15.txt,
+    // calls 1, 3, 4): Q4_0 90.1–92.0 % of streaming against 83.9–85.5 % for (2,4,8), Q8_0
+    // 94.5–96.7 against 91.6–93.2 for (2,2,8,4), F16 92.7–94.7 against 86.4–88.2 (BF16 runs
+    // the same kernel); Q4_K's (2,2,4) stays (87.9–89.2 against 73.1–74.2). Matrices between
+    // 14336 and 65536 rows were not measured and keep the shapes below.
+    const bool vocabulary = rows >= 65536 && cols <= 4096;
+    if (vocabulary && dtype != DType::kQ4_K && dtype != DType::kF32) return GemvConfig{4, 2, 8};
     switch (dtype) {
       case DType::kQ4_0:
         // Rows of 4097..14336 columns (an 8B Llama's down projection) split over four warps:
@@ -303,8 +311,9 @@ Status run_gemv(Context& context, const DeviceMatrix& w, const float* x, const v
                 const GemvConfig& requested) noexcept {
   POLYINFER_GPU_TRY(check_product(w, x, tokens, x_stride, y, y_stride));
   if (tokens > kGemvMaxTokens) return Status::kUnsupported;
-  const GemvConfig config =
-      requested.rows_per_warp == 0 ? gemv_default(w.dtype(), tokens, w.cols()) : requested;
+  const GemvConfig config = requested.rows_per_warp == 0
+                                ? gemv_default(w.dtype(), tokens, w.cols(), w.rows())
+                                : requested;
   Context::Impl& impl = context.impl();
   const WeightsView view = weights_view(w);
   const int token_count = static_cast<int>(tokens);
