@@ -2,7 +2,7 @@
 // GPU roofline and kernel timings: streaming read bandwidth first, then every GEMV (format ×
 // shape) as a fraction of it, with cuBLAS F16 beside; multi-row GEMV, GEMM and attention after.
 //
-//   bench_cuda [--quick] [--gemm] [--out FILE]
+//   bench_cuda [--quick] [--gemm] [--gemv FORMAT ROWSxCOLS] [--row-read] [--out FILE]
 //
 // Timing: CUDA graphs of many calls replayed (launch gaps as in a captured decode step), CUDA
 // events around each replay, the median of the replays. Matrices smaller than 512 MiB are
@@ -254,6 +254,43 @@ __global__ void float_to_half_kernel(const float* in, __half* out, int64_t count
   }
 }
 
+// The GEMV's weight traffic without its arithmetic: warp groups of `splits` warps own kRows
+// consecutive rows of `row_bytes`, lane l of split s reads 16-byte chunks 32s + l, 32s + l +
+// 32·splits, … of each row, kUnroll of them a row before folding any (gemv_kernel's order).
+template <int kRows, int kUnroll>
+__global__ void row_read_kernel(const uint8_t* base, int64_t rows, int64_t row_bytes, int splits,
+                                uint64_t* sink) {
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const int split = warp % splits;
+  const int64_t group = (int64_t{blockIdx.x} * (blockDim.x / 32) + warp) / splits;
+  const int64_t first_row = group * kRows;
+  if (first_row >= rows) return;
+  const int64_t chunks = row_bytes / 16;
+  const int64_t stride = int64_t{32} * splits;
+  uint32_t folded = 0;
+  for (int64_t k0 = split * 32 + lane; k0 < chunks; k0 += stride * kUnroll) {
+    uint4 values[kUnroll][kRows];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        const int64_t k = k0 + u * stride;
+        const int64_t row = first_row + r < rows ? first_row + r : rows - 1;
+        values[u][r] = k < chunks ? load_stream(base + row * row_bytes + k * 16) : uint4{};
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        folded ^= values[u][r].x ^ values[u][r].y ^ values[u][r].z ^ values[u][r].w;
+      }
+    }
+  }
+  if (folded == 0x9E3779B9u) *sink = folded;
+}
+
 struct Bench {
   cudaStream_t stream = nullptr;
   std::unique_ptr<Context> context;
@@ -298,6 +335,53 @@ struct Bench {
         "roofline: streaming read %.0f GB/s (variant %d of GB/s:%s); d2d copy %.0f GB/s "
         "(read + write), 2 GiB",
         best, best_variant, all.c_str(), bytes / copy_us / 1e3);
+  }
+
+  // --row-read: row_read_kernel's fraction of streaming for GEMV launch shapes (rows per warp,
+  // unroll, warps, splits) over matrices of 2 KB and 14 KB rows (Q4_0 quants of 4096 and 28672
+  // columns), 132 MB a call (calls cycle over a 2 GiB buffer) and 2 GiB a call (steady state).
+  void row_read() {
+    const uint64_t bytes = uint64_t{2} << 30;
+    DeviceBuffer data = random_gguf(DType::kF32, static_cast<int64_t>(bytes / 4), seed++);
+    DeviceBuffer sink;
+    BENCH_OK(DeviceBuffer::allocate(64, &sink));
+    struct Shape {
+      int rows, unroll, warps, splits;
+    };
+    const Shape shapes[] = {{4, 2, 8, 1}, {2, 2, 4, 1}, {2, 2, 8, 1}, {2, 4, 8, 1},
+                            {2, 2, 8, 4}, {1, 4, 8, 1}, {1, 8, 8, 1}, {4, 4, 8, 1}};
+    for (const int64_t row_bytes : {int64_t{2048}, int64_t{14336}}) {
+      for (const uint64_t call_bytes : {uint64_t{132} << 20, bytes}) {
+        const int64_t rows = static_cast<int64_t>(call_bytes) / row_bytes;
+        const int regions = static_cast<int>(bytes / (rows * row_bytes));
+        std::string line;
+        for (const Shape& shape : shapes) {
+          const auto kernel = shape.rows == 4 && shape.unroll == 2   ? &row_read_kernel<4, 2>
+                              : shape.rows == 4 && shape.unroll == 4 ? &row_read_kernel<4, 4>
+                              : shape.rows == 2 && shape.unroll == 2 ? &row_read_kernel<2, 2>
+                              : shape.rows == 2 && shape.unroll == 4 ? &row_read_kernel<2, 4>
+                              : shape.rows == 1 && shape.unroll == 4 ? &row_read_kernel<1, 4>
+                                                                     : &row_read_kernel<1, 8>;
+          const int64_t groups = ceil_div(rows, int64_t{shape.rows});
+          const auto blocks =
+              static_cast<unsigned>(ceil_div(groups, int64_t{shape.warps / shape.splits}));
+          const double us = time_calls_us(stream, std::max(2 * regions, 8), reps, [&](int i) {
+            const uint8_t* base =
+                data.as<uint8_t>() + static_cast<uint64_t>(i % regions) * rows * row_bytes;
+            kernel<<<blocks, shape.warps * 32, 0, stream>>>(base, rows, row_bytes, shape.splits,
+                                                            sink.as<uint64_t>());
+            return cudaGetLastError() == cudaSuccess;
+          });
+          char cell[64];
+          std::snprintf(cell, sizeof cell, " (%d,%d,%d,%d) %.1f", shape.rows, shape.unroll,
+                        shape.warps, shape.splits,
+                        100.0 * rows * row_bytes / us / 1e3 / stream_gb_s);
+          line += cell;
+        }
+        report.line("row read, rows of %lld B, %.0f MB a call:%s",
+                    static_cast<long long>(row_bytes), rows * row_bytes / 1e6, line.c_str());
+      }
+    }
   }
 
   // One format × shape: every single-token variant through gemv() (quantize + GEMV), the
@@ -643,12 +727,41 @@ int main(int argc, char** argv) {
   using namespace polyinfer::detail::gpu;
   using polyinfer::DType;
   bool quick = false;
-  bool gemm_only = false;  // --gemm: the roofline and the mmq / cuBLAS table only
+  bool gemm_only = false;      // --gemm: the roofline and the mmq / cuBLAS table only
+  bool row_read_only = false;  // --row-read: the roofline and row_read()'s table only
   const char* out_path = nullptr;
+  // --gemv FORMAT ROWSxCOLS: the roofline and that one GEMV row only (profiling one shape).
+  const char* only_format = nullptr;
+  long long only_rows = 0;
+  long long only_cols = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
     if (std::strcmp(argv[i], "--gemm") == 0) gemm_only = true;
+    if (std::strcmp(argv[i], "--row-read") == 0) row_read_only = true;
     if (std::strcmp(argv[i], "--out") == 0 && i + 1 < argc) out_path = argv[++i];
+    if (std::strcmp(argv[i], "--gemv") == 0 && i + 2 < argc) {
+      only_format = argv[++i];
+      if (std::sscanf(argv[++i], "%lldx%lld", &only_rows, &only_cols) != 2 || only_rows < 1 ||
+          only_cols < 32 || only_cols % 32 != 0) {
+        std::fprintf(stderr, "bench_cuda: --gemv wants FORMAT ROWSxCOLS (cols a multiple of 32)\n");
+        return 2;
+      }
+    }
+  }
+  DType only_dtype = DType::kQ4_0;
+  if (only_format != nullptr) {
+    const std::pair<const char*, DType> formats[] = {{"q4_0", DType::kQ4_0},
+                                                     {"q4_k", DType::kQ4_K},
+                                                     {"q8_0", DType::kQ8_0},
+                                                     {"f16", DType::kF16}};
+    const auto* found = std::find_if(std::begin(formats), std::end(formats), [&](const auto& f) {
+      return std::strcmp(f.first, only_format) == 0;
+    });
+    if (found == std::end(formats)) {
+      std::fprintf(stderr, "bench_cuda: --gemv format must be q4_0, q4_k, q8_0 or f16\n");
+      return 2;
+    }
+    only_dtype = found->second;
   }
   if (device_count() == 0) {
     std::printf("bench_cuda: no GPU visible\n");
@@ -670,6 +783,15 @@ int main(int argc, char** argv) {
   (void)cublasSetWorkspace(bench.blas, bench.blas_workspace.data(), uint64_t{32} << 20);
 
   bench.roofline();
+  if (row_read_only) {
+    bench.row_read();
+    return 0;
+  }
+  if (only_format != nullptr) {
+    std::vector<std::pair<double, double>> large;
+    bench.gemv_row(only_dtype, only_rows, only_cols, &large);
+    return 0;
+  }
   if (gemm_only) {
     for (DType dtype : {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0}) {
       bench.batch_gemm(dtype, 4096, 4096);
