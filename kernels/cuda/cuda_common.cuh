@@ -398,6 +398,11 @@ void prefer_carveout(const void* kernel, int percent) noexcept;
 /// device). No-op on HIP.
 [[nodiscard]] Status allow_shared_bytes(const void* kernel, int bytes) noexcept;
 
+/// Blocks of `kernel` (`threads` each, `shared_bytes` of dynamic shared memory) that fit on one
+/// multiprocessor of the current device at launch()'s carveout; looked up once per shape.
+[[nodiscard]] Status occupancy(const void* kernel, int threads, int shared_bytes,
+                               int* blocks) noexcept;
+
 /// The carveout launch() asks for. The driver picks a carveout per kernel from its shared memory
 /// needs; when consecutive kernels of a chain differ, a multiprocessor must drain before it
 /// switches, and the attention launch in a batch-1 decode step paid for that (llama-3-8b Q4_0:

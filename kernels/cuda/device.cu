@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "kernels/cuda/context.cuh"
@@ -80,6 +81,28 @@ Status allow_shared_bytes(const void* kernel, int bytes) noexcept {
   most = bytes;
   return Status::kOk;
 #endif
+}
+
+Status occupancy(const void* kernel, int threads, int shared_bytes, int* blocks) noexcept {
+  *blocks = 0;
+  int device = 0;
+  POLYINFER_CUDA_TRY(cudaGetDevice(&device));
+  // The carveout launch() will ask for: the calculator reads it from the kernel's attributes.
+  prefer_carveout(kernel, kCarveout);
+  static std::mutex mutex;
+  static std::map<std::tuple<const void*, int, int, int>, int> known;
+  const std::lock_guard<std::mutex> lock(mutex);
+  const auto key = std::make_tuple(kernel, device, threads, shared_bytes);
+  if (const auto found = known.find(key); found != known.end()) {
+    *blocks = found->second;
+    return Status::kOk;
+  }
+  int count = 0;
+  POLYINFER_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+      &count, kernel, threads, static_cast<size_t>(shared_bytes)));
+  known[key] = count;
+  *blocks = count;
+  return Status::kOk;
 }
 
 DeviceTraits current_device_traits() noexcept {

@@ -352,7 +352,7 @@ using GemvBulkKernel = void (*)(WeightsView, ActivationsView, float*);
 
 /// The compiled bulk-copy kernel for `config` (1 row per warp; unroll: 32-chunk slices per warp
 /// and stage; warps; stages) and its stages' shared memory, or null: (unroll, warps, stages) of
-/// (4, 8, 4), (2, 8, 8), (2, 16, 4), (2, 16, 6), (1, 16, 8).
+/// (4, 8, 4), (2, 8, 8), (2, 16, 4), (2, 16, 6), (1, 16, 8), (2, 16, 3), (1, 16, 6).
 template <class Format>
 GemvBulkKernel pick_gemv_bulk(const GemvConfig& config, int* stage_bytes) noexcept {
   const int unroll = config.unroll;
@@ -370,6 +370,8 @@ GemvBulkKernel pick_gemv_bulk(const GemvConfig& config, int* stage_bytes) noexce
   POLYINFER_BULK_SHAPE(2, 16, 4)
   POLYINFER_BULK_SHAPE(2, 16, 6)
   POLYINFER_BULK_SHAPE(1, 16, 8)
+  POLYINFER_BULK_SHAPE(2, 16, 3)
+  POLYINFER_BULK_SHAPE(1, 16, 6)
 #undef POLYINFER_BULK_SHAPE
   return nullptr;
 }
@@ -404,12 +406,27 @@ Status dispatch_gemv_bulk(const WeightsView& w, const ActivationsView& x, float*
     const int n = env != nullptr ? std::atoi(env) : 2;
     return n >= 1 && n <= 4 ? n : 2;
   }();
-  const int64_t blocks =
-      std::min<int64_t>(int64_t{traits.multiprocessors} * per_multiprocessor, w.rows);
-  const int64_t row_sums = ceil_div(w.rows, blocks) * 4;
+  // Row sums for at most as many rows as a block of a full grid takes; the grid may shrink
+  // below (fewer blocks fit), in which case the sums are sized again.
+  int64_t blocks = std::min<int64_t>(int64_t{traits.multiprocessors} * per_multiprocessor, w.rows);
+  int64_t row_sums = ceil_div(w.rows, blocks) * 4;
   if (row_sums > 32 * 1024) return Status::kUnsupported;
-  const int shared_bytes = stage_bytes + static_cast<int>(row_sums);
+  int shared_bytes = stage_bytes + static_cast<int>(row_sums);
   POLYINFER_GPU_TRY(allow_shared_bytes(reinterpret_cast<const void*>(kernel), shared_bytes));
+  // Never more blocks than fit at once: a block left for a second wave would find its share
+  // still whole when the first wave ends (Q4_0 stages of 18 KB: one block of 74 KB fits a
+  // multiprocessor at launch()'s carveout, not two).
+  int fitting = 0;
+  POLYINFER_GPU_TRY(occupancy(reinterpret_cast<const void*>(kernel),
+                              (config.warps_per_block + 1) * kWarp, shared_bytes, &fitting));
+  if (fitting < 1) return Status::kUnsupported;
+  if (fitting < per_multiprocessor) {
+    blocks = std::min<int64_t>(int64_t{traits.multiprocessors} * fitting, w.rows);
+    row_sums = ceil_div(w.rows, blocks) * 4;
+    if (row_sums > 32 * 1024) return Status::kUnsupported;
+    shared_bytes = stage_bytes + static_cast<int>(row_sums);
+    POLYINFER_GPU_TRY(allow_shared_bytes(reinterpret_cast<const void*>(kernel), shared_bytes));
+  }
   return launch(kernel, dim3(static_cast<unsigned>(blocks)),
                 dim3(static_cast<unsigned>((config.warps_per_block + 1) * kWarp)),
                 static_cast<size_t>(shared_bytes), stream, programmatic, w, x, y);

@@ -38,6 +38,8 @@ constexpr GemvConfig kSingleTokenVariants[] = {
     {1, 2, 16, 1, 4},
     {1, 2, 16, 1, 6},
     {1, 1, 16, 1, 8},
+    {1, 2, 16, 1, 3},
+    {1, 1, 16, 1, 6},
 };
 
 bool is_quantized(DType dtype) noexcept {
