@@ -189,7 +189,7 @@ GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols, int64_t rows)
     //   columns, four rows × two (8192×28672: 80–82 % of streaming against 64–66 %).
     // - Q4_K (32-byte chunks): two rows × two, 4 warps, everywhere (438 tok/s; 78–80 % and
     //   88–89 % on the two large matrices).
-    // - Q8_0: rows split over four warps (337 against 317 tok/s unsplit; 87–89 % and 96–98 %).
+    // - Q8_0: rows of up to 14336 columns split over four warps (337 against 317 tok/s unsplit).
     // - F16: eight chunks of one row per lane past 4096 columns (86–91 %); rows of 4096 split
     //   over four warps (14336×4096: 87–89 % against 82–83 % unsplit, cuBLAS 80–86 %).
     const bool long_rows = cols > 14336;
@@ -211,6 +211,10 @@ GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols, int64_t rows)
       case DType::kQ4_K:
         return GemvConfig{2, 2, 4};
       case DType::kQ8_0:
+        // Past 14336 columns, four rows × two unsplit, as Q4_0: the split (2,2,8,4) was the
+        // slowest of the four common shapes on 8192×28672 in all 13 runs of sessions 10 and 15
+        // (82.4–86.3 % of streaming; (4,2,8) 86.8–89.6 %, docs/measurements).
+        if (long_rows) return GemvConfig{4, 2, 8};
         return GemvConfig{2, 2, 8, 4};
       case DType::kF16:
       case DType::kBF16:
