@@ -186,7 +186,7 @@ GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols, int64_t rows)
     // to 14336 columns), and gpu_check's per-variant table for the matrices of 100 MB and more.
     // - Q4_0: two rows × four chunks in flight per lane inside the model (445 tok/s; launched
     //   early, each GEMV loads its first chunks while the kernel before it runs); past 14336
-    //   columns, four rows × two (8192×28672: 80–82 % of streaming against 64–66 %).
+    //   columns, see below.
     // - Q4_K (32-byte chunks): two rows × two, 4 warps, everywhere (438 tok/s; 78–80 % and
     //   88–89 % on the two large matrices).
     // - Q8_0: rows of up to 14336 columns split over four warps (337 against 317 tok/s unsplit).
@@ -205,8 +205,9 @@ GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols, int64_t rows)
       case DType::kQ4_0:
         // Rows of 4097..14336 columns (an 8B Llama's down projection) split over four warps:
         // batch-1 decode 536 against 525 tok/s, twice (session 13, POLYINFER_GPU_GEMV_LONG;
-        // Q4_K lost 2 % with it).
-        if (long_rows) return GemvConfig{4, 2, 8};
+        // Q4_K lost 2 % with it). Longer rows: two rows × two chunks, 4 warps, ahead of
+        // (4,2,8) by 0.7–1.8 points in all 14 runs of sessions 10 and 15 on 8192×28672.
+        if (long_rows) return GemvConfig{2, 2, 4};
         return cols > 4096 ? GemvConfig{2, 2, 8, 4} : GemvConfig{2, 4, 8};
       case DType::kQ4_K:
         return GemvConfig{2, 2, 4};
