@@ -406,26 +406,24 @@ Status dispatch_gemv_bulk(const WeightsView& w, const ActivationsView& x, float*
     const int n = env != nullptr ? std::atoi(env) : 2;
     return n >= 1 && n <= 4 ? n : 2;
   }();
-  // Row sums for at most as many rows as a block of a full grid takes; the grid may shrink
-  // below (fewer blocks fit), in which case the sums are sized again.
-  int64_t blocks = std::min<int64_t>(int64_t{traits.multiprocessors} * per_multiprocessor, w.rows);
-  int64_t row_sums = ceil_div(w.rows, blocks) * 4;
-  if (row_sums > 32 * 1024) return Status::kUnsupported;
-  int shared_bytes = stage_bytes + static_cast<int>(row_sums);
-  POLYINFER_GPU_TRY(allow_shared_bytes(reinterpret_cast<const void*>(kernel), shared_bytes));
   // Never more blocks than fit at once: a block left for a second wave would find its share
   // still whole when the first wave ends (Q4_0 stages of 18 KB: one block of 74 KB fits a
-  // multiprocessor at launch()'s carveout, not two).
-  int fitting = 0;
-  POLYINFER_GPU_TRY(occupancy(reinterpret_cast<const void*>(kernel),
-                              (config.warps_per_block + 1) * kWarp, shared_bytes, &fitting));
-  if (fitting < 1) return Status::kUnsupported;
-  if (fitting < per_multiprocessor) {
-    blocks = std::min<int64_t>(int64_t{traits.multiprocessors} * fitting, w.rows);
-    row_sums = ceil_div(w.rows, blocks) * 4;
+  // multiprocessor at launch()'s carveout, not two). Fewer blocks take more rows each, so their
+  // row sums grow: size again until the blocks fit (fewer each time, so this ends).
+  int64_t blocks = 0;
+  int shared_bytes = 0;
+  for (int per_sm = per_multiprocessor;;) {
+    blocks = std::min<int64_t>(int64_t{traits.multiprocessors} * per_sm, w.rows);
+    const int64_t row_sums = ceil_div(w.rows, blocks) * 4;
     if (row_sums > 32 * 1024) return Status::kUnsupported;
     shared_bytes = stage_bytes + static_cast<int>(row_sums);
     POLYINFER_GPU_TRY(allow_shared_bytes(reinterpret_cast<const void*>(kernel), shared_bytes));
+    int fitting = 0;
+    POLYINFER_GPU_TRY(occupancy(reinterpret_cast<const void*>(kernel),
+                                (config.warps_per_block + 1) * kWarp, shared_bytes, &fitting));
+    if (fitting >= per_sm) break;
+    if (fitting < 1) return Status::kUnsupported;
+    per_sm = fitting;
   }
   return launch(kernel, dim3(static_cast<unsigned>(blocks)),
                 dim3(static_cast<unsigned>((config.warps_per_block + 1) * kWarp)),

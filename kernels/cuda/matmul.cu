@@ -212,7 +212,7 @@ GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols, int64_t rows)
       case DType::kQ4_K:
         return GemvConfig{2, 2, 4};
       case DType::kQ8_0:
-        // Past 14336 columns, four rows × two unsplit, as Q4_0: the split (2,2,8,4) was the
+        // Past 14336 columns, four rows × two unsplit: the split (2,2,8,4) was the
         // slowest of the four common shapes on 8192×28672 in all 13 runs of sessions 10 and 15
         // (82.4–86.3 % of streaming; (4,2,8) 86.8–89.6 %, docs/measurements).
         if (long_rows) return GemvConfig{4, 2, 8};
