@@ -206,14 +206,14 @@ GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols, int64_t rows)
         // Rows of 4097..14336 columns (an 8B Llama's down projection) split over four warps:
         // batch-1 decode 536 against 525 tok/s, twice (session 13, POLYINFER_GPU_GEMV_LONG;
         // Q4_K lost 2 % with it). Longer rows: two rows × two chunks, 4 warps, ahead of
-        // (4,2,8) by 0.7–1.8 points in all 14 runs of sessions 10 and 15 on 8192×28672.
+        // (4,2,8) by 0.7–2.0 points in all 16 runs of sessions 10 and 15 on 8192×28672.
         if (long_rows) return GemvConfig{2, 2, 4};
         return cols > 4096 ? GemvConfig{2, 2, 8, 4} : GemvConfig{2, 4, 8};
       case DType::kQ4_K:
         return GemvConfig{2, 2, 4};
       case DType::kQ8_0:
         // Past 14336 columns, four rows × two unsplit: the split (2,2,8,4) was the
-        // slowest of the four common shapes on 8192×28672 in all 13 runs of sessions 10 and 15
+        // slowest of the four common shapes on 8192×28672 in all 16 runs of sessions 10 and 15
         // (82.4–86.3 % of streaming; (4,2,8) 86.8–89.6 %, docs/measurements).
         if (long_rows) return GemvConfig{4, 2, 8};
         return GemvConfig{2, 2, 8, 4};
