@@ -339,7 +339,7 @@ struct Bench {
 
   // --row-read: row_read_kernel's fraction of streaming for GEMV launch shapes (rows per warp,
   // unroll, warps, splits) over matrices of 2 KB and 14 KB rows (Q4_0 quants of 4096 and 28672
-  // columns), 132 MB a call (calls cycle over a 2 GiB buffer) and 2 GiB a call (steady state).
+  // columns), 132 MiB a call (calls cycle over a 2 GiB buffer) and 2 GiB a call (steady state).
   void row_read() {
     const uint64_t bytes = uint64_t{2} << 30;
     DeviceBuffer data = random_gguf(DType::kF32, static_cast<int64_t>(bytes / 4), seed++);
@@ -347,29 +347,27 @@ struct Bench {
     BENCH_OK(DeviceBuffer::allocate(64, &sink));
     struct Shape {
       int rows, unroll, warps, splits;
+      void (*kernel)(const uint8_t*, int64_t, int64_t, int, uint64_t*);
     };
-    const Shape shapes[] = {{4, 2, 8, 1}, {2, 2, 4, 1}, {2, 2, 8, 1}, {2, 4, 8, 1},
-                            {2, 2, 8, 4}, {1, 4, 8, 1}, {1, 8, 8, 1}, {4, 4, 8, 1}};
+    const Shape shapes[] = {
+        {4, 2, 8, 1, &row_read_kernel<4, 2>}, {2, 2, 4, 1, &row_read_kernel<2, 2>},
+        {2, 2, 8, 1, &row_read_kernel<2, 2>}, {2, 4, 8, 1, &row_read_kernel<2, 4>},
+        {2, 2, 8, 4, &row_read_kernel<2, 2>}, {1, 4, 8, 1, &row_read_kernel<1, 4>},
+        {1, 8, 8, 1, &row_read_kernel<1, 8>}, {4, 4, 8, 1, &row_read_kernel<4, 4>}};
     for (const int64_t row_bytes : {int64_t{2048}, int64_t{14336}}) {
       for (const uint64_t call_bytes : {uint64_t{132} << 20, bytes}) {
         const int64_t rows = static_cast<int64_t>(call_bytes) / row_bytes;
         const int regions = static_cast<int>(bytes / (rows * row_bytes));
         std::string line;
         for (const Shape& shape : shapes) {
-          const auto kernel = shape.rows == 4 && shape.unroll == 2   ? &row_read_kernel<4, 2>
-                              : shape.rows == 4 && shape.unroll == 4 ? &row_read_kernel<4, 4>
-                              : shape.rows == 2 && shape.unroll == 2 ? &row_read_kernel<2, 2>
-                              : shape.rows == 2 && shape.unroll == 4 ? &row_read_kernel<2, 4>
-                              : shape.rows == 1 && shape.unroll == 4 ? &row_read_kernel<1, 4>
-                                                                     : &row_read_kernel<1, 8>;
           const int64_t groups = ceil_div(rows, int64_t{shape.rows});
           const auto blocks =
               static_cast<unsigned>(ceil_div(groups, int64_t{shape.warps / shape.splits}));
           const double us = time_calls_us(stream, std::max(2 * regions, 8), reps, [&](int i) {
             const uint8_t* base =
                 data.as<uint8_t>() + static_cast<uint64_t>(i % regions) * rows * row_bytes;
-            kernel<<<blocks, shape.warps * 32, 0, stream>>>(base, rows, row_bytes, shape.splits,
-                                                            sink.as<uint64_t>());
+            shape.kernel<<<blocks, shape.warps * 32, 0, stream>>>(
+                base, rows, row_bytes, shape.splits, sink.as<uint64_t>());
             return cudaGetLastError() == cudaSuccess;
           });
           char cell[64];
@@ -750,18 +748,15 @@ int main(int argc, char** argv) {
   }
   DType only_dtype = DType::kQ4_0;
   if (only_format != nullptr) {
-    const std::pair<const char*, DType> formats[] = {{"q4_0", DType::kQ4_0},
-                                                     {"q4_k", DType::kQ4_K},
-                                                     {"q8_0", DType::kQ8_0},
-                                                     {"f16", DType::kF16}};
-    const auto* found = std::find_if(std::begin(formats), std::end(formats), [&](const auto& f) {
-      return std::strcmp(f.first, only_format) == 0;
+    const DType formats[] = {DType::kQ4_0, DType::kQ4_K, DType::kQ8_0, DType::kF16};
+    const DType* found = std::find_if(std::begin(formats), std::end(formats), [&](DType dtype) {
+      return std::strcmp(name_of(dtype), only_format) == 0;
     });
     if (found == std::end(formats)) {
       std::fprintf(stderr, "bench_cuda: --gemv format must be q4_0, q4_k, q8_0 or f16\n");
       return 2;
     }
-    only_dtype = found->second;
+    only_dtype = *found;
   }
   if (device_count() == 0) {
     std::printf("bench_cuda: no GPU visible\n");

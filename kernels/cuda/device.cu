@@ -87,8 +87,6 @@ Status occupancy(const void* kernel, int threads, int shared_bytes, int* blocks)
   *blocks = 0;
   int device = 0;
   POLYINFER_CUDA_TRY(cudaGetDevice(&device));
-  // The carveout launch() will ask for: the calculator reads it from the kernel's attributes.
-  prefer_carveout(kernel, kCarveout);
   static std::mutex mutex;
   static std::map<std::tuple<const void*, int, int, int>, int> known;
   const std::lock_guard<std::mutex> lock(mutex);
@@ -97,6 +95,9 @@ Status occupancy(const void* kernel, int threads, int shared_bytes, int* blocks)
     *blocks = found->second;
     return Status::kOk;
   }
+  // The carveout launch() will ask for (the calculator reads it from the kernel's attributes);
+  // set once per kernel and device, so only a first lookup needs it.
+  prefer_carveout(kernel, kCarveout);
   int count = 0;
   POLYINFER_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
       &count, kernel, threads, static_cast<size_t>(shared_bytes)));
