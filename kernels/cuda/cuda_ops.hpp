@@ -275,6 +275,26 @@ struct GemvConfig {
 /// Producers of layer inputs (the norms, SiLU·mul, attention) can write xq as they go.
 [[nodiscard]] Status matmul(Context& context, const DeviceMatrix& w, const float* x, const void* xq,
                             int64_t tokens, int64_t x_stride, float* y, int64_t y_stride) noexcept;
+/// A residual connection and the RMSNorm after it folded into the single-token GEMVs around
+/// them (batch-1 decode; Q4_0, Q8_0, Q4_K weights): no launch of their own. `normed` (cols of
+/// the next matrix floats) and `partials` (kNormFoldPartials floats) are scratch the two share.
+struct NormFold {
+  float* normed = nullptr;
+  float* partials = nullptr;
+  int count = 0;  ///< partials the last gemv_add_residual() writes (a launch-time constant)
+  float eps = 0.0f;
+};
+inline constexpr int64_t kNormFoldPartials = 4096;
+/// residual += w·xq for one token (xq as quantize_activations() writes it); with
+/// `next_norm_weight`, also the next RMSNorm's input for gemv_normed() into `fold`.
+[[nodiscard]] Status gemv_add_residual(Context& context, const DeviceMatrix& w, const void* xq,
+                                       float* residual, const float* next_norm_weight,
+                                       NormFold* fold) noexcept;
+/// y = w·rms_norm(residual, weight) for one token, the norm's input left in `fold` by
+/// gemv_add_residual(): each block normalizes and quantizes it itself (8-bit blocks of 32, as
+/// quantize_activations() rounds).
+[[nodiscard]] Status gemv_normed(Context& context, const DeviceMatrix& w, const NormFold& fold,
+                                 float* y) noexcept;
 /// The GEMV path with an explicit launch shape (tokens ≤ kGemvMaxTokens; F32 weights have none).
 [[nodiscard]] Status gemv(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
                           int64_t x_stride, float* y, int64_t y_stride,

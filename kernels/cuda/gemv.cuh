@@ -114,6 +114,19 @@ __device__ __forceinline__ void quantize_warp_block(float v, const QuantizedRows
   }
 }
 
+/// A residual connection and the RMSNorm after it, folded into the single-token GEMVs around
+/// them (gemv_fold()). Producer (o, down): y is the residual stream, y[r] += product; with
+/// next_weight, y·next_weight into `normed` and each block's Σ y² into partials[blockIdx.x].
+/// Consumer (qkv, gate_up): its input is `normed` scaled by 1/sqrt(Σ partials[0..count) / cols
+/// + eps), quantized by each block into shared memory as quantize_activations() would.
+struct FoldView {
+  float* normed = nullptr;
+  float* partials = nullptr;
+  const float* next_weight = nullptr;
+  int count = 0;
+  float eps = 0.0f;
+};
+
 /// One GEMV launch per format; `config` must be one of gemv_variants() (tokens == 1) or
 /// gemv_default(dtype, tokens, cols). `programmatic`: the kernel may start before the previous one
 /// on the stream ends (it waits before reading activations).
@@ -126,6 +139,18 @@ __device__ __forceinline__ void quantize_warp_block(float v, const QuantizedRows
 [[nodiscard]] Status gemv_q4_k(const WeightsView& w, const ActivationsView& x, int tokens, float* y,
                                int64_t y_stride, const GemvConfig& config, Stream stream,
                                bool programmatic) noexcept;
+/// The folded single-token GEMV (FoldView) per format: `consumer` reads fold->normed (x unused),
+/// else the producer adds its products into y and sets fold->count (at most `capacity`
+/// partials). `config` as for the plain GEMV; shapes without a folded kernel run (2, 2, 8, 4).
+[[nodiscard]] Status gemv_fold_q4_0(const WeightsView& w, const ActivationsView& x, float* y,
+                                    const GemvConfig& config, bool consumer, FoldView* fold,
+                                    int64_t capacity, Stream stream) noexcept;
+[[nodiscard]] Status gemv_fold_q8_0(const WeightsView& w, const ActivationsView& x, float* y,
+                                    const GemvConfig& config, bool consumer, FoldView* fold,
+                                    int64_t capacity, Stream stream) noexcept;
+[[nodiscard]] Status gemv_fold_q4_k(const WeightsView& w, const ActivationsView& x, float* y,
+                                    const GemvConfig& config, bool consumer, FoldView* fold,
+                                    int64_t capacity, Stream stream) noexcept;
 /// Whether launch_mmq() runs `dtype` on this context's device (int8 MMA: CUDA, sm_80 and later).
 [[nodiscard]] bool mmq_available(const Context::Impl& impl, DType dtype) noexcept;
 /// The integer tensor-core GEMM (mmq.cu) for Q4_0 / Q8_0 / Q4_K weights and `tokens` rows of

@@ -473,4 +473,262 @@ __device__ __forceinline__ int4 load_x16(const int8_t* p) {
   return load_activation(reinterpret_cast<const int4*>(p));
 }
 
+
+/// The consumer's prologue: `normed` · 1/rms quantized into qs (cols) and meta (cols / 32) in
+/// shared memory; two threads per block of 32, 16 values each. The first pass's values are
+/// requested before the sum of the partials, so both come in one round trip.
+template <int kThreads>
+__device__ __forceinline__ void stage_normed_input(const FoldView& fold, int64_t cols, int8_t* qs,
+                                                   int2* meta, float* reduce) {
+  const int t = static_cast<int>(threadIdx.x);
+  const int64_t halves = cols / 16;
+  const int passes = static_cast<int>(ceil_div(halves, int64_t{kThreads}));
+  float4 v[4];
+  const auto load = [&](int64_t h) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      v[i] = h < halves ? load_activation(reinterpret_cast<const float4*>(fold.normed + h * 16) + i)
+                        : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+  };
+  load(t);
+  float part = 0.0f;
+  for (int i = t; i < fold.count; i += kThreads) part += load_activation(fold.partials + i);
+  part = warp_sum(part);
+  if (t % kWarp == 0) reduce[t / kWarp] = part;
+  __syncthreads();
+  float total = 0.0f;
+#pragma unroll
+  for (int w = 0; w < kThreads / kWarp; ++w) total += reduce[w];
+  const float inverse = 1.0f / sqrtf(total / static_cast<float>(cols) + fold.eps);
+  for (int pass = 0;;) {
+    const int64_t h = t + int64_t{pass} * kThreads;
+    // max |v·inverse| = (max |v|)·inverse: rounding a product by a positive factor keeps order.
+    float amax = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      amax = fmaxf(amax, fmaxf(fmaxf(fabsf(v[i].x), fabsf(v[i].y)), fmaxf(fabsf(v[i].z), fabsf(v[i].w))));
+    }
+    amax *= inverse;
+    amax = fmaxf(amax, shfl_xor(amax, 1));  // the other half of the block of 32
+    const float d = amax / 127.0f;
+    const float scale = d != 0.0f ? 1.0f / d : 0.0f;
+    const float values[16] = {v[0].x, v[0].y, v[0].z, v[0].w, v[1].x, v[1].y, v[1].z, v[1].w,
+                              v[2].x, v[2].y, v[2].z, v[2].w, v[3].x, v[3].y, v[3].z, v[3].w};
+    uint32_t packed[4];
+    int sum = 0;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      uint32_t word = 0;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int q = static_cast<int>(roundf(values[4 * i + j] * inverse * scale));
+        sum += q;
+        word |= (static_cast<uint32_t>(q) & 0xFFu) << (8 * j);
+      }
+      packed[i] = word;
+    }
+    sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 1);
+    if (h < halves) {
+      *reinterpret_cast<uint4*>(qs + h * 16) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
+      if (h % 2 == 0) meta[h / 2] = make_int2(__float_as_int(fp16_to_f32(f32_to_fp16(d))), sum);
+    }
+    if (++pass >= passes) break;
+    load(t + int64_t{pass} * kThreads);
+  }
+  __syncthreads();
+}
+
+/// Blocks a multiprocessor the folded kernel of a shape is compiled for: those of the plain
+/// kernel of that shape (its registers under ptxas; sm_90) where the fold fits them without
+/// spilling (the consumers' prologue needs more: three blocks of 8 warps). Q4_K's 32-byte chunks take what they need (held to 80 registers they spill).
+template <class Format, int kRows, int kUnroll, int kSplits, int kWarps, bool kNormIn>
+constexpr int gemv_fold_min_blocks() {
+  if constexpr (sizeof(typename Format::Chunk) > 32) return 1;
+  if constexpr (kSplits == 4 && !kNormIn) return Format::kQuantBytes == 16 && Format::kScaleBytes == 2 ? 5 : 4;
+  if constexpr (kRows == 4) return 2;
+  return 24 / kWarps;
+}
+
+/// The single-token GEMV with a folded norm (FoldView): kNormIn, the consumer (blocks then take
+/// the items blockIdx.x, + gridDim.x, …, so that each quantizes its input once); else the
+/// producer. Shapes as gemv_kernel (kWarps warps a block); the first item's first chunks are
+/// loaded before pdl_wait() as there.
+template <class Format, int kRows, int kUnroll, int kSplits, int kWarps, bool kNormIn>
+__global__ void __launch_bounds__(kWarps* kWarp,
+                                  gemv_fold_min_blocks<Format, kRows, kUnroll, kSplits, kWarps, kNormIn>())
+    gemv_fold_kernel(WeightsView w, ActivationsView x, float* y, FoldView fold, int64_t items) {
+  constexpr int kThreads = kWarps * kWarp;
+  constexpr int kGroups = kWarps / kSplits;  // row groups a block
+  constexpr int64_t kStride = int64_t{kWarp} * kSplits;
+  constexpr int64_t kStep = kStride * kUnroll;
+  using Chunk = typename Format::Chunk;
+  const int lane = static_cast<int>(threadIdx.x) % kWarp;
+  const int warp_in_block = static_cast<int>(threadIdx.x) / kWarp;
+  const int split = warp_in_block % kSplits;
+  const int64_t start = split * kWarp + lane;
+  __shared__ float partial[kWarps][kRows];
+  __shared__ float reduce[kWarps];
+  extern __shared__ __align__(16) uint8_t staged[];
+  pdl_launch_dependents();
+  const auto rows_of = [&](int64_t item, int64_t(&row)[kRows]) {
+    const int64_t first_row = (item * kGroups + warp_in_block / kSplits) * kRows;
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) row[r] = first_row + r < w.rows ? first_row + r : w.rows - 1;
+    return first_row;
+  };
+  int64_t row[kRows];
+  int64_t first_row = rows_of(blockIdx.x, row);
+  Chunk first[kUnroll][kRows];
+  load_chunks<Format, kRows, kUnroll>(w, row, start, kStride, first);
+  float next_weight[kRows];  // the producer's rows' next-norm weights (constant: before the wait)
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    next_weight[r] = !kNormIn && fold.next_weight != nullptr ? __ldg(fold.next_weight + row[r]) : 0.0f;
+  }
+  pdl_wait();
+  ActivationsView input = x;
+  float residual[kRows];
+  if constexpr (kNormIn) {
+    auto* qs = reinterpret_cast<int8_t*>(staged);
+    auto* meta = reinterpret_cast<int2*>(staged + w.cols);
+    stage_normed_input<kThreads>(fold, w.cols, qs, meta, reduce);
+    input.qs = qs;
+    input.meta = meta;
+  } else {
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) residual[r] = load_activation(y + row[r]);
+  }
+  float squares = 0.0f;  // the producer's Σ y² over the rows this thread writes
+  // Sums the item's products (the first item starts with the preloaded chunks) and writes them.
+  const auto finish = [&](float (&acc)[kRows][1]) {
+    float sums[kRows];
+    if constexpr (kSplits == 1) {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) sums[r] = warp_sum(acc[r][0]);
+    } else {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        const float sum = warp_sum(acc[r][0]);
+        if (lane == 0) partial[warp_in_block][r] = sum;
+      }
+      __syncthreads();
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        sums[r] = 0.0f;
+#pragma unroll
+        for (int s = 0; s < kSplits; ++s) sums[r] += partial[warp_in_block - split + s][r];
+      }
+      __syncthreads();  // the next item writes `partial` again
+    }
+    if (split != 0 || lane != 0) return;
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      if (first_row + r >= w.rows) continue;
+      if constexpr (kNormIn) {
+        y[first_row + r] = sums[r];
+      } else {
+        const float value = residual[r] + sums[r];
+        y[first_row + r] = value;
+        if (fold.next_weight != nullptr) {
+          fold.normed[first_row + r] = value * next_weight[r];
+          squares += value * value;
+        }
+      }
+    }
+  };
+  {
+    float acc[kRows][1] = {};
+    dot_chunks<Format, 1, kRows, kUnroll>(w, input, start, kStride, first, acc);
+    for (int64_t base = start + kStep; base < w.chunks; base += kStep) {
+      Chunk chunks[kUnroll][kRows];
+      load_chunks<Format, kRows, kUnroll>(w, row, base, kStride, chunks);
+      dot_chunks<Format, 1, kRows, kUnroll>(w, input, base, kStride, chunks, acc);
+    }
+    finish(acc);
+  }
+  if constexpr (kNormIn) {
+    for (int64_t item = blockIdx.x + int64_t{gridDim.x}; item < items; item += gridDim.x) {
+      first_row = rows_of(item, row);
+      float acc[kRows][1] = {};
+      for (int64_t base = start; base < w.chunks; base += kStep) {
+        Chunk chunks[kUnroll][kRows];
+        load_chunks<Format, kRows, kUnroll>(w, row, base, kStride, chunks);
+        dot_chunks<Format, 1, kRows, kUnroll>(w, input, base, kStride, chunks, acc);
+      }
+      finish(acc);
+    }
+  } else if (fold.next_weight != nullptr) {
+    const float sum = warp_sum(squares);
+    if (lane == 0) reduce[warp_in_block] = sum;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      float total = 0.0f;
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) total += reduce[w];
+      fold.partials[blockIdx.x] = total;
+    }
+  }
+}
+
+using GemvFoldKernel = void (*)(WeightsView, ActivationsView, float*, FoldView, int64_t);
+
+/// The folded kernel for `config` (consumer: kNormIn), or null: (rows per warp, unroll, warps,
+/// splits) of (2, 4, 8, 1), (2, 2, 8, 4), (2, 2, 4, 1), (4, 2, 8, 1), the decode defaults.
+template <class Format, bool kNormIn>
+GemvFoldKernel pick_gemv_fold(const GemvConfig& c) noexcept {
+  const int splits = std::max(c.splits, 1);
+  if (c.stages != 0) return nullptr;
+  if (c.rows_per_warp == 2 && c.unroll == 4 && c.warps_per_block == 8 && splits == 1) {
+    return &gemv_fold_kernel<Format, 2, 4, 1, 8, kNormIn>;
+  }
+  if (c.rows_per_warp == 2 && c.unroll == 2 && c.warps_per_block == 8 && splits == 4) {
+    return &gemv_fold_kernel<Format, 2, 2, 4, 8, kNormIn>;
+  }
+  if (c.rows_per_warp == 2 && c.unroll == 2 && c.warps_per_block == 4 && splits == 1) {
+    return &gemv_fold_kernel<Format, 2, 2, 1, 4, kNormIn>;
+  }
+  if (c.rows_per_warp == 4 && c.unroll == 2 && c.warps_per_block == 8 && splits == 1) {
+    return &gemv_fold_kernel<Format, 4, 2, 1, 8, kNormIn>;
+  }
+  return nullptr;
+}
+
+/// Launches the folded GEMV (one token) with `config`, or (2, 2, 8, 4) where that shape has no
+/// folded kernel. Producer: one block per item, fold.count set to the blocks (the partials it
+/// writes; at most `capacity`). Consumer: at most the blocks that fit at once.
+template <class Format>
+Status dispatch_gemv_fold(const WeightsView& w, const ActivationsView& x, float* y,
+                          const GemvConfig& requested, bool consumer, FoldView* fold,
+                          int64_t capacity, Stream stream) noexcept {
+  GemvConfig config = requested;
+  const auto pick = [&] {
+    return consumer ? pick_gemv_fold<Format, true>(config) : pick_gemv_fold<Format, false>(config);
+  };
+  if (pick() == nullptr) config = GemvConfig{2, 2, 8, 4};
+  const GemvFoldKernel kernel = pick();
+  if (kernel == nullptr) return Status::kUnsupported;
+  const int threads = config.warps_per_block * kWarp;
+  const int64_t items =
+      ceil_div(w.rows, int64_t{config.rows_per_warp} *
+                           (config.warps_per_block / std::max(config.splits, 1)));
+  int64_t blocks = items;
+  int shared_bytes = 0;
+  if (consumer) {
+    if (w.cols % 32 != 0 || fold->count < 1) return Status::kInvalidArgument;
+    shared_bytes = static_cast<int>(w.cols + w.cols / 32 * 8);
+    if (shared_bytes > 48 * 1024) return Status::kUnsupported;
+    int fitting = 0;
+    POLYINFER_GPU_TRY(
+        occupancy(reinterpret_cast<const void*>(kernel), threads, shared_bytes, &fitting));
+    const DeviceTraits traits = current_device_traits();
+    blocks = std::min<int64_t>(items, int64_t{std::max(fitting, 1)} * traits.multiprocessors);
+  } else {
+    if (fold->next_weight != nullptr && items > capacity) return Status::kUnsupported;
+    fold->count = static_cast<int>(items);
+  }
+  return launch(kernel, dim3(static_cast<unsigned>(blocks)), dim3(static_cast<unsigned>(threads)),
+                static_cast<size_t>(shared_bytes), stream, true, w, x, y, *fold, items);
+}
+
 }  // namespace polyinfer::inline v0::detail::gpu

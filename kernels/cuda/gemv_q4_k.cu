@@ -101,4 +101,12 @@ Status gemv_q4_k(const WeightsView& w, const ActivationsView& x, int tokens, flo
   return dispatch_gemv<FormatQ4_K>(pairs, x, tokens, y, y_stride, config, stream, programmatic);
 }
 
+Status gemv_fold_q4_k(const WeightsView& w, const ActivationsView& x, float* y,
+                      const GemvConfig& config, bool consumer, FoldView* fold, int64_t capacity,
+                      Stream stream) noexcept {
+  WeightsView pairs = w;
+  pairs.chunks = w.chunks / 2;  // 32-byte chunks (FormatQ4_K)
+  return dispatch_gemv_fold<FormatQ4_K>(pairs, x, y, config, consumer, fold, capacity, stream);
+}
+
 }  // namespace polyinfer::inline v0::detail::gpu

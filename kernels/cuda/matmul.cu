@@ -351,6 +351,64 @@ Status run_gemv(Context& context, const DeviceMatrix& w, const float* x, const v
 
 }  // namespace
 
+namespace {
+
+// One folded GEMV (gemv_add_residual(), gemv_normed()).
+Status run_gemv_fold(Context& context, const DeviceMatrix& w, const void* xq, float* y,
+                     bool consumer, FoldView* fold) noexcept {
+  if (w.quants() == nullptr || y == nullptr || (!consumer && xq == nullptr)) {
+    return Status::kInvalidArgument;
+  }
+  const DType dtype = w.dtype();
+  if (dtype != DType::kQ4_0 && dtype != DType::kQ8_0 && dtype != DType::kQ4_K) {
+    return Status::kUnsupported;
+  }
+  Context::Impl& impl = context.impl();
+  const WeightsView view = weights_view(w);
+  ActivationsView activations;
+  activations.cols = w.cols();
+  if (!consumer) {
+    const QuantizedRows rows = quantized_rows(const_cast<void*>(xq), 1, w.cols());
+    activations.qs = rows.qs;
+    activations.meta = rows.meta;
+  }
+  const GemvConfig config = gemv_default(dtype, 1, w.cols(), w.rows());
+  switch (dtype) {
+    case DType::kQ4_0:
+      return gemv_fold_q4_0(view, activations, y, config, consumer, fold, kNormFoldPartials,
+                            impl.stream);
+    case DType::kQ8_0:
+      return gemv_fold_q8_0(view, activations, y, config, consumer, fold, kNormFoldPartials,
+                            impl.stream);
+    default:
+      return gemv_fold_q4_k(view, activations, y, config, consumer, fold, kNormFoldPartials,
+                            impl.stream);
+  }
+}
+
+}  // namespace
+
+Status gemv_add_residual(Context& context, const DeviceMatrix& w, const void* xq,
+                         float* residual, const float* next_norm_weight, NormFold* fold) noexcept {
+  if (fold == nullptr || (next_norm_weight != nullptr &&
+                          (fold->normed == nullptr || fold->partials == nullptr))) {
+    return Status::kInvalidArgument;
+  }
+  FoldView view{fold->normed, fold->partials, next_norm_weight, 0, fold->eps};
+  POLYINFER_GPU_TRY(run_gemv_fold(context, w, xq, residual, false, &view));
+  fold->count = next_norm_weight != nullptr ? view.count : 0;
+  return Status::kOk;
+}
+
+Status gemv_normed(Context& context, const DeviceMatrix& w, const NormFold& fold,
+                   float* y) noexcept {
+  if (fold.normed == nullptr || fold.partials == nullptr || fold.count < 1) {
+    return Status::kInvalidArgument;
+  }
+  FoldView view{fold.normed, fold.partials, nullptr, fold.count, fold.eps};
+  return run_gemv_fold(context, w, nullptr, y, true, &view);
+}
+
 Status gemv(Context& context, const DeviceMatrix& w, const float* x, int64_t tokens,
             int64_t x_stride, float* y, int64_t y_stride, const GemvConfig& config) noexcept {
   return run_gemv(context, w, x, nullptr, tokens, x_stride, y, y_stride, config);

@@ -274,6 +274,23 @@ class CudaLlama final : public GpuLlama {
         }
       }
     }
+    // Residual + RMSNorm folded into the GEMVs around them (fold_norms()) where every layer
+    // matrix reads 8-bit input and o / down are one matrix without bias, on one GPU.
+    foldable_ = plan_.ranks == 1 && model.shape().hidden % 32 == 0;
+    for (const GpuLayer& l : layers_) {
+      for (const Stack* stack : {&l.qkv, &l.o, &l.gate_up, &l.down}) {
+        for (const Stack::Part& part : stack->parts) {
+          const DType t = part.weight.dtype();
+          foldable_ = foldable_ && (t == DType::kQ4_0 || t == DType::kQ8_0 || t == DType::kQ4_K);
+        }
+      }
+      for (const Stack* stack : {&l.o, &l.down}) {
+        foldable_ = foldable_ && stack->parts.size() == 1 && !stack->has_bias;
+      }
+    }
+    if (const char* env = std::getenv("POLYINFER_GPU_FOLD_NORMS"); env != nullptr && *env == '0') {
+      foldable_ = false;  // comparisons
+    }
     output_norm_ = upload_floats(model.output_norm(), stream, "output_norm");
     if (plan_.rank == 0) {  // the logits: rank 0 alone
       const Linear output{PackedMatrix(model.output().dtype(), model.output().rows(),
@@ -523,6 +540,23 @@ class CudaLlama final : public GpuLlama {
     }
   }
 
+  // The GEMVs of a stack on the input a gemv_add_residual() left in `fold` (fold_norms()).
+  void matmul_normed(const Stack& stack, const gpu::NormFold& fold, float* y) {
+    for (const Stack::Part& part : stack.parts) {
+      check(gpu::gemv_normed(*context_, part.weight, fold, y + part.offset), "matmul (normed)");
+    }
+    if (stack.has_bias) {
+      check(gpu::add_bias(y, stack.bias.as<float>(), 1, stack.rows, gpu_stream()), "bias");
+    }
+  }
+
+  // Whether a step of `tokens` folds each residual connection and the RMSNorm after it into the
+  // GEMVs around them (gpu::gemv_add_residual(), gpu::gemv_normed()): one-token decode on 8-bit
+  // inputs. POLYINFER_GPU_FOLD_NORMS=0 keeps the add_rms_norm launches (comparisons).
+  [[nodiscard]] bool fold_norms(int64_t tokens) const noexcept {
+    return foldable_ && tokens == 1 && quantized_inputs(tokens) && skipped_.empty();
+  }
+
   // Whether a step of `tokens` has the producers of GEMV inputs quantize them: the layers have
   // 8-bit-activation matrices (F16 / F32 ones read f32), every width is a multiple of 32, and
   // the step is small enough for the GEMV (the GEMM path reads f32).
@@ -578,6 +612,9 @@ class CudaLlama final : public GpuLlama {
   // each GEMV, RoPE then the KV store), for comparisons.
   bool fuse_ = true;
   std::optional<DType> integer_dtype_;  // a layer matrix's Q4_0 / Q8_0 / Q4_K (set at upload)
+  bool foldable_ = false;  // fold_norms() can apply (set at upload)
+  // fold_norms(): the next norm's input x·weight and the producer blocks' Σ x².
+  gpu::DeviceBuffer fold_normed_, fold_partials_;
 
   // POLYINFER_GPU_PROFILE=1: no graphs; GPU time per op kind, printed at destruction.
   bool profile_ = false;
@@ -649,6 +686,9 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
   const float* inv_freq = inv_freq_.as<float>();
   const uint64_t row_bytes = kv_row_bytes(kv.type, kv.kv_heads, kv.head_dim);
   void* xq = quantized_inputs(tokens) ? quantized_.data() : nullptr;
+  // Folded norms: the residual stays in x (the producers add into it), no add_rms_norm launch.
+  const bool fold = fold_norms(tokens);
+  gpu::NormFold norm_fold{fold_normed_.as<float>(), fold_partials_.as<float>(), 0, s.norm_eps};
 
   mark("start");
   check(gpu::embed_rows(embedding_dtype_, embedding_.data(), s.hidden, ids, tokens, x, stream),
@@ -661,7 +701,12 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
   mark("norm");
   for (int64_t l = 0; l < s.layers; ++l) {
     const GpuLayer& g = layers_[static_cast<size_t>(l)];
-    if (runs("qkv")) matmul(g.qkv, normed, tokens, qkv, xq);
+    if (!runs("qkv")) {
+    } else if (fold && l > 0) {
+      matmul_normed(g.qkv, norm_fold, qkv);
+    } else {
+      matmul(g.qkv, normed, tokens, qkv, xq);
+    }
     mark("qkv");
     gpu::DeviceKvView keys{
         kv.type,       kv.kv_heads, kv.head_dim, kv.block_rows, tables_.as<void*>(),
@@ -693,6 +738,29 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
             "attention");
     }
     mark("attention");
+    if (fold) {
+      if (runs("o")) {
+        check(gpu::gemv_add_residual(*context_, g.o.parts.front().weight, xq, x,
+                                     g.ffn_norm.as<float>(), &norm_fold),
+              "o + residual");
+      }
+      mark("o");
+      if (runs("gate_up")) matmul_normed(g.gate_up, norm_fold, gate_up);
+      mark("gate_up");
+      if (runs("silu_mul")) {
+        check(gpu::silu_mul_rows(gate_up, tokens, ffn_, act, stream, xq), "silu_mul");
+      }
+      mark("silu_mul");
+      if (runs("down")) {
+        const float* next_norm =
+            l + 1 < s.layers ? layers_[static_cast<size_t>(l + 1)].attn_norm.as<float>() : nullptr;
+        check(gpu::gemv_add_residual(*context_, g.down.parts.front().weight, xq, x, next_norm,
+                                     &norm_fold),
+              "down + residual");
+      }
+      mark("down");
+      continue;
+    }
     if (runs("o")) matmul(g.o, attn, tokens, projected, xq);
     if (plan_.ranks > 1)
       plan_.reducer->all_reduce(plan_.rank, projected, tokens * s.hidden, stream);
@@ -816,6 +884,10 @@ int64_t CudaLlama::run(std::span<const BatchEntry> batch, KvCache& cache, int64_
   grow(logits_, static_cast<uint64_t>(std::max<int64_t>(rows, 1) * s.vocab) * f);
   if (quantized_inputs(tokens)) {
     grow(quantized_, gpu::quantized_activation_bytes(tokens, std::max({s.hidden, ffn_, q_width})));
+  }
+  if (fold_norms(tokens)) {
+    grow(fold_normed_, static_cast<uint64_t>(s.hidden) * f);
+    grow(fold_partials_, static_cast<uint64_t>(gpu::kNormFoldPartials) * f);
   }
   // Tables sized for every sequence at full context, so decode graphs keep their pointers.
   grow(meta_, host_meta_.size() * sizeof(int32_t));

@@ -3,8 +3,11 @@
 // SiLU·mul and attention that also write the next GEMV's 8-bit input, matmul reading that input,
 // and RoPE with the KV store in one launch. Every launch here is programmatic (PDL), so a chain
 // of them also checks that each kernel waits for the one before.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
+#include <string>
 
 #include "kernels/ref/ops_ref.hpp"
 #include "kernels/ref/quant_ref.hpp"
@@ -124,6 +127,97 @@ GPU_TEST(matmul_reads_the_quantized_input) {
       GPU_OK(gpu::matmul(*context, w, poisoned.data(), xq.data(), tokens, cols, got.data(), rows));
       GPU_CHECK(same_bits(want.to_host(), got.to_host()), "dtype %d tokens %lld",
                 static_cast<int>(dtype), static_cast<long long>(tokens));
+    }
+  }
+}
+
+// A quantized matrix of gaussian weights on the device.
+gpu::DeviceMatrix quantized_matrix(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
+  const std::vector<float> source = gaussian(static_cast<size_t>(rows * cols), seed, 0.5f);
+  const int64_t blocks = dtype == DType::kQ4_K ? rows * cols / 256 : rows * cols / 32;
+  const int64_t block_bytes = dtype == DType::kQ4_K ? 144 : dtype == DType::kQ8_0 ? 34 : 18;
+  std::vector<std::byte> bytes(static_cast<size_t>(blocks * block_bytes));
+  GPU_CHECK(ref::quantize(dtype, source.data(), bytes.data(), rows * cols), "quantize");
+  gpu::DeviceMatrix w;
+  GPU_OK(gpu::DeviceMatrix::upload(dtype, rows, cols, bytes.data(), test_stream(), &w));
+  return w;
+}
+
+// The residual connection and RMSNorm folded into the GEMVs around them (decode) against
+// matmul + add_rms_norm + matmul: the residual bit for bit (the same sums, one f32 add), the
+// norm's input bit for bit, its sum of squares to f32 rounding, and the consumer's products
+// to the rounding of 1/rms (the two quantize x·(1/rms)·weight, multiplied in another order).
+// Shapes reach the producer's split and unsplit kernels and consumers with several row groups
+// per block (more rows than the blocks that fit at once take).
+GPU_TEST(norm_folded_into_the_gemvs) {
+  std::unique_ptr<gpu::Context> context;
+  GPU_OK(gpu::Context::create(test_stream(), &context));
+  if (!context) return;
+  uint32_t seed = 700;
+  for (const DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K}) {
+    struct Shape {
+      int64_t hidden, inner, outer;  // o: hidden × inner; gate_up: outer × hidden
+    };
+    for (const Shape shape : {Shape{256, 512, 300}, Shape{1024, 4608, 20000},
+                              Shape{4096, 4096, 6144}}) {
+      const int64_t hidden = shape.hidden;
+      const gpu::DeviceMatrix o = quantized_matrix(dtype, hidden, shape.inner, seed++);
+      const gpu::DeviceMatrix up = quantized_matrix(dtype, shape.outer, hidden, seed++);
+      const std::vector<float> residual = gaussian(static_cast<size_t>(hidden), seed++, 3.0f);
+      DeviceArray<float> attn(gaussian(static_cast<size_t>(shape.inner), seed++));
+      DeviceArray<float> norm_weight(gaussian(static_cast<size_t>(hidden), seed++));
+      DeviceArray<uint8_t> attn_q(gpu::quantized_activation_bytes(1, shape.inner));
+      GPU_OK(gpu::quantize_activations(attn.data(), 1, shape.inner, shape.inner, attn_q.data(),
+                                       test_stream()));
+      // Separate launches.
+      DeviceArray<float> x(residual), x_next(static_cast<size_t>(hidden));
+      DeviceArray<float> projected(static_cast<size_t>(hidden)), normed(static_cast<size_t>(hidden));
+      DeviceArray<uint8_t> normed_q(gpu::quantized_activation_bytes(1, hidden));
+      DeviceArray<float> want(static_cast<size_t>(shape.outer));
+      GPU_OK(gpu::matmul(*context, o, attn.data(), attn_q.data(), 1, shape.inner, projected.data(),
+                         hidden));
+      GPU_OK(gpu::add_rms_norm(x.data(), projected.data(), x_next.data(), norm_weight.data(),
+                               1e-5f, 1, hidden, normed.data(), test_stream(), normed_q.data()));
+      GPU_OK(gpu::matmul(*context, up, normed.data(), normed_q.data(), 1, hidden, want.data(),
+                         shape.outer));
+      // Folded.
+      DeviceArray<float> folded_x(residual), fold_normed(static_cast<size_t>(hidden));
+      DeviceArray<float> partials(static_cast<size_t>(gpu::kNormFoldPartials));
+      DeviceArray<float> got(static_cast<size_t>(shape.outer));
+      fold_normed.poison();
+      partials.poison();
+      got.poison();
+      gpu::NormFold fold{fold_normed.data(), partials.data(), 0, 1e-5f};
+      GPU_OK(gpu::gemv_add_residual(*context, o, attn_q.data(), folded_x.data(),
+                                    norm_weight.data(), &fold));
+      GPU_OK(gpu::gemv_normed(*context, up, fold, got.data()));
+      const std::string what = "dtype " + std::to_string(static_cast<int>(dtype)) + " hidden " +
+                               std::to_string(hidden) + " outer " + std::to_string(shape.outer);
+      const std::vector<float> sum = x_next.to_host();
+      GPU_CHECK(same_bits(sum, folded_x.to_host()), "%s: residual", what.c_str());
+      const std::vector<float> weight = norm_weight.to_host();
+      std::vector<float> expected_normed(sum.size());
+      double squares = 0;
+      for (size_t i = 0; i < sum.size(); ++i) {
+        expected_normed[i] = sum[i] * weight[i];
+        squares += static_cast<double>(sum[i]) * sum[i];
+      }
+      GPU_CHECK(same_bits(expected_normed, fold_normed.to_host()), "%s: norm input", what.c_str());
+      GPU_CHECK(fold.count >= 1 && fold.count <= gpu::kNormFoldPartials, "%s: %d partials",
+                what.c_str(), fold.count);
+      const std::vector<float> parts = partials.to_host();
+      double folded_squares = 0;
+      for (int i = 0; i < fold.count; ++i) folded_squares += parts[static_cast<size_t>(i)];
+      GPU_CHECK(std::abs(folded_squares - squares) <= 1e-5 * squares, "%s: squares %g vs %g",
+                what.c_str(), folded_squares, squares);
+      const std::vector<float> a = want.to_host();
+      const std::vector<float> b = got.to_host();
+      float scale = 0.0f;
+      for (const float v : a) scale = std::max(scale, std::abs(v));
+      float worst = 0.0f;
+      for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]));
+      GPU_CHECK(scale > 0.0f && worst <= 1e-4f * scale, "%s: products differ by %g (max %g)",
+                what.c_str(), static_cast<double>(worst), static_cast<double>(scale));
     }
   }
 }
