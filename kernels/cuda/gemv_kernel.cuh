@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <string_view>
 
 #include "kernels/cuda/gemv.cuh"
 
@@ -473,7 +474,6 @@ __device__ __forceinline__ int4 load_x16(const int8_t* p) {
   return load_activation(reinterpret_cast<const int4*>(p));
 }
 
-
 /// The consumer's prologue: `normed` · 1/rms quantized into qs (cols) and meta (cols / 32) in
 /// shared memory; two threads per block of 32, 16 values each. The first pass's values are
 /// requested before the sum of the partials, so both come in one round trip.
@@ -492,8 +492,19 @@ __device__ __forceinline__ void stage_normed_input(const FoldView& fold, int64_t
     }
   };
   load(t);
+  // Four loads in flight a thread (a loop of single loads waits a round trip for each; 1024
+  // partials over 256 threads are one round; eight in flight spill the first chunks).
   float part = 0.0f;
-  for (int i = t; i < fold.count; i += kThreads) part += load_activation(fold.partials + i);
+  for (int base = 0; base < fold.count; base += 4 * kThreads) {
+    float loaded[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int i = base + t + j * kThreads;
+      loaded[j] = i < fold.count ? load_activation(fold.partials + i) : 0.0f;
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j) part += loaded[j];
+  }
   part = warp_sum(part);
   if (t % kWarp == 0) reduce[t / kWarp] = part;
   __syncthreads();
@@ -507,7 +518,8 @@ __device__ __forceinline__ void stage_normed_input(const FoldView& fold, int64_t
     float amax = 0.0f;
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      amax = fmaxf(amax, fmaxf(fmaxf(fabsf(v[i].x), fabsf(v[i].y)), fmaxf(fabsf(v[i].z), fabsf(v[i].w))));
+      amax = fmaxf(amax,
+                   fmaxf(fmaxf(fabsf(v[i].x), fabsf(v[i].y)), fmaxf(fabsf(v[i].z), fabsf(v[i].w))));
     }
     amax *= inverse;
     amax = fmaxf(amax, shfl_xor(amax, 1));  // the other half of the block of 32
@@ -528,9 +540,10 @@ __device__ __forceinline__ void stage_normed_input(const FoldView& fold, int64_t
       }
       packed[i] = word;
     }
-    sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 1);
+    sum += shfl_xor(sum, 1);
     if (h < halves) {
-      *reinterpret_cast<uint4*>(qs + h * 16) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
+      *reinterpret_cast<uint4*>(qs + h * 16) =
+          make_uint4(packed[0], packed[1], packed[2], packed[3]);
       if (h % 2 == 0) meta[h / 2] = make_int2(__float_as_int(fp16_to_f32(f32_to_fp16(d))), sum);
     }
     if (++pass >= passes) break;
@@ -541,11 +554,13 @@ __device__ __forceinline__ void stage_normed_input(const FoldView& fold, int64_t
 
 /// Blocks a multiprocessor the folded kernel of a shape is compiled for: those of the plain
 /// kernel of that shape (its registers under ptxas; sm_90) where the fold fits them without
-/// spilling (the consumers' prologue needs more: three blocks of 8 warps). Q4_K's 32-byte chunks take what they need (held to 80 registers they spill).
+/// spilling (the consumers' prologue needs more: three blocks of 8 warps). Q4_K's 32-byte chunks
+/// take what they need (held to 80 registers they spill).
 template <class Format, int kRows, int kUnroll, int kSplits, int kWarps, bool kNormIn>
 constexpr int gemv_fold_min_blocks() {
   if constexpr (sizeof(typename Format::Chunk) > 32) return 1;
-  if constexpr (kSplits == 4 && !kNormIn) return Format::kQuantBytes == 16 && Format::kScaleBytes == 2 ? 5 : 4;
+  if constexpr (kSplits == 4 && !kNormIn)
+    return Format::kQuantBytes == 16 && Format::kScaleBytes == 2 ? 5 : 4;
   if constexpr (kRows == 4) return 2;
   return 24 / kWarps;
 }
@@ -555,8 +570,8 @@ constexpr int gemv_fold_min_blocks() {
 /// producer. Shapes as gemv_kernel (kWarps warps a block); the first item's first chunks are
 /// loaded before pdl_wait() as there.
 template <class Format, int kRows, int kUnroll, int kSplits, int kWarps, bool kNormIn>
-__global__ void __launch_bounds__(kWarps* kWarp,
-                                  gemv_fold_min_blocks<Format, kRows, kUnroll, kSplits, kWarps, kNormIn>())
+__global__ void __launch_bounds__(
+    kWarps* kWarp, gemv_fold_min_blocks<Format, kRows, kUnroll, kSplits, kWarps, kNormIn>())
     gemv_fold_kernel(WeightsView w, ActivationsView x, float* y, FoldView fold, int64_t items) {
   constexpr int kThreads = kWarps * kWarp;
   constexpr int kGroups = kWarps / kSplits;  // row groups a block
@@ -584,7 +599,8 @@ __global__ void __launch_bounds__(kWarps* kWarp,
   float next_weight[kRows];  // the producer's rows' next-norm weights (constant: before the wait)
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    next_weight[r] = !kNormIn && fold.next_weight != nullptr ? __ldg(fold.next_weight + row[r]) : 0.0f;
+    next_weight[r] =
+        !kNormIn && fold.next_weight != nullptr ? __ldg(fold.next_weight + row[r]) : 0.0f;
   }
   pdl_wait();
   ActivationsView input = x;
@@ -601,7 +617,7 @@ __global__ void __launch_bounds__(kWarps* kWarp,
   }
   float squares = 0.0f;  // the producer's Σ y² over the rows this thread writes
   // Sums the item's products (the first item starts with the preloaded chunks) and writes them.
-  const auto finish = [&](float (&acc)[kRows][1]) {
+  const auto finish = [&](float(&acc)[kRows][1]) {
     float sums[kRows];
     if constexpr (kSplits == 1) {
 #pragma unroll
@@ -709,9 +725,8 @@ Status dispatch_gemv_fold(const WeightsView& w, const ActivationsView& x, float*
   const GemvFoldKernel kernel = pick();
   if (kernel == nullptr) return Status::kUnsupported;
   const int threads = config.warps_per_block * kWarp;
-  const int64_t items =
-      ceil_div(w.rows, int64_t{config.rows_per_warp} *
-                           (config.warps_per_block / std::max(config.splits, 1)));
+  const int64_t items = ceil_div(w.rows, int64_t{config.rows_per_warp} *
+                                             (config.warps_per_block / std::max(config.splits, 1)));
   int64_t blocks = items;
   int shared_bytes = 0;
   if (consumer) {
@@ -722,7 +737,14 @@ Status dispatch_gemv_fold(const WeightsView& w, const ActivationsView& x, float*
     POLYINFER_GPU_TRY(
         occupancy(reinterpret_cast<const void*>(kernel), threads, shared_bytes, &fitting));
     const DeviceTraits traits = current_device_traits();
-    blocks = std::min<int64_t>(items, int64_t{std::max(fitting, 1)} * traits.multiprocessors);
+    // POLYINFER_GPU_FOLD_GRID=items: a block per item instead (each quantizing the input; tuning).
+    static const bool per_item = [] {
+      const char* env = std::getenv("POLYINFER_GPU_FOLD_GRID");
+      return env != nullptr && std::string_view(env) == "items";
+    }();
+    if (!per_item) {
+      blocks = std::min<int64_t>(items, int64_t{std::max(fitting, 1)} * traits.multiprocessors);
+    }
   } else {
     if (fold->next_weight != nullptr && items > capacity) return Status::kUnsupported;
     fold->count = static_cast<int>(items);

@@ -57,8 +57,9 @@ Status gemv_q4_0(const WeightsView& w, const ActivationsView& x, int tokens, flo
   return dispatch_gemv<FormatQ4_0>(w, x, tokens, y, y_stride, config, stream, programmatic);
 }
 
-Status gemv_fold_q4_0(const WeightsView& w, const ActivationsView& x, float* y, const GemvConfig& config,
-                      bool consumer, FoldView* fold, int64_t capacity, Stream stream) noexcept {
+Status gemv_fold_q4_0(const WeightsView& w, const ActivationsView& x, float* y,
+                      const GemvConfig& config, bool consumer, FoldView* fold, int64_t capacity,
+                      Stream stream) noexcept {
   return dispatch_gemv_fold<FormatQ4_0>(w, x, y, config, consumer, fold, capacity, stream);
 }
 

@@ -388,10 +388,10 @@ Status run_gemv_fold(Context& context, const DeviceMatrix& w, const void* xq, fl
 
 }  // namespace
 
-Status gemv_add_residual(Context& context, const DeviceMatrix& w, const void* xq,
-                         float* residual, const float* next_norm_weight, NormFold* fold) noexcept {
-  if (fold == nullptr || (next_norm_weight != nullptr &&
-                          (fold->normed == nullptr || fold->partials == nullptr))) {
+Status gemv_add_residual(Context& context, const DeviceMatrix& w, const void* xq, float* residual,
+                         const float* next_norm_weight, NormFold* fold) noexcept {
+  if (fold == nullptr ||
+      (next_norm_weight != nullptr && (fold->normed == nullptr || fold->partials == nullptr))) {
     return Status::kInvalidArgument;
   }
   FoldView view{fold->normed, fold->partials, next_norm_weight, 0, fold->eps};

@@ -288,8 +288,15 @@ class CudaLlama final : public GpuLlama {
         foldable_ = foldable_ && stack->parts.size() == 1 && !stack->has_bias;
       }
     }
-    if (const char* env = std::getenv("POLYINFER_GPU_FOLD_NORMS"); env != nullptr && *env == '0') {
-      foldable_ = false;  // comparisons
+    // The MLP's residual too, except for Q4_0 layers. llama-3-8b batch-1 decode on an H200
+    // (docs/measurements/gpu-2026-11-26-session16.txt, call 3; tok/s, both folds / the attention
+    // block's alone / neither): Q4_0 551 / 556 / 536, Q4_K 541 / 521 / 521, Q8_0 385 / 378 / 362.
+    fold_down_ = integer_dtype_ != DType::kQ4_0;
+    // POLYINFER_GPU_FOLD_NORMS: 0 neither, o the attention block's alone, 1 both (comparisons).
+    if (const char* env = std::getenv("POLYINFER_GPU_FOLD_NORMS"); env != nullptr) {
+      if (*env == '0') foldable_ = false;
+      if (*env == 'o') fold_down_ = false;
+      if (*env == '1') fold_down_ = true;
     }
     output_norm_ = upload_floats(model.output_norm(), stream, "output_norm");
     if (plan_.rank == 0) {  // the logits: rank 0 alone
@@ -612,7 +619,8 @@ class CudaLlama final : public GpuLlama {
   // each GEMV, RoPE then the KV store), for comparisons.
   bool fuse_ = true;
   std::optional<DType> integer_dtype_;  // a layer matrix's Q4_0 / Q8_0 / Q4_K (set at upload)
-  bool foldable_ = false;  // fold_norms() can apply (set at upload)
+  bool foldable_ = false;               // fold_norms() can apply (set at upload)
+  bool fold_down_ = true;  // fold_norms() also folds the MLP's residual (down, then qkv)
   // fold_norms(): the next norm's input x·weight and the producer blocks' Σ x².
   gpu::DeviceBuffer fold_normed_, fold_partials_;
 
@@ -702,7 +710,7 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
   for (int64_t l = 0; l < s.layers; ++l) {
     const GpuLayer& g = layers_[static_cast<size_t>(l)];
     if (!runs("qkv")) {
-    } else if (fold && l > 0) {
+    } else if (fold && fold_down_ && l > 0) {
       matmul_normed(g.qkv, norm_fold, qkv);
     } else {
       matmul(g.qkv, normed, tokens, qkv, xq);
@@ -751,6 +759,22 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
         check(gpu::silu_mul_rows(gate_up, tokens, ffn_, act, stream, xq), "silu_mul");
       }
       mark("silu_mul");
+      if (!fold_down_) {
+        if (runs("down")) matmul(g.down, act, tokens, projected, xq);
+        mark("down");
+        if (l + 1 < s.layers) {
+          check(gpu::add_rms_norm(x, projected, x_next,
+                                  layers_[static_cast<size_t>(l + 1)].attn_norm.as<float>(),
+                                  s.norm_eps, tokens, s.hidden, normed, stream, xq),
+                "residual + norm");
+          std::swap(x, x_next);
+          mark("add_norm");
+        } else {
+          check(gpu::add(x, projected, x, tokens * s.hidden, stream), "residual");
+          mark("residual");
+        }
+        continue;
+      }
       if (runs("down")) {
         const float* next_norm =
             l + 1 < s.layers ? layers_[static_cast<size_t>(l + 1)].attn_norm.as<float>() : nullptr;

@@ -158,8 +158,8 @@ GPU_TEST(norm_folded_into_the_gemvs) {
     struct Shape {
       int64_t hidden, inner, outer;  // o: hidden × inner; gate_up: outer × hidden
     };
-    for (const Shape shape : {Shape{256, 512, 300}, Shape{1024, 4608, 20000},
-                              Shape{4096, 4096, 6144}}) {
+    for (const Shape shape :
+         {Shape{256, 512, 300}, Shape{1024, 4608, 20000}, Shape{4096, 4096, 6144}}) {
       const int64_t hidden = shape.hidden;
       const gpu::DeviceMatrix o = quantized_matrix(dtype, hidden, shape.inner, seed++);
       const gpu::DeviceMatrix up = quantized_matrix(dtype, shape.outer, hidden, seed++);
@@ -171,13 +171,14 @@ GPU_TEST(norm_folded_into_the_gemvs) {
                                        test_stream()));
       // Separate launches.
       DeviceArray<float> x(residual), x_next(static_cast<size_t>(hidden));
-      DeviceArray<float> projected(static_cast<size_t>(hidden)), normed(static_cast<size_t>(hidden));
+      DeviceArray<float> projected(static_cast<size_t>(hidden)),
+          normed(static_cast<size_t>(hidden));
       DeviceArray<uint8_t> normed_q(gpu::quantized_activation_bytes(1, hidden));
       DeviceArray<float> want(static_cast<size_t>(shape.outer));
       GPU_OK(gpu::matmul(*context, o, attn.data(), attn_q.data(), 1, shape.inner, projected.data(),
                          hidden));
-      GPU_OK(gpu::add_rms_norm(x.data(), projected.data(), x_next.data(), norm_weight.data(),
-                               1e-5f, 1, hidden, normed.data(), test_stream(), normed_q.data()));
+      GPU_OK(gpu::add_rms_norm(x.data(), projected.data(), x_next.data(), norm_weight.data(), 1e-5f,
+                               1, hidden, normed.data(), test_stream(), normed_q.data()));
       GPU_OK(gpu::matmul(*context, up, normed.data(), normed_q.data(), 1, hidden, want.data(),
                          shape.outer));
       // Folded.
@@ -188,8 +189,8 @@ GPU_TEST(norm_folded_into_the_gemvs) {
       partials.poison();
       got.poison();
       gpu::NormFold fold{fold_normed.data(), partials.data(), 0, 1e-5f};
-      GPU_OK(gpu::gemv_add_residual(*context, o, attn_q.data(), folded_x.data(),
-                                    norm_weight.data(), &fold));
+      GPU_OK(gpu::gemv_add_residual(*context, o, attn_q.data(), folded_x.data(), norm_weight.data(),
+                                    &fold));
       GPU_OK(gpu::gemv_normed(*context, up, fold, got.data()));
       const std::string what = "dtype " + std::to_string(static_cast<int>(dtype)) + " hidden " +
                                std::to_string(hidden) + " outer " + std::to_string(shape.outer);
