@@ -571,7 +571,7 @@ constexpr int gemv_fold_min_blocks() {
 /// loaded before pdl_wait() as there.
 template <class Format, int kRows, int kUnroll, int kSplits, int kWarps, bool kNormIn>
 __global__ void __launch_bounds__(
-    kWarps* kWarp, gemv_fold_min_blocks<Format, kRows, kUnroll, kSplits, kWarps, kNormIn>())
+    kWarps* kWarp, (gemv_fold_min_blocks<Format, kRows, kUnroll, kSplits, kWarps, kNormIn>()))
     gemv_fold_kernel(WeightsView w, ActivationsView x, float* y, FoldView fold, int64_t items) {
   constexpr int kThreads = kWarps * kWarp;
   constexpr int kGroups = kWarps / kSplits;  // row groups a block

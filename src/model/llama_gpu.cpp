@@ -709,6 +709,23 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
   mark("norm");
   for (int64_t l = 0; l < s.layers; ++l) {
     const GpuLayer& g = layers_[static_cast<size_t>(l)];
+    // The MLP's residual connection (down's product in `projected`), then the next layer's norm;
+    // after the last layer the sum alone.
+    const auto residual_and_next_norm = [&] {
+      if (l + 1 < s.layers) {
+        if (runs("add_norm")) {
+          check(gpu::add_rms_norm(x, projected, x_next,
+                                  layers_[static_cast<size_t>(l + 1)].attn_norm.as<float>(),
+                                  s.norm_eps, tokens, s.hidden, normed, stream, xq),
+                "residual + norm");
+        }
+        std::swap(x, x_next);
+        mark("add_norm");
+      } else {
+        check(gpu::add(x, projected, x, tokens * s.hidden, stream), "residual");
+        mark("residual");
+      }
+    };
     if (!runs("qkv")) {
     } else if (fold && fold_down_ && l > 0) {
       matmul_normed(g.qkv, norm_fold, qkv);
@@ -762,17 +779,7 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
       if (!fold_down_) {
         if (runs("down")) matmul(g.down, act, tokens, projected, xq);
         mark("down");
-        if (l + 1 < s.layers) {
-          check(gpu::add_rms_norm(x, projected, x_next,
-                                  layers_[static_cast<size_t>(l + 1)].attn_norm.as<float>(),
-                                  s.norm_eps, tokens, s.hidden, normed, stream, xq),
-                "residual + norm");
-          std::swap(x, x_next);
-          mark("add_norm");
-        } else {
-          check(gpu::add(x, projected, x, tokens * s.hidden, stream), "residual");
-          mark("residual");
-        }
+        residual_and_next_norm();
         continue;
       }
       if (runs("down")) {
@@ -806,19 +813,7 @@ void CudaLlama::run_layers(int64_t tokens, int64_t rows, int64_t max_positions,
     if (plan_.ranks > 1)
       plan_.reducer->all_reduce(plan_.rank, projected, tokens * s.hidden, stream);
     mark("down");
-    if (l + 1 < s.layers) {
-      if (runs("add_norm")) {
-        check(gpu::add_rms_norm(x, projected, x_next,
-                                layers_[static_cast<size_t>(l + 1)].attn_norm.as<float>(),
-                                s.norm_eps, tokens, s.hidden, normed, stream, xq),
-              "residual + norm");
-      }
-      std::swap(x, x_next);
-      mark("add_norm");
-    } else {
-      check(gpu::add(x, projected, x, tokens * s.hidden, stream), "residual");
-      mark("residual");
-    }
+    residual_and_next_norm();
   }
   if (rows == 0 || plan_.rank != 0) return;
   check(gpu::gather_rows(x, logit_rows, rows, s.hidden, last_.as<float>(), stream), "gather");

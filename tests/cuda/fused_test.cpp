@@ -97,6 +97,18 @@ GPU_TEST(norms_and_silu_write_the_quantized_input) {
             "cols 40 with a quantized output");
 }
 
+// A quantized matrix of gaussian weights on the device.
+gpu::DeviceMatrix quantized_matrix(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
+  const std::vector<float> source = gaussian(static_cast<size_t>(rows * cols), seed, 0.5f);
+  const int64_t blocks = dtype == DType::kQ4_K ? rows * cols / 256 : rows * cols / 32;
+  const int64_t block_bytes = dtype == DType::kQ4_K ? 144 : dtype == DType::kQ8_0 ? 34 : 18;
+  std::vector<std::byte> bytes(static_cast<size_t>(blocks * block_bytes));
+  GPU_CHECK(ref::quantize(dtype, source.data(), bytes.data(), rows * cols), "quantize");
+  gpu::DeviceMatrix w;
+  GPU_OK(gpu::DeviceMatrix::upload(dtype, rows, cols, bytes.data(), test_stream(), &w));
+  return w;
+}
+
 GPU_TEST(matmul_reads_the_quantized_input) {
   std::unique_ptr<gpu::Context> context;
   GPU_OK(gpu::Context::create(test_stream(), &context));
@@ -105,13 +117,7 @@ GPU_TEST(matmul_reads_the_quantized_input) {
   for (const DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K}) {
     const int64_t rows = 300;
     const int64_t cols = 512;
-    const std::vector<float> source = gaussian(static_cast<size_t>(rows * cols), seed++, 0.5f);
-    const int64_t blocks = dtype == DType::kQ4_K ? rows * cols / 256 : rows * cols / 32;
-    const int64_t block_bytes = dtype == DType::kQ4_K ? 144 : dtype == DType::kQ8_0 ? 34 : 18;
-    std::vector<std::byte> bytes(static_cast<size_t>(blocks * block_bytes));
-    GPU_CHECK(ref::quantize(dtype, source.data(), bytes.data(), rows * cols), "quantize");
-    gpu::DeviceMatrix w;
-    GPU_OK(gpu::DeviceMatrix::upload(dtype, rows, cols, bytes.data(), test_stream(), &w));
+    const gpu::DeviceMatrix w = quantized_matrix(dtype, rows, cols, seed++);
     for (const int64_t tokens : {1, 5, 8, 9, 40}) {  // the GEMVs, then the integer GEMM
       if (!gpu::matmul_reads_quantized(*context, dtype, tokens)) continue;
       DeviceArray<float> x(gaussian(static_cast<size_t>(tokens * cols), seed++));
@@ -129,18 +135,6 @@ GPU_TEST(matmul_reads_the_quantized_input) {
                 static_cast<int>(dtype), static_cast<long long>(tokens));
     }
   }
-}
-
-// A quantized matrix of gaussian weights on the device.
-gpu::DeviceMatrix quantized_matrix(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
-  const std::vector<float> source = gaussian(static_cast<size_t>(rows * cols), seed, 0.5f);
-  const int64_t blocks = dtype == DType::kQ4_K ? rows * cols / 256 : rows * cols / 32;
-  const int64_t block_bytes = dtype == DType::kQ4_K ? 144 : dtype == DType::kQ8_0 ? 34 : 18;
-  std::vector<std::byte> bytes(static_cast<size_t>(blocks * block_bytes));
-  GPU_CHECK(ref::quantize(dtype, source.data(), bytes.data(), rows * cols), "quantize");
-  gpu::DeviceMatrix w;
-  GPU_OK(gpu::DeviceMatrix::upload(dtype, rows, cols, bytes.data(), test_stream(), &w));
-  return w;
 }
 
 // The residual connection and RMSNorm folded into the GEMVs around them (decode) against
