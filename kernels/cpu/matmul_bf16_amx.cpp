@@ -4,7 +4,8 @@
 // C[16 rows][16 tokens] += A[16 rows][32 bf16 weights] · B[16 column pairs][16 tokens × 2]:
 // the weights are the A operand, so BF16 rows load straight from the stored matrix (no
 // repacking); F16 rows are split once per chunk into bf16 hi + lo (exact: w = hi + lo), two
-// products per tile. Activations are rounded to bf16 once per call, laid out as B tiles.
+// products per tile (that form is not registered: see kKernels). Activations are rounded to
+// bf16 once per call, laid out as B tiles.
 // Sums stay in fp32 tiles over the whole row: the only epilogue is the final transpose to y.
 #include <immintrin.h>
 
@@ -239,8 +240,10 @@ constexpr MatmulKernel kKernels[] = {
     MatmulKernel{"bf16_amx_bf16", DType::kBF16, Isa::kAmx, PackLayout::kNone, kTile,
                  kTokenBlockBF16, &act_bytes, &prepare, &compute<false>, &supports, &score,
                  nullptr},
-    MatmulKernel{"f16_amx_bf16", DType::kF16, Isa::kAmx, PackLayout::kNone, kTile, kTokenBlockF16,
-                 &act_bytes, &prepare, &compute<true>, &supports, &score, nullptr},
+    // The F16 form (compute<true>) is not registered: its activations are rounded to bf16, and
+    // on an AMX machine (session 16, first run of these tests on one) f16 models then missed
+    // their f16 bounds against transformers (tiny-llama 5.6e-3 against 4.6e-3 × scale; the
+    // intent and router f16 tiers). Exact activations need a hi + lo split of x as well.
 };
 
 }  // namespace

@@ -276,7 +276,9 @@ class CudaLlama final : public GpuLlama {
     }
     // Residual + RMSNorm folded into the GEMVs around them (fold_norms()) where every layer
     // matrix reads 8-bit input and o / down are one matrix without bias, on one GPU.
-    foldable_ = plan_.ranks == 1 && model.shape().hidden % 32 == 0;
+    // (A producer has at most hidden / 4 blocks, each writing one partial sum.)
+    foldable_ = plan_.ranks == 1 && model.shape().hidden % 32 == 0 &&
+                model.shape().hidden <= 4 * gpu::kNormFoldPartials;
     for (const GpuLayer& l : layers_) {
       for (const Stack* stack : {&l.qkv, &l.o, &l.gate_up, &l.down}) {
         for (const Stack::Part& part : stack->parts) {
