@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// BF16 and F16 weight GEMM on AMX-BF16 tiles (tdpbf16ps) for batches of tokens.
+// BF16 weight GEMM on AMX-BF16 tiles (tdpbf16ps) for batches of tokens.
 //
 // C[16 rows][16 tokens] += A[16 rows][32 bf16 weights] · B[16 column pairs][16 tokens × 2]:
 // the weights are the A operand, so BF16 rows load straight from the stored matrix (no
-// repacking); F16 rows are split once per chunk into bf16 hi + lo (exact: w = hi + lo), two
-// products per tile (that form is not registered: see kKernels). Activations are rounded to
-// bf16 once per call, laid out as B tiles.
+// repacking). Activations are rounded to bf16 once per call, laid out as B tiles.
+//
+// F16 weights have no kernel here (removed in session 16): split into bf16 hi + lo they were
+// exact, but with the activations in bf16, f16 models missed their f16 bounds against
+// transformers (tiny-llama 5.6e-3 against 4.6e-3 × scale) on the first AMX machine that ran the
+// tests. Exact activations need a hi + lo split of x too (three tile products).
 // Sums stay in fp32 tiles over the whole row: the only epilogue is the final transpose to y.
 #include <immintrin.h>
 
@@ -21,10 +24,8 @@ namespace {
 constexpr int kTile = 16;
 // Tokens per unit, four token tiles (C tiles 0–3) at a time. A unit's activations (B tiles)
 // must stay in L2 while its groups of weights stream by: 64 tokens × 4096 columns = 512 KiB of
-// bf16. F16 groups are split into staging once per unit, so F16 takes more tokens per unit
-// (fewer splits; 1 MiB of activations at 4096 columns).
-constexpr int kTokenBlockBF16 = 64;
-constexpr int kTokenBlockF16 = 128;
+// bf16.
+constexpr int kTokenBlock = 64;
 
 int64_t round_up(int64_t value, int64_t step) {
   return (value + step - 1) / step * step;
@@ -84,7 +85,7 @@ void configure_tiles() {
   __asm__ volatile("ldtilecfg %0" : : "m"(config));
 }
 
-// Per thread: bf16 staging for one group of rows (hi, then lo for F16), grown as needed.
+// Per thread: bf16 staging for one group of rows, grown as needed.
 struct Staging {
   uint16_t* data = nullptr;
   int64_t elements = 0;
@@ -102,13 +103,11 @@ struct Staging {
   }
 };
 
-// Splits 16 rows of F16 weights into bf16 hi + lo (or copies BF16 rows) into staging rows of
-// `width` columns, zero past the matrix (the last group's missing rows, the last columns).
-template <bool kF16>
-void stage_rows(const MatmulCall& call, int64_t row, int64_t width, uint16_t* hi, uint16_t* lo) {
+// Copies 16 rows of BF16 weights into staging rows of `width` columns, zero past the matrix (the
+// last group's missing rows, the last columns).
+void stage_rows(const MatmulCall& call, int64_t row, int64_t width, uint16_t* staged) {
   for (int r = 0; r < kTile; ++r) {
-    uint16_t* hi_row = hi + r * width;
-    uint16_t* lo_row = lo + r * width;
+    uint16_t* out = staged + r * width;
     const bool valid = row + r < call.rows;
     const auto* src = reinterpret_cast<const uint16_t*>(call.weights + (row + r) * call.row_bytes);
     for (int64_t c = 0; c < width; c += 16) {
@@ -116,19 +115,8 @@ void stage_rows(const MatmulCall& call, int64_t row, int64_t width, uint16_t* hi
       const auto mask = static_cast<__mmask16>(rest >= 16  ? 0xFFFF
                                                : rest <= 0 ? 0
                                                            : (1u << rest) - 1u);
-      const __m256i bits = _mm256_maskz_loadu_epi16(mask, src + c);
-      if constexpr (kF16) {
-        const __m512 w = _mm512_cvtph_ps(bits);
-        const __m256bh top = _mm512_cvtneps_pbh(w);
-        const __m512 top_f32 = _mm512_castsi512_ps(
-            _mm512_slli_epi32(_mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(top)), 16));
-        const __m256bh rest_bits = _mm512_cvtneps_pbh(_mm512_sub_ps(w, top_f32));
-        _mm256_store_si256(reinterpret_cast<__m256i*>(hi_row + c), reinterpret_cast<__m256i>(top));
-        _mm256_store_si256(reinterpret_cast<__m256i*>(lo_row + c),
-                           reinterpret_cast<__m256i>(rest_bits));
-      } else {
-        _mm256_store_si256(reinterpret_cast<__m256i*>(hi_row + c), bits);
-      }
+      _mm256_store_si256(reinterpret_cast<__m256i*>(out + c),
+                         _mm256_maskz_loadu_epi16(mask, src + c));
     }
   }
 }
@@ -145,28 +133,23 @@ void store_transposed(const float* c, float* y, int64_t y_stride, int tokens, in
   }
 }
 
-template <bool kF16>
 void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end, int64_t token_begin,
              int64_t token_end) {
   thread_local Staging staging;
   configure_tiles();
   const int64_t tile_bytes = act_tile_bytes(call.cols);
   const int64_t width = round_up(call.cols, 32);
-  uint16_t* hi = nullptr;
-  uint16_t* lo = nullptr;
+  uint16_t* staged = nullptr;
   alignas(64) float c_out[kTile * kTile];
   for (int64_t row = row_begin; row < row_end; row += kTile) {
-    // BF16 rows of a full group load in place; F16 and a partial group go through staging.
-    const bool in_place = !kF16 && row + kTile <= call.rows;
+    // Rows of a full group load in place; a partial group goes through staging.
+    const bool in_place = row + kTile <= call.rows;
     const std::byte* a_base = call.weights + row * call.row_bytes;
     int64_t a_stride = call.row_bytes;
     if (!in_place) {
-      if (hi == nullptr) {
-        hi = staging.get(kTile * width * (kF16 ? 2 : 1));
-        lo = hi + kTile * width;
-      }
-      stage_rows<kF16>(call, row, width, hi, lo);
-      a_base = reinterpret_cast<const std::byte*>(hi);
+      if (staged == nullptr) staged = staging.get(kTile * width);
+      stage_rows(call, row, width, staged);
+      a_base = reinterpret_cast<const std::byte*>(staged);
       a_stride = width * 2;
     }
     const int rows = static_cast<int>(row_end - row < kTile ? row_end - row : kTile);
@@ -181,26 +164,20 @@ void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end, int64_t
       for (int64_t c = 0; c < call.cols; c += 32) {
         const std::byte* b_tiles = act + c / 32 * 1024;
         _tile_loadd(4, a_base + c * 2, a_stride);
-        if constexpr (kF16)
-          _tile_loadd(5, reinterpret_cast<const std::byte*>(lo) + c * 2, a_stride);
         // Token tiles 0..tiles-1 into C tiles 0..3 (B alternates between tiles 6 and 7).
         _tile_loadd(6, b_tiles, 64);
         _tile_dpbf16ps(0, 4, 6);
-        if constexpr (kF16) _tile_dpbf16ps(0, 5, 6);
         if (tiles > 1) {
           _tile_loadd(7, b_tiles + tile_bytes, 64);
           _tile_dpbf16ps(1, 4, 7);
-          if constexpr (kF16) _tile_dpbf16ps(1, 5, 7);
         }
         if (tiles > 2) {
           _tile_loadd(6, b_tiles + 2 * tile_bytes, 64);
           _tile_dpbf16ps(2, 4, 6);
-          if constexpr (kF16) _tile_dpbf16ps(2, 5, 6);
         }
         if (tiles > 3) {
           _tile_loadd(7, b_tiles + 3 * tile_bytes, 64);
           _tile_dpbf16ps(3, 4, 7);
-          if constexpr (kF16) _tile_dpbf16ps(3, 5, 7);
         }
       }
       for (int tile = 0; tile < tiles; ++tile) {
@@ -237,13 +214,8 @@ double score(int64_t, int64_t, int64_t) {
 }
 
 constexpr MatmulKernel kKernels[] = {
-    MatmulKernel{"bf16_amx_bf16", DType::kBF16, Isa::kAmx, PackLayout::kNone, kTile,
-                 kTokenBlockBF16, &act_bytes, &prepare, &compute<false>, &supports, &score,
-                 nullptr},
-    // The F16 form (compute<true>) is not registered: its activations are rounded to bf16, and
-    // on an AMX machine (session 16, first run of these tests on one) f16 models then missed
-    // their f16 bounds against transformers (tiny-llama 5.6e-3 against 4.6e-3 × scale; the
-    // intent and router f16 tiers). Exact activations need a hi + lo split of x as well.
+    MatmulKernel{"bf16_amx_bf16", DType::kBF16, Isa::kAmx, PackLayout::kNone, kTile, kTokenBlock,
+                 &act_bytes, &prepare, &compute, &supports, &score, nullptr},
 };
 
 }  // namespace
