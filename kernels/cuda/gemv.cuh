@@ -115,10 +115,11 @@ __device__ __forceinline__ void quantize_warp_block(float v, const QuantizedRows
 }
 
 /// A residual connection and the RMSNorm after it, folded into the single-token GEMVs around
-/// them (gemv_fold()). Producer (o, down): y is the residual stream, y[r] += product; with
-/// next_weight, y·next_weight into `normed` and each block's Σ y² into partials[blockIdx.x].
-/// Consumer (qkv, gate_up): its input is `normed` scaled by 1/sqrt(Σ partials[0..count) / cols
-/// + eps), quantized by each block into shared memory as quantize_activations() would.
+/// them (gemv_add_residual(), gemv_normed()). Producer (o, down): y is the residual stream,
+/// y[r] += product; with next_weight, y·next_weight into `normed` and each block's Σ y² into
+/// partials[blockIdx.x]. Consumer (qkv, gate_up): its input is `normed` scaled by
+/// 1/sqrt(Σ partials[0..count) / cols + eps), quantized by each block into shared memory as
+/// quantize_activations() would.
 struct FoldView {
   float* normed = nullptr;
   float* partials = nullptr;
