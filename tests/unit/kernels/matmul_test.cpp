@@ -29,6 +29,8 @@ namespace {
 //    is the activation quantization error bound of column c's block: 0.5625·amax/127 for Q8_0
 //    blocks (rounding, plus the fp16 scale), 0.501·amax/127 for Q8_K.
 //  - bf16-activation paths (BF16 weights × vdpbf16ps): |y − ref| ≤ (2^-8 + 1e-5)·A.
+//  - F16 weights on AMX-BF16 (w and x each split into two bf16 terms, three products):
+//    |y − ref| ≤ (2^-15 + 1e-5)·A.
 constexpr double kSumTolerance = 1e-5;
 
 std::vector<float> gaussian(size_t count, uint32_t seed) {
@@ -204,6 +206,7 @@ void check_format(DType dtype) {
             const bool bf16_activations = kernel.find("bf16dot") != std::string::npos ||
                                           kernel.find("amx_bf16") != std::string::npos ||
                                           kernel.find("bf16_onednn") != std::string::npos;
+            const bool split_bf16 = kernel.find("amx_split") != std::string::npos;
             std::vector<float> y(expected.size(), -12345.0f);
             matmul(packed, x.values.data(), tokens, x.stride, y.data(), y_stride, pool);
             INFO("kernel " << kernel << " rows " << rows << " cols " << cols << " tokens " << tokens
@@ -227,6 +230,8 @@ void check_format(DType dtype) {
                   bound += bounds.quantization[t * rows + r];
                 } else if (bf16_activations) {
                   bound += a / 256;
+                } else if (split_bf16) {
+                  bound += a / 32768;
                 }
                 if (std::fabs(got - want) > bound) {
                   ++failures;
