@@ -198,6 +198,11 @@ if step amx; then
     --benchmark_filter='gemm/(f16|bf16|q8_0|q4_0|q4_k)/4096x4096/tokens:512|onednn/(bf16|u8s8s32)/4096x4096/tokens:512' \
     --benchmark_repetitions=3 --benchmark_report_aggregates_only=true 2>&1 | grep -E "median|rror" |
     tee -a "$LOG"
+  # F16 on the AVX-512 f32 kernel, the one below the AMX split kernel, beside it.
+  POLYINFER_MATMUL_KERNEL=f16_avx512_x16 POLYINFER_BENCH_THREADS=2 timeout 200 taskset -c 2,3 \
+    "$B/bin/bench_matmul" --benchmark_filter='gemm/f16/4096x4096/tokens:512' \
+    --benchmark_repetitions=3 --benchmark_report_aggregates_only=true 2>&1 | grep -E "median|rror" |
+    tee -a "$LOG"
 fi
 
 if step sweep; then
