@@ -119,13 +119,9 @@ __device__ __forceinline__ void quantize_warp_block(float v, const QuantizedRows
 /// y[r] += product; with next_weight, y·next_weight into `normed` and each block's Σ y² into
 /// partials[blockIdx.x]. Consumer (qkv, gate_up): its input is `normed` scaled by
 /// 1/sqrt(Σ partials[0..count) / cols + eps), quantized by each block into shared memory as
-/// quantize_activations() would.
-struct FoldView {
-  float* normed = nullptr;
-  float* partials = nullptr;
+/// quantize_activations() would. NormFold's scratch, plus the producer's next-norm weights.
+struct FoldView : NormFold {
   const float* next_weight = nullptr;
-  int count = 0;
-  float eps = 0.0f;
 };
 
 /// One GEMV launch per format; `config` must be one of gemv_variants() (tokens == 1) or

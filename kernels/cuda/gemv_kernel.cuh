@@ -556,7 +556,7 @@ __device__ __forceinline__ void stage_normed_input(const FoldView& fold, int64_t
 /// kernel of that shape (its registers under ptxas; sm_90) where the fold fits them without
 /// spilling (the consumers' prologue needs more: three blocks of 8 warps). Q4_K's 32-byte chunks
 /// take what they need (held to 80 registers they spill).
-template <class Format, int kRows, int kUnroll, int kSplits, int kWarps, bool kNormIn>
+template <class Format, int kRows, int kSplits, int kWarps, bool kNormIn>
 constexpr int gemv_fold_min_blocks() {
   if constexpr (sizeof(typename Format::Chunk) > 32) return 1;
   if constexpr (kSplits == 4 && !kNormIn)
@@ -570,8 +570,8 @@ constexpr int gemv_fold_min_blocks() {
 /// producer. Shapes as gemv_kernel (kWarps warps a block); the first item's first chunks are
 /// loaded before pdl_wait() as there.
 template <class Format, int kRows, int kUnroll, int kSplits, int kWarps, bool kNormIn>
-__global__ void __launch_bounds__(
-    kWarps* kWarp, (gemv_fold_min_blocks<Format, kRows, kUnroll, kSplits, kWarps, kNormIn>()))
+__global__ void __launch_bounds__(kWarps* kWarp,
+                                  (gemv_fold_min_blocks<Format, kRows, kSplits, kWarps, kNormIn>()))
     gemv_fold_kernel(WeightsView w, ActivationsView x, float* y, FoldView fold, int64_t items) {
   constexpr int kThreads = kWarps * kWarp;
   constexpr int kGroups = kWarps / kSplits;  // row groups a block

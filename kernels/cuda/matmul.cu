@@ -394,7 +394,7 @@ Status gemv_add_residual(Context& context, const DeviceMatrix& w, const void* xq
       (next_norm_weight != nullptr && (fold->normed == nullptr || fold->partials == nullptr))) {
     return Status::kInvalidArgument;
   }
-  FoldView view{fold->normed, fold->partials, next_norm_weight, 0, fold->eps};
+  FoldView view{{fold->normed, fold->partials, 0, fold->eps}, next_norm_weight};
   POLYINFER_GPU_TRY(run_gemv_fold(context, w, xq, residual, false, &view));
   fold->count = next_norm_weight != nullptr ? view.count : 0;
   return Status::kOk;
@@ -405,7 +405,7 @@ Status gemv_normed(Context& context, const DeviceMatrix& w, const NormFold& fold
   if (fold.normed == nullptr || fold.partials == nullptr || fold.count < 1) {
     return Status::kInvalidArgument;
   }
-  FoldView view{fold.normed, fold.partials, nullptr, fold.count, fold.eps};
+  FoldView view{fold, nullptr};
   return run_gemv_fold(context, w, nullptr, y, true, &view);
 }
 
