@@ -90,6 +90,25 @@ void configure_tiles() {
   __asm__ volatile("ldtilecfg %0" : : "m"(config));
 }
 
+// Stores accumulator tile `tile` (0–3: the tile intrinsics take literal numbers) to 16 lines of
+// 64 bytes at c.
+void store_c_tile(int tile, float* c) {
+  switch (tile) {
+    case 0:
+      _tile_stored(0, c, 64);
+      break;
+    case 1:
+      _tile_stored(1, c, 64);
+      break;
+    case 2:
+      _tile_stored(2, c, 64);
+      break;
+    default:
+      _tile_stored(3, c, 64);
+      break;
+  }
+}
+
 // Per thread: bf16 staging for one group of rows, grown as needed.
 struct Staging {
   uint16_t* data = nullptr;
@@ -186,20 +205,7 @@ void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end, int64_t
         }
       }
       for (int tile = 0; tile < tiles; ++tile) {
-        switch (tile) {
-          case 0:
-            _tile_stored(0, c_out, 64);
-            break;
-          case 1:
-            _tile_stored(1, c_out, 64);
-            break;
-          case 2:
-            _tile_stored(2, c_out, 64);
-            break;
-          default:
-            _tile_stored(3, c_out, 64);
-            break;
-        }
+        store_c_tile(tile, c_out);
         const int64_t first = t0 + tile * kTile;
         const int tokens = static_cast<int>(token_end - first < kTile ? token_end - first : kTile);
         store_transposed(c_out, call.y + first * call.y_stride + row, call.y_stride, tokens, rows);
@@ -276,7 +282,7 @@ inline void split_weights(const uint16_t* group, int64_t cols, int64_t b, int fi
       even = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(c < cols ? 0xFFFF : 0, src));
       odd = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(c + 1 < cols ? 0xFFFF : 0, src + kTile));
     }
-    // Rounded to nearest (ties away), so |wl| ≤ 2^-9·|w|: the bits plus half a bf16 ulp, cut.
+    // Rounded to nearest (ties away), so |wl| ≤ 2^-8·|w|: the bits plus half a bf16 ulp, cut.
     const __m512i even_round = _mm512_add_epi32(_mm512_castps_si512(even), half_ulp);
     const __m512i odd_hi =
         _mm512_and_si512(_mm512_add_epi32(_mm512_castps_si512(odd), half_ulp), high_half);
@@ -345,20 +351,7 @@ void compute_f16(const MatmulCall& call, int64_t row_begin, int64_t row_end, int
     const int rows = static_cast<int>(row_end - row < kTile ? row_end - row : kTile);
     const auto mask = static_cast<__mmask16>(rows == kTile ? 0xFFFF : (1u << rows) - 1u);
     for (int tile = 0; tile < tiles; ++tile) {
-      switch (tile) {
-        case 0:
-          _tile_stored(0, c_out, 64);
-          break;
-        case 1:
-          _tile_stored(1, c_out, 64);
-          break;
-        case 2:
-          _tile_stored(2, c_out, 64);
-          break;
-        default:
-          _tile_stored(3, c_out, 64);
-          break;
-      }
+      store_c_tile(tile, c_out);
       const int64_t first = token_begin + tile * kTile;
       const int64_t tokens = token_end - first < kTile ? token_end - first : kTile;
       for (int64_t t = 0; t < tokens; ++t) {
