@@ -46,6 +46,18 @@ uint64_t act_bytes(int64_t tokens, int64_t cols) {
   return static_cast<uint64_t>(round_up(tokens, kTile) / kTile * act_tile_bytes(cols));
 }
 
+// Columns 32b..32b + 15 and 32b + 16..32b + 31 of the row x, zero past `cols`.
+inline void load_block32(const float* x, int64_t b, int64_t cols, __m512* lo, __m512* hi) {
+  const int64_t c = b * 32;
+  const int64_t rest = cols - c;
+  const auto lo_mask = static_cast<__mmask16>(rest >= 16 ? 0xFFFF : (1u << rest) - 1u);
+  const auto hi_mask = static_cast<__mmask16>(rest >= 32   ? 0xFFFF
+                                              : rest <= 16 ? 0
+                                                           : (1u << (rest - 16)) - 1u);
+  *lo = _mm512_maskz_loadu_ps(lo_mask, x + c);
+  *hi = _mm512_maskz_loadu_ps(hi_mask, x + c + 16);
+}
+
 // x rounded to bf16 (ties to even), zero past the last column.
 void prepare(const MatmulCall& call, int64_t token_begin, int64_t token_end) {
   const int64_t blocks = round_up(call.cols, 32) / 32;
@@ -57,14 +69,9 @@ void prepare(const MatmulCall& call, int64_t token_begin, int64_t token_end) {
     const float* x = call.x + t * call.x_stride;
     std::byte* tile = call.act + t / kTile * act_tile_bytes(call.cols) + (t % kTile) * 4;
     for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t c = b * 32;
-      const int64_t rest = call.cols - c;
-      const auto lo_mask = static_cast<__mmask16>(rest >= 16 ? 0xFFFF : (1u << rest) - 1u);
-      const auto hi_mask = static_cast<__mmask16>(rest >= 32   ? 0xFFFF
-                                                  : rest <= 16 ? 0
-                                                               : (1u << (rest - 16)) - 1u);
-      const __m512 lo = _mm512_maskz_loadu_ps(lo_mask, x + c);
-      const __m512 hi = _mm512_maskz_loadu_ps(hi_mask, x + c + 16);
+      __m512 lo;
+      __m512 hi;
+      load_block32(x, b, call.cols, &lo, &hi);
       const auto pairs = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
       _mm512_i32scatter_epi32(tile + b * 1024, offsets, pairs, 1);
     }
@@ -241,18 +248,15 @@ void prepare_f16(const MatmulCall& call, int64_t token_begin, int64_t token_end)
     const float* x = call.x + t * call.x_stride;
     std::byte* line = call.act + (t / kTile) * blocks * 2048 + (t % kTile) * 64;
     for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t c = b * 32;
-      const int64_t rest = call.cols - c;
-      const auto lo_mask = static_cast<__mmask16>(rest >= 16 ? 0xFFFF : (1u << rest) - 1u);
-      const auto hi_mask = static_cast<__mmask16>(rest >= 32   ? 0xFFFF
-                                                  : rest <= 16 ? 0
-                                                               : (1u << (rest - 16)) - 1u);
+      __m512 first;
+      __m512 second;
+      load_block32(x, b, call.cols, &first, &second);
       __m256i h0;
       __m256i l0;
       __m256i h1;
       __m256i l1;
-      split16(_mm512_maskz_loadu_ps(lo_mask, x + c), &h0, &l0);
-      split16(_mm512_maskz_loadu_ps(hi_mask, x + c + 16), &h1, &l1);
+      split16(first, &h0, &l0);
+      split16(second, &h1, &l1);
       std::byte* tile = line + b * 2048;
       _mm512_store_si512(tile, _mm512_inserti64x4(_mm512_castsi256_si512(h0), h1, 1));
       _mm512_store_si512(tile + 1024, _mm512_inserti64x4(_mm512_castsi256_si512(l0), l1, 1));
