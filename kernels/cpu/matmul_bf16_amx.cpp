@@ -36,10 +36,15 @@ int64_t round_up(int64_t value, int64_t step) {
   return (value + step - 1) / step * step;
 }
 
+// Blocks of 32 columns (the last zero-padded).
+int64_t blocks32(int64_t cols) {
+  return round_up(cols, 32) / 32;
+}
+
 // Activations, per tile of 16 tokens: per block of 32 columns a B tile of 16 lines, line p
 // holding (x[t][2p], x[t][2p+1]) for t = 0..15 as bf16 pairs (1 KiB).
 int64_t act_tile_bytes(int64_t cols) {
-  return round_up(cols, 32) / 32 * 1024;
+  return blocks32(cols) * 1024;
 }
 
 uint64_t act_bytes(int64_t tokens, int64_t cols) {
@@ -60,7 +65,7 @@ inline void load_block32(const float* x, int64_t b, int64_t cols, __m512* lo, __
 
 // x rounded to bf16 (ties to even), zero past the last column.
 void prepare(const MatmulCall& call, int64_t token_begin, int64_t token_end) {
-  const int64_t blocks = round_up(call.cols, 32) / 32;
+  const int64_t blocks = blocks32(call.cols);
   // Lane p of a bf16 pair vector goes to line p: 64 bytes apart.
   const __m512i offsets =
       _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
@@ -226,10 +231,6 @@ void compute(const MatmulCall& call, int64_t row_begin, int64_t row_end, int64_t
 
 // Activations, per tile of 16 tokens and block b of 32 columns: an A tile of xh (16 lines, line
 // m = token m's 32 columns as bf16), then one of xl: 2 KiB, tiles of a token tile consecutive.
-int64_t blocks32(int64_t cols) {
-  return round_up(cols, 32) / 32;
-}
-
 uint64_t f16_act_bytes(int64_t tokens, int64_t cols) {
   return static_cast<uint64_t>(round_up(tokens, kTile) / kTile * blocks32(cols) * 2048);
 }
