@@ -2,7 +2,8 @@
 // GPU roofline and kernel timings: streaming read bandwidth first, then every GEMV (format ×
 // shape) as a fraction of it, with cuBLAS F16 beside; multi-row GEMV, GEMM and attention after.
 //
-//   bench_cuda [--quick] [--gemm] [--gemv FORMAT ROWSxCOLS] [--row-read] [--out FILE]
+//   bench_cuda [--quick] [--gemm] [--gemv FORMAT ROWSxCOLS] [--row-read] [--attention]
+//              [--out FILE]
 //
 // Timing: CUDA graphs of many calls replayed (launch gaps as in a captured decode step), CUDA
 // events around each replay, the median of the replays. Matrices smaller than 512 MiB are
@@ -725,8 +726,9 @@ int main(int argc, char** argv) {
   using namespace polyinfer::detail::gpu;
   using polyinfer::DType;
   bool quick = false;
-  bool gemm_only = false;      // --gemm: the roofline and the mmq / cuBLAS table only
-  bool row_read_only = false;  // --row-read: the roofline and row_read()'s table only
+  bool gemm_only = false;       // --gemm: the roofline and the mmq / cuBLAS table only
+  bool row_read_only = false;   // --row-read: the roofline and row_read()'s table only
+  bool attention_only = false;  // --attention: the roofline and decode attention only
   const char* out_path = nullptr;
   // --gemv FORMAT ROWSxCOLS: the roofline and that one GEMV row only (profiling one shape).
   const char* only_format = nullptr;
@@ -736,6 +738,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
     if (std::strcmp(argv[i], "--gemm") == 0) gemm_only = true;
     if (std::strcmp(argv[i], "--row-read") == 0) row_read_only = true;
+    if (std::strcmp(argv[i], "--attention") == 0) attention_only = true;
     if (std::strcmp(argv[i], "--out") == 0 && i + 1 < argc) out_path = argv[++i];
     if (std::strcmp(argv[i], "--gemv") == 0 && i + 2 < argc) {
       only_format = argv[++i];
@@ -780,6 +783,11 @@ int main(int argc, char** argv) {
   bench.roofline();
   if (row_read_only) {
     bench.row_read();
+    return 0;
+  }
+  if (attention_only) {
+    for (const int64_t rows : {128, 512, 2048, 8192, 32768})
+      bench.attention_decode(32, 8, 128, rows);
     return 0;
   }
   if (only_format != nullptr) {

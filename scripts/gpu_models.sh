@@ -14,7 +14,9 @@
 # and cuda:0), split (tensor parallelism with two ranks on cuda:0; the Engine placing models
 # over two logical GPUs), ab (batch-1/8 decode with the fused launches and programmatic launch
 # switched off in turn), sweep (batch-1 decode with each single-token GEMV shape forced), amx
-# (CPU GEMM at 512 tokens on the host CPU, 2 cores: AMX where present), skip (batch-1 decode
+# (CPU GEMM at 512 tokens on the host CPU, 2 cores: AMX where present), attn (decode attention
+# alone, bench_cuda --attention, under each setting of ATTN_SETS, as ENV_SETS; default
+# POLYINFER_GPU_ATTN_MMA=1 and =0), skip (batch-1 decode
 # with kinds of launches left out, to place the step's time), ncu (Nsight Compute kernel times
 # of one decode step), env (batch-1 decode under each setting in ENV_SETS, e.g.
 # "POLYINFER_GPU_CARVEOUT=100;POLYINFER_GPU_PDL=0"; BATCHES, default 1; ENV_SHAPES, '|'-separated
@@ -72,6 +74,14 @@ if step tests; then
     >"$OUT/test_cuda_clusters.log" 2>&1 || STATUS=1
   grep -E "^FAIL|FAILED|passed|failed" "$OUT/test_cuda_clusters.log" | tail -5 |
     sed 's/^/attention with clusters always: /' | tee -a "$LOG"
+  # And the f32-sum decode kernel where the tensor-core one would run, and the tensor-core one
+  # wherever it can (also single tokens over short caches).
+  for setting in 0 1; do
+    POLYINFER_GPU_ATTN_MMA=$setting timeout 100 "$B/bin/test_cuda" attention \
+      >"$OUT/test_cuda_mma$setting.log" 2>&1 || STATUS=1
+    grep -E "^FAIL|FAILED|passed|failed" "$OUT/test_cuda_mma$setting.log" | tail -5 |
+      sed "s/^/attention with POLYINFER_GPU_ATTN_MMA=$setting: /" | tee -a "$LOG"
+  done
   timeout 300 "$B/bin/test_gpu_model" --durations yes >"$OUT/test_gpu_model.log" 2>&1 || STATUS=1
   grep -E "^conformance|test cases|passed|failed|FAILED" "$OUT/test_gpu_model.log" | tee -a "$LOG"
 fi
@@ -80,6 +90,17 @@ if step kernels; then
   section "kernel benchmarks (bench_cuda --quick: GEMV table, GEMM, attention)"
   timeout 300 "$B/bin/bench_cuda" --quick 2>&1 | tee "$OUT/bench_cuda.log" |
     grep -E "^(device|stream|q4_0|q4_k|q8_0|f16|GEMV >=|attention|gemm)" | tee -a "$LOG"
+fi
+
+if step attn; then
+  section "decode attention, 32/8 heads x 128, tensor cores and f32 sums (bench_cuda --attention)"
+  IFS=';' read -r -a sets <<<"${ATTN_SETS:-POLYINFER_GPU_ATTN_MMA=1;POLYINFER_GPU_ATTN_MMA=0}"
+  for i in "${!sets[@]}"; do
+    # shellcheck disable=SC2086
+    env ${sets[$i]} timeout 120 "$B/bin/bench_cuda" --attention 2>&1 |
+      tee "$OUT/bench_attention_$i.log" | grep -E "^attention" |
+      sed "s/^/${sets[$i]} /" | tee -a "$LOG"
+  done
 fi
 
 if step gemm; then

@@ -1,56 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // Attention over the paged f16 / f32 KV cache: split-K ("flash decoding") partial softmax states
-// per share of rows, merged by the last block to finish, in one launch; and storing rows into
-// the cache.
-#include <algorithm>
-#include <type_traits>
-
-#include "kernels/cuda/context.cuh"
-#include "kernels/cuda/gemv.cuh"
-
-#if !POLYINFER_GPU_HIP && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-#include <cooperative_groups.h>
-#define POLYINFER_GPU_CLUSTERS 1
-#else
-#define POLYINFER_GPU_CLUSTERS 0
-#endif
-
-// Leaving a fully unrolled loop early. nvcc: `break` (measured, H200 session 12: `continue`
-// there compiled the decode kernel to 99 registers instead of 80 and cost 8 % at batch 1
-// after 1024-token prompts, 9 % at batch 8); clang unrolls no loop with an early exit and
-// warns, so HIP skips the remaining iterations instead.
-#if POLYINFER_GPU_HIP
-#define POLYINFER_UNROLLED_EXIT continue
-#else
-#define POLYINFER_UNROLLED_EXIT break
-#endif
+// per share of rows, merged in a thread-block cluster or by the last block to finish, in one
+// launch (f32 sums on the CUDA cores; decode steps over f16 rows on the tensor cores); and
+// storing rows into the cache.
+#include "kernels/cuda/attention_mma.cuh"
+#include "kernels/cuda/attention_split.cuh"
 
 namespace polyinfer::inline v0::detail::gpu {
 namespace {
 
-// Warps per block: decode steps (≤ kGemvMaxTokens tokens, latency-bound: a block's chain of
-// dependent steps is shorter over more warps) and prompts / batches (throughput-bound).
-constexpr int kDecodeWarps = 8;
-constexpr int kPromptWarps = 4;
-constexpr int kMaxGroup = 8;  // query heads per block (more: several head groups)
-// Rows per split at least (POLYINFER_GPU_ATTN_MIN_ROWS): fewer cost more in partials than they
-// save.
-constexpr int64_t kMinSplitRows = 32;
-constexpr int kMaxSplits = 256;  // the merge keeps one factor per split and head
-constexpr int kMaxCluster = 8;   // blocks per cluster at most (the portable cluster size)
-// Dynamic shared memory per block: below 48 KB, no opt-in on CUDA, within HIP's 64 KB.
-constexpr int kSharedBudget = 47 * 1024;
-
-struct SplitPlan {
-  int64_t heads;
-  int64_t q_stride;     // floats between tokens' queries
-  int64_t group;        // query heads per kv head
-  int64_t head_groups;  // ceil(group / kMaxGroup)
-  int splits;           // blocks per (token, head group); a token's rows are shared among them
-  int early;     // 1: positions, tables and rows below the step's own are read before pdl_wait()
-  int cluster;   // blocks per thread-block cluster (1: none); splits is a multiple of it
-  int min_rows;  // rows per split at least
-};
+using namespace attention_split;  // NOLINT(google-build-using-namespace): one kernel family
 
 // kValues consecutive cache values as stored: one vector load when kValues is a power of two.
 template <typename T, int kValues>
@@ -69,24 +28,6 @@ template <typename T, int kValues>
 __device__ __forceinline__ void to_floats(const Lanes<T, kValues>& raw, float (&out)[kValues]) {
 #pragma unroll
   for (int i = 0; i < kValues; ++i) out[i] = to_float(raw.v[i]);
-}
-
-// The first block-table entry of `token`'s sequence.
-__device__ __forceinline__ void* const* token_blocks(const DeviceKvView& view, int64_t token) {
-  return view.blocks + (view.token_tables != nullptr ? view.token_tables[token] : 0);
-}
-
-// Row `row` of kv head `kv_head`. 32-bit division (attention_supports() bounds the rows): the
-// 64-bit one is a long subroutine, and it ran for every row.
-template <typename T>
-__device__ __forceinline__ T* kv_row(const DeviceKvView& view, void* const* blocks, int64_t row,
-                                     int64_t kv_head) {
-  const auto r = static_cast<uint32_t>(row);
-  const auto block_rows = static_cast<uint32_t>(view.block_rows);
-  const uint32_t block_index = r / block_rows;
-  const uint32_t in_block = r - block_index * block_rows;
-  auto* block = reinterpret_cast<T*>(static_cast<char*>(blocks[block_index]) + view.block_offset);
-  return block + (int64_t{in_block} * view.kv_heads + kv_head) * view.head_dim;
 }
 
 // A block's shared memory: its query heads (f32, scaled), then kStages stages, each a tile of
@@ -331,8 +272,6 @@ __global__ void __launch_bounds__(kWarps* kWarp)
   wait_copies<0>();
   __syncthreads();  // the stages now hold: states [head][part][m, l, acc…], factors, own
   float* state = reinterpret_cast<float*>(stages);
-  float* factors = state + kHeads * Shape::kParts * (kDim + 2);
-  float* own = factors + kHeads * kMaxSplits;  // the block's (then the unit's) state per head
 #pragma unroll
   for (int h = 0; h < kWarpHeads; ++h) {
     float* mine = state + ((slot + h * Shape::kHeadSlots) * Shape::kParts + part) * (kDim + 2);
@@ -344,198 +283,9 @@ __global__ void __launch_bounds__(kWarps* kWarp)
     for (int e = 0; e < kValues; ++e) mine[2 + lane * kValues + e] = acc[h][e];
   }
   __syncthreads();
-  // The block's parts combined, per head.
-  for (int index = static_cast<int>(threadIdx.x); index < count * kDim; index += kThreads) {
-    const int g = index / kDim;
-    const int d = index % kDim;
-    const float* parts = state + g * Shape::kParts * (kDim + 2);
-    float m_all = -INFINITY;
-#pragma unroll
-    for (int r = 0; r < Shape::kParts; ++r) m_all = fmaxf(m_all, parts[r * (kDim + 2)]);
-    float sum = 0.0f;
-    float weighted = 0.0f;
-#pragma unroll
-    for (int r = 0; r < Shape::kParts; ++r) {
-      const float* from = parts + r * (kDim + 2);
-      const float factor = m_all == -INFINITY ? 0.0f : expf(from[0] - m_all);
-      sum = fmaf(factor, from[1], sum);
-      weighted = fmaf(factor, from[2 + d], weighted);
-    }
-    own[g * (kDim + 2) + 2 + d] = weighted;
-    if (d == 0) {
-      own[g * (kDim + 2)] = m_all;
-      own[g * (kDim + 2) + 1] = sum;
-    }
-  }
-  // Units of the merge: blocks, or clusters of plan.cluster blocks whose first block first
-  // merges the others' states from their shared memory (no global memory, no arrival).
-  constexpr int kPerThread = kHeads * kDim > kThreads ? kHeads * kDim / kThreads : 1;
-  int units = active;
-  int unit = split;
-#if POLYINFER_GPU_CLUSTERS
-  if (plan.cluster > 1) {
-    namespace cg = cooperative_groups;
-    const cg::cluster_group cluster = cg::this_cluster();
-    const int rank = static_cast<int>(cluster.block_rank());
-    units = static_cast<int>(ceil_div(active, plan.cluster));
-    unit = split / plan.cluster;
-    const int members = min(plan.cluster, active - unit * plan.cluster);
-    cluster.sync();  // every member's `own` is written
-    float merged[kPerThread][3];
-    if (rank == 0) {
-#pragma unroll
-      for (int i = 0; i < kPerThread; ++i) {
-        const int index = static_cast<int>(threadIdx.x) + i * kThreads;
-        const int g = index / kDim;
-        const int d = index % kDim;
-        if (index >= count * kDim) continue;
-        // Every member's m, l and value requested at once: one round trip, not one a member.
-        float m_r[kMaxCluster];
-        float l_r[kMaxCluster];
-        float v_r[kMaxCluster];
-#pragma unroll
-        for (int r = 0; r < kMaxCluster; ++r) {
-          m_r[r] = -INFINITY;
-          l_r[r] = 0.0f;
-          v_r[r] = 0.0f;
-          if (r < members) {
-            const float* from = cluster.map_shared_rank(own + g * (kDim + 2), r);
-            m_r[r] = from[0];
-            l_r[r] = from[1];
-            v_r[r] = from[2 + d];
-          }
-        }
-        float m_all = -INFINITY;
-#pragma unroll
-        for (int r = 0; r < kMaxCluster; ++r) m_all = fmaxf(m_all, m_r[r]);
-        float sum = 0.0f;
-        float weighted = 0.0f;
-#pragma unroll
-        for (int r = 0; r < kMaxCluster; ++r) {
-          const float factor = m_all == -INFINITY || r >= members ? 0.0f : expf(m_r[r] - m_all);
-          sum = fmaf(factor, l_r[r], sum);
-          weighted = fmaf(factor, v_r[r], weighted);
-        }
-        merged[i][0] = m_all;
-        merged[i][1] = sum;
-        merged[i][2] = weighted;
-      }
-    }
-    cluster.sync();  // the first block has read every member's state
-    if (rank != 0) return;
-#pragma unroll
-    for (int i = 0; i < kPerThread; ++i) {
-      const int index = static_cast<int>(threadIdx.x) + i * kThreads;
-      if (index >= count * kDim) continue;
-      const int g = index / kDim;
-      const int d = index % kDim;
-      own[g * (kDim + 2) + 2 + d] = merged[i][2];
-      if (d == 0) {
-        own[g * (kDim + 2)] = merged[i][0];
-        own[g * (kDim + 2) + 1] = merged[i][1];
-      }
-    }
-  }
-#endif
-  __syncthreads();
-  // A warp's 32 indices are 32 consecutive d of one head (kDim is a multiple of 32).
-  for (int index = static_cast<int>(threadIdx.x); index < count * kDim; index += kThreads) {
-    const int g = index / kDim;
-    const int d = index % kDim;
-    const float* mine = own + g * (kDim + 2);
-    const int64_t head_index = token * plan.heads + first_head + g;
-    if (units == 1) {
-      const float result = mine[1] > 0.0f ? mine[2 + d] / mine[1] : 0.0f;
-      out[head_index * kDim + d] = result;
-      if (quantized.qs != nullptr)
-        quantize_warp_block(result, quantized, head_index * kDim + d - d % 32);
-    } else {
-      float* to = partials + (head_index * plan.splits + unit) * (kDim + 2);
-      to[2 + d] = mine[2 + d];
-      if (d == 0) {
-        to[0] = mine[0];
-        to[1] = mine[1];
-      }
-    }
-  }
-  if (units == 1) return;
-  if (!arrives_last(arrivals + token * gridDim.y + blockIdx.y, units)) return;
-  // Per head: the units' max, each unit's factor exp(m_u − max) and the total l; then each
-  // output sums its units' values. Coherent loads (other blocks wrote these during this
-  // kernel), each round issued at once: the merge is two memory round trips, not one per
-  // unit. The totals go where the states were.
-  for (int g = warp; g < count; g += kWarps) {
-    const float* states =
-        partials + (token * plan.heads + first_head + g) * plan.splits * (kDim + 2);
-    constexpr int kEach = kMaxSplits / kWarp;
-    float m_split[kEach];
-    float l_split[kEach];
-    float m_max = -INFINITY;
-#pragma unroll
-    for (int i = 0; i < kEach; ++i) {
-      const int s = lane + i * kWarp;
-      m_split[i] = s < units ? load_coherent(states + s * (kDim + 2)) : -INFINITY;
-      l_split[i] = s < units ? load_coherent(states + s * (kDim + 2) + 1) : 0.0f;
-    }
-#pragma unroll
-    for (int i = 0; i < kEach; ++i) m_max = fmaxf(m_max, m_split[i]);
-    m_max = warp_max(m_max);
-    float sum = 0.0f;
-#pragma unroll
-    for (int i = 0; i < kEach; ++i) {
-      const int s = lane + i * kWarp;
-      const float factor = m_max == -INFINITY ? 0.0f : expf(m_split[i] - m_max);
-      if (s < units) factors[g * kMaxSplits + s] = factor;
-      sum += factor * l_split[i];
-    }
-    sum = warp_sum(sum);
-    if (lane == 0) state[g] = sum;
-  }
-  __syncthreads();
-  // A thread's outputs: indices threadIdx.x + i·kThreads; kBatch units of each per round.
-  constexpr int kBatch = kPerThread < 32 ? 32 / kPerThread : 1;
-  float weighted[kPerThread];
-#pragma unroll
-  for (int i = 0; i < kPerThread; ++i) weighted[i] = 0.0f;
-  for (int first = 0; first < units; first += kBatch) {
-    float v[kPerThread][kBatch];
-#pragma unroll
-    for (int i = 0; i < kPerThread; ++i) {
-      const int index = static_cast<int>(threadIdx.x) + i * kThreads;
-      const int64_t head_index = token * plan.heads + first_head + index / kDim;
-      const float* values_d = partials + head_index * plan.splits * (kDim + 2) + 2 + index % kDim;
-#pragma unroll
-      for (int j = 0; j < kBatch; ++j) {
-        v[i][j] = index < count * kDim && first + j < units
-                      ? load_coherent(values_d + (first + j) * (kDim + 2))
-                      : 0.0f;
-      }
-    }
-#pragma unroll
-    for (int i = 0; i < kPerThread; ++i) {
-      const int index = static_cast<int>(threadIdx.x) + i * kThreads;
-      if (index >= count * kDim) continue;
-#pragma unroll
-      for (int j = 0; j < kBatch; ++j) {
-        if (first + j < units) {
-          weighted[i] = fmaf(factors[index / kDim * kMaxSplits + first + j], v[i][j], weighted[i]);
-        }
-      }
-    }
-  }
-#pragma unroll
-  for (int i = 0; i < kPerThread; ++i) {
-    const int index = static_cast<int>(threadIdx.x) + i * kThreads;
-    if (index >= count * kDim) continue;  // warp-uniform: count · kDim is a multiple of 32
-    const int g = index / kDim;
-    const int d = index % kDim;
-    const int64_t head_index = token * plan.heads + first_head + g;
-    const float sum = state[g];
-    const float result = sum > 0.0f ? weighted[i] / sum : 0.0f;
-    out[head_index * kDim + d] = result;
-    if (quantized.qs != nullptr)
-      quantize_warp_block(result, quantized, head_index * kDim + d - d % 32);
-  }
+  merge_and_store<kDim, kHeads, Shape::kParts, kWarps>(state, Shape::kParts, count, plan, token,
+                                                       first_head, split, active, partials,
+                                                       arrivals, out, quantized);
 }
 
 __device__ __forceinline__ void store_value(__half* p, float v) {
@@ -700,6 +450,18 @@ Status launch_split(const float* q, const SplitPlan& plan, int64_t tokens, int64
                               causal ? 1 : 0, scale, partials, arrivals, out, quantized);
   };
   const auto run = [&]<int kHeads>() {
+#if POLYINFER_GPU_MMA_ATTENTION
+    if constexpr (std::is_same_v<T, __half> && mma_fits(kDim, kHeads, kDecodeWarps)) {
+      if (plan.mma != 0) {
+        using Shape = MmaTile<kDim, kHeads, kDecodeWarps>;
+        return launch_in_clusters(&attention_mma_kernel<kDim, kHeads, kDecodeWarps>, grid,
+                                  dim3(Shape::kThreads), static_cast<size_t>(Shape::kSharedBytes),
+                                  stream, true, static_cast<unsigned>(plan.cluster), q, plan, keys,
+                                  values, positions, causal ? 1 : 0, scale, partials, arrivals, out,
+                                  quantized);
+      }
+    }
+#endif
     return tokens <= kGemvMaxTokens ? run_as.template operator()<kHeads, kDecodeWarps>()
                                     : run_as.template operator()<kHeads, kPromptWarps>();
   };
@@ -839,9 +601,34 @@ Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t
   static const auto min_rows = static_cast<int>(
       std::min<int64_t>(env_positive("POLYINFER_GPU_ATTN_MIN_ROWS", kMinSplitRows), INT32_MAX));
   plan.min_rows = min_rows;
-  const int64_t rows = std::min(keys.positions, values.positions);
+  // Decode steps on f16 rows of ≤ 128 dims take the tensor-core kernel (CUDA, sm_80 and later),
+  // whose warps take 16 rows at a time: a split has at least kMmaSplitRows rows.
+  // POLYINFER_GPU_ATTN_MMA=0: never; =1: wherever it can run (also single tokens over short
+  // caches); unset: by the rule below.
+  static const char* mma_env = std::getenv("POLYINFER_GPU_ATTN_MMA");
+  static const bool mma_setting = mma_env == nullptr || *mma_env != '0';
+  static const bool mma_setting_forced = mma_env != nullptr && *mma_env == '1';
+  static const auto mma_rows = static_cast<int>(
+      std::min<int64_t>(env_positive("POLYINFER_GPU_ATTN_MMA_ROWS", kMmaSplitRows), INT32_MAX));
+  // One token over a cache of at most kMmaLeastRows rows keeps the f32-sum kernel: measured on
+  // an H200 (q4_0 llama-3-8b, batch 1 after 128 prompt tokens, 192 rows; session 18, call 4),
+  // 554.1 tok/s against 548.4 / 550.0 with the tensor cores; after 1024 tokens 517.4 / 512.5
+  // against 512.1 / 512.7, and batch 8 there 1900 / 1893 against 1801 / 1800.
+  const int64_t capacity = std::min(keys.positions, values.positions);
+  plan.mma = POLYINFER_GPU_MMA_ATTENTION && mma_setting && impl.compute_major >= 8 &&
+                     keys.type == KvType::kF16 && tokens <= kGemvMaxTokens && dim % 32 == 0 &&
+                     dim <= 128 && q_stride % 4 == 0 && reinterpret_cast<uintptr_t>(q) % 16 == 0 &&
+                     (tokens > 1 || capacity > kMmaLeastRows || mma_setting_forced)
+                 ? 1
+                 : 0;
+  if (plan.mma != 0) plan.min_rows = mma_rows;
+  const int64_t rows = capacity;
   const int64_t base_blocks = tokens * keys.kv_heads * plan.head_groups;
-  const int64_t wanted = ceil_div(4 * int64_t{impl.multiprocessors}, base_blocks);
+  // The tensor-core kernel's blocks hold 128 registers a thread: two fit a multiprocessor, so
+  // more splits than two blocks per multiprocessor would run in waves (batch 8 after 1024
+  // prompt tokens: 1921 tok/s with five splits, 1888 with nine).
+  const int64_t per_multiprocessor = plan.mma != 0 ? 2 : 4;
+  const int64_t wanted = ceil_div(per_multiprocessor * int64_t{impl.multiprocessors}, base_blocks);
   const int64_t most = std::max<int64_t>(1, ceil_div(rows, int64_t{plan.min_rows}));
   plan.splits =
       static_cast<int>(std::clamp<int64_t>(wanted, 1, std::min<int64_t>(most, kMaxSplits)));

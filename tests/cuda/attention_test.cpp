@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // GPU paged-KV store and split-K attention against kernels/ref: GQA groups below, at and above
-// a block's 8 heads, causal limits at 0 and at the end, several splits, head_dim 64..256.
+// a block's 8 heads, causal limits at 0 and at the end, several splits, head_dim 32..256. Decode
+// steps (≤ 8 tokens) over f16 rows of ≤ 128 dims run on the tensor cores, except one token over
+// ≤ 256 rows; scripts/gpu_models.sh reruns these with POLYINFER_GPU_ATTN_MMA=0 and =1.
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -120,6 +122,9 @@ GPU_TEST(attention_paged_split_k) {
       // Capacity far past the lengths (a decode graph's fixed launch): shares from the length.
       {1, 32, 8, 128, 4000, 16, true, {150}},
       {2, 28, 4, 128, 9000, 16, true, {8999, 17}},
+      // Groups of 3 and 2 (fewer heads than the block's), 8 tokens, rows past a 16-row chunk.
+      {8, 6, 2, 128, 333, 16, true, {332, 0, 15, 16, 17, 100, 200, 331}},
+      {5, 16, 8, 64, 129, 8, false, {0, 0, 0, 0, 0}},
   };
   uint32_t seed = 40;
   for (const AttentionCase& c : cases) {
