@@ -120,24 +120,10 @@ __global__ void __launch_bounds__(kWarps* kWarp)
   const int lane = static_cast<int>(threadIdx.x) % kWarp;
   const int warp = static_cast<int>(threadIdx.x) / kWarp;
   const int split = static_cast<int>(blockIdx.x);
-  const int64_t token = blockIdx.z;
-  const int64_t kv_head = blockIdx.y / plan.head_groups;
-  const int64_t first_head = kv_head * plan.group + (blockIdx.y % plan.head_groups) * kMaxGroup;
-  const int count =
-      static_cast<int>(min_i64(kHeads, kv_head * plan.group + plan.group - first_head));
-  int64_t limit = min_i64(keys.positions, values.positions);
-  if (causal) limit = max_i64(0, min_i64(int64_t{positions[token]} + 1, limit));
-  const int64_t share =
-      ceil_div(max_i64(plan.min_rows, ceil_div(limit, plan.splits)), kRows) * kRows;
-  const int active = static_cast<int>(max_i64(1, ceil_div(limit, share)));
+  const auto [token, kv_head, first_head, count, limit, share, active] =
+      block_work<kHeads, kRows>(plan, keys, values, positions, causal);
   if (split >= active) {  // split 0 always runs, and waits
-#if POLYINFER_GPU_CLUSTERS
-    // A member of a cluster with work still takes part in its barriers.
-    if (plan.cluster > 1 && split / plan.cluster * plan.cluster < active) {
-      cooperative_groups::this_cluster().sync();
-      cooperative_groups::this_cluster().sync();
-    }
-#endif
+    idle_split(plan, split, active);
     return;
   }
   const int64_t begin = split * share;
@@ -146,7 +132,8 @@ __global__ void __launch_bounds__(kWarps* kWarp)
   void* const* key_blocks = token_blocks(keys, token);
   void* const* value_blocks = token_blocks(values, token);
   // Tile `tile`'s key and value rows into its stage; rows past the share become zeros.
-  const auto issue = [&](int tile) {
+  const auto issue = [&,
+                      kv_head = kv_head](int tile) {  // a copy: HIP's clang 15 captures no binding
     unsigned char* stage = stages + (tile % kStages) * Shape::kStageBytes;
     const int64_t first = begin + int64_t{tile} * kRows;
     for (int i = static_cast<int>(threadIdx.x); i < kRows * Shape::kSegments; i += kThreads) {
@@ -166,11 +153,7 @@ __global__ void __launch_bounds__(kWarps* kWarp)
   if (plan.early != 0) {
     // Rows below the first position this call gives the token's sequence were written by
     // earlier steps: their tiles are requested now.
-    int64_t ready = causal ? int64_t{positions[token]} : 0;
-    for (int64_t t = token - 1; causal && t >= 0 && t >= token - kGemvMaxTokens; --t) {
-      if (keys.token_tables != nullptr && keys.token_tables[t] != keys.token_tables[token]) break;
-      ready = min_i64(ready, positions[t]);
-    }
+    const int64_t ready = rows_ready(keys, positions, token, causal);
     for (; issued < kStages - 1 && issued < tiles &&
            min_i64(begin + int64_t{issued + 1} * kRows, end) <= ready;
          ++issued) {

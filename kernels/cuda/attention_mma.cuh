@@ -102,23 +102,10 @@ __global__ void __launch_bounds__(kWarps* kWarp, 2)
   const int g = lane / 4;  // the mma's group: a query head, a key row, a value dim pair
   const int c = lane % 4;  // its thread in the group
   const int split = static_cast<int>(blockIdx.x);
-  const int64_t token = blockIdx.z;
-  const int64_t kv_head = blockIdx.y / plan.head_groups;
-  const int64_t first_head = kv_head * plan.group + (blockIdx.y % plan.head_groups) * kMaxGroup;
-  const int count =
-      static_cast<int>(min_i64(kHeads, kv_head * plan.group + plan.group - first_head));
-  int64_t limit = min_i64(keys.positions, values.positions);
-  if (causal) limit = max_i64(0, min_i64(int64_t{positions[token]} + 1, limit));
-  const int64_t share =
-      ceil_div(max_i64(plan.min_rows, ceil_div(limit, plan.splits)), kRows) * kRows;
-  const int active = static_cast<int>(max_i64(1, ceil_div(limit, share)));
+  const auto [token, kv_head, first_head, count, limit, share, active] =
+      block_work<kHeads, kRows>(plan, keys, values, positions, causal);
   if (split >= active) {
-#if POLYINFER_GPU_CLUSTERS
-    if (plan.cluster > 1 && split / plan.cluster * plan.cluster < active) {
-      cooperative_groups::this_cluster().sync();
-      cooperative_groups::this_cluster().sync();
-    }
-#endif
+    idle_split(plan, split, active);
     return;
   }
   // Rows fit 32 bits (attention_supports()).
@@ -133,7 +120,7 @@ __global__ void __launch_bounds__(kWarps* kWarp, 2)
   // 8 + 2c, 9 + 2c, the lane's pieces at b·g + 8b·p (b the piece's bytes).
   uint4 key_raw[2][kKeyPieces];
   uint32_t value_raw[4][kValueWords];
-  const auto load_chunk = [&](int chunk) {
+  const auto load_chunk = [&, kv_head = kv_head](int chunk) {
     const int first = begin + chunk * kRows;
 #pragma unroll
     for (int n = 0; n < 2; ++n) {
@@ -174,11 +161,7 @@ __global__ void __launch_bounds__(kWarps* kWarp, 2)
   if (plan.early != 0) {
     // Rows below the first position this call gives the token's sequence were written by
     // earlier steps: the warp's first chunk is requested now if it lies below it.
-    int64_t ready = causal ? int64_t{positions[token]} : 0;
-    for (int64_t t = token - 1; causal && t >= 0 && t >= token - kGemvMaxTokens; --t) {
-      if (keys.token_tables != nullptr && keys.token_tables[t] != keys.token_tables[token]) break;
-      ready = min_i64(ready, positions[t]);
-    }
+    const int64_t ready = rows_ready(keys, positions, token, causal);
     if (chunk < chunks && min(begin + (chunk + 1) * kRows, end) <= ready) {
       load_chunk(chunk);
       loaded = true;

@@ -85,6 +85,65 @@ __device__ __forceinline__ T* kv_row(const DeviceKvView& view, void* const* bloc
   return block + (int64_t{in_block} * view.kv_heads + kv_head) * view.head_dim;
 }
 
+// What block (split, kv head · head groups + head group, token) of a split launch works on.
+// Shares are sized from the token's own length (so fixed launch shapes, as graph replay needs,
+// still spread a short context over every split), in multiples of kRows.
+struct BlockWork {  // 32-bit: rows within INT32_MAX (attention_supports()), tokens ≤ 65535
+  int token;
+  int kv_head;
+  int first_head;  // the block's first query head
+  int count;       // its query heads (≤ the kernel's kHeads)
+  int limit;       // the token's rows
+  int share;       // rows a split
+  int active;      // splits with rows (split 0 always runs)
+};
+
+template <int kHeads, int kRows>
+__device__ __forceinline__ BlockWork block_work(const SplitPlan& plan, const DeviceKvView& keys,
+                                                const DeviceKvView& values,
+                                                const int32_t* positions, int causal) {
+  BlockWork w;
+  w.token = static_cast<int>(blockIdx.z);
+  w.kv_head = static_cast<int>(blockIdx.y / plan.head_groups);
+  w.first_head =
+      static_cast<int>(w.kv_head * plan.group + (blockIdx.y % plan.head_groups) * kMaxGroup);
+  w.count = static_cast<int>(min_i64(kHeads, w.kv_head * plan.group + plan.group - w.first_head));
+  int64_t limit = min_i64(keys.positions, values.positions);
+  if (causal) limit = max_i64(0, min_i64(int64_t{positions[w.token]} + 1, limit));
+  const int64_t share =
+      ceil_div(max_i64(plan.min_rows, ceil_div(limit, plan.splits)), kRows) * kRows;
+  w.limit = static_cast<int>(limit);
+  w.share = static_cast<int>(share);
+  w.active = static_cast<int>(max_i64(1, ceil_div(limit, share)));
+  return w;
+}
+
+// A split past its token's rows, about to return: as a member of a cluster with work it still
+// takes part in the cluster's two barriers (merge_and_store()).
+__device__ __forceinline__ void idle_split(const SplitPlan& plan, int split, int active) {
+#if POLYINFER_GPU_CLUSTERS
+  if (plan.cluster > 1 && split / plan.cluster * plan.cluster < active) {
+    cooperative_groups::this_cluster().sync();
+    cooperative_groups::this_cluster().sync();
+  }
+#else
+  (void)plan, (void)split, (void)active;
+#endif
+}
+
+// Rows of `token`'s sequence below this were written by earlier steps, so a decode step may read
+// them before pdl_wait(): the least position this call gives the sequence (its tokens sit
+// together, at most kGemvMaxTokens of them).
+__device__ __forceinline__ int64_t rows_ready(const DeviceKvView& keys, const int32_t* positions,
+                                              int64_t token, int causal) {
+  int64_t ready = causal ? int64_t{positions[token]} : 0;
+  for (int64_t t = token - 1; causal && t >= 0 && t >= token - kGemvMaxTokens; --t) {
+    if (keys.token_tables != nullptr && keys.token_tables[t] != keys.token_tables[token]) break;
+    ready = min_i64(ready, positions[t]);
+  }
+  return ready;
+}
+
 // The block's warps wrote their softmax states to `state` ([head][part][m, l, acc…], kParts
 // parts a head, the first `parts` of them written; then kHeads · kMaxSplits factors and kHeads own
 // states of scratch): combines them per head, then merges the splits (through the cluster's shared
