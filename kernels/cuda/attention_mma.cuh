@@ -9,30 +9,18 @@
 #if POLYINFER_GPU_MMA_ATTENTION
 namespace polyinfer::inline v0::detail::gpu::attention_split {
 
-// Decode attention on the tensor cores (f16 KV, head_dim a multiple of 32 up to 128, tokens ≤
-// kGemvMaxTokens; sm_80 and later). A warp takes 16 key and value rows at a time straight into
-// registers (no shared-memory stages; the query operands sit in shared memory, so that a thread
-// stays within 128 registers, two blocks a multiprocessor) and all of the block's query heads
-// (≤ 8):
-//   S = Q·Kᵀ    mma.m16n8k16, M = the heads (rows 8-15 zero), N = 8 rows, K = 16 dims;
-//   Oᵀ += Vᵀ·Pᵀ  M = 16 dims, N = the heads, K = the 16 rows.
-// S's accumulator layout is Pᵀ's operand layout, so the probabilities never leave the lane that
-// computed them. q (f32) and p are each split into f16 hi + lo and multiplied twice, so the
-// products keep ~22 bits as the f32 kernel's do (|q|·scale must stay within f16's 65504);
-// the sums are f32. Dims are permuted per lane
-// (the sums over them are order-free; the outputs land where the lane knows), so that each lane
-// reads whole 16- or 8-byte pieces of its rows, each instruction 64 or 128 contiguous bytes of
-// a row. The warps' states then go through merge_and_store() as the f32 kernel's do.
 // The query operands (dim · 32 bytes), then the warps' states over them.
 constexpr int mma_shared_bytes(int dim, int heads, int warps) {
   return std::max(dim * 32,
                   (heads * warps * (dim + 2) + heads * kMaxSplits + heads * (dim + 2)) * 4);
 }
+// Whether the kernel is built for these shapes (others take attention_kernel).
 constexpr bool mma_fits(int dim, int heads, int warps) {
   return dim % 32 == 0 && dim <= 128 && heads <= 8 &&
          mma_shared_bytes(dim, heads, warps) <= kSharedBudget;
 }
 
+// A block's shape: kWarps warps, 16 rows each at a time, a lane's share of each row.
 template <int kDim, int kHeads, int kWarps>
 struct MmaTile {
   static constexpr int kThreads = kWarps * kWarp;
@@ -83,6 +71,20 @@ __device__ __forceinline__ void mma_16816(float (&c)[4], uint32_t a0, uint32_t a
 #endif
 }
 
+// Decode attention on the tensor cores (f16 KV, head_dim a multiple of 32 up to 128, tokens ≤
+// kGemvMaxTokens; sm_80 and later), one block per split as attention_kernel's. A warp takes 16
+// key and value rows at a time straight into registers (no shared-memory stages; the query
+// operands sit in shared memory, so that a thread stays within 128 registers, two blocks a
+// multiprocessor) and all of the block's query heads (≤ 8):
+//   S = Q·Kᵀ    mma.m16n8k16, M = the heads (rows 8-15 zero), N = 8 rows, K = 16 dims;
+//   Oᵀ += Vᵀ·Pᵀ  M = 16 dims, N = the heads, K = the 16 rows.
+// S's accumulator layout is Pᵀ's operand layout, so the probabilities never leave the lane that
+// computed them. q (f32) and p are each split into f16 hi + lo and multiplied twice, so the
+// products keep ~22 bits as the f32 kernel's do (|q|·scale must stay within f16's 65504); the
+// sums are f32. Dims are permuted per lane (the sums over them are order-free; the outputs land
+// where the lane knows), so that each lane reads whole 16- or 8-byte pieces of its rows, each
+// instruction 64 or 128 contiguous bytes of a row. The warps' states then go through
+// merge_and_store() as the f32 kernel's do.
 template <int kDim, int kHeads, int kWarps>
 __global__ void __launch_bounds__(kWarps* kWarp, 2)
     attention_mma_kernel(const float* q, SplitPlan plan, DeviceKvView keys, DeviceKvView values,
@@ -287,7 +289,7 @@ __global__ void __launch_bounds__(kWarps* kWarp, 2)
     }
   }
   __syncthreads();
-  // Warps past the share's chunks hold no state.
+  // Only the warps that held a chunk are combined.
   merge_and_store<kDim, kHeads, kWarps, kWarps>(state, max(1, min(kWarps, chunks)), count, plan,
                                                 token, first_head, split, active, partials,
                                                 arrivals, out, quantized);
