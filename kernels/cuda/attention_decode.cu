@@ -132,8 +132,8 @@ __global__ void __launch_bounds__(kWarps* kWarp)
   void* const* key_blocks = token_blocks(keys, token);
   void* const* value_blocks = token_blocks(values, token);
   // Tile `tile`'s key and value rows into its stage; rows past the share become zeros.
-  const auto issue = [&,
-                      kv_head = kv_head](int tile) {  // a copy: HIP's clang 15 captures no binding
+  // kv_head by copy: HIP's clang 15 captures no structured binding.
+  const auto issue = [&, kv_head = kv_head](int tile) {
     unsigned char* stage = stages + (tile % kStages) * Shape::kStageBytes;
     const int64_t first = begin + int64_t{tile} * kRows;
     for (int i = static_cast<int>(threadIdx.x); i < kRows * Shape::kSegments; i += kThreads) {
@@ -599,8 +599,9 @@ Status run_attention(Context& context, const float* q, int64_t q_stride, int64_t
   // against 512.1 / 512.7, and batch 8 there 1900 / 1893 against 1801 / 1800.
   const int64_t capacity = std::min(keys.positions, values.positions);
   plan.mma = POLYINFER_GPU_MMA_ATTENTION && mma_setting && impl.compute_major >= 8 &&
-                     keys.type == KvType::kF16 && tokens <= kGemvMaxTokens && dim % 32 == 0 &&
-                     dim <= 128 && q_stride % 4 == 0 && reinterpret_cast<uintptr_t>(q) % 16 == 0 &&
+                     keys.type == KvType::kF16 && tokens <= kGemvMaxTokens &&
+                     mma_fits(static_cast<int>(dim), kMaxGroup, kDecodeWarps) &&
+                     q_stride % 4 == 0 && reinterpret_cast<uintptr_t>(q) % 16 == 0 &&
                      (tokens > 1 || capacity > kMmaLeastRows || mma_setting_forced)
                  ? 1
                  : 0;

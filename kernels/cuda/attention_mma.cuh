@@ -6,7 +6,6 @@
 
 #include "kernels/cuda/attention_split.cuh"
 
-#if POLYINFER_GPU_MMA_ATTENTION
 namespace polyinfer::inline v0::detail::gpu::attention_split {
 
 // The query operands (dim · 32 bytes), then the warps' states over them.
@@ -14,12 +13,14 @@ constexpr int mma_shared_bytes(int dim, int heads, int warps) {
   return std::max(dim * 32,
                   (heads * warps * (dim + 2) + heads * kMaxSplits + heads * (dim + 2)) * 4);
 }
-// Whether the kernel is built for these shapes (others take attention_kernel).
+// Whether the kernel is built for these shapes (others take attention_kernel); run_attention()
+// asks it with kMaxGroup heads, which fit wherever fewer do.
 constexpr bool mma_fits(int dim, int heads, int warps) {
-  return dim % 32 == 0 && dim <= 128 && heads <= 8 &&
+  return dim % 32 == 0 && dim <= 128 && heads <= kMaxGroup &&
          mma_shared_bytes(dim, heads, warps) <= kSharedBudget;
 }
 
+#if POLYINFER_GPU_MMA_ATTENTION
 // A block's shape: kWarps warps, 16 rows each at a time, a lane's share of each row.
 template <int kDim, int kHeads, int kWarps>
 struct MmaTile {
@@ -111,8 +112,8 @@ __global__ void __launch_bounds__(kWarps* kWarp, 2)
     return;
   }
   // Rows fit 32 bits (attention_supports()).
-  const int begin = static_cast<int>(split * share);
-  const int end = static_cast<int>(min_i64(begin + share, limit));
+  const int begin = split * share;  // < limit
+  const int end = static_cast<int>(min_i64(int64_t{begin} + share, limit));
   const int chunks = (end - begin + kRows - 1) / kRows;
   void* const* key_blocks = token_blocks(keys, token);
   void* const* value_blocks = token_blocks(values, token);
@@ -122,6 +123,7 @@ __global__ void __launch_bounds__(kWarps* kWarp, 2)
   // 8 + 2c, 9 + 2c, the lane's pieces at b·g + 8b·p (b the piece's bytes).
   uint4 key_raw[2][kKeyPieces];
   uint32_t value_raw[4][kValueWords];
+  // kv_head by copy: HIP's clang 15 captures no structured binding.
   const auto load_chunk = [&, kv_head = kv_head](int chunk) {
     const int first = begin + chunk * kRows;
 #pragma unroll
@@ -294,5 +296,5 @@ __global__ void __launch_bounds__(kWarps* kWarp, 2)
                                                 token, first_head, split, active, partials,
                                                 arrivals, out, quantized);
 }
-}  // namespace polyinfer::inline v0::detail::gpu::attention_split
 #endif  // POLYINFER_GPU_MMA_ATTENTION
+}  // namespace polyinfer::inline v0::detail::gpu::attention_split
