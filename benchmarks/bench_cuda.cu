@@ -3,7 +3,7 @@
 // shape) as a fraction of it, with cuBLAS F16 beside; multi-row GEMV, GEMM and attention after.
 //
 //   bench_cuda [--quick] [--gemm] [--gemv FORMAT ROWSxCOLS] [--row-read] [--attention]
-//              [--out FILE]
+//              [--long-rows] [--out FILE]
 //
 // Timing: CUDA graphs of many calls replayed (launch gaps as in a captured decode step), CUDA
 // events around each replay, the median of the replays. Matrices smaller than 512 MiB are
@@ -19,11 +19,13 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/common/block_formats.hpp"
 #include "kernels/cuda/context.cuh"
 #include "kernels/cuda/gemv.cuh"
+#include "kernels/cuda/gemv_kernel.cuh"
 
 namespace polyinfer::detail::gpu {
 namespace {
@@ -292,6 +294,8 @@ __global__ void row_read_kernel(const uint8_t* base, int64_t rows, int64_t row_b
   if (folded == 0x9E3779B9u) *sink = folded;
 }
 
+#include "bench_cuda_long_rows.cuh"
+
 struct Bench {
   cudaStream_t stream = nullptr;
   std::unique_ptr<Context> context;
@@ -381,6 +385,109 @@ struct Bench {
                     static_cast<long long>(row_bytes), rows * row_bytes / 1e6, line.c_str());
       }
     }
+  }
+
+  // --long-rows: bench_cuda_long_rows.cuh's measurements, % of the 2 GiB streaming read. The
+  // loads alone at 132 MB a call over rows of 14 KB (the streaming kernel's variants, then the
+  // GEMV's (2,2,4) rows by load kind), then the Q4_0 GEMV kernel by load kind on pre-quantized
+  // activations, default shapes, launched plainly and programmatically.
+  void long_rows() {
+    const uint64_t bytes = uint64_t{2} << 30;
+    DeviceBuffer data = random_gguf(DType::kF32, static_cast<int64_t>(bytes / 4), seed++);
+    DeviceBuffer sink;
+    BENCH_OK(DeviceBuffer::allocate(64, &sink));
+    const int64_t row_bytes = 14336;
+    const int64_t rows = (int64_t{132} << 20) / row_bytes;
+    const uint64_t call_bytes = static_cast<uint64_t>(rows * row_bytes);
+    const int regions = static_cast<int>(bytes / call_bytes);
+    const int calls = std::max(2 * regions, 8);
+    const auto region = [&](int i) {
+      return data.as<uint8_t>() + static_cast<uint64_t>(i % regions) * call_bytes;
+    };
+    const auto percent = [&](double us) {
+      return 100.0 * static_cast<double>(call_bytes) / us / 1e3 / stream_gb_s;
+    };
+    std::string line;
+    for (int variant = 0; variant < stream_read_variants(); ++variant) {
+      const double us = time_calls_us(stream, calls, reps, [&](int i) {
+        return ok(stream_read(region(i), call_bytes, sink.as<uint64_t>(), variant, handle()));
+      });
+      char cell[32];
+      std::snprintf(cell, sizeof cell, " %d:%.1f", variant, percent(us));
+      line += cell;
+    }
+    report.line("long rows: streaming kernel at %.0f MB a call, by variant:%s", call_bytes / 1e6,
+                line.c_str());
+    const auto blocks = static_cast<unsigned>(ceil_div(rows, int64_t{8}));
+    const auto kinds = [&]<int... kKind>(std::integer_sequence<int, kKind...>) {
+      std::string cells;
+      (
+          [&] {
+            const double us = time_calls_us(stream, calls, reps, [&](int i) {
+              row_read_kind_kernel<2, 2, kKind>
+                  <<<blocks, 128, 0, stream>>>(region(i), rows, row_bytes, sink.as<uint64_t>());
+              return cudaGetLastError() == cudaSuccess;
+            });
+            char cell[32];
+            std::snprintf(cell, sizeof cell, " %d:%.1f", kKind, percent(us));
+            cells += cell;
+          }(),
+          ...);
+      return cells;
+    };
+    report.line("long rows: (2,2,4) row loads at %.0f MB a call, by load kind:%s", call_bytes / 1e6,
+                kinds(std::make_integer_sequence<int, kLoadKinds>{}).c_str());
+    data = DeviceBuffer();
+    for (const auto& [m, k] :
+         {std::pair<int64_t, int64_t>{8192, 28672}, {4096, 14336}, {14336, 4096}}) {
+      long_rows_gemv(m, k);
+    }
+  }
+
+  void long_rows_gemv(int64_t rows, int64_t cols) {
+    const std::vector<DeviceMatrix> matrices = cycled_copies(DType::kQ4_0, rows, cols);
+    const int copies = static_cast<int>(matrices.size());
+    const uint64_t bytes = matrices[0].bytes();
+    DeviceBuffer x = random_gguf(DType::kF32, cols, seed++);
+    DeviceBuffer y;
+    BENCH_OK(DeviceBuffer::allocate(static_cast<uint64_t>(rows) * 4, &y));
+    DeviceBuffer quantized;
+    BENCH_OK(DeviceBuffer::allocate(quantized_activation_bytes(1, cols), &quantized));
+    BENCH_OK(quantize_activations(x.as<float>(), 1, cols, cols, quantized.data(), handle()));
+    ActivationsView activations;
+    activations.cols = cols;
+    activations.qs = quantized.as<int8_t>();
+    activations.meta = reinterpret_cast<const int2*>(quantized.as<uint8_t>() +
+                                                     quantized_activation_meta_offset(1, cols));
+    const GemvConfig config = gemv_default(DType::kQ4_0, 1, cols, rows);
+    BENCH_OK(gemv_q4_0(weights_view(matrices[0]), activations, 1, y.as<float>(), rows, config,
+                       handle(), false));
+    const std::vector<float> expected = to_host(y.as<float>(), static_cast<size_t>(rows));
+    const int calls = std::max(2 * copies, 20);
+    std::string line;
+    const auto timed = [&]<int kKind>(std::integral_constant<int, kKind>) {
+      for (const bool programmatic : {false, true}) {
+        BENCH_CUDA(cudaMemsetAsync(y.data(), 0, static_cast<size_t>(rows) * 4, stream));
+        const double us = time_calls_us(stream, calls, reps, [&](int i) {
+          return ok(dispatch_gemv<KindQ4_0<kKind>>(weights_view(matrices[i % copies]), activations,
+                                                   1, y.as<float>(), rows, config, handle(),
+                                                   programmatic));
+        });
+        const double difference = relative_difference(to_host(y.as<float>(), rows), expected);
+        char cell[64];
+        std::snprintf(cell, sizeof cell, " %d%s:%.1f%s", kKind, programmatic ? "/pdl" : "",
+                      100.0 * bytes / us / 1e3 / stream_gb_s, difference > 1e-5 ? " WRONG" : "");
+        line += cell;
+      }
+    };
+    [&]<int... kKind>(std::integer_sequence<int, kKind...>) {
+      (timed(std::integral_constant<int, kKind>{}), ...);
+    }
+    (std::make_integer_sequence<int, kLoadKinds>{});
+    report.line("long rows: q4_0 %lldx%lld %.1f MB, default (%d,%d,%d,%d), kernel by load kind:%s",
+                static_cast<long long>(rows), static_cast<long long>(cols), bytes / 1e6,
+                config.rows_per_warp, config.unroll, config.warps_per_block, config.splits,
+                line.c_str());
   }
 
   // One format × shape: every single-token variant through gemv() (quantize + GEMV), the
@@ -729,6 +836,7 @@ int main(int argc, char** argv) {
   bool gemm_only = false;       // --gemm: the roofline and the mmq / cuBLAS table only
   bool row_read_only = false;   // --row-read: the roofline and row_read()'s table only
   bool attention_only = false;  // --attention: the roofline and decode attention only
+  bool long_rows_only = false;  // --long-rows: the roofline and the long-row experiments
   const char* out_path = nullptr;
   // --gemv FORMAT ROWSxCOLS: the roofline and that one GEMV row only (profiling one shape).
   const char* only_format = nullptr;
@@ -739,6 +847,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--gemm") == 0) gemm_only = true;
     if (std::strcmp(argv[i], "--row-read") == 0) row_read_only = true;
     if (std::strcmp(argv[i], "--attention") == 0) attention_only = true;
+    if (std::strcmp(argv[i], "--long-rows") == 0) long_rows_only = true;
     if (std::strcmp(argv[i], "--out") == 0 && i + 1 < argc) out_path = argv[++i];
     if (std::strcmp(argv[i], "--gemv") == 0 && i + 2 < argc) {
       only_format = argv[++i];
@@ -783,6 +892,10 @@ int main(int argc, char** argv) {
   bench.roofline();
   if (row_read_only) {
     bench.row_read();
+    return 0;
+  }
+  if (long_rows_only) {
+    bench.long_rows();
     return 0;
   }
   if (attention_only) {

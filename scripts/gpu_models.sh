@@ -27,7 +27,8 @@
 # ncu_attn (Nsight Compute, full set, on one attention launch of a batch-1 decode step), trace
 # (every kernel's GPU start and end in batch-1 decode through a CUPTI injection library,
 # scripts/dev/kernel_trace.cpp: each launch kind's share of a step's critical path,
-# scripts/dev/trace_step.py), torch (PyTorch f16).
+# scripts/dev/trace_step.py), longrows (bench_cuda --long-rows: experiments on GEMVs over long
+# rows), torch (PyTorch f16).
 # Environment: OUT (results folder; default build/gpu-models), SYNTH_DIR (default /tmp), ENV_SETS,
 # SKIP_SETS (skip: space-separated POLYINFER_GPU_SKIP values instead of the default list).
 set -uo pipefail
@@ -101,6 +102,12 @@ if step attn; then
       tee "$OUT/bench_attention_$i.log" | grep -E "^attention" |
       sed "s/^/${sets[$i]} /" | tee -a "$LOG"
   done
+fi
+
+if step longrows; then
+  section "single-token Q4_0 GEMVs over long rows: loads and launch forms (bench_cuda --long-rows)"
+  timeout 300 "$B/bin/bench_cuda" --long-rows 2>&1 | tee "$OUT/bench_long_rows.log" |
+    grep -E "^(device|roofline|long rows)" | tee -a "$LOG"
 fi
 
 if step gemm; then

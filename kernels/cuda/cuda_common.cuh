@@ -362,11 +362,14 @@ __device__ __forceinline__ void pdl_begin() {
   pdl_wait();
 }
 
-/// 128-bit load of data read once (weights): no L1 allocation, 256-byte L2 prefetch.
+/// 128-bit load of data read once (weights): non-coherent, no L1 allocation. No L2 prefetch
+/// hint: with `.L2::256B` the GEMVs streamed 2–5 points slower (H200, session 19,
+/// bench_cuda --long-rows: the rows' loads alone 87 % of streaming against 91 %; Q4_0
+/// 14336×4096 75 % against 80 % launched programmatically).
 __device__ __forceinline__ uint4 load_stream(const void* address) {
 #if !POLYINFER_GPU_HIP && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   uint4 v;
-  asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
       : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
       : "l"(address));
   return v;
