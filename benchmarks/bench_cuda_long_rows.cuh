@@ -11,7 +11,7 @@
 // Weight loads of 16 bytes, by kind: 0 non-coherent, no L1 allocation, 256-byte L2 prefetch
 // (load_stream() before session 19); 1 load_stream() (the same without the prefetch);
 // 2 non-coherent; 3 ordinary; 4 ordinary without L1 allocation; 5 kind 0 with a 128-byte
-// prefetch.
+// prefetch; 6 load_stream() with an L2 evict-first policy (data read once).
 template <int kKind>
 __device__ __forceinline__ uint4 load_kind(const void* p) {
   uint4 v{};
@@ -33,14 +33,20 @@ __device__ __forceinline__ uint4 load_kind(const void* p) {
     asm("ld.global.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
         : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
         : "l"(p));
-  } else {
+  } else if constexpr (kKind == 5) {
     asm("ld.global.nc.L1::no_allocate.L2::128B.v4.u32 {%0, %1, %2, %3}, [%4];"
         : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
         : "l"(p));
+  } else {
+    uint64_t policy = 0;
+    asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+    asm("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+        : "l"(p), "l"(policy));
   }
   return v;
 }
-inline constexpr int kLoadKinds = 6;
+inline constexpr int kLoadKinds = 7;
 
 // Q4_0 as in gemv_q4_0.cu, its quants loaded by load_kind<kKind>.
 template <int kKind>
