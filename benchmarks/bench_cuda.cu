@@ -19,13 +19,14 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "kernels/common/block_formats.hpp"
 #include "kernels/cuda/context.cuh"
 #include "kernels/cuda/gemv.cuh"
-#include "kernels/cuda/gemv_kernel.cuh"
+#include "kernels/cuda/gemv_q4_0.cuh"
 
 namespace polyinfer::detail::gpu {
 namespace {
@@ -257,10 +258,13 @@ __global__ void float_to_half_kernel(const float* in, __half* out, int64_t count
   }
 }
 
+#include "bench_cuda_long_rows.cuh"
+
 // The GEMV's weight traffic without its arithmetic: warp groups of `splits` warps own kRows
 // consecutive rows of `row_bytes`, lane l of split s reads 16-byte chunks 32s + l, 32s + l +
-// 32·splits, … of each row, kUnroll of them a row before folding any (gemv_kernel's order).
-template <int kRows, int kUnroll>
+// 32·splits, … of each row, kUnroll of them a row before folding any (gemv_kernel's order), by
+// load_kind<kKind> (1: the GEMVs' load_stream()).
+template <int kRows, int kUnroll, int kKind = 1>
 __global__ void row_read_kernel(const uint8_t* base, int64_t rows, int64_t row_bytes, int splits,
                                 uint64_t* sink) {
   const int lane = static_cast<int>(threadIdx.x) % 32;
@@ -280,7 +284,7 @@ __global__ void row_read_kernel(const uint8_t* base, int64_t rows, int64_t row_b
       for (int r = 0; r < kRows; ++r) {
         const int64_t k = k0 + u * stride;
         const int64_t row = first_row + r < rows ? first_row + r : rows - 1;
-        values[u][r] = k < chunks ? load_stream(base + row * row_bytes + k * 16) : uint4{};
+        values[u][r] = k < chunks ? load_kind<kKind>(base + row * row_bytes + k * 16) : uint4{};
       }
     }
 #pragma unroll
@@ -293,8 +297,6 @@ __global__ void row_read_kernel(const uint8_t* base, int64_t rows, int64_t row_b
   }
   if (folded == 0x9E3779B9u) *sink = folded;
 }
-
-#include "bench_cuda_long_rows.cuh"
 
 struct Bench {
   cudaStream_t stream = nullptr;
@@ -424,8 +426,8 @@ struct Bench {
       (
           [&] {
             const double us = time_calls_us(stream, calls, reps, [&](int i) {
-              row_read_kind_kernel<2, 2, kKind>
-                  <<<blocks, 128, 0, stream>>>(region(i), rows, row_bytes, sink.as<uint64_t>());
+              row_read_kernel<2, 2, kKind>
+                  <<<blocks, 128, 0, stream>>>(region(i), rows, row_bytes, 1, sink.as<uint64_t>());
               return cudaGetLastError() == cudaSuccess;
             });
             char cell[32];
@@ -465,25 +467,26 @@ struct Bench {
     const std::vector<float> expected = to_host(y.as<float>(), static_cast<size_t>(rows));
     const int calls = std::max(2 * copies, 20);
     std::string line;
-    const auto timed = [&]<int kKind>(std::integral_constant<int, kKind>) {
+    const auto timed = [&]<class Format>(std::type_identity<Format>, const std::string& name) {
       for (const bool programmatic : {false, true}) {
         BENCH_CUDA(cudaMemsetAsync(y.data(), 0, static_cast<size_t>(rows) * 4, stream));
         const double us = time_calls_us(stream, calls, reps, [&](int i) {
-          return ok(dispatch_gemv<KindQ4_0<kKind>>(weights_view(matrices[i % copies]), activations,
-                                                   1, y.as<float>(), rows, config, handle(),
-                                                   programmatic));
+          return ok(dispatch_gemv<Format>(weights_view(matrices[i % copies]), activations, 1,
+                                          y.as<float>(), rows, config, handle(), programmatic));
         });
         const double difference = relative_difference(to_host(y.as<float>(), rows), expected);
         char cell[64];
-        std::snprintf(cell, sizeof cell, " %d%s:%.1f%s", kKind, programmatic ? "/pdl" : "",
+        std::snprintf(cell, sizeof cell, " %s%s:%.1f%s", name.c_str(), programmatic ? "/pdl" : "",
                       100.0 * bytes / us / 1e3 / stream_gb_s, difference > 1e-5 ? " WRONG" : "");
         line += cell;
       }
     };
     [&]<int... kKind>(std::integer_sequence<int, kKind...>) {
-      (timed(std::integral_constant<int, kKind>{}), ...);
+      (timed(std::type_identity<KindQ4_0<kKind>>{}, std::to_string(kKind)), ...);
     }
     (std::make_integer_sequence<int, kLoadKinds>{});
+    // The scales without L1 allocation too ("1s").
+    timed(std::type_identity<KindQ4_0<1, true>>{}, "1s");
     report.line("long rows: q4_0 %lldx%lld %.1f MB, default (%d,%d,%d,%d), kernel by load kind:%s",
                 static_cast<long long>(rows), static_cast<long long>(cols), bytes / 1e6,
                 config.rows_per_warp, config.unroll, config.warps_per_block, config.splits,
