@@ -105,7 +105,7 @@ if step attn; then
 fi
 
 if step longrows; then
-  section "single-token Q4_0 GEMVs over long rows: loads and launch forms (bench_cuda --long-rows)"
+  section "single-token Q4_0 GEMVs over long rows, by kind of weight load (bench_cuda --long-rows)"
   timeout 300 "$B/bin/bench_cuda" --long-rows 2>&1 | tee "$OUT/bench_long_rows.log" |
     grep -E "^(device|roofline|long rows)" | tee -a "$LOG"
 fi
