@@ -12,40 +12,27 @@
 // (load_stream() before session 19); 1 load_stream() (the same without the prefetch);
 // 2 non-coherent; 3 ordinary; 4 ordinary without L1 allocation; 5 kind 0 with a 128-byte
 // prefetch; 6 load_stream() with an L2 evict-first policy (data read once).
+#define POLYINFER_LOAD_KIND(instruction, ...)                      \
+  asm(instruction " {%0, %1, %2, %3}, [%4]" __VA_OPT__(", %5") ";" \
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)                 \
+      : "l"(p)__VA_OPT__(, "l"(__VA_ARGS__)))
 template <int kKind>
 __device__ __forceinline__ uint4 load_kind(const void* p) {
+  if constexpr (kKind == 1) return load_stream(p);
   uint4 v{};
-  if constexpr (kKind == 0) {
-    asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-        : "l"(p));
-  } else if constexpr (kKind == 1) {
-    return load_stream(p);
-  } else if constexpr (kKind == 2) {
-    asm("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-        : "l"(p));
-  } else if constexpr (kKind == 3) {
-    asm("ld.global.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-        : "l"(p));
-  } else if constexpr (kKind == 4) {
-    asm("ld.global.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-        : "l"(p));
-  } else if constexpr (kKind == 5) {
-    asm("ld.global.nc.L1::no_allocate.L2::128B.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-        : "l"(p));
-  } else {
+  if constexpr (kKind == 0) POLYINFER_LOAD_KIND("ld.global.nc.L1::no_allocate.L2::256B.v4.u32");
+  if constexpr (kKind == 2) POLYINFER_LOAD_KIND("ld.global.nc.v4.u32");
+  if constexpr (kKind == 3) POLYINFER_LOAD_KIND("ld.global.v4.u32");
+  if constexpr (kKind == 4) POLYINFER_LOAD_KIND("ld.global.L1::no_allocate.v4.u32");
+  if constexpr (kKind == 5) POLYINFER_LOAD_KIND("ld.global.nc.L1::no_allocate.L2::128B.v4.u32");
+  if constexpr (kKind == 6) {
     uint64_t policy = 0;
     asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
-    asm("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-        : "l"(p), "l"(policy));
+    POLYINFER_LOAD_KIND("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32", policy);
   }
   return v;
 }
+#undef POLYINFER_LOAD_KIND
 inline constexpr int kLoadKinds = 7;
 
 // Q4_0 (gemv_q4_0.cuh) with its quants loaded by load_kind<kKind>, and its scales through the

@@ -363,9 +363,9 @@ __device__ __forceinline__ void pdl_begin() {
 }
 
 /// 128-bit load of data read once (weights): non-coherent, no L1 allocation. No L2 prefetch
-/// hint: with `.L2::256B` the GEMVs streamed 2–5 points slower (H200, session 19,
-/// bench_cuda --long-rows: the rows' loads alone 87 % of streaming against 91 %; Q4_0
-/// 14336×4096 75 % against 80 % launched programmatically).
+/// hint: with `.L2::256B` (H200, session 19, bench_cuda --long-rows, call 7) the rows' loads
+/// alone streamed at 87 % against 91 %, and the Q4_0 GEMV 1–4 points slower (8192×28672 81
+/// against 83 %, 14336×4096 launched programmatically 76 against 80 %).
 __device__ __forceinline__ uint4 load_stream(const void* address) {
 #if !POLYINFER_GPU_HIP && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   uint4 v;
