@@ -53,15 +53,16 @@ __global__ void dequantize_f16_kernel(WeightsView w, int64_t first_row, int64_t 
         store8(dst + k * 16 + 8 * part, values);
       }
     } else {
-      const uint8_t* header = scales + (k / 8) * 16;
-      const float d = __half2float(reinterpret_cast<const __half*>(header)[0]);
-      const float dmin = __half2float(reinterpret_cast<const __half*>(header)[1]);
+      const uint4 header = *reinterpret_cast<const uint4*>(scales + (k / 8) * 16);
+      const float d = __half2float(__ushort_as_half(static_cast<unsigned short>(header.x)));
+      const float dmin =
+          __half2float(__ushort_as_half(static_cast<unsigned short>(header.x >> 16)));
       const int pair = static_cast<int>(k & 7) / 2;
       const int half = static_cast<int>(k & 1);
-      uint8_t scale0 = 0, min0 = 0, scale1 = 0, min1 = 0;
-      get_scale_min_k4(2 * pair, header + 4, &scale0, &min0);
-      get_scale_min_k4(2 * pair + 1, header + 4, &scale1, &min1);
-      const float d0 = d * scale0, m0 = dmin * min0, d1 = d * scale1, m1 = dmin * min1;
+      int scale0 = 0, min0 = 0, scale1 = 0, min1 = 0;
+      q4_k_pair_scale_min(header, pair, &scale0, &min0, &scale1, &min1);
+      const float d0 = d * static_cast<float>(scale0), m0 = dmin * static_cast<float>(min0);
+      const float d1 = d * static_cast<float>(scale1), m1 = dmin * static_cast<float>(min1);
       __half* base = dst + (k / 8) * 256 + 64 * pair + 16 * half;
       float low[8], high[8];
       for (int part = 0; part < 2; ++part) {

@@ -26,7 +26,8 @@ __global__ void split_blocks_kernel(const uint8_t* gguf, int64_t blocks, uint8_t
   }
 }
 
-// Q4_K: header to the scales plane, quants to the tiled order of q4_k_chunk_offset.
+// Q4_K: header to the scales plane (its packed scales in q4_k_pair_header's order), quants to
+// the tiled order of q4_k_chunk_offset.
 __global__ void split_q4_k_kernel(const uint8_t* gguf, int64_t blocks, int64_t row_blocks,
                                   uint8_t* quants, uint8_t* scales) {
   constexpr int kQuantBytes = static_cast<int>(sizeof(BlockQ4_K)) - 16;
@@ -36,7 +37,8 @@ __global__ void split_q4_k_kernel(const uint8_t* gguf, int64_t blocks, int64_t r
        block += stride) {
     const uint8_t* src = gguf + block * sizeof(BlockQ4_K);
 #pragma unroll
-    for (int i = 0; i < 16; ++i) scales[block * 16 + i] = src[i];
+    for (int i = 0; i < 4; ++i) scales[block * 16 + i] = src[i];
+    q4_k_pair_header(src + 4, scales + block * 16 + 4);
     const int64_t row = block / row_blocks;
     uint8_t* row_quants = quants + row * row_blocks * kQuantBytes;
     for (int chunk = 0; chunk < kQuantBytes / 16; ++chunk) {

@@ -61,18 +61,44 @@ __host__ __device__ inline int64_t q4_k_chunk_offset(int64_t c, int64_t chunks) 
   return tile * 1024 + (c & 1) * 512 + (c % 64) / 2 * 16;
 }
 
-/// Scale and min (6 bits each) of sub-block `sub_block` (0..7) of a Q4_K super-block, as ggml's
-/// get_scale_min_k4, from the 16-byte header {d, dmin, 12 bytes of packed scales and mins} read
-/// as four words.
+/// The 12 packed bytes of a Q4_K header as uploaded (split_q4_k_kernel): ggml's 6-bit scales
+/// and mins rearranged by sub-block pair, so that pair p's four values sit in byte p of the
+/// three words after {d, dmin}: word 1 byte p = sc(2p) | (sc(2p+1) >> 4) << 6, word 2 byte p =
+/// m(2p) | (m(2p+1) >> 4) << 6, word 3 byte p = (sc(2p+1) & 15) | (m(2p+1) & 15) << 4. A GEMV
+/// lane (one pair a chunk) then unpacks its pair with three shifts and a few masks, where
+/// ggml's order (sub-blocks j and j + 4 share bytes) needed both halves and a select per value.
+__host__ __device__ inline void q4_k_pair_header(const uint8_t* ggml_scales, uint8_t* out) {
+  for (int p = 0; p < 4; ++p) {
+    uint8_t sc0 = 0, m0 = 0, sc1 = 0, m1 = 0;
+    get_scale_min_k4(2 * p, ggml_scales, &sc0, &m0);
+    get_scale_min_k4(2 * p + 1, ggml_scales, &sc1, &m1);
+    out[p] = static_cast<uint8_t>(sc0 | ((sc1 >> 4) << 6));
+    out[4 + p] = static_cast<uint8_t>(m0 | ((m1 >> 4) << 6));
+    out[8 + p] = static_cast<uint8_t>((sc1 & 15) | ((m1 & 15) << 4));
+  }
+}
+
+/// Scales and mins (6 bits each) of sub-blocks 2·pair and 2·pair + 1 of an uploaded Q4_K
+/// header {d, dmin, q4_k_pair_header()} read as four words.
+__device__ __forceinline__ void q4_k_pair_scale_min(const uint4& header, int pair, int* scale0,
+                                                    int* min0, int* scale1, int* min1) {
+  const int shift = 8 * pair;
+  const uint32_t y = header.y >> shift;
+  const uint32_t z = header.z >> shift;
+  const uint32_t w = header.w >> shift;
+  *scale0 = static_cast<int>(y & 63u);
+  *min0 = static_cast<int>(z & 63u);
+  *scale1 = static_cast<int>((w & 15u) | ((y >> 2) & 48u));
+  *min1 = static_cast<int>(((w >> 4) & 15u) | ((z >> 2) & 48u));
+}
+
+/// Scale and min of sub-block `sub_block` (0..7) of an uploaded Q4_K header.
 __device__ __forceinline__ void q4_k_scale_min(const uint4& header, int sub_block, int* scale,
                                                int* min) {
-  const int shift = 8 * (sub_block & 3);
-  const uint32_t low = (header.y >> shift) & 0xFFu;   // scales[s & 3]
-  const uint32_t mid = (header.z >> shift) & 0xFFu;   // scales[4 + (s & 3)]
-  const uint32_t high = (header.w >> shift) & 0xFFu;  // scales[8 + (s & 3)]
-  const bool first_half = sub_block < 4;
-  *scale = static_cast<int>(first_half ? (low & 63u) : ((high & 0xFu) | ((low >> 6) << 4)));
-  *min = static_cast<int>(first_half ? (mid & 63u) : ((high >> 4) | ((mid >> 6) << 4)));
+  int scale0 = 0, min0 = 0, scale1 = 0, min1 = 0;
+  q4_k_pair_scale_min(header, sub_block / 2, &scale0, &min0, &scale1, &min1);
+  *scale = (sub_block & 1) != 0 ? scale1 : scale0;
+  *min = (sub_block & 1) != 0 ? min1 : min0;
 }
 
 /// Offset of the metadata inside quantized_activation_bytes(tokens, cols) (256-byte aligned).

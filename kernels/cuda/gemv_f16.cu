@@ -36,6 +36,8 @@ struct FormatHalf {
 
   static constexpr int kQuantBytes = 16;  // per chunk
   static constexpr int kScaleBytes = 0;
+  // dot_chunks(): the order ptxas picks (not measured otherwise).
+  __host__ __device__ static constexpr bool activations_first(int, int, int, int) { return false; }
 
   template <bool kShared = false>
   __device__ static Chunk load(const WeightsView& w, int64_t row, int64_t k) {

@@ -50,21 +50,59 @@ __device__ __forceinline__ void load_chunks(const WeightsView& w, const int64_t 
   }
 }
 
-/// acc[r][t] += the dot products of the chunks load_chunks() gave for `base`.
-template <class Format, int kTokens, int kRows, int kUnroll>
+/// acc[r][t] += the dot products of the chunks load_chunks() gave for `base`. kActivationsFirst
+/// (a format's choice, plain kernel only) requests a single token's activations for every unroll
+/// step before the first product, and with several tokens token t + 1's before token t's
+/// products. Left to itself, ptxas may issue some of them only after the first products have
+/// waited for the weights, adding an L1 round trip to every step; holding them all costs
+/// registers, so each format says where it pays (Format::activations_first(tokens, rows,
+/// unroll, splits)). The folded kernels keep the plain order: there the extra registers cost a
+/// block a multiprocessor.
+template <class Format, int kTokens, int kRows, int kUnroll, bool kActivationsFirst = false>
 __device__ __forceinline__ void dot_chunks(const WeightsView& w, const ActivationsView& x,
                                            int64_t base, int64_t stride,
                                            const typename Format::Chunk (&chunks)[kUnroll][kRows],
                                            float (&acc)[kRows][kTokens]) {
+  if constexpr (kTokens == 1 && kActivationsFirst) {
+    typename Format::Activation a[kUnroll];
 #pragma unroll
-  for (int u = 0; u < kUnroll; ++u) {
-    const int64_t k = base + u * stride;
-    if (k < w.chunks) {
+    for (int u = 0; u < kUnroll; ++u) {
+      if (base + u * stride < w.chunks) a[u] = Format::load_x(x, 0, base + u * stride);
+    }
 #pragma unroll
-      for (int t = 0; t < kTokens; ++t) {
-        const typename Format::Activation a = Format::load_x(x, t, k);
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t k = base + u * stride;
+      if (k < w.chunks) {
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) acc[r][t] += Format::dot(chunks[u][r], a, k);
+        for (int r = 0; r < kRows; ++r) acc[r][0] += Format::dot(chunks[u][r], a[u], k);
+      }
+    }
+  } else if constexpr (kActivationsFirst) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t k = base + u * stride;
+      if (k < w.chunks) {
+        typename Format::Activation next = Format::load_x(x, 0, k);
+#pragma unroll
+        for (int t = 0; t < kTokens; ++t) {
+          const typename Format::Activation a = next;
+          if (t + 1 < kTokens) next = Format::load_x(x, t + 1, k);
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) acc[r][t] += Format::dot(chunks[u][r], a, k);
+        }
+      }
+    }
+  } else {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t k = base + u * stride;
+      if (k < w.chunks) {
+#pragma unroll
+        for (int t = 0; t < kTokens; ++t) {
+          const typename Format::Activation a = Format::load_x(x, t, k);
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) acc[r][t] += Format::dot(chunks[u][r], a, k);
+        }
       }
     }
   }
@@ -113,7 +151,8 @@ __global__ void __launch_bounds__(kGemvMaxWarps* kWarp)
       pdl_wait();
       waiting = false;
     }
-    dot_chunks<Format, kTokens, kRows, kUnroll>(w, x, base, kStride, chunks, acc);
+    constexpr bool kFirst = Format::activations_first(kTokens, kRows, kUnroll, kSplits);
+    dot_chunks<Format, kTokens, kRows, kUnroll, kFirst>(w, x, base, kStride, chunks, acc);
   }
   if constexpr (kSplits == 1) {
 #pragma unroll

@@ -19,6 +19,8 @@ struct FormatQ8_0 {
 
   static constexpr int kQuantBytes = 16;  // per chunk
   static constexpr int kScaleBytes = 1;   // a 2-byte scale per two chunks
+  // dot_chunks(): the order ptxas picks (not measured otherwise).
+  __host__ __device__ static constexpr bool activations_first(int, int, int, int) { return false; }
 
   template <bool kShared = false>
   __device__ static Chunk load(const WeightsView& w, int64_t row, int64_t k) {

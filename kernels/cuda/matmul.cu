@@ -190,8 +190,7 @@ GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols, int64_t rows)
     // - Q4_K (32-byte chunks): two rows × two, 4 warps, everywhere (438 tok/s; 78–80 % and
     //   88–89 % on the two large matrices).
     // - Q8_0: rows of up to 14336 columns split over four warps (337 against 317 tok/s unsplit).
-    // - F16: eight chunks of one row per lane past 4096 columns (86–91 %); rows of 4096 split
-    //   over four warps (14336×4096: 87–89 % against 82–83 % unsplit, cuBLAS 80–86 %).
+    // - F16: eight chunks of one row per lane past 4096 columns (86–91 %); rows of 4096: below.
     const bool long_rows = cols > 14336;
     // Vocabulary-sized matrices of short rows (an output projection): four rows × two chunks,
     // unsplit. 128256×4096, three H200 runs each (docs/measurements/gpu-2026-11-26-session15.txt,
@@ -222,7 +221,12 @@ GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols, int64_t rows)
         // Rows of 14336 columns and more on Hopper: the bulk-copy kernel (4096×14336: 90 %
         // against 86–88 %; 8192×28672: 97 % against 91–93 %); on rows of 4096 it loses.
         if (cols >= 14336 && current_device_traits().bulk_copies) return GemvConfig{1, 2, 16, 1, 4};
-        return cols > 4096 ? GemvConfig{1, 8, 8} : GemvConfig{2, 2, 8, 4};
+        if (cols > 4096) return GemvConfig{1, 8, 8};
+        // Rows of up to 4096 columns (session 20, three H200 calls, % of streaming): more than
+        // 8192 rows unsplit, two rows × two chunks, 4 warps (14336×4096: 86.7–87.3 against
+        // 82.7–83.9 for (2,2,8,4)); fewer split over two warps, (2,4,8,2) (4096×4096:
+        // 76.2–78.8 against 71.4–73.2).
+        return rows > 8192 ? GemvConfig{2, 2, 4} : GemvConfig{2, 4, 8, 2};
       default:
         return {1, 4, 8};
     }
