@@ -29,10 +29,13 @@ struct FormatQ4_K {
   // lanes of a warp read pairs 32t..32t+31 of tile t, first halves then second halves).
   static constexpr int kQuantBytes = 32;  // per chunk (a pair)
   static constexpr int kScaleBytes = 4;   // a 16-byte header per four pairs
-  // dot_chunks(): every shape. With these headers and ptxas's order, 8192×28672 streamed at
-  // 69.7 % and batch-8 decode ran 1698 tok/s; with this one 85.4–85.9 % (three H200 calls;
-  // ggml's header order before: 79.4 %) and 1971–1975 tok/s (session 20).
-  __host__ __device__ static constexpr bool activations_first(int, int, int, int) { return true; }
+  // dot_chunks(): every shape up to 4 chunks a row in flight (the (1, 8) shapes would spill).
+  // With these headers and ptxas's order, 8192×28672 streamed at 69.7 % and batch-8 decode ran
+  // 1698 tok/s; with this one 85.4–85.9 % (three H200 calls; ggml's header order before:
+  // 79.4 %) and 1971–1975 tok/s (session 20).
+  __host__ __device__ static constexpr bool activations_first(int, int, int unroll, int) {
+    return unroll <= 4;
+  }
 
   template <bool kShared = false>
   __device__ static Chunk load(const WeightsView& w, int64_t row, int64_t k) {
