@@ -189,7 +189,7 @@ GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols, int64_t rows)
     //   columns, see below.
     // - Q4_K (32-byte chunks): two rows × two, 4 warps, everywhere (438 tok/s; 78–80 % and
     //   88–89 % on the two large matrices).
-    // - Q8_0: rows of up to 14336 columns split over four warps (337 against 317 tok/s unsplit).
+    // - Q8_0: rows of 4097–14336 columns split over four warps (337 against 317 tok/s unsplit).
     // - F16: eight chunks of one row per lane past 4096 columns (86–91 %); rows of 4096: below.
     const bool long_rows = cols > 14336;
     // Vocabulary-sized matrices of short rows (an output projection): four rows × two chunks,
@@ -215,7 +215,10 @@ GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols, int64_t rows)
         // slowest of the four common shapes on 8192×28672 in all 16 runs of sessions 10 and 15
         // (82.4–86.3 % of streaming; (4,2,8) 86.8–89.6 %, docs/measurements).
         if (long_rows) return GemvConfig{4, 2, 8};
-        return GemvConfig{2, 2, 8, 4};
+        // Rows of up to 4096 columns (qkv, o, gate_up: the folded kernels at batch 1): two rows
+        // × four chunks, unsplit. Batch-1 decode 399.3 against 392.6 tok/s for (2,2,8,4), the
+        // best of the four folded shapes (session 20, call 9).
+        return cols <= 4096 ? GemvConfig{2, 4, 8} : GemvConfig{2, 2, 8, 4};
       case DType::kF16:
       case DType::kBF16:
         // Rows of 14336 columns and more on Hopper: the bulk-copy kernel (4096×14336: 90 %
