@@ -54,9 +54,8 @@ __global__ void dequantize_f16_kernel(WeightsView w, int64_t first_row, int64_t 
       }
     } else {
       const uint4 header = *reinterpret_cast<const uint4*>(scales + (k / 8) * 16);
-      const float d = __half2float(__ushort_as_half(static_cast<unsigned short>(header.x)));
-      const float dmin =
-          __half2float(__ushort_as_half(static_cast<unsigned short>(header.x >> 16)));
+      const float d = half_bits(header.x, 0);
+      const float dmin = half_bits(header.x, 1);
       const int pair = static_cast<int>(k & 7) / 2;
       const int half = static_cast<int>(k & 1);
       int scale0 = 0, min0 = 0, scale1 = 0, min1 = 0;

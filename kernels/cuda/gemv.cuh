@@ -78,6 +78,12 @@ __host__ __device__ inline void q4_k_pair_header(const uint8_t* ggml_scales, uin
   }
 }
 
+/// The fp16 value in half `which` (0: low, 1: high) of a 32-bit word, as a float (a Q4_K
+/// header's d and dmin, block scales read two at a time).
+__device__ __forceinline__ float half_bits(uint32_t word, int which) {
+  return __half2float(__ushort_as_half(static_cast<unsigned short>(word >> (16 * which))));
+}
+
 /// Scales and mins (6 bits each) of sub-blocks 2·pair and 2·pair + 1 of an uploaded Q4_K
 /// header {d, dmin, q4_k_pair_header()} read as four words.
 __device__ __forceinline__ void q4_k_pair_scale_min(const uint4& header, int pair, int* scale0,

@@ -77,29 +77,22 @@ __device__ __forceinline__ void dot_chunks(const WeightsView& w, const Activatio
         for (int r = 0; r < kRows; ++r) acc[r][0] += Format::dot(chunks[u][r], a[u], k);
       }
     }
-  } else if constexpr (kActivationsFirst) {
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int64_t k = base + u * stride;
-      if (k < w.chunks) {
-        typename Format::Activation next = Format::load_x(x, 0, k);
-#pragma unroll
-        for (int t = 0; t < kTokens; ++t) {
-          const typename Format::Activation a = next;
-          if (t + 1 < kTokens) next = Format::load_x(x, t + 1, k);
-#pragma unroll
-          for (int r = 0; r < kRows; ++r) acc[r][t] += Format::dot(chunks[u][r], a, k);
-        }
-      }
-    }
   } else {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t k = base + u * stride;
       if (k < w.chunks) {
+        typename Format::Activation next;
+        if constexpr (kActivationsFirst) next = Format::load_x(x, 0, k);
 #pragma unroll
         for (int t = 0; t < kTokens; ++t) {
-          const typename Format::Activation a = Format::load_x(x, t, k);
+          typename Format::Activation a;
+          if constexpr (kActivationsFirst) {
+            a = next;
+            if (t + 1 < kTokens) next = Format::load_x(x, t + 1, k);
+          } else {
+            a = Format::load_x(x, t, k);
+          }
 #pragma unroll
           for (int r = 0; r < kRows; ++r) acc[r][t] += Format::dot(chunks[u][r], a, k);
         }

@@ -24,7 +24,7 @@ struct FormatQ4_0 {
   static constexpr int kQuantBytes = 16;  // per chunk
   static constexpr int kScaleBytes = 2;
   // dot_chunks(): only the single-token (2, 2) unsplit shape, the default past 14336 columns
-  // (8192×28672: 86.2–86.6 % of streaming in three H200 calls against 83.7–84.9 %, session 20);
+  // (8192×28672: 86.1–87.0 % of streaming in five H200 calls against 83.7–84.9 %, session 20);
   // on the others the extra registers cost blocks (the (2, 4) shape: 80 → 120 registers).
   __host__ __device__ static constexpr bool activations_first(int tokens, int rows, int unroll,
                                                               int splits) {

@@ -31,7 +31,7 @@ struct FormatQ4_K {
   static constexpr int kScaleBytes = 4;   // a 16-byte header per four pairs
   // dot_chunks(): every shape up to 4 chunks a row in flight (the (1, 8) shapes would spill).
   // With these headers and ptxas's order, 8192×28672 streamed at 69.7 % and batch-8 decode ran
-  // 1698 tok/s; with this one 85.4–85.9 % (three H200 calls; ggml's header order before:
+  // 1698 tok/s; with this one 85.4–86.9 % (five H200 calls; ggml's header order before:
   // 79.4 %) and 1971–1975 tok/s (session 20).
   __host__ __device__ static constexpr bool activations_first(int, int, int unroll, int) {
     return unroll <= 4;
@@ -86,9 +86,8 @@ struct FormatQ4_K {
     int scale1 = 0;
     int min1 = 0;
     q4_k_pair_scale_min(c.header, pair, &scale0, &min0, &scale1, &min1);
-    const float d = __half2float(__ushort_as_half(static_cast<unsigned short>(c.header.x)));
-    const float dmin =
-        __half2float(__ushort_as_half(static_cast<unsigned short>(c.header.x >> 16)));
+    const float d = half_bits(c.header.x, 0);
+    const float dmin = half_bits(c.header.x, 1);
     const float dx0 = __int_as_float(a.meta.x);
     const float dx1 = __int_as_float(a.meta.z);
     return d * (dx0 * small_int_to_float(scale0 * low) + dx1 * small_int_to_float(scale1 * high)) -

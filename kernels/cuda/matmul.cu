@@ -216,8 +216,9 @@ GemvConfig gemv_default(DType dtype, int64_t tokens, int64_t cols, int64_t rows)
         // (82.4–86.3 % of streaming; (4,2,8) 86.8–89.6 %, docs/measurements).
         if (long_rows) return GemvConfig{4, 2, 8};
         // Rows of up to 4096 columns (qkv, o, gate_up: the folded kernels at batch 1): two rows
-        // × four chunks, unsplit. Batch-1 decode 399.3 against 392.6 tok/s for (2,2,8,4), the
-        // best of the four folded shapes (session 20, call 9).
+        // × four chunks, unsplit: the best of the four folded shapes in batch-1 decode, 399.3
+        // against 392.6 tok/s for (2,2,8,4) (session 20, call 9); medians of the same call
+        // 397.0 against 389.7 (call 10).
         return cols <= 4096 ? GemvConfig{2, 4, 8} : GemvConfig{2, 2, 8, 4};
       case DType::kF16:
       case DType::kBF16:

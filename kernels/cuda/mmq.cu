@@ -82,10 +82,6 @@ __device__ __forceinline__ uint32_t word_at(const uint8_t* p) {
   return *reinterpret_cast<const uint32_t*>(p);
 }
 
-__device__ __forceinline__ float half_bits(uint32_t word, int which) {
-  return __half2float(__ushort_as_half(static_cast<unsigned short>(word >> (16 * which))));
-}
-
 /// Stages the `count` fp16 scales of a row's chunk (first block `first` of `blocks`): one
 /// asynchronous copy where whole and aligned, else ordinary loads (the last scale repeated
 /// past the row's end, where the activations are zeros).
